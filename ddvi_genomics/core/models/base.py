@@ -1,0 +1,106 @@
+"""Shared machinery of the model families: construction from configs, batching, save / load."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import nn
+
+from ..config import Config
+from ..training import _save_atomic, as_tensor_2d
+
+FORMAT_VERSION = 1
+
+
+class LatentVariableModel(nn.Module):
+    """Base of every model family: ``n_features`` + a frozen config, saved and loaded together.
+
+    Subclasses set ``config_class`` and build their networks in ``__init__(n_features, config,
+    **overrides)``.
+    """
+
+    config_class: type[Config] = Config
+
+    def __init__(self, n_features: int, config: Config | None = None, **overrides):
+        super().__init__()
+        if int(n_features) < 1:
+            raise ValueError(f"n_features={n_features!r} is not allowed; it must be >= 1")
+        base = config if config is not None else self.config_class()
+        self.config = base.replace(**overrides) if overrides else base
+        self.n_features = int(n_features)
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the parameters."""
+        return next(self.parameters()).device
+
+    def _check_input(self, x) -> torch.Tensor:
+        t = as_tensor_2d(x)
+        if t.shape[1] != self.n_features:
+            raise ValueError(
+                f"x has {t.shape[1]} features but this model was built for {self.n_features}"
+            )
+        return t
+
+    def _map_batches(
+        self, x: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor], batch_size: int
+    ) -> torch.Tensor:
+        """Apply ``fn`` to device batches of ``x`` in eval mode; concatenate results on the CPU."""
+        was_training = self.training
+        self.eval()
+        try:
+            outs = [fn(b.to(self.device)).cpu() for b in _split(x, batch_size)]
+        finally:
+            self.train(was_training)
+        return torch.cat(outs, dim=-2 if outs[0].ndim == 3 else 0)
+
+    # -- persistence ----------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write config, feature count and all weights and buffers to ``path`` (atomically)."""
+        from ... import __version__
+
+        _save_atomic(
+            {
+                "format": f"ddvi-genomics/{type(self).__name__}",
+                "format_version": FORMAT_VERSION,
+                "package_version": __version__,
+                "n_features": self.n_features,
+                "config": self.config.to_dict(),
+                "state_dict": self.state_dict(),
+            },
+            path,
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, map_location="cpu", **networks):
+        """Rebuild a model saved by :meth:`save`; the result gives identical outputs.
+
+        Parameters
+        ----------
+        path : path
+        map_location : str or torch.device
+        **networks
+            Custom networks passed to the constructor when the model was built with them.
+
+        Raises
+        ------
+        ValueError
+            If the file is not a checkpoint of this model family.
+        """
+        payload = torch.load(path, map_location=map_location, weights_only=False)
+        expected = f"ddvi-genomics/{cls.__name__}"
+        if not isinstance(payload, dict) or payload.get("format") != expected:
+            found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+            raise ValueError(f"{os.fspath(path)} is not a {cls.__name__} checkpoint (found {found!r})")
+        config = cls.config_class.from_dict(payload["config"])
+        model = cls(payload["n_features"], config, **networks)
+        model.load_state_dict(payload["state_dict"])
+        return model.to(map_location).eval()
+
+
+def _split(x: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
+    for start in range(0, x.shape[0], batch_size):
+        yield x[start : start + batch_size]

@@ -1,0 +1,212 @@
+"""Networks: MLPs, time-conditioned noise predictors, encoder and decoder heads.
+
+Networks know no losses. Dropout uses ``nn.Dropout`` so it switches off under ``eval()``
+(the reference calls ``F.dropout`` without ``training=``, leaving it on at evaluation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import distributions as D
+from torch import nn
+
+
+class MLP(nn.Module):
+    """Linear -> [BatchNorm] -> LeakyReLU(0.2) -> Dropout blocks, then one or more linear heads.
+
+    The reference's ``MultiWayLinear``.
+
+    Parameters
+    ----------
+    n_input : int
+    hidden : sequence of int
+        Widths of the hidden layers.
+    n_output : int or sequence of int
+        Width of the single head, or widths of several heads (``forward`` then returns a tuple).
+    dropout : float
+        Dropout probability after every hidden layer.
+    batch_norm : bool
+        Insert BatchNorm1d after every hidden linear layer.
+    """
+
+    def __init__(
+        self,
+        n_input: int,
+        hidden: Sequence[int],
+        n_output: int | Sequence[int],
+        *,
+        dropout: float = 0.0,
+        batch_norm: bool = False,
+    ):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = n_input
+        for h in hidden:
+            layers.append(nn.Linear(width, h))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(h))
+            layers.append(nn.LeakyReLU(0.2))
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width = h
+        self.body = nn.Sequential(*layers)
+        self.multi_head = not isinstance(n_output, int)
+        outs = list(n_output) if self.multi_head else [n_output]
+        self.heads = nn.ModuleList(nn.Linear(width, o) for o in outs)
+
+    def forward(self, x: torch.Tensor):
+        """Return the head output (n, n_output), or a tuple of them for several heads."""
+        h = self.body(x)
+        outs = tuple(head(h) for head in self.heads)
+        return outs if self.multi_head else outs[0]
+
+
+class StepConditionedLinear(nn.Module):
+    """``Linear(x) + embedding[k]``: a learned per-step offset (reference ``ConditionalLinear``).
+
+    The embedding is initialised U[0, 1) as in the reference.
+    """
+
+    def __init__(self, n_input: int, n_output: int, n_steps: int):
+        super().__init__()
+        self.linear = nn.Linear(n_input, n_output)
+        self.embedding = nn.Embedding(n_steps, n_output)
+        nn.init.uniform_(self.embedding.weight, 0.0, 1.0)
+
+    def forward(self, x: torch.Tensor, k: torch.Tensor | int) -> torch.Tensor:
+        """``x``: (n, n_input); ``k``: one int for the whole batch or (n,) indices."""
+        emb = self.embedding.weight[k]  # (n_output,) broadcasts when k is one int
+        return self.linear(x) + emb
+
+
+class EpsilonNet(nn.Module):
+    """Time-conditioned noise predictor ``eps(y, k[, context])``.
+
+    With ``context_dim == 0`` this is the reference's unconditional ``ConditionalModel`` (G):
+    four step-conditioned layers of width ``hidden`` with ReLU, then a linear output. With a
+    context it is ``ConditionalModelWAUX`` (G2): the input is ``[y, context]`` and the third hidden
+    layer adds a skip connection from the first (``h3 = relu(CL3(h2)) + h1``).
+
+    Parameters
+    ----------
+    latent_dim : int
+        d, the size of y and of the output.
+    n_steps : int
+        T, the number of step embeddings.
+    context_dim : int
+        Size of the context vector (0 for none).
+    hidden : int
+        Width of every hidden layer (reference: 128).
+    n_layers : int
+        Number of step-conditioned layers (reference: 4).
+    """
+
+    def __init__(
+        self, latent_dim: int, n_steps: int, context_dim: int = 0, hidden: int = 128, n_layers: int = 4
+    ):
+        super().__init__()
+        if n_layers < 3 and context_dim > 0:
+            raise ValueError("the conditional denoiser needs n_layers >= 3 for its skip connection")
+        self.context_dim = int(context_dim)
+        widths = [latent_dim + context_dim] + [hidden] * n_layers
+        self.layers = nn.ModuleList(
+            StepConditionedLinear(a, b, n_steps) for a, b in zip(widths[:-1], widths[1:])
+        )
+        self.out = nn.Linear(hidden, latent_dim)
+
+    def forward(self, y: torch.Tensor, k, context: torch.Tensor | None = None) -> torch.Tensor:
+        """Predicted noise, shape (n, latent_dim)."""
+        if self.context_dim:
+            if context is None:
+                raise ValueError("this denoiser needs a context tensor")
+            h = torch.cat([y, context], dim=1)
+        else:
+            h = y
+        first = None
+        for i, layer in enumerate(self.layers):
+            h = torch.relu(layer(h, k))
+            if i == 0:
+                first = h
+            elif i == 2 and self.context_dim:
+                h = h + first  # reference ConditionalModelWAUX skip connection
+        return self.out(h)
+
+
+class GaussianEncoder(nn.Module):
+    """Amortised Gaussian ``q(y | x) = N(loc(x), diag scale(x)^2)`` on an MLP (or any body).
+
+    Parameters
+    ----------
+    n_input : int
+    hidden : sequence of int
+    latent_dim : int
+    dropout : float
+    variance : {"logvar", "sigmoid"}
+        Head parametrisation: unconstrained log-variance (DDVI) or ``variance = sigmoid(head)``
+        (the reference VAE baselines).
+    body : nn.Module, optional
+        Replaces the MLP; must map x to features of width ``hidden[-1]`` (e.g. a conv stack).
+    """
+
+    def __init__(
+        self,
+        n_input: int,
+        hidden: Sequence[int],
+        latent_dim: int,
+        *,
+        dropout: float = 0.0,
+        variance: str = "logvar",
+        body: nn.Module | None = None,
+    ):
+        super().__init__()
+        if variance not in ("logvar", "sigmoid"):
+            raise ValueError(f"variance={variance!r} is not allowed; choose one of ['logvar', 'sigmoid']")
+        self.variance = variance
+        if body is None:
+            self.net = MLP(n_input, hidden, (latent_dim, latent_dim), dropout=dropout)
+        else:
+            self.net = nn.Sequential(body, MLP(hidden[-1], [], (latent_dim, latent_dim)))
+
+    def forward(self, x: torch.Tensor) -> D.Normal:
+        """Return ``q(y | x)`` as a ``Normal`` with batch shape (n, latent_dim)."""
+        loc, raw = self.net(x)
+        if self.variance == "logvar":
+            scale = torch.exp(0.5 * raw)
+        else:
+            scale = torch.sigmoid(raw).sqrt()
+        return D.Normal(loc, scale)
+
+
+class BernoulliDecoder(nn.Module):
+    """``p(x | z) = Bernoulli(sigmoid(net(z)))`` over data in [0, 1] (MNIST-style).
+
+    ``log_prob`` of non-binary targets is the usual continuous relaxation (negative BCE).
+    """
+
+    def __init__(self, latent_dim: int, hidden: Sequence[int], n_output: int, *, dropout: float = 0.0,
+                 body: nn.Module | None = None):
+        super().__init__()
+        self.net = body if body is not None else MLP(latent_dim, hidden, n_output, dropout=dropout)
+
+    def forward(self, z: torch.Tensor) -> D.Bernoulli:
+        """Return ``p(x | z)`` with batch shape (n, n_output)."""
+        return D.Bernoulli(logits=self.net(z), validate_args=False)
+
+
+class GaussianDecoder(nn.Module):
+    """``p(x | z) = N(net(z), scale^2 I)`` with a fixed scale (MSE reconstruction)."""
+
+    def __init__(self, latent_dim: int, hidden: Sequence[int], n_output: int, *, dropout: float = 0.0,
+                 scale: float = 1.0, body: nn.Module | None = None):
+        super().__init__()
+        if scale <= 0:
+            raise ValueError(f"scale={scale!r} is not allowed; it must be > 0")
+        self.scale = float(scale)
+        self.net = body if body is not None else MLP(latent_dim, hidden, n_output, dropout=dropout)
+
+    def forward(self, z: torch.Tensor) -> D.Normal:
+        """Return ``p(x | z)`` with batch shape (n, n_output)."""
+        loc = self.net(z)
+        return D.Normal(loc, torch.full_like(loc, self.scale))

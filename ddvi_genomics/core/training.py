@@ -1,0 +1,314 @@
+"""The one training loop: phases of optimiser plans, devices, seeds, progress, checkpoints.
+
+A model family describes *what* to optimise as a list of :class:`Phase` objects (for DDVI: prior
+diffusion pre-training, stage 1, stage 2). Each phase holds :class:`OptimiserPlan` objects that
+run in order on every batch, each with **its own optimiser state** (DDVI's wake and sleep plans
+never share Adam moments, unlike the reference). This module owns everything else: moving data to
+the device once, shuffling with a seeded generator, freezing modules, gradient clipping, per-epoch
+progress with an ETA, history, optional held-out evaluation, and checkpoint / resume.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .runtime import make_generator, resolve_device
+
+
+@dataclasses.dataclass
+class LossOutput:
+    """A loss to minimise and its named terms (floats, for logging)."""
+
+    loss: torch.Tensor
+    terms: dict[str, float]
+
+
+@dataclasses.dataclass
+class StepContext:
+    """What a loss function may need to know about where training is."""
+
+    epoch: int
+    n_epochs: int
+    generator: torch.Generator
+
+
+@dataclasses.dataclass
+class OptimiserPlan:
+    """One optimiser over some modules and the loss it minimises.
+
+    Attributes
+    ----------
+    name : str
+        Name used in logs and checkpoints (unique within a phase).
+    modules : sequence of nn.Module
+        Modules whose parameters this optimiser updates.
+    loss_fn : callable
+        ``loss_fn(batch, ctx) -> LossOutput``; ``batch`` is None for plans that need no data.
+    lr : float
+        Adam learning rate.
+    repeats : int
+        Steps of this plan per batch (DDVI's sleep steps: 3).
+    uses_batch : bool
+        Whether ``loss_fn`` receives the data batch.
+    grad_clip : float, optional
+        Clip the gradient norm of this plan's parameters.
+    """
+
+    name: str
+    modules: Sequence[nn.Module]
+    loss_fn: Callable[[torch.Tensor | None, StepContext], LossOutput]
+    lr: float
+    repeats: int = 1
+    uses_batch: bool = True
+    grad_clip: float | None = None
+
+    def parameters(self) -> list[nn.Parameter]:
+        """Unique parameters of ``modules`` in a stable order."""
+        seen, params = set(), []
+        for module in self.modules:
+            for p in module.parameters():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    params.append(p)
+        return params
+
+
+@dataclasses.dataclass
+class Phase:
+    """A block of epochs with fixed plans.
+
+    ``steps_per_epoch`` set means the phase draws no data (e.g. prior-diffusion pre-training on
+    prior samples); ``frozen(epoch)`` lists modules whose parameters are held fixed at an epoch.
+    """
+
+    name: str
+    plans: Sequence[OptimiserPlan]
+    epochs: int
+    batch_size: int
+    steps_per_epoch: int | None = None
+    frozen: Callable[[int], Sequence[nn.Module]] = lambda epoch: ()
+
+
+class Progress:
+    """Per-epoch progress lines on stderr; silent when stderr is not a terminal (or verbose=False)."""
+
+    def __init__(self, total_epochs: int, verbose: bool | None = None, stream=None):
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = bool(self.stream.isatty()) if verbose is None else bool(verbose)
+        self.total = total_epochs
+        self.done = 0
+        self.start = time.perf_counter()
+
+    def epoch(self, phase: str, epoch: int, n_epochs: int, terms: dict[str, float], seconds: float):
+        """Report one finished epoch."""
+        self.done += 1
+        if not self.enabled:
+            return
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed / self.done * (self.total - self.done)
+        shown = " ".join(f"{k} {v:.4g}" for k, v in terms.items())
+        print(
+            f"[{phase}] epoch {epoch + 1}/{n_epochs} | {shown} | {seconds:.1f} s | "
+            f"ETA {_clock(eta)}",
+            file=self.stream,
+            flush=True,
+        )
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h:d}:{m:02d}:{s:02d}" if h else f"{m:d}:{s:02d}"
+
+
+@dataclasses.dataclass
+class History:
+    """One row per epoch: phase, epoch, seconds, mean loss terms and any evaluation results."""
+
+    rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    def for_phase(self, phase: str) -> list[dict[str, Any]]:
+        """Rows of one phase."""
+        return [r for r in self.rows if r["phase"] == phase]
+
+
+def as_tensor_2d(x, name: str = "x") -> torch.Tensor:
+    """Validate a data matrix (n, features): 2-D, floating, finite; return a float32 tensor."""
+    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+    if t.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (n_examples, n_features); got shape {tuple(t.shape)}")
+    if t.shape[0] == 0:
+        raise ValueError(f"{name} has no rows")
+    t = t.float()
+    if not bool(torch.isfinite(t).all()):
+        bad = int((~torch.isfinite(t)).any(dim=1).nonzero()[0, 0])
+        raise ValueError(f"{name} contains NaN or infinite values (first at row {bad}); allowed: finite numbers")
+    return t
+
+
+def _save_atomic(obj: Any, path: str | os.PathLike) -> None:
+    path = os.fspath(path)
+    tmp = f"{path}.tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def fit(
+    model: nn.Module,
+    phases: Sequence[Phase],
+    x: torch.Tensor,
+    *,
+    device: str | torch.device = "auto",
+    seed: int | None = 0,
+    verbose: bool | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
+    eval_fn: Callable[[nn.Module], dict[str, float]] | None = None,
+    eval_every: int = 0,
+) -> History:
+    """Run ``phases`` on ``model`` with data ``x``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Moved to ``device``.
+    phases : sequence of Phase
+    x : torch.Tensor, shape (n, features)
+        Training data; copied to the device once (not per batch).
+    device : str or torch.device
+        ``"auto"`` picks cuda, then mps, then cpu.
+    seed : int, optional
+        Seeds the shuffling and noise generators (the global RNGs are not touched).
+    verbose : bool, optional
+        Progress lines on stderr; None means "only when stderr is a terminal".
+    checkpoint : path, optional
+        Written (atomically) after every epoch: model, optimiser states, generators, history.
+    resume : bool
+        Continue from ``checkpoint`` when it exists.
+    eval_fn : callable, optional
+        ``eval_fn(model) -> dict`` run every ``eval_every`` epochs and at the end of each phase;
+        its results join that epoch's history row.
+    eval_every : int
+        Evaluation period in epochs (0: only at the end of each phase when ``eval_fn`` is set).
+
+    Returns
+    -------
+    History
+    """
+    dev = resolve_device(device)
+    model.to(dev)
+    data = x.to(dev)
+    n = data.shape[0]
+    shuffle_gen = make_generator(seed, "cpu")
+    noise_gen = make_generator(None if seed is None else seed + 1, dev)
+    history = History()
+    start_phase, start_epoch, saved_optims = 0, 0, {}
+    if resume and checkpoint is not None and os.path.exists(checkpoint):
+        state = torch.load(checkpoint, map_location=dev, weights_only=False)
+        model.load_state_dict(state["model"])
+        start_phase, start_epoch = state["phase"], state["epoch"]
+        saved_optims = state["optimisers"]
+        history.rows = state["history"]
+        shuffle_gen.set_state(state["shuffle_generator"])
+        noise_gen.set_state(state["noise_generator"].to(noise_gen.get_state().device))
+
+    total = sum(p.epochs for p in phases[start_phase:]) - start_epoch
+    progress = Progress(total, verbose)
+    for phase_idx in range(start_phase, len(phases)):
+        phase = phases[phase_idx]
+        optims = {plan.name: torch.optim.Adam(plan.parameters(), lr=plan.lr) for plan in phase.plans}
+        if phase_idx == start_phase:
+            for name, st in saved_optims.items():
+                optims[name].load_state_dict(st)
+        first_epoch = start_epoch if phase_idx == start_phase else 0
+        for epoch in range(first_epoch, phase.epochs):
+            t0 = time.perf_counter()
+            model.train()
+            _apply_freezing(phase, epoch)
+            ctx = StepContext(epoch=epoch, n_epochs=phase.epochs, generator=noise_gen)
+            sums: dict[str, float] = {}
+            counts: dict[str, int] = {}
+            for batch in _batches(data, phase, n, shuffle_gen):
+                for plan in phase.plans:
+                    for _ in range(plan.repeats):
+                        out = _step(model, plan, optims[plan.name], batch, ctx)
+                        for key, value in out.terms.items():
+                            tag = f"{plan.name}/{key}" if len(phase.plans) > 1 else key
+                            sums[tag] = sums.get(tag, 0.0) + value
+                            counts[tag] = counts.get(tag, 0) + 1
+            terms = {k: sums[k] / counts[k] for k in sums}
+            seconds = time.perf_counter() - t0
+            row: dict[str, Any] = {"phase": phase.name, "epoch": epoch, "seconds": seconds, **terms}
+            last = epoch == phase.epochs - 1
+            if eval_fn is not None and ((eval_every and (epoch + 1) % eval_every == 0) or last):
+                row.update({f"eval/{k}": v for k, v in eval_fn(model).items()})
+                model.train()
+            history.rows.append(row)
+            progress.epoch(phase.name, epoch, phase.epochs, terms, seconds)
+            if checkpoint is not None:
+                done_phase = phase_idx + 1 if last else phase_idx
+                _save_atomic(
+                    {
+                        "model": model.state_dict(),
+                        "phase": done_phase,
+                        "epoch": 0 if last else epoch + 1,
+                        "optimisers": {} if last else {k: o.state_dict() for k, o in optims.items()},
+                        "history": history.rows,
+                        "shuffle_generator": shuffle_gen.get_state(),
+                        "noise_generator": noise_gen.get_state().cpu(),
+                    },
+                    checkpoint,
+                )
+        _apply_freezing(phase, None)
+    model.eval()
+    return history
+
+
+def _apply_freezing(phase: Phase, epoch: int | None) -> None:
+    frozen = set()
+    if epoch is not None:
+        for module in phase.frozen(epoch):
+            frozen.update(id(p) for p in module.parameters())
+    for plan in phase.plans:
+        for p in plan.parameters():
+            p.requires_grad_(id(p) not in frozen)
+
+
+def _batches(data: torch.Tensor, phase: Phase, n: int, generator: torch.Generator):
+    if phase.steps_per_epoch is not None:
+        for _ in range(phase.steps_per_epoch):
+            yield None
+        return
+    order = torch.randperm(n, generator=generator).to(data.device)
+    for start in range(0, n, phase.batch_size):
+        yield data[order[start : start + phase.batch_size]]
+
+
+def _step(model, plan: OptimiserPlan, optim, batch, ctx) -> LossOutput:
+    model.zero_grad(set_to_none=True)
+    out = plan.loss_fn(batch if plan.uses_batch else None, ctx)
+    if not torch.isfinite(out.loss):
+        raise FloatingPointError(
+            f"non-finite loss in plan {plan.name!r} at epoch {ctx.epoch + 1}: {out.terms}"
+        )
+    out.loss.backward()
+    if plan.grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(plan.parameters(), plan.grad_clip)
+    optim.step()
+    return out
+
+
+def epochs_to_frozen_until(fraction: float, epochs: int) -> int:
+    """Number of leading epochs frozen for a fraction of ``epochs`` (30 % of 100 -> 30)."""
+    return int(math.floor(fraction * epochs + 1e-9))
