@@ -292,7 +292,7 @@ class GaussianMixturePrior(Prior):
             raise RuntimeError("mixture sampling needs labels")
         if not torch.allclose(self.log_weights, self.log_weights[:1]):
             labels = torch.multinomial(self.log_weights.exp().to(device), n, True, generator=generator)
-        eps = torch.randn(n, self.latent_dim, 1, generator=generator, device=device)
+        eps = torch.randn(n, self.latent_dim, 1, generator=generator, device=device).to(self.means.dtype)
         tril = self.scale_tril.to(device)[labels]
         return self.means.to(device)[labels] + (tril @ eps)[..., 0]
 

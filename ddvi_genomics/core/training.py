@@ -227,7 +227,7 @@ def fit(
     progress = Progress(total, verbose)
     for phase_idx in range(start_phase, len(phases)):
         phase = phases[phase_idx]
-        optims = {plan.name: torch.optim.Adam(plan.parameters(), lr=plan.lr) for plan in phase.plans}
+        optims = build_optimisers(phase)
         if phase_idx == start_phase:
             for name, st in saved_optims.items():
                 optims[name].load_state_dict(st)
@@ -273,6 +273,14 @@ def fit(
         _apply_freezing(phase, None)
     model.eval()
     return history
+
+
+def build_optimisers(phase: Phase) -> dict[str, torch.optim.Optimizer]:
+    """One Adam optimiser per plan of ``phase``, each with its own state."""
+    names = [plan.name for plan in phase.plans]
+    if len(set(names)) != len(names):
+        raise ValueError(f"plan names in phase {phase.name!r} must be unique; got {names}")
+    return {plan.name: torch.optim.Adam(plan.parameters(), lr=plan.lr) for plan in phase.plans}
 
 
 def _apply_freezing(phase: Phase, epoch: int | None) -> None:

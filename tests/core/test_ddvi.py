@@ -1,0 +1,198 @@
+import numpy as np
+import pytest
+import torch
+
+from ddvi_genomics.core.models.ddvi import DDVI, DDVIConfig
+from ddvi_genomics.core.training import StepContext, build_optimisers
+from tests.conftest import gen
+
+TINY = dict(hidden=(16,), context_hidden=(16,), denoiser_hidden=16, prior_pretrain_epochs=1,
+            prior_pretrain_steps_per_epoch=5, stage1_epochs=1, epochs=2, batch_size=32, n_steps=6,
+            prior_steps=4)
+
+
+def data(n=96, d=12, seed=0):
+    return torch.rand(n, d, generator=gen(seed))
+
+
+def tiny(**kw):
+    return DDVI(12, **{**TINY, **kw})
+
+
+def test_config__defaults_are_the_reference_and_round_trip():
+    cfg = DDVIConfig()
+    assert (cfg.n_steps, cfg.kl_weight, cfg.sleep_steps, cfg.batch_size, cfg.lr) == (40, 0.003, 3, 128, 1e-4)
+    assert (cfg.prior_steps, cfg.stage1_kl_weight, cfg.context_dropout) == (20, 0.01, 0.4)
+    other = cfg.replace(prior="swiss_roll", hidden=(8, 8), objective="elbo")
+    assert DDVIConfig.from_dict(other.to_dict()) == other
+    with pytest.raises(ValueError, match="unknown DDVIConfig field"):
+        DDVIConfig.from_dict({"epochz": 3})
+
+
+@pytest.mark.parametrize(
+    "kwargs, pattern",
+    [
+        ({"prior": "pinweel"}, "unknown prior 'pinweel'; choose one of"),
+        ({"objective": "vae"}, r"objective='vae' is not allowed; choose one of \['reference', 'elbo'\]"),
+        ({"likelihood": "poisson"}, "choose one of"),
+        ({"latent_dim": 3}, "latent_dim=2 only"),
+        ({"decoder_frozen_fraction": 1.5}, r"\[0, 1\]"),
+        ({"batch_size": 0}, "must be > 0"),
+    ],
+)
+def test_bad_arguments__raise_value_error_with_allowed_values(kwargs, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        tiny(**kwargs)
+
+
+def test_fit__nan_input_is_rejected():
+    x = data()
+    x[5, 3] = float("nan")
+    with pytest.raises(ValueError, match="NaN .*row 5"):
+        tiny().fit(x, device="cpu")
+    with pytest.raises(ValueError, match="11 features but this model was built for 12"):
+        tiny().encode(torch.rand(4, 11))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        tiny().fit(data() * 3, device="cpu")
+
+
+def test_fit__runs_every_phase_and_records_history(device):
+    model = tiny()
+    hist = model.fit(data(), device=device, verbose=False)
+    phases = [r["phase"] for r in hist.rows]
+    assert phases == ["prior_diffusion", "stage1", "stage2", "stage2"]
+    assert {"wake/rec", "wake/kl", "wake/log_pz", "wake/diff", "sleep/diff"} <= set(hist.rows[-1])
+    assert not model.training
+
+
+def test_encode__eval_mode_is_deterministic_for_a_fixed_generator(device):
+    model = tiny(dropout=0.5, context_dropout=0.5).to(device)
+    x = data(20)
+    a = model.encode(x, generator=gen(3, device))
+    b = model.encode(x, generator=gen(3, device))
+    assert torch.equal(a, b)
+    # dropout really is active in training mode (so eval() is what makes the difference)
+    model.train()
+    h1, h2 = model.context_net(x.to(device)), model.context_net(x.to(device))
+    assert not torch.equal(h1, h2)
+    assert model.encode(x, n_samples=3, generator=gen(4, device)).shape == (3, 20, 2)
+    assert model.encode(x, mean=True, generator=gen(4, device)).shape == (20, 2)
+
+
+def test_save_load__identical_outputs(tmp_path, device):
+    model = tiny()
+    model.fit(data(), device=device, verbose=False)
+    path = tmp_path / "m.pt"
+    model.save(path)
+    loaded = DDVI.load(path, map_location=device)
+    assert loaded.config == model.config
+    x = data(10, seed=5)
+    for fn in (lambda m, g: m.encode(x, generator=g), lambda m, g: m.elbo(x, generator=g),
+               lambda m, g: m.sample(7, generator=g)):
+        assert torch.equal(fn(model, gen(1, device)), fn(loaded, gen(1, device)))
+    with pytest.raises(ValueError, match="not a DDVI checkpoint"):
+        torch.save({"x": 1}, tmp_path / "bad.pt")
+        DDVI.load(tmp_path / "bad.pt")
+
+
+@pytest.mark.parametrize("objective", ["reference", "elbo"])
+@pytest.mark.parametrize("phase_index", [0, 1, 2])
+def test_one_step__lowers_each_plan_loss_on_a_fixed_batch(objective, phase_index, device):
+    torch.manual_seed(0)
+    model = tiny(objective=objective, dropout=0.0, context_dropout=0.0).to(device)
+    model.eval()  # no dropout, so the same generator seed gives the same loss
+    x = data().to(device)
+    phase = model.training_phases()[phase_index]
+    for plan in phase.plans:
+        for p in plan.parameters():
+            p.requires_grad_(True)
+        opt = torch.optim.Adam(plan.parameters(), lr=1e-3)
+
+        def loss():
+            return plan.loss_fn(x, StepContext(0, 1, gen(7, device))).loss
+
+        before = loss()
+        opt.zero_grad()
+        before.backward()
+        opt.step()
+        with torch.no_grad():
+            after = loss()
+        assert float(after) < float(before.detach()), plan.name
+
+
+def test_wake_and_sleep__separate_optimisers_and_sleep_leaves_encoder_decoder_alone():
+    model = tiny()
+    stage2 = model.training_phases()[-1]
+    wake, sleep = stage2.plans
+    optims = build_optimisers(stage2)
+    sleep_ids = {id(p) for p in sleep.parameters()}
+    expected_sleep = {id(p) for m in (model.context_net, model.denoiser) for p in m.parameters()}
+    assert sleep_ids == expected_sleep
+    x = data()
+    for plan in (wake, sleep):
+        model.zero_grad(set_to_none=True)
+        plan.loss_fn(x, StepContext(0, 1, gen(0))).loss.backward()
+        optims[plan.name].step()
+    shared = [p for p in sleep.parameters()]
+    for p in shared:  # each optimiser keeps its own moment tensors
+        assert optims["wake"].state[p]["exp_avg"] is not optims["sleep"].state[p]["exp_avg"]
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.zero_grad(set_to_none=True)
+    sleep.loss_fn(None, StepContext(0, 1, gen(1))).loss.backward()
+    optims["sleep"].step()
+    after = model.state_dict()
+    for name in before:
+        moved = not torch.equal(before[name], after[name])
+        if name.startswith(("encoder.", "decoder.")):
+            assert not moved, name
+    assert any(not torch.equal(before[n], after[n]) for n in before if n.startswith("denoiser."))
+
+
+def test_decoder__frozen_for_the_first_30_percent_of_stage2():
+    model = tiny(prior_pretrain_epochs=0, stage1_epochs=0, epochs=10)
+    snapshots = []
+
+    def record(m):
+        snapshots.append(torch.cat([p.detach().flatten().clone() for p in m.decoder.parameters()]))
+        return {}
+
+    start = torch.cat([p.detach().flatten().clone() for p in model.decoder.parameters()])
+    model.fit(data(), device="cpu", eval_fn=record, eval_every=1)
+    assert all(torch.equal(s, start) for s in snapshots[:3])
+    assert not torch.equal(snapshots[3], start)
+
+
+def test_elbo__is_a_lower_bound_on_grid_integrated_log_likelihood():
+    """Gaussian prior and decoder in 2-D: log p(x) by quadrature over z is the oracle."""
+    torch.manual_seed(0)
+    model = DDVI(3, **{**TINY, "prior": "gaussian", "likelihood": "gaussian", "decoder_scale": 0.5,
+                       "objective": "elbo", "dropout": 0.0, "context_dropout": 0.0})
+    model.fit(torch.randn(64, 3, generator=gen(1)) * 0.3, device="cpu")
+    x = torch.randn(4, 3, generator=gen(2)) * 0.3
+    xs = torch.linspace(-6, 6, 401)
+    gz = torch.stack(torch.meshgrid(xs, xs, indexing="ij"), -1).reshape(-1, 2)
+    with torch.no_grad():
+        px = model.decoder(gz)
+        log_joint = px.log_prob(x[:, None, :]).sum(-1) + model.prior.log_prob(gz)  # (4, grid)
+        log_px = torch.logsumexp(log_joint, dim=1) + 2 * torch.log(xs[1] - xs[0])
+    for objective in ("elbo", "reference"):
+        model.config = model.config.replace(objective=objective)
+        bound = model.elbo(x, n_samples=200, generator=gen(3))
+        assert (bound < log_px).all(), (objective, bound, log_px)
+        assert (bound > log_px - 50).all()  # and not absurdly loose
+
+
+def test_pushforward_log_det__matches_autograd_jacobian():
+    model = tiny().eval()
+    x = data(5)
+    qy = model.encoder(x)
+    y = qy.loc.detach()
+    ctx = model.context_net(x).detach()
+    chain = lambda v, c: model.diffusion.reverse_chain(model.denoiser, v[None], c[None])[-1][0]  # noqa: E731
+    expected = torch.stack([torch.linalg.slogdet(torch.autograd.functional.jacobian(lambda v: chain(v, ctx[i]), y[i]))[1]
+                            for i in range(5)])
+    y_req = y.clone().requires_grad_(True)
+    z = model.diffusion.reverse_chain(model.denoiser, y_req, ctx)[-1]
+    rows = [torch.autograd.grad(z[:, i].sum(), y_req, retain_graph=True)[0] for i in range(2)]
+    got = torch.linalg.slogdet(torch.stack(rows, 1))[1]
+    assert torch.allclose(got, expected, atol=1e-5)
