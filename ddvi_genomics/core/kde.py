@@ -51,24 +51,34 @@ def _squared_distances(z: torch.Tensor, reference: torch.Tensor) -> torch.Tensor
 
 
 def _kde_chunk(
-    z: torch.Tensor, reference: torch.Tensor, bandwidths: torch.Tensor, need_grad: bool
+    z: torch.Tensor, reference_aug: torch.Tensor, bandwidths: torch.Tensor, need_grad: bool
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Log-density (n,) and optionally its gradient (n, d) for one chunk of queries."""
-    n_ref, d = reference.shape
-    sq = _squared_distances(z, reference)  # (n, N)
-    sq_min = sq.min(dim=1, keepdim=True).values  # (n, 1)
-    shifted = sq_min - sq  # (n, N), <= 0
+    """Log-density (n,) and optionally its gradient (n, d) for one chunk of queries.
+
+    ``reference_aug`` is ``[1; s^T]``, shape (1 + d, N): one product with the kernel matrix gives
+    the kernel sums and the kernel-weighted sums of the reference points together (a
+    (1 + d)-row product is several times faster than the skinny ``(n, N) @ (N, d)``).
+    """
+    d = z.shape[1]
+    n_ref = reference_aug.shape[1]
+    reference = reference_aug[1:].T
+    shifted = _squared_distances(z, reference)  # (n, N)
+    sq_min = shifted.min(dim=1, keepdim=True).values  # (n, 1)
+    shifted.sub_(sq_min).neg_()  # sq_min - sq <= 0, in place
+    kernel = torch.empty_like(shifted)
     log_norm = -0.5 * d * math.log(2 * math.pi) - d * torch.log(bandwidths) - math.log(n_ref)
+    inv_two_h2 = 0.5 / bandwidths.square()
     per_bw = []
     grads = []
     for i in range(bandwidths.numel()):
-        inv_two_h2 = 0.5 / bandwidths[i] ** 2
-        kernel = torch.exp((shifted * inv_two_h2).clamp_min_(_EXP_FLOOR))  # (n, N)
-        total = kernel.sum(dim=1)  # (n,)
-        per_bw.append(total.log() - sq_min[:, 0] * inv_two_h2 + log_norm[i])
+        torch.mul(shifted, inv_two_h2[i], out=kernel)
+        kernel.clamp_min_(_EXP_FLOOR).exp_()  # (n, N)
+        sums = torch.mm(reference_aug, kernel.T)  # (1 + d, n): sum_j k_j and sum_j k_j s_j
+        total = sums[0]
+        per_bw.append(total.log() - sq_min[:, 0] * inv_two_h2[i] + log_norm[i])
         if need_grad:
-            weighted_mean = (kernel @ reference) / total[:, None]  # E_{w_h}[s], (n, d)
-            grads.append((weighted_mean - z) * (2 * inv_two_h2))
+            weighted_mean = (sums[1:] / total).T  # E_{w_h}[s], (n, d)
+            grads.append((weighted_mean - z) * (2 * inv_two_h2[i]))
     stacked = torch.stack(per_bw, dim=0)  # (H, n)
     log_p = torch.logsumexp(stacked, dim=0) - math.log(bandwidths.numel())
     if not need_grad:
@@ -80,9 +90,10 @@ def _kde_chunk(
 
 def _kde_chunked(z, reference, bandwidths, max_elements, need_grad):
     chunk = max(1, int(max_elements) // max(1, reference.shape[0]))
+    reference_aug = torch.cat([torch.ones_like(reference[:, :1]), reference], dim=1).T.contiguous()
     values, grads = [], []
     for start in range(0, z.shape[0], chunk):
-        log_p, grad = _kde_chunk(z[start : start + chunk], reference, bandwidths, need_grad)
+        log_p, grad = _kde_chunk(z[start : start + chunk], reference_aug, bandwidths, need_grad)
         values.append(log_p)
         grads.append(grad)
     return torch.cat(values, dim=0), (torch.cat(grads, dim=0) if need_grad else None)
@@ -107,7 +118,7 @@ def kde_log_prob(
     reference: torch.Tensor,
     bandwidths: Sequence[float] | torch.Tensor = REFERENCE_BANDWIDTHS,
     *,
-    max_elements: int = 1 << 22,
+    max_elements: int = 1 << 18,
 ) -> torch.Tensor:
     """Log-density of a multi-bandwidth Gaussian KDE at query points.
 

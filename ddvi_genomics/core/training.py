@@ -189,7 +189,8 @@ def fit(
     device : str or torch.device
         ``"auto"`` picks cuda, then mps, then cpu.
     seed : int, optional
-        Seeds the shuffling and noise generators (the global RNGs are not touched).
+        Seeds the shuffling and noise generators, and (inside ``torch.random.fork_rng``, so the
+        caller's global state is restored afterwards) the global torch RNG that dropout uses.
     verbose : bool, optional
         Progress lines on stderr; None means "only when stderr is a terminal".
     checkpoint : path, optional
@@ -207,6 +208,14 @@ def fit(
     History
     """
     dev = resolve_device(device)
+    fork_devices = [dev.index or 0] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=fork_devices):
+        if seed is not None:
+            torch.manual_seed(seed)
+        return _fit(model, phases, x, dev, seed, verbose, checkpoint, resume, eval_fn, eval_every)
+
+
+def _fit(model, phases, x, dev, seed, verbose, checkpoint, resume, eval_fn, eval_every) -> History:
     model.to(dev)
     data = x.to(dev)
     n = data.shape[0]
@@ -222,6 +231,9 @@ def fit(
         history.rows = state["history"]
         shuffle_gen.set_state(state["shuffle_generator"])
         noise_gen.set_state(state["noise_generator"].to(noise_gen.get_state().device))
+        torch.set_rng_state(state["torch_rng"])
+        if dev.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], dev)
 
     total = sum(p.epochs for p in phases[start_phase:]) - start_epoch
     progress = Progress(total, verbose)
@@ -267,6 +279,8 @@ def fit(
                         "history": history.rows,
                         "shuffle_generator": shuffle_gen.get_state(),
                         "noise_generator": noise_gen.get_state().cpu(),
+                        "torch_rng": torch.get_rng_state(),
+                        "cuda_rng": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
                     },
                     checkpoint,
                 )

@@ -82,7 +82,8 @@ def test_kde__chunked_equals_unchunked(device):
     (ga,) = torch.autograd.grad(a.sum(), z)
     b = kde_log_prob(z, ref, max_elements=7000)  # 7 queries per chunk
     (gb,) = torch.autograd.grad(b.sum(), z)
-    assert torch.allclose(a, b) and torch.allclose(ga, gb)
+    # float32 sums in a different order: equal to rounding (the gradient carries 1/h^2 = 4e4)
+    assert torch.allclose(a, b, atol=1e-5) and torch.allclose(ga, gb, rtol=1e-4, atol=1e-3)
 
 
 def test_kde__high_dimensional_path_matches_naive():

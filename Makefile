@@ -1,0 +1,29 @@
+# Two entry points for a fresh machine: `make demo` (install + run the main job) and
+# `make test` (install + run the tests). Both build the virtual environment when it is missing.
+VENV ?= .venv
+PYTHON ?= python3
+# The CPU wheel of PyTorch; set TORCH="torch" (or a CUDA build) on a GPU machine.
+TORCH ?= torch==2.13.0
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/ddvi-genomics demo --out demo-out --force
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) workflows/bench/ddvi_throughput.py --out workflows/results/bench
+
+clean:
+	rm -rf $(VENV) demo-out .pytest_cache

@@ -1,0 +1,5 @@
+"""``python -m ddvi_genomics``."""
+
+from .cli import main
+
+main()

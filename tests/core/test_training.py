@@ -1,0 +1,85 @@
+import io
+
+import pytest
+import torch
+
+from ddvi_genomics.core.models.ddvi import DDVI
+from ddvi_genomics.core.runtime import make_generator, resolve_device
+from ddvi_genomics.core.training import LossOutput, OptimiserPlan, Phase, Progress, fit
+from tests.conftest import gen
+
+TINY = dict(hidden=(16,), context_hidden=(16,), denoiser_hidden=16, prior_pretrain_epochs=1,
+            prior_pretrain_steps_per_epoch=3, stage1_epochs=2, epochs=3, batch_size=32, n_steps=5,
+            prior_steps=4)
+
+
+def test_resume__interrupted_run_continues_to_the_same_weights(tmp_path):
+    x = torch.rand(80, 10, generator=gen(0))
+    torch.manual_seed(0)
+    straight = DDVI(10, **TINY)
+    torch.manual_seed(0)
+    interrupted = DDVI(10, **TINY)
+    torch.manual_seed(0)
+    resumed = DDVI(10, **TINY)
+    straight.fit(x, device="cpu", seed=3, eval_fn=lambda m: {}, eval_every=1)
+
+    calls = {"n": 0}
+
+    def crash_in_stage2(model):
+        calls["n"] += 1
+        if calls["n"] == 5:  # prior (1) + stage1 (2) + first stage-2 epoch (1), then crash
+            raise KeyboardInterrupt
+        return {}
+
+    ckpt = tmp_path / "run.ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit(x, device="cpu", seed=3, checkpoint=ckpt, eval_fn=crash_in_stage2, eval_every=1)
+    hist = resumed.fit(x, device="cpu", seed=3, checkpoint=ckpt, resume=True, eval_fn=lambda m: {},
+                       eval_every=1)
+    assert [r["phase"] for r in hist.rows].count("stage2") == 3
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_progress__quiet_off_a_terminal_and_verbose_on_request():
+    buf = io.StringIO()
+    Progress(2, None, stream=buf).epoch("stage2", 0, 2, {"rec": 0.5}, 1.0)
+    assert buf.getvalue() == ""
+    Progress(2, True, stream=buf).epoch("stage2", 0, 2, {"rec": 0.5}, 1.0)
+    assert "[stage2] epoch 1/2 | rec 0.5" in buf.getvalue() and "ETA" in buf.getvalue()
+
+
+def test_fit__non_finite_loss_stops_with_the_plan_name():
+    w = torch.nn.Parameter(torch.ones(1))
+    module = torch.nn.Module()
+    module.w = w
+    plan = OptimiserPlan("broken", [module], lambda b, c: LossOutput(w * float("nan"), {}), lr=0.1)
+    with pytest.raises(FloatingPointError, match="broken"):
+        fit(module, [Phase("p", [plan], 1, 4)], torch.zeros(8, 1), device="cpu")
+
+
+def test_fit__data_free_phase_and_duplicate_plan_names():
+    module = torch.nn.Linear(1, 1)
+    seen = []
+
+    def loss(batch, ctx):
+        seen.append(batch)
+        return LossOutput(module.weight.square().sum(), {"w": 0.0})
+
+    plan = OptimiserPlan("a", [module], loss, lr=0.1, uses_batch=False)
+    fit(module, [Phase("p", [plan], 2, 4, steps_per_epoch=3)], torch.zeros(8, 1), device="cpu")
+    assert seen == [None] * 6
+    with pytest.raises(ValueError, match="unique"):
+        fit(module, [Phase("p", [plan, plan], 1, 4)], torch.zeros(8, 1), device="cpu")
+
+
+def test_resolve_device__auto_and_errors():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in {"cpu", "cuda", "mps"}
+    with pytest.raises(ValueError, match="choose one of"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device("cuda")
+    a = torch.rand(3, generator=make_generator(5))
+    assert torch.equal(a, torch.rand(3, generator=make_generator(5)))

@@ -1,0 +1,1 @@
+"""Benchmark workflows (run from a checkout; not part of the installed package)."""
