@@ -1,6 +1,6 @@
 """Networks: MLPs, time-conditioned noise predictors, encoder and decoder heads.
 
-Networks know no losses. Dropout uses ``nn.Dropout`` so it switches off under ``eval()``
+Networks know no losses. Dropout modules switch off under ``eval()``
 (the reference calls ``F.dropout`` without ``training=``, leaving it on at evaluation).
 """
 
@@ -11,6 +11,30 @@ from collections.abc import Sequence
 import torch
 from torch import distributions as D
 from torch import nn
+
+
+class Dropout(nn.Module):
+    """Inverted dropout, identical in distribution to ``nn.Dropout`` and off under ``eval()``.
+
+    The keep-mask is drawn as ``rand >= p`` rather than with ``bernoulli_``: on CPU this is about
+    twice as fast, and dropout masks are a tenth of a DDVI training step at the reference sizes.
+    """
+
+    def __init__(self, p: float):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout p={p!r} is not allowed; it must lie in [0, 1)")
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Zero each element with probability p and rescale the rest by 1 / (1 - p)."""
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.rand_like(x) >= self.p
+        return x * keep * (1.0 / (1.0 - self.p))
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
 
 
 class MLP(nn.Module):
@@ -49,7 +73,7 @@ class MLP(nn.Module):
                 layers.append(nn.BatchNorm1d(h))
             layers.append(nn.LeakyReLU(0.2))
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
             width = h
         self.body = nn.Sequential(*layers)
         self.multi_head = not isinstance(n_output, int)

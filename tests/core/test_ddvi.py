@@ -196,3 +196,18 @@ def test_pushforward_log_det__matches_autograd_jacobian():
     rows = [torch.autograd.grad(z[:, i].sum(), y_req, retain_graph=True)[0] for i in range(2)]
     got = torch.linalg.slogdet(torch.stack(rows, 1))[1]
     assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_dropout__same_distribution_as_torch_and_off_in_eval():
+    from ddvi_genomics.core.nn import Dropout
+
+    layer = Dropout(0.3)
+    x = torch.ones(200_000)
+    out = layer(x)
+    assert float((out == 0).double().mean()) == pytest.approx(0.3, abs=0.005)
+    assert float(out.mean()) == pytest.approx(1.0, abs=0.01)  # inverted scaling keeps the mean
+    assert out.unique().tolist() == [0.0, pytest.approx(1 / 0.7)]
+    layer.eval()
+    assert torch.equal(layer(x), x)
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        Dropout(1.0)

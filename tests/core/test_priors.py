@@ -131,7 +131,7 @@ def test_learnable_mixture__log_prob_integrates_and_regularizer_behaves():
     prior = LearnableMixturePrior(n_components=4, generator=gen(9))
     assert grid_integral(prior, lim=1.5) == pytest.approx(1.0, abs=1e-3)
     # initial centres lie within 0.1 of each other: the hinge is near the margin 1.5
-    assert float(prior.regularizer()) == pytest.approx(1.5, abs=0.15)
+    assert float(prior.regularizer().detach()) == pytest.approx(1.5, abs=0.15)
     prior.regularizer().backward()
     assert prior.centres.grad.abs().sum() > 0
     with torch.no_grad():
