@@ -12,7 +12,10 @@ from . import __version__
 force_option = click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 device_option = click.option(
-    "--device", default="auto", show_default=True, help="auto (cuda, then mps, then cpu), cpu, cuda."
+    "--device",
+    default="auto",
+    show_default=True,
+    help="auto (cuda, then mps, then cpu), cpu, cuda.",
 )
 
 
@@ -29,8 +32,14 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--out", "out_dir", default="demo-out", show_default=True, type=click.Path(file_okay=False),
-              help="Output folder.")
+@click.option(
+    "--out",
+    "out_dir",
+    default="demo-out",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Output folder.",
+)
 @force_option
 @seed_option
 @device_option

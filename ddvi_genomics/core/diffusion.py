@@ -31,7 +31,9 @@ DENOISING_LOSSES = ("huber", "mse", "l1")
 EpsModel = Callable[..., torch.Tensor]
 
 
-def linear_beta_schedule(n_steps: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> np.ndarray:
+def linear_beta_schedule(
+    n_steps: int, beta_start: float = 1e-4, beta_end: float = 0.02
+) -> np.ndarray:
     """Linear betas (Ho et al. 2020; the reference's only schedule), float64, shape (T,)."""
     return np.linspace(beta_start, beta_end, n_steps, dtype=np.float64)
 
@@ -61,7 +63,11 @@ def gaussian_kl(
 ) -> torch.Tensor:
     """Elementwise ``KL(N(mean1, exp(logvar1)) || N(mean2, exp(logvar2)))`` in nats."""
     return 0.5 * (
-        logvar2 - logvar1 + torch.exp(logvar1 - logvar2) + (mean1 - mean2).square() * torch.exp(-logvar2) - 1.0
+        logvar2
+        - logvar1
+        + torch.exp(logvar1 - logvar2)
+        + (mean1 - mean2).square() * torch.exp(-logvar2)
+        - 1.0
     )
 
 
@@ -123,12 +129,16 @@ class GaussianDiffusion(nn.Module):
             if n_steps > 1
             else np.log(betas),
             "posterior_mean_coef_start": betas * np.sqrt(abar_prev) / (1.0 - abar),  # w0_k
-            "posterior_mean_coef_noisy": np.sqrt(alphas) * (1.0 - abar_prev) / (1.0 - abar),  # wt_k
+            "posterior_mean_coef_noisy": np.sqrt(alphas)
+            * (1.0 - abar_prev)
+            / (1.0 - abar),  # wt_k
             # variance of the stochastic reverse step: btilde_k for k >= 1 and beta_0 for k = 0
             "reverse_variance": np.append(betas[:1], post_var[1:]),
         }
         for name, values in tables.items():
-            self.register_buffer(name, torch.from_numpy(np.asarray(values, dtype=np.float64)).float())
+            self.register_buffer(
+                name, torch.from_numpy(np.asarray(values, dtype=np.float64)).float()
+            )
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -147,9 +157,10 @@ class GaussianDiffusion(nn.Module):
 
     def q_sample(self, z: torch.Tensor, k, noise: torch.Tensor) -> torch.Tensor:
         """Sample ``y^(k+1) ~ r(. | z) = N(sqrt(abar_k) z, (1 - abar_k) I)`` given the noise."""
-        return self._at(self.sqrt_alphas_cumprod, k, z) * z + self._at(
-            self.sqrt_one_minus_alphas_cumprod, k, z
-        ) * noise
+        return (
+            self._at(self.sqrt_alphas_cumprod, k, z) * z
+            + self._at(self.sqrt_one_minus_alphas_cumprod, k, z) * noise
+        )
 
     def q_posterior(self, z: torch.Tensor, y_next: torch.Tensor, k):
         """Mean, variance and clipped log-variance of ``r(y^(k) | y^(k+1), z)``.
@@ -160,9 +171,10 @@ class GaussianDiffusion(nn.Module):
         variance, log_variance : torch.Tensor
             Broadcastable against ``z``; the variance is exactly 0 at k = 0.
         """
-        mean = self._at(self.posterior_mean_coef_start, k, z) * z + self._at(
-            self.posterior_mean_coef_noisy, k, z
-        ) * y_next
+        mean = (
+            self._at(self.posterior_mean_coef_start, k, z) * z
+            + self._at(self.posterior_mean_coef_noisy, k, z) * y_next
+        )
         return (
             mean,
             self._at(self.posterior_variance, k, z),
@@ -183,9 +195,10 @@ class GaussianDiffusion(nn.Module):
         ``y^(k) = sqrt(abar_{k-1}) zhat + sqrt(1 - abar_{k-1}) eps``.
         """
         z_hat = self.predict_start_from_noise(y_next, k, eps)
-        return self._at(self.sqrt_alphas_cumprod_prev, k, y_next) * z_hat + self._at(
-            self.sqrt_one_minus_alphas_cumprod_prev, k, y_next
-        ) * eps
+        return (
+            self._at(self.sqrt_alphas_cumprod_prev, k, y_next) * z_hat
+            + self._at(self.sqrt_one_minus_alphas_cumprod_prev, k, y_next) * eps
+        )
 
     def reverse_mean(self, y_next: torch.Tensor, k, eps: torch.Tensor) -> torch.Tensor:
         """Mean of the stochastic reverse step: ``mu_tilde_k(zhat(y^(k+1), eps), y^(k+1))``."""
@@ -269,4 +282,6 @@ class GaussianDiffusion(nn.Module):
         """
         mean_r, _, logvar_r = self.q_posterior(z, y_next, k)
         logvar_q = self._at(self.reverse_variance, k, z).log()
-        return gaussian_kl(mean_q, logvar_q.expand_as(mean_q), mean_r, logvar_r.expand_as(mean_r)).sum(-1)
+        return gaussian_kl(
+            mean_q, logvar_q.expand_as(mean_q), mean_r, logvar_r.expand_as(mean_r)
+        ).sum(-1)

@@ -128,7 +128,7 @@ def mmd_rbf(
 
 
 def mmd_reference(x, y, *, scales: Sequence[float] = MMD_SCALES, chunk_size: int = 2048) -> float:
-    """The number the reference reports: ``sqrt`` of the biased MMD^2 (clipped at 0)."""
+    """Return what the reference reports: ``sqrt`` of the biased MMD^2 (clipped at 0)."""
     return float(np.sqrt(max(mmd_rbf(x, y, scales=scales, chunk_size=chunk_size), 0.0)))
 
 

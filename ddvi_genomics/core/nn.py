@@ -34,6 +34,7 @@ class Dropout(nn.Module):
         return x * keep * (1.0 / (1.0 - self.p))
 
     def extra_repr(self) -> str:
+        """Show p in the module's repr."""
         return f"p={self.p}"
 
 
@@ -128,15 +129,22 @@ class EpsilonNet(nn.Module):
     """
 
     def __init__(
-        self, latent_dim: int, n_steps: int, context_dim: int = 0, hidden: int = 128, n_layers: int = 4
+        self,
+        latent_dim: int,
+        n_steps: int,
+        context_dim: int = 0,
+        hidden: int = 128,
+        n_layers: int = 4,
     ):
         super().__init__()
         if n_layers < 3 and context_dim > 0:
-            raise ValueError("the conditional denoiser needs n_layers >= 3 for its skip connection")
+            raise ValueError(
+                "the conditional denoiser needs n_layers >= 3 for its skip connection"
+            )
         self.context_dim = int(context_dim)
         widths = [latent_dim + context_dim] + [hidden] * n_layers
         self.layers = nn.ModuleList(
-            StepConditionedLinear(a, b, n_steps) for a, b in zip(widths[:-1], widths[1:])
+            StepConditionedLinear(a, b, n_steps) for a, b in zip(widths[:-1], widths[1:], strict=True)
         )
         self.out = nn.Linear(hidden, latent_dim)
 
@@ -186,7 +194,9 @@ class GaussianEncoder(nn.Module):
     ):
         super().__init__()
         if variance not in ("logvar", "sigmoid"):
-            raise ValueError(f"variance={variance!r} is not allowed; choose one of ['logvar', 'sigmoid']")
+            raise ValueError(
+                f"variance={variance!r} is not allowed; choose one of ['logvar', 'sigmoid']"
+            )
         self.variance = variance
         if body is None:
             self.net = MLP(n_input, hidden, (latent_dim, latent_dim), dropout=dropout)
@@ -209,8 +219,15 @@ class BernoulliDecoder(nn.Module):
     ``log_prob`` of non-binary targets is the usual continuous relaxation (negative BCE).
     """
 
-    def __init__(self, latent_dim: int, hidden: Sequence[int], n_output: int, *, dropout: float = 0.0,
-                 body: nn.Module | None = None):
+    def __init__(
+        self,
+        latent_dim: int,
+        hidden: Sequence[int],
+        n_output: int,
+        *,
+        dropout: float = 0.0,
+        body: nn.Module | None = None,
+    ):
         super().__init__()
         self.net = body if body is not None else MLP(latent_dim, hidden, n_output, dropout=dropout)
 
@@ -222,8 +239,16 @@ class BernoulliDecoder(nn.Module):
 class GaussianDecoder(nn.Module):
     """``p(x | z) = N(net(z), scale^2 I)`` with a fixed scale (MSE reconstruction)."""
 
-    def __init__(self, latent_dim: int, hidden: Sequence[int], n_output: int, *, dropout: float = 0.0,
-                 scale: float = 1.0, body: nn.Module | None = None):
+    def __init__(
+        self,
+        latent_dim: int,
+        hidden: Sequence[int],
+        n_output: int,
+        *,
+        dropout: float = 0.0,
+        scale: float = 1.0,
+        body: nn.Module | None = None,
+    ):
         super().__init__()
         if scale <= 0:
             raise ValueError(f"scale={scale!r} is not allowed; it must be > 0")

@@ -93,7 +93,9 @@ class Prior(nn.Module):
         if labels.ndim == 0:
             labels = labels.expand(n)
         if labels.shape != (n,):
-            raise ValueError(f"classes must be one int or {n} ints; got shape {tuple(labels.shape)}")
+            raise ValueError(
+                f"classes must be one int or {n} ints; got shape {tuple(labels.shape)}"
+            )
         if bool(((labels < 0) | (labels >= self.n_classes)).any()):
             raise ValueError(f"classes must lie in 0..{self.n_classes - 1}")
         return labels
@@ -264,7 +266,11 @@ class GaussianMixturePrior(Prior):
             raise ValueError(f"covariances must have shape {(k, d, d)}; got {tuple(covs.shape)}")
         super().__init__(d, k)
         w = torch.full((k,), 1.0 / k) if weights is None else torch.as_tensor(weights).float()
-        if w.shape != (k,) or bool((w < 0).any()) or not math.isclose(float(w.sum()), 1, rel_tol=1e-5):
+        if (
+            w.shape != (k,)
+            or bool((w < 0).any())
+            or not math.isclose(float(w.sum()), 1, rel_tol=1e-5)
+        ):
             raise ValueError("weights must be K non-negative numbers summing to 1")
         self.register_buffer("means", means)
         self.register_buffer("scale_tril", torch.linalg.cholesky(covs))
@@ -272,7 +278,7 @@ class GaussianMixturePrior(Prior):
 
     @classmethod
     def reference_aae(cls) -> GaussianMixturePrior:
-        """The reference's 10-component AAE mixture (``GaussMixPrior``, ``gauss_mix``).
+        """Build the reference's 10-component AAE mixture (``GaussMixPrior``, ``gauss_mix``).
 
         Component i has mean ``1.4 (cos a_i, sin a_i)`` and covariance ``R diag(0.5^2, 0.1^2) R^T``
         with ``R`` the rotation by ``a_i = 2 pi i / 10``.
@@ -291,8 +297,12 @@ class GaussianMixturePrior(Prior):
         if labels is None:  # pragma: no cover - n_classes > 0 always gives labels
             raise RuntimeError("mixture sampling needs labels")
         if not torch.allclose(self.log_weights, self.log_weights[:1]):
-            labels = torch.multinomial(self.log_weights.exp().to(device), n, True, generator=generator)
-        eps = torch.randn(n, self.latent_dim, 1, generator=generator, device=device).to(self.means.dtype)
+            labels = torch.multinomial(
+                self.log_weights.exp().to(device), n, True, generator=generator
+            )
+        eps = torch.randn(n, self.latent_dim, 1, generator=generator, device=device).to(
+            self.means.dtype
+        )
         tril = self.scale_tril.to(device)[labels]
         return self.means.to(device)[labels] + (tril @ eps)[..., 0]
 
@@ -357,9 +367,7 @@ class LearnableMixturePrior(Prior):
         d = self.latent_dim
         sq = (z[:, None, :] - self.centres[None]).square().sum(-1)  # (n, K)
         log_comp = (
-            -0.5 * sq / self.scale**2
-            - d * math.log(self.scale)
-            - 0.5 * d * math.log(2 * math.pi)
+            -0.5 * sq / self.scale**2 - d * math.log(self.scale) - 0.5 * d * math.log(2 * math.pi)
         )
         return torch.logsumexp(log_comp, dim=1) - math.log(self.n_classes)
 

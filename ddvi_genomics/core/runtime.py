@@ -40,11 +40,15 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if base == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={name!r} requested but CUDA is not available; use 'cpu' or 'auto'")
+        raise ValueError(
+            f"device={name!r} requested but CUDA is not available; use 'cpu' or 'auto'"
+        )
     if base == "mps" and not (
         getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     ):
-        raise ValueError(f"device={name!r} requested but MPS is not available; use 'cpu' or 'auto'")
+        raise ValueError(
+            f"device={name!r} requested but MPS is not available; use 'cpu' or 'auto'"
+        )
     return torch.device(name)
 
 

@@ -73,7 +73,7 @@ class OptimiserPlan:
     grad_clip: float | None = None
 
     def parameters(self) -> list[nn.Parameter]:
-        """Unique parameters of ``modules`` in a stable order."""
+        """Return the unique parameters of ``modules`` in a stable order."""
         seen, params = set(), []
         for module in self.modules:
             for p in module.parameters():
@@ -109,7 +109,9 @@ class Progress:
         self.done = 0
         self.start = time.perf_counter()
 
-    def epoch(self, phase: str, epoch: int, n_epochs: int, terms: dict[str, float], seconds: float):
+    def epoch(
+        self, phase: str, epoch: int, n_epochs: int, terms: dict[str, float], seconds: float
+    ):
         """Report one finished epoch."""
         self.done += 1
         if not self.enabled:
@@ -147,13 +149,17 @@ def as_tensor_2d(x, name: str = "x") -> torch.Tensor:
     """Validate a data matrix (n, features): 2-D, floating, finite; return a float32 tensor."""
     t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
     if t.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (n_examples, n_features); got shape {tuple(t.shape)}")
+        raise ValueError(
+            f"{name} must be a 2-D array (n_examples, n_features); got shape {tuple(t.shape)}"
+        )
     if t.shape[0] == 0:
         raise ValueError(f"{name} has no rows")
     t = t.float()
     if not bool(torch.isfinite(t).all()):
         bad = int((~torch.isfinite(t)).any(dim=1).nonzero()[0, 0])
-        raise ValueError(f"{name} contains NaN or infinite values (first at row {bad}); allowed: finite numbers")
+        raise ValueError(
+            f"{name} contains NaN or infinite values (first at row {bad}); allowed: finite numbers"
+        )
     return t
 
 
@@ -261,7 +267,12 @@ def _fit(model, phases, x, dev, seed, verbose, checkpoint, resume, eval_fn, eval
                             counts[tag] = counts.get(tag, 0) + 1
             terms = {k: sums[k] / counts[k] for k in sums}
             seconds = time.perf_counter() - t0
-            row: dict[str, Any] = {"phase": phase.name, "epoch": epoch, "seconds": seconds, **terms}
+            row: dict[str, Any] = {
+                "phase": phase.name,
+                "epoch": epoch,
+                "seconds": seconds,
+                **terms,
+            }
             last = epoch == phase.epochs - 1
             if eval_fn is not None and ((eval_every and (epoch + 1) % eval_every == 0) or last):
                 row.update({f"eval/{k}": v for k, v in eval_fn(model).items()})
@@ -275,7 +286,9 @@ def _fit(model, phases, x, dev, seed, verbose, checkpoint, resume, eval_fn, eval
                         "model": model.state_dict(),
                         "phase": done_phase,
                         "epoch": 0 if last else epoch + 1,
-                        "optimisers": {} if last else {k: o.state_dict() for k, o in optims.items()},
+                        "optimisers": {}
+                        if last
+                        else {k: o.state_dict() for k, o in optims.items()},
                         "history": history.rows,
                         "shuffle_generator": shuffle_gen.get_state(),
                         "noise_generator": noise_gen.get_state().cpu(),
@@ -344,5 +357,5 @@ def _step(model, plan: OptimiserPlan, optim, batch, ctx) -> LossOutput:
 
 
 def epochs_to_frozen_until(fraction: float, epochs: int) -> int:
-    """Number of leading epochs frozen for a fraction of ``epochs`` (30 % of 100 -> 30)."""
+    """Return the number of leading epochs frozen for a fraction (30 % of 100 -> 30)."""
     return int(math.floor(fraction * epochs + 1e-9))

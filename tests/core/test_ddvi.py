@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 import torch
 
@@ -6,9 +5,18 @@ from ddvi_genomics.core.models.ddvi import DDVI, DDVIConfig
 from ddvi_genomics.core.training import StepContext, build_optimisers
 from tests.conftest import gen
 
-TINY = dict(hidden=(16,), context_hidden=(16,), denoiser_hidden=16, prior_pretrain_epochs=1,
-            prior_pretrain_steps_per_epoch=5, stage1_epochs=1, epochs=2, batch_size=32, n_steps=6,
-            prior_steps=4)
+TINY = dict(
+    hidden=(16,),
+    context_hidden=(16,),
+    denoiser_hidden=16,
+    prior_pretrain_epochs=1,
+    prior_pretrain_steps_per_epoch=5,
+    stage1_epochs=1,
+    epochs=2,
+    batch_size=32,
+    n_steps=6,
+    prior_steps=4,
+)
 
 
 def data(n=96, d=12, seed=0):
@@ -21,7 +29,13 @@ def tiny(**kw):
 
 def test_config__defaults_are_the_reference_and_round_trip():
     cfg = DDVIConfig()
-    assert (cfg.n_steps, cfg.kl_weight, cfg.sleep_steps, cfg.batch_size, cfg.lr) == (40, 0.003, 3, 128, 1e-4)
+    assert (cfg.n_steps, cfg.kl_weight, cfg.sleep_steps, cfg.batch_size, cfg.lr) == (
+        40,
+        0.003,
+        3,
+        128,
+        1e-4,
+    )
     assert (cfg.prior_steps, cfg.stage1_kl_weight, cfg.context_dropout) == (20, 0.01, 0.4)
     other = cfg.replace(prior="swiss_roll", hidden=(8, 8), objective="elbo")
     assert DDVIConfig.from_dict(other.to_dict()) == other
@@ -33,7 +47,10 @@ def test_config__defaults_are_the_reference_and_round_trip():
     "kwargs, pattern",
     [
         ({"prior": "pinweel"}, "unknown prior 'pinweel'; choose one of"),
-        ({"objective": "vae"}, r"objective='vae' is not allowed; choose one of \['reference', 'elbo'\]"),
+        (
+            {"objective": "vae"},
+            r"objective='vae' is not allowed; choose one of \['reference', 'elbo'\]",
+        ),
         ({"likelihood": "poisson"}, "choose one of"),
         ({"latent_dim": 3}, "latent_dim=2 only"),
         ({"decoder_frozen_fraction": 1.5}, r"\[0, 1\]"),
@@ -87,8 +104,11 @@ def test_save_load__identical_outputs(tmp_path, device):
     loaded = DDVI.load(path, map_location=device)
     assert loaded.config == model.config
     x = data(10, seed=5)
-    for fn in (lambda m, g: m.encode(x, generator=g), lambda m, g: m.elbo(x, generator=g),
-               lambda m, g: m.sample(7, generator=g)):
+    for fn in (
+        lambda m, g: m.encode(x, generator=g),
+        lambda m, g: m.elbo(x, generator=g),
+        lambda m, g: m.sample(7, generator=g),
+    ):
         assert torch.equal(fn(model, gen(1, device)), fn(loaded, gen(1, device)))
     with pytest.raises(ValueError, match="not a DDVI checkpoint"):
         torch.save({"x": 1}, tmp_path / "bad.pt")
@@ -165,8 +185,18 @@ def test_decoder__frozen_for_the_first_30_percent_of_stage2():
 def test_elbo__is_a_lower_bound_on_grid_integrated_log_likelihood():
     """Gaussian prior and decoder in 2-D: log p(x) by quadrature over z is the oracle."""
     torch.manual_seed(0)
-    model = DDVI(3, **{**TINY, "prior": "gaussian", "likelihood": "gaussian", "decoder_scale": 0.5,
-                       "objective": "elbo", "dropout": 0.0, "context_dropout": 0.0})
+    model = DDVI(
+        3,
+        **{
+            **TINY,
+            "prior": "gaussian",
+            "likelihood": "gaussian",
+            "decoder_scale": 0.5,
+            "objective": "elbo",
+            "dropout": 0.0,
+            "context_dropout": 0.0,
+        },
+    )
     model.fit(torch.randn(64, 3, generator=gen(1)) * 0.3, device="cpu")
     x = torch.randn(4, 3, generator=gen(2)) * 0.3
     xs = torch.linspace(-6, 6, 401)
@@ -189,8 +219,14 @@ def test_pushforward_log_det__matches_autograd_jacobian():
     y = qy.loc.detach()
     ctx = model.context_net(x).detach()
     chain = lambda v, c: model.diffusion.reverse_chain(model.denoiser, v[None], c[None])[-1][0]  # noqa: E731
-    expected = torch.stack([torch.linalg.slogdet(torch.autograd.functional.jacobian(lambda v: chain(v, ctx[i]), y[i]))[1]
-                            for i in range(5)])
+    expected = torch.stack(
+        [
+            torch.linalg.slogdet(
+                torch.autograd.functional.jacobian(lambda v: chain(v, ctx[i]), y[i])
+            )[1]
+            for i in range(5)
+        ]
+    )
     y_req = y.clone().requires_grad_(True)
     z = model.diffusion.reverse_chain(model.denoiser, y_req, ctx)[-1]
     rows = [torch.autograd.grad(z[:, i].sum(), y_req, retain_graph=True)[0] for i in range(2)]

@@ -73,8 +73,10 @@ def test_q_posterior__equals_bayes_rule(device):
         # prior on y^(k): N(sqrt(abar_{k-1}) z, 1 - abar_{k-1}); likelihood N(y^(k+1); sqrt(alpha_k) y^(k), beta_k)
         prec = 1 / (1 - abar_prev[k]) + (1 - betas[k]) / betas[k]
         var = 1 / prec
-        mean = var * (np.sqrt(abar_prev[k]) * z.cpu().numpy() / (1 - abar_prev[k])
-                      + np.sqrt(1 - betas[k]) * y_next.cpu().numpy() / betas[k])
+        mean = var * (
+            np.sqrt(abar_prev[k]) * z.cpu().numpy() / (1 - abar_prev[k])
+            + np.sqrt(1 - betas[k]) * y_next.cpu().numpy() / betas[k]
+        )
         got_mean, got_var, got_logvar = diff.q_posterior(z, y_next, k)
         np.testing.assert_allclose(got_mean.cpu().numpy(), mean, rtol=1e-4, atol=1e-5)
         assert float(got_var) == pytest.approx(var, rel=1e-4)
@@ -88,10 +90,13 @@ def test_ddim_step__with_true_noise_moves_along_the_forward_path():
     eps = torch.randn(64, 2, generator=gen(2))
     k = torch.randint(1, 40, (64,), generator=gen(3))
     y_next = diff.q_sample(z, k, eps)
-    np.testing.assert_allclose(diff.ddim_step(y_next, k, eps).numpy(),
-                               diff.q_sample(z, k - 1, eps).numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        diff.ddim_step(y_next, k, eps).numpy(), diff.q_sample(z, k - 1, eps).numpy(), atol=1e-5
+    )
     # at k = 0 the step returns z itself
-    np.testing.assert_allclose(diff.ddim_step(diff.q_sample(z, 0, eps), 0, eps).numpy(), z.numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        diff.ddim_step(diff.q_sample(z, 0, eps), 0, eps).numpy(), z.numpy(), atol=1e-5
+    )
 
 
 def test_ancestral_step__mean_and_variance():

@@ -44,8 +44,12 @@ def test_kde__matches_scipy_gaussian_kde_on_whitened_data():
 
 def test_kde__multi_bandwidth_matches_naive_loop_including_far_points():
     ref = torch.randn(300, 2, generator=gen(2), dtype=torch.float64)
-    z = torch.cat([torch.randn(20, 2, generator=gen(3), dtype=torch.float64),
-                   torch.tensor([[0.0, 9.0], [30.0, -4.0]], dtype=torch.float64)])
+    z = torch.cat(
+        [
+            torch.randn(20, 2, generator=gen(3), dtype=torch.float64),
+            torch.tensor([[0.0, 9.0], [30.0, -4.0]], dtype=torch.float64),
+        ]
+    )
     got = kde_log_prob(z, ref, REFERENCE_BANDWIDTHS).numpy()
     expected = naive_kde(z[:20], ref, REFERENCE_BANDWIDTHS)
     np.testing.assert_allclose(got[:20], expected, rtol=1e-9)
@@ -89,8 +93,9 @@ def test_kde__chunked_equals_unchunked(device):
 def test_kde__high_dimensional_path_matches_naive():
     ref = torch.randn(100, 12, generator=gen(11), dtype=torch.float64)
     z = torch.randn(5, 12, generator=gen(12), dtype=torch.float64)
-    np.testing.assert_allclose(kde_log_prob(z, ref, [1.0, 2.0]).numpy(),
-                               naive_kde(z, ref, [1.0, 2.0]), rtol=1e-9)
+    np.testing.assert_allclose(
+        kde_log_prob(z, ref, [1.0, 2.0]).numpy(), naive_kde(z, ref, [1.0, 2.0]), rtol=1e-9
+    )
 
 
 @pytest.mark.parametrize("bad", [[0.0], [-1.0], []])

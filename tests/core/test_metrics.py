@@ -28,7 +28,9 @@ def test_knn_accuracy__separable_and_matches_sklearn():
 def test_latent_nll__matches_sklearn_kernel_density_mixture():
     rng = np.random.default_rng(1)
     latents, prior = rng.normal(size=(300, 2)), rng.normal(size=(200, 2))
-    per_bw = [KernelDensity(bandwidth=h).fit(latents).score_samples(prior) for h in LATENT_NLL_BANDWIDTHS]
+    per_bw = [
+        KernelDensity(bandwidth=h).fit(latents).score_samples(prior) for h in LATENT_NLL_BANDWIDTHS
+    ]
     expected = -np.mean(np.log(np.mean(np.exp(per_bw), axis=0)))
     assert latent_nll(latents, prior) == pytest.approx(expected, rel=1e-9)
 
@@ -40,8 +42,11 @@ def naive_mmd2(x, y, scales, unbiased):
     n, m = len(x), len(y)
     kxx, kyy, kxy = k[:n, :n], k[n:, n:], k[:n, n:]
     if unbiased:
-        return ((kxx.sum() - np.trace(kxx)) / (n * (n - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
-                - 2 * kxy.mean())
+        return (
+            (kxx.sum() - np.trace(kxx)) / (n * (n - 1))
+            + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+            - 2 * kxy.mean()
+        )
     w = np.concatenate([np.full(n, 1 / n), np.full(m, -1 / m)])
     return w @ k @ w  # the reference's s^T K s
 

@@ -9,9 +9,9 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from ddvi_genomics.core.priors import (
     PRIOR_NAMES,
-    SquarePrior,
     GaussianMixturePrior,
     LearnableMixturePrior,
+    SquarePrior,
     make_prior,
 )
 from tests.conftest import gen
@@ -113,7 +113,9 @@ def test_gaussian_mixture__reference_aae_mixture_matches_scipy_and_integrates():
         a = 2 * np.pi * i / 10
         rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
         cov = rot @ np.diag([0.25, 0.01]) @ rot.T
-        dens += multivariate_normal(1.4 * np.array([np.cos(a), np.sin(a)]), cov).pdf(z.numpy()) / 10
+        dens += (
+            multivariate_normal(1.4 * np.array([np.cos(a), np.sin(a)]), cov).pdf(z.numpy()) / 10
+        )
     np.testing.assert_allclose(prior.log_prob(z).numpy(), np.log(dens), rtol=1e-4)
     assert grid_integral(prior) == pytest.approx(1.0, abs=2e-3)
     samples = prior.sample(20_000, generator=gen(7), classes=0)
@@ -122,7 +124,9 @@ def test_gaussian_mixture__reference_aae_mixture_matches_scipy_and_integrates():
 
 
 def test_gaussian_mixture__weights_drive_sampling():
-    prior = GaussianMixturePrior([[-5.0, 0.0], [5.0, 0.0]], 0.01 * torch.eye(2).expand(2, 2, 2), [0.2, 0.8])
+    prior = GaussianMixturePrior(
+        [[-5.0, 0.0], [5.0, 0.0]], 0.01 * torch.eye(2).expand(2, 2, 2), [0.2, 0.8]
+    )
     z = prior.sample(10_000, generator=gen(8))
     assert float((z[:, 0] > 0).double().mean()) == pytest.approx(0.8, abs=0.02)
 

@@ -8,9 +8,18 @@ from ddvi_genomics.core.runtime import make_generator, resolve_device
 from ddvi_genomics.core.training import LossOutput, OptimiserPlan, Phase, Progress, fit
 from tests.conftest import gen
 
-TINY = dict(hidden=(16,), context_hidden=(16,), denoiser_hidden=16, prior_pretrain_epochs=1,
-            prior_pretrain_steps_per_epoch=3, stage1_epochs=2, epochs=3, batch_size=32, n_steps=5,
-            prior_steps=4)
+TINY = dict(
+    hidden=(16,),
+    context_hidden=(16,),
+    denoiser_hidden=16,
+    prior_pretrain_epochs=1,
+    prior_pretrain_steps_per_epoch=3,
+    stage1_epochs=2,
+    epochs=3,
+    batch_size=32,
+    n_steps=5,
+    prior_steps=4,
+)
 
 
 def test_resume__interrupted_run_continues_to_the_same_weights(tmp_path):
@@ -33,9 +42,12 @@ def test_resume__interrupted_run_continues_to_the_same_weights(tmp_path):
 
     ckpt = tmp_path / "run.ckpt"
     with pytest.raises(KeyboardInterrupt):
-        interrupted.fit(x, device="cpu", seed=3, checkpoint=ckpt, eval_fn=crash_in_stage2, eval_every=1)
-    hist = resumed.fit(x, device="cpu", seed=3, checkpoint=ckpt, resume=True, eval_fn=lambda m: {},
-                       eval_every=1)
+        interrupted.fit(
+            x, device="cpu", seed=3, checkpoint=ckpt, eval_fn=crash_in_stage2, eval_every=1
+        )
+    hist = resumed.fit(
+        x, device="cpu", seed=3, checkpoint=ckpt, resume=True, eval_fn=lambda m: {}, eval_every=1
+    )
     assert [r["phase"] for r in hist.rows].count("stage2") == 3
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name

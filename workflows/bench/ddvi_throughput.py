@@ -23,7 +23,6 @@ import argparse
 import gzip
 import json
 import math
-import os
 import resource
 import subprocess
 import sys
@@ -70,7 +69,9 @@ class RefMLP(nn.Module):
 
     def forward(self, x):
         for layer in self.layers:
-            x = F.dropout(F.leaky_relu(layer(x), 0.2), self.p)  # no training= flag, as the reference
+            x = F.dropout(
+                F.leaky_relu(layer(x), 0.2), self.p
+            )  # no training= flag, as the reference
         out = [h(x) for h in self.heads]
         return out if len(out) > 1 else out[0]
 
@@ -108,15 +109,26 @@ class ReferenceStyle:
         abar = torch.cumprod(1 - betas, 0)
         abar_prev = torch.cat([torch.ones(1), abar[:-1]])
         self.tab = {  # plain CPU tensors, gathered per step (reference get_by_idx)
-            "sa": abar.sqrt(), "s1a": (1 - abar).sqrt(), "sap": abar_prev.sqrt(), "s1ap": (1 - abar_prev).sqrt(),
-            "w0": betas * abar_prev.sqrt() / (1 - abar), "wt": (1 - betas).sqrt() * (1 - abar_prev) / (1 - abar),
+            "sa": abar.sqrt(),
+            "s1a": (1 - abar).sqrt(),
+            "sap": abar_prev.sqrt(),
+            "s1ap": (1 - abar_prev).sqrt(),
+            "w0": betas * abar_prev.sqrt() / (1 - abar),
+            "wt": (1 - betas).sqrt() * (1 - abar_prev) / (1 - abar),
         }
         self.Q = RefMLP(784, [1000, 1000], [2, 2], 0.2).to(device)
         self.P = RefMLP(2, [1000, 1000], [784], 0.2).to(device)
         self.Q2 = RefMLP(784, [1000, 1000], [2], 0.4).to(device)
         self.G2 = RefG2(T).to(device)
-        params = [*self.P.parameters(), *self.Q.parameters(), *self.Q2.parameters(), *self.G2.parameters()]
-        self.optim = torch.optim.Adam(params, lr=1e-4)  # shared by wake and sleep, as the reference
+        params = [
+            *self.P.parameters(),
+            *self.Q.parameters(),
+            *self.Q2.parameters(),
+            *self.G2.parameters(),
+        ]
+        self.optim = torch.optim.Adam(
+            params, lr=1e-4
+        )  # shared by wake and sleep, as the reference
         self.kde_ref = prior.sample(10_000, generator=torch.Generator().manual_seed(0)).to(device)
 
     def get(self, name, t, like):
@@ -132,7 +144,12 @@ class ReferenceStyle:
         n, d = self.kde_ref.shape
         for h in REFERENCE_BANDWIDTHS:
             diff = (z[:, None, :] - self.kde_ref[None]) / h  # (B, 10000, 2) per bandwidth
-            lp = torch.logsumexp(-0.5 * diff.square().sum(-1), 1) - 0.5 * d * math.log(2 * math.pi) - d * math.log(h) - math.log(n)
+            lp = (
+                torch.logsumexp(-0.5 * diff.square().sum(-1), 1)
+                - 0.5 * d * math.log(2 * math.pi)
+                - d * math.log(h)
+                - math.log(n)
+            )
             vals.append(lp.clamp(-1000, 1000))
         return torch.logsumexp(torch.stack(vals), 0) - math.log(len(vals))
 
@@ -181,7 +198,9 @@ class Ours:
         self.model.train()
         self.phase = self.model.training_phases()[-1]
         self.optims = build_optimisers(self.phase)
-        self.ctx = StepContext(epoch=50, n_epochs=100, generator=torch.Generator(device=device).manual_seed(0))
+        self.ctx = StepContext(
+            epoch=50, n_epochs=100, generator=torch.Generator(device=device).manual_seed(0)
+        )
 
     def step(self, x):
         for plan in self.phase.plans:
@@ -196,27 +215,40 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def run_variant(variant: str, device: str, batches: int, warmup: int, mnist_dir: str | None) -> dict:
+def run_variant(
+    variant: str, device: str, batches: int, warmup: int, mnist_dir: str | None
+) -> dict:
     dev = torch.device(device)
     torch.manual_seed(0)
     data = load_images(mnist_dir, BATCH * (batches + warmup)).to(dev)
     runner = Ours(dev) if variant == "ours" else ReferenceStyle(DDVI(784).prior.to(dev), dev)
     for i in range(warmup):
-        runner.step(data[i * BATCH:(i + 1) * BATCH])
+        runner.step(data[i * BATCH : (i + 1) * BATCH])
     sync(dev)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     for i in range(warmup, warmup + batches):
-        runner.step(data[i * BATCH:(i + 1) * BATCH])
+        runner.step(data[i * BATCH : (i + 1) * BATCH])
     sync(dev)
     seconds = time.perf_counter() - start
-    peak = (torch.cuda.max_memory_allocated() if dev.type == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    return {"variant": variant, "device": device, "batches": batches, "seconds": seconds,
-            "examples_per_s": batches * BATCH / seconds, "s_per_100_batches": 100 * seconds / batches,
-            "peak_memory_mb": peak / 2**20,
-            "peak_memory_kind": "cuda max_memory_allocated" if dev.type == "cuda" else "process max RSS"}
+    peak = (
+        torch.cuda.max_memory_allocated()
+        if dev.type == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    )
+    return {
+        "variant": variant,
+        "device": device,
+        "batches": batches,
+        "seconds": seconds,
+        "examples_per_s": batches * BATCH / seconds,
+        "s_per_100_batches": 100 * seconds / batches,
+        "peak_memory_mb": peak / 2**20,
+        "peak_memory_kind": "cuda max_memory_allocated"
+        if dev.type == "cuda"
+        else "process max RSS",
+    }
 
 
 def kde_microbench(device: str, repeats: int = 20) -> dict:
@@ -227,8 +259,10 @@ def kde_microbench(device: str, repeats: int = 20) -> dict:
     ref_style.kde_ref = prior.kde_reference
     z = torch.randn(BATCH, 2, device=dev, generator=torch.Generator(device=dev).manual_seed(0))
     out = {}
-    for name, fn in (("ours", lambda q: kde_log_prob(q, prior.kde_reference, REFERENCE_BANDWIDTHS)),
-                     ("reference-style", ref_style.kde)):
+    for name, fn in (
+        ("ours", lambda q: kde_log_prob(q, prior.kde_reference, REFERENCE_BANDWIDTHS)),
+        ("reference-style", ref_style.kde),
+    ):
         for _ in range(3):
             q = z.clone().requires_grad_(True)
             fn(q).sum().backward()
@@ -243,27 +277,55 @@ def kde_microbench(device: str, repeats: int = 20) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True, help="Output folder for results.json and results.md.")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--out", required=True, help="Output folder for results.json and results.md."
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batches", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
     default_mnist = ROOT.parent / "shared" / "data" / "mnist"
-    parser.add_argument("--mnist-dir", default=str(default_mnist) if default_mnist.exists() else None)
-    parser.add_argument("--variant", help=argparse.SUPPRESS)  # internal: run one variant, print JSON
+    parser.add_argument(
+        "--mnist-dir", default=str(default_mnist) if default_mnist.exists() else None
+    )
+    parser.add_argument(
+        "--variant", help=argparse.SUPPRESS
+    )  # internal: run one variant, print JSON
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.variant:
         if args.variant == "kde":
             print(json.dumps(kde_microbench(args.device)))
         else:
-            print(json.dumps(run_variant(args.variant, args.device, args.batches, args.warmup, args.mnist_dir)))
+            print(
+                json.dumps(
+                    run_variant(
+                        args.variant, args.device, args.batches, args.warmup, args.mnist_dir
+                    )
+                )
+            )
         return
     results = []
     for variant in ("ours", "reference-style", "kde"):
-        cmd = [sys.executable, __file__, "--out", args.out, "--device", args.device, "--threads", str(args.threads),
-               "--batches", str(args.batches), "--warmup", str(args.warmup), "--variant", variant]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--out",
+            args.out,
+            "--device",
+            args.device,
+            "--threads",
+            str(args.threads),
+            "--batches",
+            str(args.batches),
+            "--warmup",
+            str(args.warmup),
+            "--variant",
+            variant,
+        ]
         if args.mnist_dir:
             cmd += ["--mnist-dir", args.mnist_dir]
         done = subprocess.run(cmd, capture_output=True, text=True, check=True)
@@ -273,25 +335,43 @@ def main() -> None:
     from workflows.provenance import provenance
 
     ours, ref, kde = results
-    record = {"benchmark": "ddvi_stage2_throughput", "config": "MNIST: 784-1000-1000 MLPs, T=40, batch 128, "
-              "3 sleep steps, 5-bandwidth KDE pinwheel prior", "data": "MNIST" if args.mnist_dir else "uniform noise",
-              "results": [ours, ref], **kde, "speedup": ours["examples_per_s"] / ref["examples_per_s"],
-              "provenance": provenance({"threads": args.threads})}
+    record = {
+        "benchmark": "ddvi_stage2_throughput",
+        "config": "MNIST: 784-1000-1000 MLPs, T=40, batch 128, "
+        "3 sleep steps, 5-bandwidth KDE pinwheel prior",
+        "data": "MNIST" if args.mnist_dir else "uniform noise",
+        "results": [ours, ref],
+        **kde,
+        "speedup": ours["examples_per_s"] / ref["examples_per_s"],
+        "provenance": provenance({"threads": args.threads}),
+    }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tag = f"ddvi_throughput_{args.device}"
     (out / f"{tag}.json").write_text(json.dumps(record, indent=2))
-    lines = [f"# DDVI stage-2 throughput ({args.device}, {args.threads} threads)", "",
-             f"{record['config']}; data: {record['data']}; {args.batches} timed batches after {args.warmup} warm-up.", "",
-             "| variant | examples/s | s per 100 batches | peak memory (MB) |", "|---|---|---|---|"]
+    lines = [
+        f"# DDVI stage-2 throughput ({args.device}, {args.threads} threads)",
+        "",
+        f"{record['config']}; data: {record['data']}; {args.batches} timed batches after {args.warmup} warm-up.",
+        "",
+        "| variant | examples/s | s per 100 batches | peak memory (MB) |",
+        "|---|---|---|---|",
+    ]
     for r in (ours, ref):
-        lines.append(f"| {r['variant']} | {r['examples_per_s']:.0f} | {r['s_per_100_batches']:.1f} | {r['peak_memory_mb']:.0f} |")
-    lines += ["", f"Speed-up: {record['speedup']:.2f}x. KDE prior term, forward + backward, batch 128 x 10,000 "
-              f"points: ours {kde['kde_fwd_bwd_ms']['ours']:.1f} ms, reference-style "
-              f"{kde['kde_fwd_bwd_ms']['reference-style']:.1f} ms.", "",
-              f"Provenance: commit {record['provenance']['git_commit']}, torch {record['provenance']['torch']}, "
-              f"{record['provenance']['platform']}, {record['provenance']['cpu_count']} CPUs, "
-              f"{record['provenance']['date_utc']}.", ""]
+        lines.append(
+            f"| {r['variant']} | {r['examples_per_s']:.0f} | {r['s_per_100_batches']:.1f} | {r['peak_memory_mb']:.0f} |"
+        )
+    lines += [
+        "",
+        f"Speed-up: {record['speedup']:.2f}x. KDE prior term, forward + backward, batch 128 x 10,000 "
+        f"points: ours {kde['kde_fwd_bwd_ms']['ours']:.1f} ms, reference-style "
+        f"{kde['kde_fwd_bwd_ms']['reference-style']:.1f} ms.",
+        "",
+        f"Provenance: commit {record['provenance']['git_commit']}, torch {record['provenance']['torch']}, "
+        f"{record['provenance']['platform']}, {record['provenance']['cpu_count']} CPUs, "
+        f"{record['provenance']['date_utc']}.",
+        "",
+    ]
     (out / f"{tag}.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

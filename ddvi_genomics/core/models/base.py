@@ -94,7 +94,9 @@ class LatentVariableModel(nn.Module):
         expected = f"ddvi-genomics/{cls.__name__}"
         if not isinstance(payload, dict) or payload.get("format") != expected:
             found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-            raise ValueError(f"{os.fspath(path)} is not a {cls.__name__} checkpoint (found {found!r})")
+            raise ValueError(
+                f"{os.fspath(path)} is not a {cls.__name__} checkpoint (found {found!r})"
+            )
         config = cls.config_class.from_dict(payload["config"])
         model = cls(payload["n_features"], config, **networks)
         model.load_state_dict(payload["state_dict"])

@@ -22,14 +22,19 @@ from __future__ import annotations
 
 import dataclasses
 
-
 import torch
 from torch import distributions as D
 from torch import nn
 
 from ..config import Config, check_choice, check_positive
-from ..diffusion import DENOISING_LOSSES, SCHEDULES, GaussianDiffusion, denoising_loss, gaussian_log_prob
-from ..nn import BernoulliDecoder, EpsilonNet, GaussianDecoder, GaussianEncoder, MLP
+from ..diffusion import (
+    DENOISING_LOSSES,
+    SCHEDULES,
+    GaussianDiffusion,
+    denoising_loss,
+    gaussian_log_prob,
+)
+from ..nn import MLP, BernoulliDecoder, EpsilonNet, GaussianDecoder, GaussianEncoder
 from ..priors import PRIOR_NAMES, canonical_prior_name, make_prior
 from ..training import LossOutput, OptimiserPlan, Phase, StepContext, epochs_to_frozen_until
 from ..training import fit as run_phases
@@ -108,11 +113,25 @@ class DDVIConfig(Config):
         check_choice("likelihood", self.likelihood, LIKELIHOODS)
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("denoising_loss", self.denoising_loss, DENOISING_LOSSES)
-        for name in ("latent_dim", "context_dim", "denoiser_hidden", "prior_steps", "n_steps",
-                     "batch_size", "prior_pretrain_batch"):
+        for name in (
+            "latent_dim",
+            "context_dim",
+            "denoiser_hidden",
+            "prior_steps",
+            "n_steps",
+            "batch_size",
+            "prior_pretrain_batch",
+        ):
             check_positive(name, getattr(self, name))
-        for name in ("prior_pretrain_epochs", "prior_pretrain_steps_per_epoch", "stage1_epochs",
-                     "epochs", "sleep_steps", "dropout", "context_dropout"):
+        for name in (
+            "prior_pretrain_epochs",
+            "prior_pretrain_steps_per_epoch",
+            "stage1_epochs",
+            "epochs",
+            "sleep_steps",
+            "dropout",
+            "context_dropout",
+        ):
             check_positive(name, getattr(self, name), allow_zero=True)
         if not 0.0 <= self.decoder_frozen_fraction <= 1.0:
             raise ValueError(
@@ -172,12 +191,18 @@ class DDVI(LatentVariableModel):
         self.context_net = context_net or MLP(
             n_features, cfg.context_hidden, cfg.context_dim, dropout=cfg.context_dropout
         )
-        sched = {"beta_start": cfg.beta_start, "beta_end": cfg.beta_end} if cfg.schedule == "linear" else {}
+        sched = (
+            {"beta_start": cfg.beta_start, "beta_end": cfg.beta_end}
+            if cfg.schedule == "linear"
+            else {}
+        )
         # G and its diffusion (stage 1), G2 and its diffusion (stage 2 posterior)
         self.prior_diffusion = GaussianDiffusion(cfg.prior_steps, cfg.schedule, **sched)
         self.prior_denoiser = EpsilonNet(d, cfg.prior_steps, hidden=cfg.denoiser_hidden)
         self.diffusion = GaussianDiffusion(cfg.n_steps, cfg.schedule, **sched)
-        self.denoiser = EpsilonNet(d, cfg.n_steps, context_dim=cfg.context_dim, hidden=cfg.denoiser_hidden)
+        self.denoiser = EpsilonNet(
+            d, cfg.n_steps, context_dim=cfg.context_dim, hidden=cfg.denoiser_hidden
+        )
 
     # -- posterior ------------------------------------------------------------------------------
 
@@ -199,7 +224,7 @@ class DDVI(LatentVariableModel):
     # -- losses ---------------------------------------------------------------------------------
 
     def _reconstruction(self, px: D.Distribution, x: torch.Tensor) -> torch.Tensor:
-        """Reference reconstruction: mean BCE (Bernoulli) or mean squared error (Gaussian)."""
+        """Return the reference reconstruction: mean BCE (Bernoulli) or mean squared error."""
         if self.config.likelihood == "bernoulli":
             return -px.log_prob(x).mean()
         return (px.mean - x).square().mean()
@@ -207,7 +232,10 @@ class DDVI(LatentVariableModel):
     def _prior_diffusion_loss(self, batch, ctx: StepContext) -> LossOutput:
         z = self.prior.sample(self.config.prior_pretrain_batch, generator=ctx.generator)
         loss = self.prior_diffusion.epsilon_loss(
-            self.prior_denoiser, z.detach(), loss=self.config.denoising_loss, generator=ctx.generator
+            self.prior_denoiser,
+            z.detach(),
+            loss=self.config.denoising_loss,
+            generator=ctx.generator,
         ).mean()
         return LossOutput(loss, {"diff": loss.item()})
 
@@ -287,8 +315,11 @@ class DDVI(LatentVariableModel):
         log_px = self.decoder(z).log_prob(x).sum(-1)
         log_pz = self.prior.log_prob(z)
         elbo = log_px + log_pz + log_r - log_q
-        terms = {"log_px": log_px.mean().item(), "log_pz": log_pz.mean().item(),
-                 "log_r_minus_log_q": (log_r - log_q).mean().item()}
+        terms = {
+            "log_px": log_px.mean().item(),
+            "log_pz": log_pz.mean().item(),
+            "log_r_minus_log_q": (log_r - log_q).mean().item(),
+        }
         return elbo, terms
 
     # -- training -------------------------------------------------------------------------------
@@ -298,29 +329,74 @@ class DDVI(LatentVariableModel):
         cfg = self.config
         phases = []
         if cfg.prior_pretrain_epochs and cfg.prior_pretrain_steps_per_epoch:
-            plan = OptimiserPlan("prior_diffusion", [self.prior_denoiser], self._prior_diffusion_loss,
-                                 lr=cfg.prior_pretrain_lr, uses_batch=False)
-            phases.append(Phase("prior_diffusion", [plan], cfg.prior_pretrain_epochs,
-                                cfg.prior_pretrain_batch, cfg.prior_pretrain_steps_per_epoch))
+            plan = OptimiserPlan(
+                "prior_diffusion",
+                [self.prior_denoiser],
+                self._prior_diffusion_loss,
+                lr=cfg.prior_pretrain_lr,
+                uses_batch=False,
+            )
+            phases.append(
+                Phase(
+                    "prior_diffusion",
+                    [plan],
+                    cfg.prior_pretrain_epochs,
+                    cfg.prior_pretrain_batch,
+                    cfg.prior_pretrain_steps_per_epoch,
+                )
+            )
         if cfg.stage1_epochs:
-            plan = OptimiserPlan("stage1", [self.encoder, self.decoder, self.prior_denoiser],
-                                 self._stage1_loss, lr=cfg.stage1_lr)
+            plan = OptimiserPlan(
+                "stage1",
+                [self.encoder, self.decoder, self.prior_denoiser],
+                self._stage1_loss,
+                lr=cfg.stage1_lr,
+            )
             phases.append(Phase("stage1", [plan], cfg.stage1_epochs, cfg.batch_size))
         if cfg.epochs:
-            wake = OptimiserPlan("wake", [self.decoder, self.encoder, self.context_net, self.denoiser],
-                                 self._wake_loss, lr=cfg.lr)
+            wake = OptimiserPlan(
+                "wake",
+                [self.decoder, self.encoder, self.context_net, self.denoiser],
+                self._wake_loss,
+                lr=cfg.lr,
+            )
             plans = [wake]
             if cfg.sleep_steps:
-                plans.append(OptimiserPlan("sleep", [self.context_net, self.denoiser], self._sleep_loss,
-                                           lr=cfg.lr, repeats=cfg.sleep_steps, uses_batch=False))
+                plans.append(
+                    OptimiserPlan(
+                        "sleep",
+                        [self.context_net, self.denoiser],
+                        self._sleep_loss,
+                        lr=cfg.lr,
+                        repeats=cfg.sleep_steps,
+                        uses_batch=False,
+                    )
+                )
             frozen_until = epochs_to_frozen_until(cfg.decoder_frozen_fraction, cfg.epochs)
             decoder = self.decoder
-            phases.append(Phase("stage2", plans, cfg.epochs, cfg.batch_size,
-                                frozen=lambda epoch: (decoder,) if epoch < frozen_until else ()))
+            phases.append(
+                Phase(
+                    "stage2",
+                    plans,
+                    cfg.epochs,
+                    cfg.batch_size,
+                    frozen=lambda epoch: (decoder,) if epoch < frozen_until else (),
+                )
+            )
         return phases
 
-    def fit(self, x, *, device="auto", seed: int | None = 0, verbose: bool | None = None,
-            checkpoint=None, resume: bool = False, eval_fn=None, eval_every: int = 0):
+    def fit(
+        self,
+        x,
+        *,
+        device="auto",
+        seed: int | None = 0,
+        verbose: bool | None = None,
+        checkpoint=None,
+        resume: bool = False,
+        eval_fn=None,
+        eval_every: int = 0,
+    ):
         """Train all stages on data ``x`` of shape (n, n_features).
 
         Parameters
@@ -343,15 +419,34 @@ class DDVI(LatentVariableModel):
         """
         data = self._check_input(x)
         if self.config.likelihood == "bernoulli" and bool(((data < 0) | (data > 1)).any()):
-            raise ValueError("x must lie in [0, 1] for likelihood='bernoulli'; rescale it or use 'gaussian'")
-        return run_phases(self, self.training_phases(), data, device=device, seed=seed, verbose=verbose,
-                          checkpoint=checkpoint, resume=resume, eval_fn=eval_fn, eval_every=eval_every)
+            raise ValueError(
+                "x must lie in [0, 1] for likelihood='bernoulli'; rescale it or use 'gaussian'"
+            )
+        return run_phases(
+            self,
+            self.training_phases(),
+            data,
+            device=device,
+            seed=seed,
+            verbose=verbose,
+            checkpoint=checkpoint,
+            resume=resume,
+            eval_fn=eval_fn,
+            eval_every=eval_every,
+        )
 
     # -- inference ------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def encode(self, x, *, n_samples: int | None = None, mean: bool = False,
-               generator: torch.Generator | None = None, batch_size: int = 1024) -> torch.Tensor:
+    def encode(
+        self,
+        x,
+        *,
+        n_samples: int | None = None,
+        mean: bool = False,
+        generator: torch.Generator | None = None,
+        batch_size: int = 1024,
+    ) -> torch.Tensor:
         """Posterior samples ``z ~ q(z | x)`` (eval mode: dropout off).
 
         Parameters
@@ -393,8 +488,14 @@ class DDVI(LatentVariableModel):
         finally:
             self.train(was_training)
 
-    def elbo(self, x, *, n_samples: int = 1, generator: torch.Generator | None = None,
-             batch_size: int = 512) -> torch.Tensor:
+    def elbo(
+        self,
+        x,
+        *,
+        n_samples: int = 1,
+        generator: torch.Generator | None = None,
+        batch_size: int = 512,
+    ) -> torch.Tensor:
         """Per-example evidence lower bound in nats (summed over data dimensions).
 
         * ``objective="elbo"``: the auxiliary-variable bound of :class:`DDVIConfig`, one sample of
@@ -436,8 +537,10 @@ class DDVI(LatentVariableModel):
             context = self.context_net(x).detach()
             y_T = self._sample_y(qy, generator).detach().requires_grad_(True)
             z = self.diffusion.reverse_chain(self.denoiser, y_T, context)[-1]
-            rows = [torch.autograd.grad(z[:, i].sum(), y_T, retain_graph=True)[0]
-                    for i in range(z.shape[1])]
+            rows = [
+                torch.autograd.grad(z[:, i].sum(), y_T, retain_graph=True)[0]
+                for i in range(z.shape[1])
+            ]
         jac = torch.stack(rows, dim=1)  # (n, d, d), d z_i / d y_j
         log_det = torch.linalg.slogdet(jac)[1]
         with torch.no_grad():
@@ -452,4 +555,3 @@ def _kl_standard_normal(q: D.Normal) -> torch.Tensor:
 
 
 __all__ = ["DDVI", "DDVIConfig", "OBJECTIVES", "LIKELIHOODS", "PRIOR_NAMES"]
-
