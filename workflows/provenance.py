@@ -19,7 +19,7 @@ def git_commit() -> str:
             cwd=os.path.dirname(os.path.abspath(__file__)),
         )
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
             capture_output=True,
             text=True,
             cwd=os.path.dirname(os.path.abspath(__file__)),
