@@ -27,3 +27,18 @@ def gen(seed, device="cpu"):
     g = torch.Generator(device=device)
     g.manual_seed(seed)
     return g
+
+
+#: A DDVI small enough for unit tests: every phase runs, in well under a second.
+TINY_DDVI = dict(
+    hidden=(16,),
+    context_hidden=(16,),
+    denoiser_hidden=16,
+    prior_pretrain_epochs=1,
+    prior_pretrain_steps_per_epoch=5,
+    stage1_epochs=1,
+    epochs=2,
+    batch_size=32,
+    n_steps=6,
+    prior_steps=4,
+)

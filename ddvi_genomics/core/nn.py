@@ -144,7 +144,8 @@ class EpsilonNet(nn.Module):
         self.context_dim = int(context_dim)
         widths = [latent_dim + context_dim] + [hidden] * n_layers
         self.layers = nn.ModuleList(
-            StepConditionedLinear(a, b, n_steps) for a, b in zip(widths[:-1], widths[1:], strict=True)
+            StepConditionedLinear(a, b, n_steps)
+            for a, b in zip(widths[:-1], widths[1:], strict=True)
         )
         self.out = nn.Linear(hidden, latent_dim)
 
@@ -213,11 +214,8 @@ class GaussianEncoder(nn.Module):
         return D.Normal(loc, scale)
 
 
-class BernoulliDecoder(nn.Module):
-    """``p(x | z) = Bernoulli(sigmoid(net(z)))`` over data in [0, 1] (MNIST-style).
-
-    ``log_prob`` of non-binary targets is the usual continuous relaxation (negative BCE).
-    """
+class _Decoder(nn.Module):
+    """A network ``z -> parameters of p(x | z)``: an MLP, or any ``body`` (e.g. transposed convs)."""
 
     def __init__(
         self,
@@ -230,30 +228,27 @@ class BernoulliDecoder(nn.Module):
     ):
         super().__init__()
         self.net = body if body is not None else MLP(latent_dim, hidden, n_output, dropout=dropout)
+
+
+class BernoulliDecoder(_Decoder):
+    """``p(x | z) = Bernoulli(sigmoid(net(z)))`` over data in [0, 1] (MNIST-style).
+
+    ``log_prob`` of non-binary targets is the usual continuous relaxation (negative BCE).
+    """
 
     def forward(self, z: torch.Tensor) -> D.Bernoulli:
         """Return ``p(x | z)`` with batch shape (n, n_output)."""
         return D.Bernoulli(logits=self.net(z), validate_args=False)
 
 
-class GaussianDecoder(nn.Module):
+class GaussianDecoder(_Decoder):
     """``p(x | z) = N(net(z), scale^2 I)`` with a fixed scale (MSE reconstruction)."""
 
-    def __init__(
-        self,
-        latent_dim: int,
-        hidden: Sequence[int],
-        n_output: int,
-        *,
-        dropout: float = 0.0,
-        scale: float = 1.0,
-        body: nn.Module | None = None,
-    ):
-        super().__init__()
+    def __init__(self, *args, scale: float = 1.0, **kwargs):
+        super().__init__(*args, **kwargs)
         if scale <= 0:
             raise ValueError(f"scale={scale!r} is not allowed; it must be > 0")
         self.scale = float(scale)
-        self.net = body if body is not None else MLP(latent_dim, hidden, n_output, dropout=dropout)
 
     def forward(self, z: torch.Tensor) -> D.Normal:
         """Return ``p(x | z)`` with batch shape (n, n_output)."""

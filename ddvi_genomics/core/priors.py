@@ -17,6 +17,7 @@ samples come from a seeded generator (``kde_seed``), so the density is reproduci
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Sequence
 
@@ -29,7 +30,7 @@ from .runtime import make_generator
 ClassSpec = int | Sequence[int] | torch.Tensor | None
 
 
-class Prior(nn.Module):
+class Prior(nn.Module, abc.ABC):
     """Base class for latent priors.
 
     Parameters
@@ -73,12 +74,13 @@ class Prior(nn.Module):
         labels = self._class_labels(n, classes, generator, device)
         return self._sample(n, labels, generator, device).to(self.device)
 
+    @abc.abstractmethod
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """Log-density at ``z`` (shape (n, d)); returns shape (n,)."""
-        raise NotImplementedError  # abstract: every concrete prior overrides this
 
+    @abc.abstractmethod
     def _sample(self, n, labels, generator, device) -> torch.Tensor:
-        raise NotImplementedError  # abstract: every concrete prior overrides this
+        """Draw ``n`` samples on ``device`` given class labels (or None)."""
 
     def _class_labels(self, n, classes, generator, device) -> torch.Tensor | None:
         if classes is None:
@@ -294,8 +296,6 @@ class GaussianMixturePrior(Prior):
         return torch.distributions.MultivariateNormal(self.means, scale_tril=self.scale_tril)
 
     def _sample(self, n, labels, generator, device):
-        if labels is None:  # pragma: no cover - n_classes > 0 always gives labels
-            raise RuntimeError("mixture sampling needs labels")
         if not torch.allclose(self.log_weights, self.log_weights[:1]):
             labels = torch.multinomial(
                 self.log_weights.exp().to(device), n, True, generator=generator

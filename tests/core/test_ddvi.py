@@ -3,20 +3,9 @@ import torch
 
 from ddvi_genomics.core.models.ddvi import DDVI, DDVIConfig
 from ddvi_genomics.core.training import StepContext, build_optimisers
-from tests.conftest import gen
+from tests.conftest import TINY_DDVI, gen
 
-TINY = dict(
-    hidden=(16,),
-    context_hidden=(16,),
-    denoiser_hidden=16,
-    prior_pretrain_epochs=1,
-    prior_pretrain_steps_per_epoch=5,
-    stage1_epochs=1,
-    epochs=2,
-    batch_size=32,
-    n_steps=6,
-    prior_steps=4,
-)
+TINY = TINY_DDVI
 
 
 def data(n=96, d=12, seed=0):
@@ -218,7 +207,10 @@ def test_pushforward_log_det__matches_autograd_jacobian():
     qy = model.encoder(x)
     y = qy.loc.detach()
     ctx = model.context_net(x).detach()
-    chain = lambda v, c: model.diffusion.reverse_chain(model.denoiser, v[None], c[None])[-1][0]  # noqa: E731
+
+    def chain(v, c):
+        return model.diffusion.reverse_chain(model.denoiser, v[None], c[None])[-1][0]
+
     expected = torch.stack(
         [
             torch.linalg.slogdet(

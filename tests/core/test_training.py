@@ -6,20 +6,15 @@ import torch
 from ddvi_genomics.core.models.ddvi import DDVI
 from ddvi_genomics.core.runtime import make_generator, resolve_device
 from ddvi_genomics.core.training import LossOutput, OptimiserPlan, Phase, Progress, fit
-from tests.conftest import gen
+from tests.conftest import TINY_DDVI, gen
 
-TINY = dict(
-    hidden=(16,),
-    context_hidden=(16,),
-    denoiser_hidden=16,
-    prior_pretrain_epochs=1,
-    prior_pretrain_steps_per_epoch=3,
-    stage1_epochs=2,
-    epochs=3,
-    batch_size=32,
-    n_steps=5,
-    prior_steps=4,
-)
+TINY = {
+    **TINY_DDVI,
+    "prior_pretrain_steps_per_epoch": 3,
+    "stage1_epochs": 2,
+    "epochs": 3,
+    "n_steps": 5,
+}
 
 
 def test_resume__interrupted_run_continues_to_the_same_weights(tmp_path):
