@@ -1,0 +1,1 @@
+"""Genotype pipeline: reading, QC, PCA (functions over ``(n_variants, n_samples)`` int8 arrays)."""

@@ -1,0 +1,448 @@
+"""Read genotypes (VCF, bgzipped VCF, BCF, PLINK 1 .bed) and sample panels.
+
+Every reader returns a :class:`GenotypeMatrix`: alternate-allele dosages of shape
+``(n_variants, n_samples)``, int8, with ``-1`` for a missing call (any allele missing), plus the
+variant table and sample IDs. Calls are counted as non-reference alleles, so a multi-allelic site
+gets the number of non-reference alleles (QC drops those sites by default). A haploid call counts
+as homozygous (0 or 2), the PLINK convention; the number of haploid calls is reported.
+
+VCF and BCF go through cyvcf2 (htslib). ``region`` uses the tabix/CSI index when there is one and
+otherwise filters while streaming, so unindexed files work too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+
+_REGION = re.compile(r"^(?P<contig>[^:\s]+)(:(?P<start>[\d,]+)(-(?P<end>[\d,]+))?)?$")
+
+
+@dataclasses.dataclass
+class GenotypeMatrix:
+    """Dosages and their variant and sample tables.
+
+    Attributes
+    ----------
+    dosage : np.ndarray, int8, shape (n_variants, n_samples)
+        Non-reference allele count per call; -1 = missing.
+    variant_contig, variant_id, variant_ref, variant_alt : np.ndarray of str, shape (n_variants,)
+        ``variant_alt`` joins several alternate alleles with commas ("" when there is none).
+    variant_position : np.ndarray, int64, shape (n_variants,)
+        1-based positions.
+    sample_id : np.ndarray of str, shape (n_samples,)
+    n_haploid_calls : int
+        Haploid calls read (counted as homozygous).
+    """
+
+    dosage: np.ndarray
+    variant_contig: np.ndarray
+    variant_position: np.ndarray
+    variant_id: np.ndarray
+    variant_ref: np.ndarray
+    variant_alt: np.ndarray
+    sample_id: np.ndarray
+    n_haploid_calls: int = 0
+
+    @property
+    def n_variants(self) -> int:
+        """Number of variants (rows)."""
+        return self.dosage.shape[0]
+
+    @property
+    def n_samples(self) -> int:
+        """Number of samples (columns)."""
+        return self.dosage.shape[1]
+
+    def subset(self, variants=None, samples=None) -> GenotypeMatrix:
+        """Select variants and/or samples by boolean mask or index array."""
+        v = slice(None) if variants is None else variants
+        s = slice(None) if samples is None else samples
+        return GenotypeMatrix(
+            self.dosage[v][:, s],
+            self.variant_contig[v],
+            self.variant_position[v],
+            self.variant_id[v],
+            self.variant_ref[v],
+            self.variant_alt[v],
+            self.sample_id[s],
+            self.n_haploid_calls,
+        )
+
+
+def parse_region(region: str) -> tuple[str, int, int | None]:
+    """Parse ``CONTIG``, ``CONTIG:START`` or ``CONTIG:START-END`` (1-based, inclusive).
+
+    Raises
+    ------
+    InputError
+        For any other form, or END < START.
+    """
+    match = _REGION.match(region.strip()) if region else None
+    if match is None:
+        raise InputError(
+            f"bad --region {region!r}: expected CONTIG, CONTIG:START or CONTIG:START-END (e.g. 1:1000-2000)"
+        )
+    start = int(match["start"].replace(",", "")) if match["start"] else 1
+    end = int(match["end"].replace(",", "")) if match["end"] else None
+    if end is not None and end < start:
+        raise InputError(f"bad --region {region!r}: END {end} is before START {start}")
+    return match["contig"], start, end
+
+
+def _same_contig(a: str, b: str) -> bool:
+    strip = lambda c: c[3:] if c.lower().startswith("chr") else c  # noqa: E731
+    return strip(a) == strip(b)
+
+
+def read_samples_file(path: str | os.PathLike) -> list[str]:
+    """Sample IDs, one per line (first whitespace-separated field; '#' lines ignored)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"samples file {path} does not exist")
+    ids = [
+        ln.split()[0]
+        for ln in path.read_text().splitlines()
+        if ln.strip() and not ln.startswith("#")
+    ]
+    if not ids:
+        raise InputError(f"samples file {path} lists no sample IDs")
+    return ids
+
+
+def _check_samples(all_ids: Sequence[str], wanted: Sequence[str] | None, path) -> np.ndarray:
+    seen, dups = set(), []
+    for s in all_ids:
+        if s in seen:
+            dups.append(s)
+        seen.add(s)
+    if dups:
+        raise InputError(
+            f"{path}: duplicate sample ID {dups[0]!r} ({len(dups)} duplicates); IDs must be unique"
+        )
+    if not all_ids:
+        raise InputError(f"{path}: the file has no samples")
+    if wanted is None:
+        return np.arange(len(all_ids))
+    index = {s: i for i, s in enumerate(all_ids)}
+    missing = [s for s in wanted if s not in index]
+    if missing:
+        raise InputError(
+            f"{path}: {len(missing)} requested sample(s) not in the file, first {missing[0]!r}"
+        )
+    return np.array([index[s] for s in wanted], dtype=np.int64)
+
+
+class _Progress:
+    """``[read] N variants, R rows/s`` on stderr when it is a terminal."""
+
+    def __init__(self, label: str, enabled: bool | None):
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.label, self.start, self.last = label, time.perf_counter(), 0.0
+
+    def update(self, n: int, final: bool = False) -> None:
+        now = time.perf_counter()
+        if not self.enabled or (not final and now - self.last < 1.0):
+            return
+        self.last = now
+        rate = n / max(now - self.start, 1e-9)
+        end = "\n" if final else "\r"
+        print(
+            f"[{self.label}] {n:,} variants, {rate:,.0f} rows/s",
+            end=end,
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def read_vcf(
+    path: str | os.PathLike,
+    *,
+    region: str | None = None,
+    samples: Sequence[str] | None = None,
+    chunk_size: int = 4096,
+    progress: bool | None = None,
+) -> GenotypeMatrix:
+    """Read GT calls from a VCF, bgzipped VCF or BCF into dosages.
+
+    Parameters
+    ----------
+    path : path
+    region : str, optional
+        ``CONTIG[:START[-END]]``; a ``chr`` prefix on either side is ignored.
+    samples : sequence of str, optional
+        Keep these samples, in this order.
+    chunk_size : int
+        Variants decoded per vectorised block.
+    progress : bool, optional
+        Rows/s line on stderr (default: only on a terminal).
+
+    Returns
+    -------
+    GenotypeMatrix
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, not a VCF/BCF, no GT field, no samples, duplicate or unknown
+        sample IDs, or a bad region.
+    """
+    import cyvcf2
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"input file {path} does not exist")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"input file {path} is not readable")
+    try:
+        vcf = cyvcf2.VCF(str(path), lazy=True, threads=1)
+    except Exception as err:  # noqa: BLE001 - cyvcf2 raises bare Exception on bad headers
+        header_samples = _text_header_samples(path)
+        if header_samples:  # htslib refuses duplicate names; say which one
+            _check_samples(header_samples, None, path)
+        raise InputError(f"{path} is not a readable VCF/BCF file ({err})") from None
+    try:
+        header_ids = [h["ID"] for h in vcf.header_iter() if h.type == "FORMAT"]
+    except Exception:  # noqa: BLE001 - header iteration failure means a broken header
+        header_ids = []
+    if "GT" not in header_ids:
+        raise InputError(
+            f"{path} has no FORMAT/GT field in its header; genotype calls (GT) are required"
+        )
+    keep = _check_samples(list(vcf.samples), samples, path)
+    records = _iter_region(vcf, path, region)
+    block: list[np.ndarray] = []
+    chunks: list[np.ndarray] = []
+    contig, pos, vid, ref, alt = [], [], [], [], []
+    n_haploid = 0
+    reporter = _Progress("read", progress)
+    n = 0
+
+    def flush():
+        nonlocal n_haploid
+        if not block:
+            return
+        gt = np.stack(block)[
+            :, keep, :
+        ]  # (chunk, n_samples, ploidy + 1); last column = phased flag
+        alleles = gt[..., :-1]
+        missing = (alleles == -1).any(-1)
+        if alleles.shape[-1] == 1:  # every call of the record is haploid
+            haploid = np.ones(alleles.shape[:-1], dtype=bool)
+        else:  # htslib pads the missing second allele of a haploid call with -2
+            haploid = (alleles[..., 1:] == -2).all(-1)
+        n_haploid += int((haploid & ~missing).sum())
+        nonref = (alleles > 0).sum(-1)
+        dosage = np.where(haploid, nonref * 2, nonref).astype(np.int8)
+        dosage[missing] = -1
+        chunks.append(dosage)
+        block.clear()
+
+    for rec in records:
+        arr = rec.genotype.array()
+        if block and arr.shape[1] != block[0].shape[1]:
+            flush()
+        block.append(arr)
+        contig.append(rec.CHROM)
+        pos.append(rec.POS)
+        vid.append(rec.ID or ".")
+        ref.append(rec.REF)
+        alt.append(",".join(rec.ALT))
+        n += 1
+        if len(block) >= chunk_size:
+            flush()
+            reporter.update(n)
+    flush()
+    reporter.update(n, final=True)
+    dosage = np.concatenate(chunks) if chunks else np.zeros((0, len(keep)), dtype=np.int8)
+    return GenotypeMatrix(
+        dosage,
+        np.array(contig, dtype=object),
+        np.array(pos, dtype=np.int64),
+        np.array(vid, dtype=object),
+        np.array(ref, dtype=object),
+        np.array(alt, dtype=object),
+        np.array([vcf.samples[i] for i in keep], dtype=object),
+        n_haploid,
+    )
+
+
+def _text_header_samples(path: Path) -> list[str]:
+    """Sample names from the ``#CHROM`` line of a plain or gzipped text VCF ([] if none found)."""
+    import gzip
+
+    try:
+        with open(path, "rb") as raw:
+            magic = raw.read(2)
+        opener = gzip.open if magic == b"\x1f\x8b" else open
+        with opener(path, "rt", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("#CHROM"):
+                    return line.rstrip("\n").split("\t")[9:]
+                if not line.startswith("#"):
+                    break
+    except OSError:
+        pass
+    return []
+
+
+def _iter_region(vcf, path, region):
+    if region is None:
+        yield from vcf
+        return
+    contig, start, end = parse_region(region)
+    names = list(vcf.seqnames) if hasattr(vcf, "seqnames") else []
+    try:
+        query = f"{contig}:{start}-{end}" if end is not None else f"{contig}:{start}"
+        for name in names:
+            if _same_contig(name, contig):
+                query = query.replace(contig, name, 1)
+                break
+        yield from vcf(query)
+        return
+    except Exception:  # noqa: BLE001 - no index: fall back to filtering while streaming
+        pass
+    for rec in vcf:
+        if (
+            _same_contig(rec.CHROM, contig)
+            and rec.POS >= start
+            and (end is None or rec.POS <= end)
+        ):
+            yield rec
+
+
+# -- PLINK 1 binary ------------------------------------------------------------------------------
+
+# 2-bit code -> count of the .bim A1 allele (col 5); 01 = missing
+_BED_CODE_TO_A1 = np.array([2, -1, 1, 0], dtype=np.int8)
+_BED_LUT = np.stack([_BED_CODE_TO_A1[(np.arange(256) >> (2 * i)) & 3] for i in range(4)], axis=1)
+
+
+def read_plink(
+    prefix: str | os.PathLike, *, samples: Sequence[str] | None = None
+) -> GenotypeMatrix:
+    """Read PLINK 1 ``PREFIX.bed/.bim/.fam`` (variant-major) into dosages of the A1 allele.
+
+    The A1 allele (``.bim`` column 5) is taken as ALT and A2 (column 6) as REF, as PLINK writes
+    them when converting from VCF.
+    """
+    prefix = Path(str(prefix).removesuffix(".bed"))
+    bed, bim, fam = (prefix.with_name(prefix.name + ext) for ext in (".bed", ".bim", ".fam"))
+    for f in (bed, bim, fam):
+        if not f.is_file():
+            raise InputError(f"PLINK file {f} does not exist (need .bed, .bim and .fam)")
+    bim_df = pd.read_csv(
+        bim, sep=r"\s+", header=None, dtype=str, names=["chr", "id", "cm", "pos", "a1", "a2"]
+    )
+    fam_df = pd.read_csv(
+        fam, sep=r"\s+", header=None, dtype=str, usecols=[0, 1], names=["fid", "iid"]
+    )
+    n_var, n_samp = len(bim_df), len(fam_df)
+    raw = np.fromfile(bed, dtype=np.uint8)
+    if raw.size < 3 or raw[0] != 0x6C or raw[1] != 0x1B:
+        raise InputError(f"{bed} is not a PLINK 1 .bed file (bad magic number)")
+    if raw[2] != 1:
+        raise InputError(f"{bed} is sample-major; only variant-major .bed files are supported")
+    per_variant = (n_samp + 3) // 4
+    body = raw[3:]
+    if body.size != n_var * per_variant:
+        raise InputError(f"{bed} holds {body.size} bytes; .bim/.fam imply {n_var * per_variant}")
+    keep = _check_samples(list(fam_df["iid"]), samples, fam)
+    dosage = _BED_LUT[body.reshape(n_var, per_variant)].reshape(n_var, per_variant * 4)[:, :n_samp]
+    return GenotypeMatrix(
+        np.ascontiguousarray(dosage[:, keep]),
+        bim_df["chr"].to_numpy(object),
+        bim_df["pos"].astype(np.int64).to_numpy(),
+        bim_df["id"].to_numpy(object),
+        bim_df["a2"].to_numpy(object),
+        bim_df["a1"].to_numpy(object),
+        fam_df["iid"].to_numpy(object)[keep],
+    )
+
+
+def write_plink(gm: GenotypeMatrix, prefix: str | os.PathLike) -> None:
+    """Write biallelic dosages as PLINK 1 ``.bed/.bim/.fam`` (ALT = A1, REF = A2)."""
+    prefix = Path(prefix)
+    codes = np.full(gm.dosage.shape, 1, dtype=np.uint8)  # missing
+    for code, value in ((0, 2), (2, 1), (3, 0)):
+        codes[gm.dosage == value] = code
+    pad = (-gm.n_samples) % 4
+    codes = np.pad(codes, ((0, 0), (0, pad)), constant_values=0).reshape(gm.n_variants, -1, 4)
+    packed = (codes[..., 0] | codes[..., 1] << 2 | codes[..., 2] << 4 | codes[..., 3] << 6).astype(
+        np.uint8
+    )
+    with open(prefix.with_name(prefix.name + ".bed"), "wb") as fh:
+        fh.write(bytes([0x6C, 0x1B, 0x01]))
+        fh.write(packed.tobytes())
+    bim = pd.DataFrame(
+        {
+            "chr": gm.variant_contig,
+            "id": gm.variant_id,
+            "cm": 0,
+            "pos": gm.variant_position,
+            "a1": gm.variant_alt,
+            "a2": gm.variant_ref,
+        }
+    )
+    bim.to_csv(prefix.with_name(prefix.name + ".bim"), sep="\t", header=False, index=False)
+    fam = pd.DataFrame(
+        {"fid": gm.sample_id, "iid": gm.sample_id, "f": 0, "m": 0, "sex": 0, "ph": -9}
+    )
+    fam.to_csv(prefix.with_name(prefix.name + ".fam"), sep="\t", header=False, index=False)
+
+
+def read_genotypes(path: str | os.PathLike, **kwargs) -> GenotypeMatrix:
+    """Dispatch on the file name: ``.bed`` (or a PLINK prefix) to :func:`read_plink`, else VCF/BCF."""
+    p = Path(path)
+    if p.suffix == ".bed" or (not p.exists() and p.with_name(p.name + ".bed").exists()):
+        if kwargs.get("region"):
+            raise InputError("--region is supported for VCF/BCF input only")
+        return read_plink(p, samples=kwargs.get("samples"))
+    return read_vcf(p, **kwargs)
+
+
+# -- panels ---------------------------------------------------------------------------------------
+
+
+def read_panel(
+    path: str | os.PathLike,
+    *,
+    id_col: str = "sample",
+    label_col: str = "pop",
+    super_col: str | None = "super_pop",
+) -> pd.DataFrame:
+    """Read a sample panel: the 1000 Genomes layout (``sample pop super_pop gender``) or any TSV/CSV.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by sample ID with column ``population`` and, when ``super_col`` exists,
+        ``super_population``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"panel file {path} does not exist")
+    sep = "," if path.suffix.lower() == ".csv" else r"\s+"
+    df = pd.read_csv(path, sep=sep, dtype=str, engine="python")
+    for col in (id_col, label_col):
+        if col not in df.columns:
+            raise InputError(f"panel {path} has no column {col!r}; columns are {list(df.columns)}")
+    out = pd.DataFrame(
+        {"population": df[label_col].to_numpy()}, index=pd.Index(df[id_col], name="sample")
+    )
+    if super_col and super_col in df.columns:
+        out["super_population"] = df[super_col].to_numpy()
+    if out.index.duplicated().any():
+        dup = out.index[out.index.duplicated()][0]
+        raise InputError(f"panel {path} lists sample {dup!r} more than once")
+    return out

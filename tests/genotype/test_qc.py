@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+
+from ddvi_genomics.genotype.errors import InputError
+from ddvi_genomics.genotype.io import read_vcf
+from ddvi_genomics.genotype.qc import (
+    alt_allele_frequency,
+    is_autosome,
+    locate_thinned,
+    locate_unlinked,
+    minor_allele_frequency,
+    run_qc,
+    variant_allele_classes,
+    variant_missing_rate,
+)
+
+
+def test_variant_allele_classes__hand_written_vcf():
+    gm = read_vcf("tests/data/tiny.vcf")
+    assert list(variant_allele_classes(gm.variant_ref, gm.variant_alt)) == [
+        "snp",
+        "snp",
+        "multiallelic",
+        "snp",
+        "indel",
+        "snp",
+        "snp",
+        "symbolic",
+        "snp",
+        "no_alt",
+    ]
+    assert list(is_autosome(np.array(["1", "chr2", "X", "chr22", "23", "MT"]))) == [
+        True,
+        True,
+        False,
+        True,
+        False,
+        False,
+    ]
+
+
+def test_frequencies_and_missingness__hand_computed():
+    d = np.array([[0, 1, 2, -1], [2, 2, 2, 2], [-1, -1, 1, 0]], dtype=np.int8)
+    np.testing.assert_allclose(alt_allele_frequency(d), [3 / 6, 1.0, 1 / 4])
+    np.testing.assert_allclose(minor_allele_frequency(d), [0.5, 0.0, 0.25])
+    np.testing.assert_allclose(variant_missing_rate(d), [0.25, 0.0, 0.5])
+
+
+def test_run_qc__counts_equal_hand_computed():
+    gm = read_vcf("tests/data/tiny.vcf")
+    out, report = run_qc(gm, min_maf=0.0, max_variant_missing=0.3)
+    steps = {name: n for name, n, _ in report.steps}
+    # non-SNPs: rs3 multi-allelic, rs5 indel, rs8 symbolic, rs10 no ALT
+    assert steps["not a biallelic SNP"] == 4
+    assert "multiallelic 1, indel 1, symbolic 1, no_alt 1" in report.steps[0][2]
+    assert steps["not on an autosome (1-22)"] == 1  # rs9 on X
+    assert steps["variant missingness > 0.3"] == 1  # rs6: 2 of 4 missing
+    assert steps["monomorphic"] == 1  # rs4
+    assert list(out.variant_id) == ["rs1", "rs2", "rs7"]
+    assert report.n_variants_out == 3 and "QC output: 3 variants x 4 samples" in report.lines()[-1]
+
+
+def test_run_qc__nothing_left_is_an_input_error():
+    gm = read_vcf("tests/data/tiny.vcf")
+    with pytest.raises(InputError, match="nothing left after QC"):
+        run_qc(gm, min_maf=0.6)
+
+
+def test_locate_thinned__naive():
+    contig = np.array(["1", "1", "1", "2", "2"])
+    pos = np.array([100, 150, 300, 100, 101])
+    assert list(locate_thinned(contig, pos, 100)) == [True, False, True, True, False]
+
+
+def test_locate_unlinked__drops_a_duplicated_variant():
+    rng = np.random.default_rng(0)
+    d = rng.integers(0, 3, size=(6, 200)).astype(np.int8)
+    d[3] = d[1]  # perfect LD with variant 1
+    keep = locate_unlinked(d, size=6, step=1, threshold=0.5)
+    assert keep.sum() == 5 and not (keep[1] and keep[3])
