@@ -1,0 +1,130 @@
+"""PCA of genotype dosages: mean imputation, Patterson scaling, exact or randomized SVD.
+
+Scaling follows Patterson, Price & Reich (2006), as ``allel.pca`` and smartpca: for variant i with
+ALT frequency ``p_i`` (over called genotypes), ``x_ij = (g_ij - 2 p_i) / sqrt(p_i (1 - p_i))``;
+missing calls are imputed with ``2 p_i`` (so they become 0). The fitted :class:`GenotypePCA` keeps
+the frequencies and loadings, so new samples are projected with the training scaling.
+
+Sign convention: each component's loading vector is flipped so that its entry of largest
+magnitude is positive (deterministic across runs and solvers).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..core.config import check_choice
+from .errors import InputError
+
+SOLVERS = ("auto", "exact", "randomized")
+
+
+class GenotypePCA:
+    """Fitted PCA of dosages ``(n_variants, n_samples)``.
+
+    Parameters
+    ----------
+    n_components : int
+    solver : {"auto", "exact", "randomized"}
+        ``auto`` uses the exact thin SVD up to 5,000 samples (PLINK's guidance for ``--pca approx``)
+        and randomized SVD above.
+    seed : int
+        Seed of the randomized solver.
+
+    Attributes
+    ----------
+    allele_frequency_ : np.ndarray, shape (n_variants,)
+    scale_ : np.ndarray, shape (n_variants,)
+        ``sqrt(p (1 - p))``.
+    components_ : np.ndarray, shape (n_components, n_variants)
+        Loadings (right singular vectors).
+    singular_values_ : np.ndarray, shape (n_components,)
+    eigenvalues_ : np.ndarray, shape (n_components,)
+        ``s^2 / n_variants``: eigenvalues of the variance-standardised relationship matrix
+        ``X X^T / M``, what PLINK writes to ``.eigenval``.
+    explained_variance_ratio_ : np.ndarray, shape (n_components,)
+    """
+
+    def __init__(self, n_components: int = 10, *, solver: str = "auto", seed: int = 0):
+        check_choice("solver", solver, SOLVERS)
+        if n_components < 1:
+            raise InputError(f"--n-pcs must be >= 1; got {n_components}")
+        self.n_components = int(n_components)
+        self.solver = solver
+        self.seed = int(seed)
+
+    def _scaled(self, dosage: np.ndarray) -> np.ndarray:
+        """Samples x variants matrix, Patterson-scaled with the training frequencies (float32)."""
+        g = dosage.astype(np.float32)
+        mean = (2 * self.allele_frequency_).astype(np.float32)
+        g = np.where(dosage < 0, mean[:, None], g)
+        return ((g - mean[:, None]) / self.scale_[:, None].astype(np.float32)).T
+
+    def fit_transform(self, dosage: np.ndarray) -> np.ndarray:
+        """Fit on dosages ``(n_variants, n_samples)``; return coordinates ``(n_samples, k)``."""
+        from .qc import alt_allele_frequency
+
+        n_var, n_samp = dosage.shape
+        p = alt_allele_frequency(dosage)
+        if np.any(~np.isfinite(p)) or np.any((p <= 0) | (p >= 1)):
+            raise InputError("PCA needs polymorphic variants with at least one call each; run QC first")
+        self.allele_frequency_ = p
+        self.scale_ = np.sqrt(p * (1 - p))
+        k_max = min(n_var, n_samp)
+        if self.n_components > k_max:
+            self.n_components = k_max
+        x = self._scaled(dosage)
+        solver = self.solver
+        if solver == "auto":
+            solver = "exact" if n_samp <= 5000 else "randomized"
+        if solver == "exact":
+            u, s, vt = np.linalg.svd(x.astype(np.float64), full_matrices=False)
+            u, s, vt = u[:, : self.n_components], s[: self.n_components], vt[: self.n_components]
+        else:
+            from sklearn.utils.extmath import randomized_svd
+
+            u, s, vt = randomized_svd(x, self.n_components, n_iter=7, random_state=self.seed)
+        flip = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(axis=1)])
+        u, vt = u * flip, vt * flip[:, None]
+        self.components_ = vt.astype(np.float64)
+        self.singular_values_ = s
+        self.eigenvalues_ = s**2 / n_var
+        total = float((x.astype(np.float64) ** 2).sum())
+        self.explained_variance_ratio_ = s**2 / total
+        self.solver_used_ = solver
+        return u * s
+
+    def transform(self, dosage: np.ndarray) -> np.ndarray:
+        """Project new samples ``(n_variants, n_new)`` (same variants, same order) to ``(n_new, k)``."""
+        if dosage.shape[0] != self.components_.shape[1]:
+            raise InputError(
+                f"projection needs {self.components_.shape[1]} variants in training order; got {dosage.shape[0]}"
+            )
+        return self._scaled(dosage).astype(np.float64) @ self.components_.T
+
+
+def clamp_n_components(requested: int, n_variants: int, n_samples: int) -> tuple[int, str | None]:
+    """Clamp ``--n-pcs`` to ``min(n_variants, n_samples)``; return it and a warning (or None)."""
+    k_max = min(n_variants, n_samples)
+    if requested > k_max:
+        return k_max, (
+            f"--n-pcs {requested} is larger than possible with {n_variants} variants x "
+            f"{n_samples} samples; using {k_max}"
+        )
+    return requested, None
+
+
+def write_eigenvec(path: str | os.PathLike, sample_id, coords: np.ndarray) -> None:
+    """PLINK 2 ``.eigenvec``: tab-separated, header ``#IID PC1 .. PCk``."""
+    k = coords.shape[1]
+    lines = ["#IID\t" + "\t".join(f"PC{i + 1}" for i in range(k))]
+    lines += [f"{sid}\t" + "\t".join(f"{v:.6g}" for v in row) for sid, row in zip(sample_id, coords)]
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
+def write_eigenval(path: str | os.PathLike, eigenvalues: np.ndarray) -> None:
+    """PLINK ``.eigenval``: one eigenvalue per line."""
+    Path(path).write_text("".join(f"{v:.6g}\n" for v in eigenvalues))
