@@ -106,6 +106,8 @@ class DDVIConfig(Config):
     sleep_steps: int = 3  # reference: diff_vae_warmup.yaml diff_ct
     sleep_weight: float = 1.0  # reference: sleep loss uses diff_weight (= 1)
     decoder_frozen_fraction: float = 0.3  # reference: middle_optim for epochs 0-29 of 100
+    sleep_grad_clip: float = 0.0  # 0 = none; reference clustering model clips the diffusion at 0.1
+    prior_lr: float = 0.01  # learnable priors only: reference clustering head optimiser lr
 
     def __post_init__(self):
         canonical_prior_name(self.prior)
@@ -285,6 +287,18 @@ class DDVI(LatentVariableModel):
         ).mean()
         return LossOutput(cfg.sleep_weight * diff, {"diff": diff.item()})
 
+    def _prior_fit_loss(self, x: torch.Tensor, ctx: StepContext) -> LossOutput:
+        """Learnable prior: fit its centres to current posterior samples, plus its regulariser.
+
+        ``-mean log p(z)`` over ``z ~ q(z|x)`` (no gradient to the posterior) plus the prior's
+        repulsion / box penalty (the reference's cluster-head update).
+        """
+        with torch.no_grad():
+            z = self.posterior_chain(x, ctx.generator)[2][-1]
+        nll = -self.prior.log_prob(z).mean()
+        reg = self.prior.regularizer() if hasattr(self.prior, "regularizer") else nll * 0
+        return LossOutput(nll + reg, {"nll": nll.item(), "reg": reg.item()})
+
     def _elbo_terms(self, x: torch.Tensor, generator) -> tuple[torch.Tensor, dict[str, float]]:
         """Single-sample auxiliary-variable ELBO with stochastic reverse steps, shape (n,)."""
         diffusion = self.diffusion
@@ -372,6 +386,12 @@ class DDVI(LatentVariableModel):
                         uses_batch=False,
                     )
                 )
+            if any(p.requires_grad for p in self.prior.parameters()):
+                plans.append(
+                    OptimiserPlan("prior", [self.prior], self._prior_fit_loss, lr=cfg.prior_lr)
+                )
+            if cfg.sleep_grad_clip and cfg.sleep_steps:
+                plans[1].grad_clip = cfg.sleep_grad_clip
             frozen_until = epochs_to_frozen_until(cfg.decoder_frozen_fraction, cfg.epochs)
             decoder = self.decoder
             phases.append(
