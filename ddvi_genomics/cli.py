@@ -67,7 +67,9 @@ def _setup_logging(verbose: int, quiet: bool) -> bool | None:
     import logging
 
     level = logging.ERROR if quiet else (logging.INFO if verbose else logging.WARNING)
-    logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr, force=True)
+    logging.basicConfig(
+        level=level, format="%(levelname)s: %(message)s", stream=sys.stderr, force=True
+    )
     return False if quiet else (True if verbose else None)
 
 
@@ -87,19 +89,48 @@ quiet_option = click.option("-q", "--quiet", is_flag=True, help="Only errors.")
 
 @main.command()
 @click.argument("input_path", required=False, metavar="INPUT")
-@click.option("--example", is_flag=True, help="Use the bundled 1000 Genomes example (2,504 samples, 169 SNPs).")
-@click.option("--out", "out_prefix", required=True, help="Output prefix: writes PREFIX.embedding.tsv, .png, ...")
-@click.option("--panel", type=click.Path(dir_okay=False), help="Sample labels (1000 Genomes panel or TSV/CSV).")
+@click.option(
+    "--example",
+    is_flag=True,
+    help="Use the bundled 1000 Genomes example (2,504 samples, 169 SNPs).",
+)
+@click.option(
+    "--out",
+    "out_prefix",
+    required=True,
+    help="Output prefix: writes PREFIX.embedding.tsv, .png, ...",
+)
+@click.option(
+    "--panel",
+    type=click.Path(dir_okay=False),
+    help="Sample labels (1000 Genomes panel or TSV/CSV).",
+)
 @click.option("--id-col", default="sample", show_default=True)
 @click.option("--label-col", default="pop", show_default=True)
 @click.option("--super-col", default="super_pop", show_default=True)
 @click.option("--region", help="CONTIG[:START[-END]] (VCF/BCF only).")
-@click.option("--samples", "samples_file", type=click.Path(dir_okay=False), help="File of sample IDs to keep.")
+@click.option(
+    "--samples",
+    "samples_file",
+    type=click.Path(dir_okay=False),
+    help="File of sample IDs to keep.",
+)
 @click.option("--n-pcs", default=20, show_default=True, type=int, help="PCs fed to the embedding.")
-@click.option("--method", type=click.Choice(["ddvi", "pca", "tsne", "umap"]), default="ddvi", show_default=True)
+@click.option(
+    "--method",
+    type=click.Choice(["ddvi", "pca", "tsne", "umap"]),
+    default="ddvi",
+    show_default=True,
+)
 @click.option("--epochs", type=int, help="DDVI training epochs (default 150).")
 @click.option("--min-maf", default=0.01, show_default=True, type=float)
-@click.option("--max-missing", default=0.1, show_default=True, type=float, help="Max fraction of missing calls per variant.")
+@click.option(
+    "--max-missing",
+    default=0.1,
+    show_default=True,
+    type=float,
+    help="Max fraction of missing calls per variant.",
+)
 @click.option("--thin", "thin_bp", type=int, help="Keep variants at least this many bp apart.")
 @click.option("--ld-prune", nargs=3, type=(int, int, float), help="WINDOW STEP R2 for LD pruning.")
 @click.option("--threads", type=int, help="CPU threads for torch.")
@@ -108,8 +139,30 @@ quiet_option = click.option("-q", "--quiet", is_flag=True, help="Only errors.")
 @device_option
 @verbose_option
 @quiet_option
-def infer(input_path, example, out_prefix, panel, id_col, label_col, super_col, region, samples_file, n_pcs,
-          method, epochs, min_maf, max_missing, thin_bp, ld_prune, threads, force, seed, device, verbose, quiet):
+def infer(
+    input_path,
+    example,
+    out_prefix,
+    panel,
+    id_col,
+    label_col,
+    super_col,
+    region,
+    samples_file,
+    n_pcs,
+    method,
+    epochs,
+    min_maf,
+    max_missing,
+    thin_bp,
+    ld_prune,
+    threads,
+    force,
+    seed,
+    device,
+    verbose,
+    quiet,
+):
     """Genotypes (VCF/BCF/PLINK) -> QC -> PCA -> 2-D ancestry map with uncertainty."""
     from .genotype.pipeline import InferOptions, example_paths, run_infer
 
@@ -125,39 +178,82 @@ def infer(input_path, example, out_prefix, panel, id_col, label_col, super_col, 
         panel = panel or str(example_panel)
     elif not input_path:
         raise UsageError("missing INPUT (a VCF, BCF or PLINK .bed), or use --example")
-    opts = InferOptions(panel=panel, id_col=id_col, label_col=label_col, super_col=super_col, region=region,
-                        samples_file=samples_file, n_pcs=n_pcs, method=method, seed=seed, device=device,
-                        epochs=epochs, min_maf=min_maf, max_missing=max_missing, thin_bp=thin_bp,
-                        ld_prune=ld_prune, force=force, verbose=progress)
-    result = _run(run_infer, input_path, out_prefix, opts, command=" ".join(["ddvi-genomics", *sys.argv[1:]]))
+    opts = InferOptions(
+        panel=panel,
+        id_col=id_col,
+        label_col=label_col,
+        super_col=super_col,
+        region=region,
+        samples_file=samples_file,
+        n_pcs=n_pcs,
+        method=method,
+        seed=seed,
+        device=device,
+        epochs=epochs,
+        min_maf=min_maf,
+        max_missing=max_missing,
+        thin_bp=thin_bp,
+        ld_prune=ld_prune,
+        force=force,
+        verbose=progress,
+    )
+    result = _run(
+        run_infer, input_path, out_prefix, opts, command=" ".join(["ddvi-genomics", *sys.argv[1:]])
+    )
     if not quiet:
         m = result["metrics"]
         if m:
-            click.echo(f"kNN accuracy (5-fold, k=20): population {m['knn20_cv_accuracy_population']:.3f}, "
-                       f"super-population {m.get('knn20_cv_accuracy_super_population', float('nan')):.3f}")
+            click.echo(
+                f"kNN accuracy (5-fold, k=20): population {m['knn20_cv_accuracy_population']:.3f}, "
+                f"super-population {m.get('knn20_cv_accuracy_super_population', float('nan')):.3f}"
+            )
         click.echo("wrote " + ", ".join(result["outputs"]))
 
 
 @main.command()
 @click.argument("input_path", metavar="NEW")
-@click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False), help="PREFIX.model.pt from infer.")
+@click.option(
+    "--model",
+    "model_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="PREFIX.model.pt from infer.",
+)
 @click.option("--out", "out_prefix", required=True)
 @click.option("--samples", "samples_file", type=click.Path(dir_okay=False))
-@click.option("--min-overlap", default=0.5, show_default=True, type=float, help="Minimum fraction of model variants found.")
+@click.option(
+    "--min-overlap",
+    default=0.5,
+    show_default=True,
+    type=float,
+    help="Minimum fraction of model variants found.",
+)
 @force_option
 @device_option
 @verbose_option
 @quiet_option
-def project(input_path, model_path, out_prefix, samples_file, min_overlap, force, device, verbose, quiet):
+def project(
+    input_path, model_path, out_prefix, samples_file, min_overlap, force, device, verbose, quiet
+):
     """Place new samples on a map saved by infer."""
     from .genotype.pipeline import run_project
 
     _setup_logging(verbose, quiet)
-    report = _run(run_project, input_path, model_path, out_prefix, min_overlap=min_overlap,
-                  samples_file=samples_file, device=device, force=force)
+    report = _run(
+        run_project,
+        input_path,
+        model_path,
+        out_prefix,
+        min_overlap=min_overlap,
+        samples_file=samples_file,
+        device=device,
+        force=force,
+    )
     if not quiet:
-        click.echo(f"variants: {report['matched']} matched, {report['swapped_ref_alt']} with REF/ALT swapped, "
-                   f"{report['absent']} absent (imputed from training frequencies); overlap {report['overlap']:.1%}")
+        click.echo(
+            f"variants: {report['matched']} matched, {report['swapped_ref_alt']} with REF/ALT swapped, "
+            f"{report['absent']} absent (imputed from training frequencies); overlap {report['overlap']:.1%}"
+        )
 
 
 @main.command()
@@ -166,8 +262,14 @@ def project(input_path, model_path, out_prefix, samples_file, min_overlap, force
 @click.option("--id-col", default="sample", show_default=True)
 @click.option("--label-col", default="pop", show_default=True)
 @click.option("--super-col", default="super_pop", show_default=True)
-@click.option("--eigenvec", type=click.Path(dir_okay=False), help="PCs for trustworthiness and distance correlation.")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Write metrics JSON here.")
+@click.option(
+    "--eigenvec",
+    type=click.Path(dir_okay=False),
+    help="PCs for trustworthiness and distance correlation.",
+)
+@click.option(
+    "--out", "out_path", type=click.Path(dir_okay=False), help="Write metrics JSON here."
+)
 @force_option
 @seed_option
 def evaluate(embedding, panel, id_col, label_col, super_col, eigenvec, out_path, force, seed):
@@ -178,8 +280,16 @@ def evaluate(embedding, panel, id_col, label_col, super_col, eigenvec, out_path,
 
     if out_path and Path(out_path).exists() and not force:
         raise UsageError(f"output {out_path} exists; use --force to overwrite")
-    metrics = _run(evaluate_table, embedding, panel, id_col=id_col, label_col=label_col, super_col=super_col,
-                   eigenvec=eigenvec, seed=seed)
+    metrics = _run(
+        evaluate_table,
+        embedding,
+        panel,
+        id_col=id_col,
+        label_col=label_col,
+        super_col=super_col,
+        eigenvec=eigenvec,
+        seed=seed,
+    )
     text = json.dumps(metrics, indent=2)
     if out_path:
         Path(out_path).write_text(text + "\n")
@@ -188,7 +298,9 @@ def evaluate(embedding, panel, id_col, label_col, super_col, eigenvec, out_path,
 
 @main.command()
 @click.argument("embedding", type=click.Path(dir_okay=False))
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="PNG file.")
+@click.option(
+    "--out", "out_path", required=True, type=click.Path(dir_okay=False), help="PNG file."
+)
 @click.option("--panel", type=click.Path(dir_okay=False))
 @click.option("--id-col", default="sample", show_default=True)
 @click.option("--label-col", default="pop", show_default=True)
@@ -200,7 +312,15 @@ def plot(embedding, out_path, panel, id_col, label_col, super_col, force):
 
     if Path(out_path).exists() and not force:
         raise UsageError(f"output {out_path} exists; use --force to overwrite")
-    _run(plot_table, embedding, out_path, panel=panel, id_col=id_col, label_col=label_col, super_col=super_col)
+    _run(
+        plot_table,
+        embedding,
+        out_path,
+        panel=panel,
+        id_col=id_col,
+        label_col=label_col,
+        super_col=super_col,
+    )
     click.echo(f"wrote {out_path}")
 
 

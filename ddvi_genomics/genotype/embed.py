@@ -58,7 +58,7 @@ class Embedding:
 
 
 def input_scale(pcs: np.ndarray) -> float:
-    """Standard deviation of PC1 (the data-derived replacement of the reference's /30)."""
+    """Return the standard deviation of PC1 (the data-derived replacement of the reference's /30)."""
     s = float(np.std(pcs[:, 0]))
     return s if s > 0 else 1.0
 
@@ -99,13 +99,17 @@ def embed(
     if method == "tsne":
         from sklearn.manifold import TSNE
 
-        coords = TSNE(2, perplexity=min(30.0, (len(pcs) - 1) / 3), random_state=seed, init="pca").fit_transform(pcs)
+        coords = TSNE(
+            2, perplexity=min(30.0, (len(pcs) - 1) / 3), random_state=seed, init="pca"
+        ).fit_transform(pcs)
         return Embedding("tsne", coords)
     if method == "umap":
         try:
             import umap
         except ImportError:
-            raise ValueError("method 'umap' needs the umap-learn package: pip install 'ddvi-genomics[umap]'") from None
+            raise ValueError(
+                "method 'umap' needs the umap-learn package: pip install 'ddvi-genomics[umap]'"
+            ) from None
         coords = umap.UMAP(n_neighbors=15, min_dist=0.5, random_state=seed).fit_transform(pcs)
         return Embedding("umap", coords)
     scale = input_scale(pcs)

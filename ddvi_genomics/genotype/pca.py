@@ -57,7 +57,7 @@ class GenotypePCA:
         self.seed = int(seed)
 
     def _scaled(self, dosage: np.ndarray) -> np.ndarray:
-        """Samples x variants matrix, Patterson-scaled with the training frequencies (float32)."""
+        """Return the samples x variants matrix, Patterson-scaled with the training frequencies (float32)."""
         g = dosage.astype(np.float32)
         mean = (2 * self.allele_frequency_).astype(np.float32)
         g = np.where(dosage < 0, mean[:, None], g)
@@ -70,7 +70,9 @@ class GenotypePCA:
         n_var, n_samp = dosage.shape
         p = alt_allele_frequency(dosage)
         if np.any(~np.isfinite(p)) or np.any((p <= 0) | (p >= 1)):
-            raise InputError("PCA needs polymorphic variants with at least one call each; run QC first")
+            raise InputError(
+                "PCA needs polymorphic variants with at least one call each; run QC first"
+            )
         self.allele_frequency_ = p
         self.scale_ = np.sqrt(p * (1 - p))
         k_max = min(n_var, n_samp)
@@ -121,7 +123,9 @@ def write_eigenvec(path: str | os.PathLike, sample_id, coords: np.ndarray) -> No
     """PLINK 2 ``.eigenvec``: tab-separated, header ``#IID PC1 .. PCk``."""
     k = coords.shape[1]
     lines = ["#IID\t" + "\t".join(f"PC{i + 1}" for i in range(k))]
-    lines += [f"{sid}\t" + "\t".join(f"{v:.6g}" for v in row) for sid, row in zip(sample_id, coords)]
+    lines += [
+        f"{sid}\t" + "\t".join(f"{v:.6g}" for v in row) for sid, row in zip(sample_id, coords)
+    ]
     Path(path).write_text("\n".join(lines) + "\n")
 
 

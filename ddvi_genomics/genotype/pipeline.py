@@ -39,12 +39,20 @@ from .qc import run_qc
 
 log = logging.getLogger("ddvi_genomics")
 
-OUTPUT_SUFFIXES = (".embedding.tsv", ".eigenvec", ".eigenval", ".png", ".metrics.json", ".model.pt", ".log")
+OUTPUT_SUFFIXES = (
+    ".embedding.tsv",
+    ".eigenvec",
+    ".eigenval",
+    ".png",
+    ".metrics.json",
+    ".model.pt",
+    ".log",
+)
 MODEL_FORMAT = "ddvi-genomics/AncestryModel"
 
 
 def example_paths() -> tuple[Path, Path]:
-    """The bundled 1000 Genomes example: ``(vcf, panel)``."""
+    """Return the bundled 1000 Genomes example: ``(vcf, panel)``."""
     base = resources.files("ddvi_genomics.genotype") / "data"
     return Path(str(base / "1kg_aisnp.vcf.gz")), Path(str(base / "1kg_phase3.panel"))
 
@@ -101,7 +109,9 @@ class _Outputs:
 def _labels(panel_path, opts: InferOptions, sample_id) -> pd.DataFrame | None:
     if panel_path is None:
         return None
-    panel = read_panel(panel_path, id_col=opts.id_col, label_col=opts.label_col, super_col=opts.super_col)
+    panel = read_panel(
+        panel_path, id_col=opts.id_col, label_col=opts.label_col, super_col=opts.super_col
+    )
     matched = panel.index.intersection(pd.Index(sample_id))
     if len(matched) == 0:
         raise InputError(
@@ -109,7 +119,11 @@ def _labels(panel_path, opts: InferOptions, sample_id) -> pd.DataFrame | None:
             f"(first sample {sample_id[0]!r}, first panel ID {panel.index[0]!r})"
         )
     if len(matched) < len(sample_id):
-        log.warning("panel labels %d of %d samples; the others are unlabelled", len(matched), len(sample_id))
+        log.warning(
+            "panel labels %d of %d samples; the others are unlabelled",
+            len(matched),
+            len(sample_id),
+        )
     return panel.reindex(pd.Index(sample_id))
 
 
@@ -125,20 +139,35 @@ def run_infer(input_path, out_prefix, opts: InferOptions, *, command: str = "") 
     prefix = Path(out_prefix)
     outputs = _Outputs(prefix, OUTPUT_SUFFIXES, opts.force)
     device = resolve_device(opts.device)
-    lines = [f"ddvi-genomics infer  (log of {prefix})", f"command: {command or ' '.join(sys.argv)}",
-             _versions(), f"device: {device}", f"options: {json.dumps(dataclasses.asdict(opts), default=str)}"]
+    lines = [
+        f"ddvi-genomics infer  (log of {prefix})",
+        f"command: {command or ' '.join(sys.argv)}",
+        _versions(),
+        f"device: {device}",
+        f"options: {json.dumps(dataclasses.asdict(opts), default=str)}",
+    ]
     try:
         samples = read_samples_file(opts.samples_file) if opts.samples_file else None
         t0 = time.perf_counter()
         gm = read_genotypes(input_path, region=opts.region, samples=samples, progress=opts.verbose)
-        lines.append(f"read {gm.n_variants:,} variants x {gm.n_samples:,} samples from {input_path} "
-                     f"in {time.perf_counter() - t0:.1f} s; haploid calls {gm.n_haploid_calls:,}; "
-                     f"missing calls {int((gm.dosage < 0).sum()):,} (mean-imputed in PCA)")
+        lines.append(
+            f"read {gm.n_variants:,} variants x {gm.n_samples:,} samples from {input_path} "
+            f"in {time.perf_counter() - t0:.1f} s; haploid calls {gm.n_haploid_calls:,}; "
+            f"missing calls {int((gm.dosage < 0).sum()):,} (mean-imputed in PCA)"
+        )
         if gm.n_variants == 0:
-            raise InputError(f"{input_path} has no variants" + (f" in region {opts.region}" if opts.region else ""))
+            raise InputError(
+                f"{input_path} has no variants"
+                + (f" in region {opts.region}" if opts.region else "")
+            )
         labels = _labels(opts.panel, opts, gm.sample_id)
-        qc_gm, report = run_qc(gm, min_maf=opts.min_maf, max_variant_missing=opts.max_missing,
-                               thin_bp=opts.thin_bp, ld_prune=opts.ld_prune)
+        qc_gm, report = run_qc(
+            gm,
+            min_maf=opts.min_maf,
+            max_variant_missing=opts.max_missing,
+            thin_bp=opts.thin_bp,
+            ld_prune=opts.ld_prune,
+        )
         lines += report.lines()
         n_pcs, warning = clamp_n_components(opts.n_pcs, qc_gm.n_variants, qc_gm.n_samples)
         if warning:
@@ -148,13 +177,28 @@ def run_infer(input_path, out_prefix, opts: InferOptions, *, command: str = "") 
         pca = GenotypePCA(max(n_pcs, min(50, qc_gm.n_variants, qc_gm.n_samples)), seed=opts.seed)
         pcs_all = pca.fit_transform(qc_gm.dosage)
         pcs = pcs_all[:, :n_pcs]
-        lines.append(f"PCA ({pca.solver_used_}): {pcs_all.shape[1]} components in {time.perf_counter() - t0:.1f} s; "
-                     f"using {n_pcs}; variance explained by PC1-2 {pca.explained_variance_ratio_[:2].round(4).tolist()}")
-        config = GENOTYPE_DDVI_CONFIG if opts.epochs is None else GENOTYPE_DDVI_CONFIG.replace(epochs=opts.epochs)
+        lines.append(
+            f"PCA ({pca.solver_used_}): {pcs_all.shape[1]} components in {time.perf_counter() - t0:.1f} s; "
+            f"using {n_pcs}; variance explained by PC1-2 {pca.explained_variance_ratio_[:2].round(4).tolist()}"
+        )
+        config = (
+            GENOTYPE_DDVI_CONFIG
+            if opts.epochs is None
+            else GENOTYPE_DDVI_CONFIG.replace(epochs=opts.epochs)
+        )
         t0 = time.perf_counter()
-        emb = embed(pcs, method=opts.method, seed=opts.seed, device=str(device), config=config, verbose=opts.verbose)
+        emb = embed(
+            pcs,
+            method=opts.method,
+            seed=opts.seed,
+            device=str(device),
+            config=config,
+            verbose=opts.verbose,
+        )
         lines.append(f"embedding ({opts.method}) in {time.perf_counter() - t0:.1f} s")
-        table = pd.DataFrame({"#IID": qc_gm.sample_id, "DIM1": emb.coords[:, 0], "DIM2": emb.coords[:, 1]})
+        table = pd.DataFrame(
+            {"#IID": qc_gm.sample_id, "DIM1": emb.coords[:, 0], "DIM2": emb.coords[:, 1]}
+        )
         if emb.sd is not None:
             table["DIM1_SD"], table["DIM2_SD"] = emb.sd[:, 0], emb.sd[:, 1]
         pop = sup = None
@@ -167,13 +211,23 @@ def run_infer(input_path, out_prefix, opts: InferOptions, *, command: str = "") 
         table.to_csv(outputs.path(".embedding.tsv"), sep="\t", index=False, float_format="%.6g")
         write_eigenvec(outputs.path(".eigenvec"), qc_gm.sample_id, pcs)
         write_eigenval(outputs.path(".eigenval"), pca.eigenvalues_[:n_pcs])
-        plot_embedding(emb.coords, pop, sup, title=f"{opts.method.upper()} embedding of {Path(input_path).name}",
-                       path=outputs.path(".png"))
+        plot_embedding(
+            emb.coords,
+            pop,
+            sup,
+            title=f"{opts.method.upper()} embedding of {Path(input_path).name}",
+            path=outputs.path(".png"),
+        )
         metrics = None
         if pop is not None:
             known = pop != "NA"
-            metrics = evaluate_embedding(emb.coords[known], pop[known], None if sup is None else sup[known],
-                                         reference_pcs=pcs_all[known], seed=opts.seed)
+            metrics = evaluate_embedding(
+                emb.coords[known],
+                pop[known],
+                None if sup is None else sup[known],
+                reference_pcs=pcs_all[known],
+                seed=opts.seed,
+            )
             metrics["method"] = opts.method
             Path(outputs.path(".metrics.json")).write_text(json.dumps(metrics, indent=2))
         _save_model(outputs.path(".model.pt"), qc_gm, pca, n_pcs, emb, opts)
@@ -192,21 +246,35 @@ def _versions() -> str:
 
     from .. import __version__
 
-    return (f"versions: ddvi-genomics {__version__}, python {platform.python_version()}, torch {torch.__version__}, "
-            f"numpy {np.__version__}, scikit-learn {sklearn.__version__}, cyvcf2 {cyvcf2.__version__}")
+    return (
+        f"versions: ddvi-genomics {__version__}, python {platform.python_version()}, torch {torch.__version__}, "
+        f"numpy {np.__version__}, scikit-learn {sklearn.__version__}, cyvcf2 {cyvcf2.__version__}"
+    )
 
 
-def _save_model(path, gm: GenotypeMatrix, pca: GenotypePCA, n_pcs: int, emb, opts: InferOptions) -> None:
+def _save_model(
+    path, gm: GenotypeMatrix, pca: GenotypePCA, n_pcs: int, emb, opts: InferOptions
+) -> None:
     model = emb.model
     payload = {
         "format": MODEL_FORMAT,
         "method": emb.method,
-        "variant_contig": list(gm.variant_contig), "variant_position": gm.variant_position.tolist(),
-        "variant_ref": list(gm.variant_ref), "variant_alt": list(gm.variant_alt),
-        "allele_frequency": pca.allele_frequency_, "pca_components": pca.components_[:n_pcs],
-        "n_pcs": n_pcs, "input_scale": emb.input_scale, "seed": opts.seed,
-        "ddvi": None if model is None else {"n_features": model.n_features, "config": model.config.to_dict(),
-                                             "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}},
+        "variant_contig": list(gm.variant_contig),
+        "variant_position": gm.variant_position.tolist(),
+        "variant_ref": list(gm.variant_ref),
+        "variant_alt": list(gm.variant_alt),
+        "allele_frequency": pca.allele_frequency_,
+        "pca_components": pca.components_[:n_pcs],
+        "n_pcs": n_pcs,
+        "input_scale": emb.input_scale,
+        "seed": opts.seed,
+        "ddvi": None
+        if model is None
+        else {
+            "n_features": model.n_features,
+            "config": model.config.to_dict(),
+            "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+        },
     }
     torch.save(payload, path)
 
@@ -227,7 +295,9 @@ def align_to_model(gm: GenotypeMatrix, model: dict) -> tuple[np.ndarray, dict]:
         Counts of matched, swapped and absent variants and the overlap fraction.
     """
     index = {}
-    for i, (c, p, r, a) in enumerate(zip(gm.variant_contig, gm.variant_position, gm.variant_ref, gm.variant_alt)):
+    for i, (c, p, r, a) in enumerate(
+        zip(gm.variant_contig, gm.variant_position, gm.variant_ref, gm.variant_alt)
+    ):
         index.setdefault((_norm_contig(c), int(p)), []).append((i, r, a))
     n_model = len(model["variant_position"])
     out = np.full((n_model, gm.n_samples), -1, dtype=np.int8)
@@ -246,12 +316,26 @@ def align_to_model(gm: GenotypeMatrix, model: dict) -> tuple[np.ndarray, dict]:
                 swapped += 1
                 break
     found = matched + swapped
-    return out, {"n_model_variants": n_model, "matched": matched, "swapped_ref_alt": swapped,
-                 "absent": n_model - found, "overlap": found / n_model}
+    return out, {
+        "n_model_variants": n_model,
+        "matched": matched,
+        "swapped_ref_alt": swapped,
+        "absent": n_model - found,
+        "overlap": found / n_model,
+    }
 
 
-def run_project(input_path, model_path, out_prefix, *, min_overlap: float = 0.5, samples_file=None,
-                n_draws: int = 20, device: str = "auto", force: bool = False) -> dict:
+def run_project(
+    input_path,
+    model_path,
+    out_prefix,
+    *,
+    min_overlap: float = 0.5,
+    samples_file=None,
+    n_draws: int = 20,
+    device: str = "auto",
+    force: bool = False,
+) -> dict:
     """Place new samples on a saved map: ``PREFIX.embedding.tsv`` and ``PREFIX.log``."""
     prefix = Path(out_prefix)
     outputs = _Outputs(prefix, (".embedding.tsv", ".log"), force)
@@ -265,8 +349,10 @@ def run_project(input_path, model_path, out_prefix, *, min_overlap: float = 0.5,
     gm = read_genotypes(input_path, samples=samples)
     dosage, report = align_to_model(gm, payload)
     if report["overlap"] < min_overlap:
-        raise InputError(f"only {report['overlap']:.1%} of the model's {report['n_model_variants']} variants are in "
-                         f"{input_path} (matched by contig, position and alleles); at least {min_overlap:.0%} is required")
+        raise InputError(
+            f"only {report['overlap']:.1%} of the model's {report['n_model_variants']} variants are in "
+            f"{input_path} (matched by contig, position and alleles); at least {min_overlap:.0%} is required"
+        )
     pca = GenotypePCA(payload["n_pcs"])
     pca.allele_frequency_ = payload["allele_frequency"]
     pca.scale_ = np.sqrt(pca.allele_frequency_ * (1 - pca.allele_frequency_))
@@ -282,16 +368,28 @@ def run_project(input_path, model_path, out_prefix, *, min_overlap: float = 0.5,
         model = DDVI(d["n_features"], DDVIConfig.from_dict(d["config"]))
         model.load_state_dict(d["state_dict"])
         model.to(resolve_device(device)).eval()
-        mean, sd = posterior_summary(model, (pcs / payload["input_scale"]).astype(np.float32),
-                                     n_draws=n_draws, seed=payload["seed"])
-        table["DIM1"], table["DIM2"], table["DIM1_SD"], table["DIM2_SD"] = mean[:, 0], mean[:, 1], sd[:, 0], sd[:, 1]
+        mean, sd = posterior_summary(
+            model,
+            (pcs / payload["input_scale"]).astype(np.float32),
+            n_draws=n_draws,
+            seed=payload["seed"],
+        )
+        table["DIM1"], table["DIM2"], table["DIM1_SD"], table["DIM2_SD"] = (
+            mean[:, 0],
+            mean[:, 1],
+            sd[:, 0],
+            sd[:, 1],
+        )
     else:
-        raise InputError(f"a {payload['method']} embedding cannot place new samples; use --method ddvi or pca")
+        raise InputError(
+            f"a {payload['method']} embedding cannot place new samples; use --method ddvi or pca"
+        )
     try:
         table.to_csv(outputs.path(".embedding.tsv"), sep="\t", index=False, float_format="%.6g")
         Path(outputs.path(".log")).write_text(
             f"ddvi-genomics project\ninput: {input_path}\nmodel: {model_path}\n"
-            f"variants: {json.dumps(report)}\nsamples: {gm.n_samples}\n")
+            f"variants: {json.dumps(report)}\nsamples: {gm.n_samples}\n"
+        )
         outputs.publish()
     except BaseException:
         outputs.discard()
@@ -307,12 +405,22 @@ def read_embedding_table(path) -> pd.DataFrame:
     df = pd.read_csv(path, sep="\t", dtype={"#IID": str})
     for col in ("#IID", "DIM1", "DIM2"):
         if col not in df.columns:
-            raise InputError(f"{path} has no column {col!r}; expected '#IID DIM1 DIM2' (columns: {list(df.columns)})")
+            raise InputError(
+                f"{path} has no column {col!r}; expected '#IID DIM1 DIM2' (columns: {list(df.columns)})"
+            )
     return df.set_index("#IID")
 
 
-def evaluate_table(embedding, panel, *, id_col="sample", label_col="pop", super_col="super_pop",
-                   eigenvec=None, seed=0) -> dict:
+def evaluate_table(
+    embedding,
+    panel,
+    *,
+    id_col="sample",
+    label_col="pop",
+    super_col="super_pop",
+    eigenvec=None,
+    seed=0,
+) -> dict:
     """Metrics of an embedding TSV against a panel (and optionally a PLINK .eigenvec)."""
     df = read_embedding_table(embedding)
     labels = read_panel(panel, id_col=id_col, label_col=label_col, super_col=super_col)
@@ -323,17 +431,28 @@ def evaluate_table(embedding, panel, *, id_col="sample", label_col="pop", super_
     if eigenvec:
         ev = pd.read_csv(eigenvec, sep="\t", dtype={"#IID": str}).set_index("#IID")
         ref = ev.loc[common].to_numpy()
-    sup = labels.loc[common, "super_population"].to_numpy() if "super_population" in labels else None
-    return evaluate_embedding(df.loc[common, ["DIM1", "DIM2"]].to_numpy(), labels.loc[common, "population"].to_numpy(),
-                              sup, reference_pcs=ref, seed=seed)
+    sup = (
+        labels.loc[common, "super_population"].to_numpy() if "super_population" in labels else None
+    )
+    return evaluate_embedding(
+        df.loc[common, ["DIM1", "DIM2"]].to_numpy(),
+        labels.loc[common, "population"].to_numpy(),
+        sup,
+        reference_pcs=ref,
+        seed=seed,
+    )
 
 
-def plot_table(embedding, out_path, *, panel=None, id_col="sample", label_col="pop", super_col="super_pop") -> None:
+def plot_table(
+    embedding, out_path, *, panel=None, id_col="sample", label_col="pop", super_col="super_pop"
+) -> None:
     """PNG of an embedding TSV, coloured by the panel's populations when given."""
     df = read_embedding_table(embedding)
     pop = sup = None
     if panel:
-        labels = read_panel(panel, id_col=id_col, label_col=label_col, super_col=super_col).reindex(df.index)
+        labels = read_panel(
+            panel, id_col=id_col, label_col=label_col, super_col=super_col
+        ).reindex(df.index)
         pop = labels["population"].fillna("NA").to_numpy()
         if "super_population" in labels:
             sup = labels["super_population"].fillna("NA").to_numpy()

@@ -8,7 +8,18 @@ from __future__ import annotations
 
 import numpy as np
 
-_FAMILIES = ["Oranges", "Blues", "Greens", "Reds", "Purples", "Greys", "YlOrBr", "PuRd", "BuGn", "RdPu"]
+_FAMILIES = [
+    "Oranges",
+    "Blues",
+    "Greens",
+    "Reds",
+    "Purples",
+    "Greys",
+    "YlOrBr",
+    "PuRd",
+    "BuGn",
+    "RdPu",
+]
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "*"]
 
 
@@ -26,7 +37,7 @@ def population_colours(population, super_population=None) -> dict:
         groups.setdefault(s, [])
         if p not in groups[s]:
             groups[s].append(p)
-    for gi, (sup, members) in enumerate(sorted(groups.items())):
+    for gi, (_sup, members) in enumerate(sorted(groups.items())):
         cmap = matplotlib.colormaps[_FAMILIES[gi % len(_FAMILIES)]]
         shades = np.linspace(0.45, 0.95, len(members)) if len(members) > 1 else [0.7]
         for p, shade in zip(sorted(members), shades):
@@ -52,20 +63,46 @@ def plot_embedding(coords, population=None, super_population=None, *, title: str
         colours = population_colours(population, sup)
         handles = []
         groups = sorted(set(sup)) if sup is not None else [None]
-        for gi, group in enumerate(groups):
+        for group in groups:
             members = sorted(set(population if group is None else population[sup == group]))
             if group is not None:
                 handles.append(Line2D([], [], linestyle="", label=f"$\\bf{{{group}}}$"))
             for pi, pop in enumerate(members):
                 mask = population == pop
-                marker = _MARKERS[pi % len(_MARKERS)] if group is None and len(members) > 20 else "o"
-                ax.scatter(coords[mask, 0], coords[mask, 1], s=7, color=colours[pop], marker=marker,
-                           alpha=0.85, linewidths=0)
-                handles.append(Line2D([], [], marker=marker, linestyle="", color=colours[pop],
-                                      markersize=6, label=f"{pop} ({int(mask.sum())})"))
+                marker = (
+                    _MARKERS[pi % len(_MARKERS)] if group is None and len(members) > 20 else "o"
+                )
+                ax.scatter(
+                    coords[mask, 0],
+                    coords[mask, 1],
+                    s=7,
+                    color=colours[pop],
+                    marker=marker,
+                    alpha=0.85,
+                    linewidths=0,
+                )
+                handles.append(
+                    Line2D(
+                        [],
+                        [],
+                        marker=marker,
+                        linestyle="",
+                        color=colours[pop],
+                        markersize=6,
+                        label=f"{pop} ({int(mask.sum())})",
+                    )
+                )
         ncol = 1 if len(handles) <= 32 else 2
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
-                  fontsize=7.5, ncol=ncol, handletextpad=0.3, borderaxespad=0.0)
+        ax.legend(
+            handles=handles,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            frameon=False,
+            fontsize=7.5,
+            ncol=ncol,
+            handletextpad=0.3,
+            borderaxespad=0.0,
+        )
     ax.set_xlabel("DIM1")
     ax.set_ylabel("DIM2")
     ax.set_title(title)

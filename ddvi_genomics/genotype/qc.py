@@ -45,12 +45,12 @@ def variant_allele_classes(ref: np.ndarray, alt: np.ndarray) -> np.ndarray:
 
 
 def is_autosome(contig: np.ndarray) -> np.ndarray:
-    """True for contigs 1-22, with or without a ``chr`` prefix."""
+    """Return True for contigs 1-22, with or without a ``chr`` prefix."""
     return np.array([bool(_AUTOSOME.match(str(c))) for c in contig], dtype=bool)
 
 
 def count_called(dosage: np.ndarray, axis: int) -> np.ndarray:
-    """Number of non-missing calls along ``axis`` (1: per variant, 0: per sample)."""
+    """Count non-missing calls along ``axis`` (1: per variant, 0: per sample)."""
     return (dosage >= 0).sum(axis=axis)
 
 
@@ -172,7 +172,7 @@ def run_qc(
     if max_sample_missing < 1.0:
         keep_s = sample_missing_rate(gm.dosage) <= max_sample_missing
         report.steps.append(
-            ("samples missing > %g" % max_sample_missing, int((~keep_s).sum()), "samples")
+            (f"samples missing > {max_sample_missing:g}", int((~keep_s).sum()), "samples")
         )
         gm = gm.subset(samples=keep_s)
     apply(

@@ -2,7 +2,12 @@ import numpy as np
 import pytest
 from sklearn.metrics.cluster import contingency_matrix
 
-from ddvi_genomics.genotype.evaluate import cluster_purity, continuity, evaluate_embedding, knn_cv_accuracy
+from ddvi_genomics.genotype.evaluate import (
+    cluster_purity,
+    continuity,
+    evaluate_embedding,
+    knn_cv_accuracy,
+)
 
 
 def blobs(seed=0):
@@ -38,7 +43,11 @@ def test_evaluate_embedding__perfect_clusters_and_pc_space():
     sup = np.where(y == 0, "A", "B")
     pcs = np.concatenate([x, np.zeros((120, 3))], axis=1)
     m = evaluate_embedding(x, y, sup, reference_pcs=pcs, n_clusters=3)
-    assert m["knn5_cv_accuracy_population"] == 1.0 and m["knn20_cv_accuracy_super_population"] == 1.0
+    assert (
+        m["knn5_cv_accuracy_population"] == 1.0 and m["knn20_cv_accuracy_super_population"] == 1.0
+    )
     assert m["gmm_purity_population"] == 1.0 and m["gmm_nmi_population"] == pytest.approx(1.0)
-    assert m["trustworthiness_k10"] == pytest.approx(1.0) and m["distance_spearman"] == pytest.approx(1.0)
+    assert m["trustworthiness_k10"] == pytest.approx(1.0) and m[
+        "distance_spearman"
+    ] == pytest.approx(1.0)
     assert m["silhouette_population"] > 0.8

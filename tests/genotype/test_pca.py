@@ -2,7 +2,12 @@ import allel
 import numpy as np
 import pytest
 
-from ddvi_genomics.genotype.pca import GenotypePCA, clamp_n_components, write_eigenval, write_eigenvec
+from ddvi_genomics.genotype.pca import (
+    GenotypePCA,
+    clamp_n_components,
+    write_eigenval,
+    write_eigenvec,
+)
 
 
 def simulated_dosage(n_var=300, n_samp=60, seed=0):
@@ -10,7 +15,13 @@ def simulated_dosage(n_var=300, n_samp=60, seed=0):
     rng = np.random.default_rng(seed)
     p = rng.uniform(0.1, 0.9, size=(n_var, 1))
     shift = rng.normal(0, 0.15, size=(n_var, 1))
-    freq = np.clip(np.concatenate([np.repeat(p + shift, n_samp // 2, 1), np.repeat(p - shift, n_samp // 2, 1)], 1), 0.02, 0.98)
+    freq = np.clip(
+        np.concatenate(
+            [np.repeat(p + shift, n_samp // 2, 1), np.repeat(p - shift, n_samp // 2, 1)], 1
+        ),
+        0.02,
+        0.98,
+    )
     return rng.binomial(2, freq).astype(np.int8)
 
 
@@ -67,6 +78,10 @@ def test_clamp_and_writers(tmp_path):
     assert "larger than possible" in clamp_n_components(50, 20, 100)[1]
     assert clamp_n_components(5, 20, 100) == (5, None)
     write_eigenvec(tmp_path / "x.eigenvec", ["a", "b"], np.array([[1.0, 2.0], [3.0, 4.5]]))
-    assert (tmp_path / "x.eigenvec").read_text().splitlines() == ["#IID\tPC1\tPC2", "a\t1\t2", "b\t3\t4.5"]
+    assert (tmp_path / "x.eigenvec").read_text().splitlines() == [
+        "#IID\tPC1\tPC2",
+        "a\t1\t2",
+        "b\t3\t4.5",
+    ]
     write_eigenval(tmp_path / "x.eigenval", np.array([2.5, 1.0]))
     assert (tmp_path / "x.eigenval").read_text() == "2.5\n1\n"

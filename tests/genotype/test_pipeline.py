@@ -1,0 +1,252 @@
+"""End to end on a small three-population simulation, and one CLI test per bad input."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from ddvi_genomics.cli import main
+from tests.genotype.conftest import write_vcf
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def ddvi_run(sim_files):
+    out = sim_files["dir"] / "run"
+    result = invoke(
+        "infer",
+        sim_files["vcf"],
+        "--out",
+        out,
+        "--panel",
+        sim_files["panel"],
+        "--n-pcs",
+        10,
+        "--epochs",
+        40,
+        "--device",
+        "cpu",
+        "--seed",
+        1,
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_infer__separates_three_populations_and_writes_every_output(ddvi_run, sim_files):
+    for suffix in (
+        ".embedding.tsv",
+        ".eigenvec",
+        ".eigenval",
+        ".png",
+        ".metrics.json",
+        ".model.pt",
+        ".log",
+    ):
+        assert (ddvi_run.parent / (ddvi_run.name + suffix)).stat().st_size > 0, suffix
+    table = pd.read_csv(f"{ddvi_run}.embedding.tsv", sep="\t")
+    assert list(table.columns) == [
+        "#IID",
+        "DIM1",
+        "DIM2",
+        "DIM1_SD",
+        "DIM2_SD",
+        "POP",
+        "SUPER_POP",
+    ]
+    assert (
+        list(table["#IID"]) == sim_files["ids"] and (table[["DIM1_SD", "DIM2_SD"]] > 0).all().all()
+    )
+    metrics = json.loads(open(f"{ddvi_run}.metrics.json").read())
+    assert metrics["knn20_cv_accuracy_population"] > 0.9  # chance is 1/3
+    eigenvec = pd.read_csv(f"{ddvi_run}.eigenvec", sep="\t")
+    assert list(eigenvec.columns[:3]) == ["#IID", "PC1", "PC2"] and eigenvec.shape == (150, 11)
+    log = open(f"{ddvi_run}.log").read()
+    assert "QC output: 400 variants x 150 samples" in log and "versions: ddvi-genomics" in log
+
+
+def test_project__training_samples_land_on_their_embedding(ddvi_run, sim_files, tmp_path):
+    result = invoke(
+        "project",
+        sim_files["vcf"],
+        "--model",
+        f"{ddvi_run}.model.pt",
+        "--out",
+        tmp_path / "p",
+        "--device",
+        "cpu",
+    )
+    assert result.exit_code == 0, result.output
+    assert "400 matched, 0 with REF/ALT swapped, 0 absent" in result.output
+    a = pd.read_csv(f"{ddvi_run}.embedding.tsv", sep="\t")
+    b = pd.read_csv(tmp_path / "p.embedding.tsv", sep="\t")
+    np.testing.assert_allclose(b[["DIM1", "DIM2"]], a[["DIM1", "DIM2"]], atol=1e-3)
+
+
+def test_project__swapped_alleles_and_missing_variants(ddvi_run, sim_files, tmp_path):
+    dosage = sim_files["dosage"]
+    keep = np.arange(0, 400, 4) != 0  # drop one variant in four... keep 300
+    rows = np.flatnonzero(np.arange(400) % 4 != 0)
+    swapped = tmp_path / "swapped.vcf"
+    write_vcf(
+        swapped, 2 - dosage[rows], sim_files["ids"], positions=(rows + 1) * 1000, ref="G", alt="A"
+    )
+    result = invoke(
+        "project",
+        swapped,
+        "--model",
+        f"{ddvi_run}.model.pt",
+        "--out",
+        tmp_path / "s",
+        "--device",
+        "cpu",
+    )
+    assert result.exit_code == 0, result.output
+    assert "0 matched, 300 with REF/ALT swapped, 100 absent" in result.output and keep.any()
+    full = pd.read_csv(f"{ddvi_run}.embedding.tsv", sep="\t")
+    part = pd.read_csv(tmp_path / "s.embedding.tsv", sep="\t")
+    # a quarter of the variants imputed: coordinates stay close to the full-data ones
+    spread = full[["DIM1", "DIM2"]].to_numpy().std()
+    assert (
+        np.abs(part[["DIM1", "DIM2"]].to_numpy() - full[["DIM1", "DIM2"]].to_numpy()).mean()
+        < 0.25 * spread
+    )
+    low = invoke(
+        "project",
+        swapped,
+        "--model",
+        f"{ddvi_run}.model.pt",
+        "--out",
+        tmp_path / "t",
+        "--min-overlap",
+        0.9,
+    )
+    assert low.exit_code == 2 and "at least 90% is required" in low.output
+
+
+def test_evaluate_and_plot_commands(ddvi_run, sim_files, tmp_path):
+    result = invoke(
+        "evaluate",
+        f"{ddvi_run}.embedding.tsv",
+        "--panel",
+        sim_files["panel"],
+        "--out",
+        tmp_path / "m.json",
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "m.json").read_text())["knn20_cv_accuracy_population"] > 0.9
+    result = invoke(
+        "plot",
+        f"{ddvi_run}.embedding.tsv",
+        "--out",
+        tmp_path / "x.png",
+        "--panel",
+        sim_files["panel"],
+    )
+    assert result.exit_code == 0 and (tmp_path / "x.png").stat().st_size > 10_000
+
+
+# -- bad input: one line, exit code 2, nothing written ---------------------------------------------
+
+
+def fast(sim_files, out, *extra):
+    return invoke("infer", sim_files["vcf"], "--out", out, "--method", "pca", *extra)
+
+
+def assert_one_line_error(result, pattern):
+    assert result.exit_code == 2, result.output
+    assert pattern in result.output and "Traceback" not in result.output
+    assert len([ln for ln in result.output.splitlines() if ln.strip()]) == 1
+
+
+def test_bad_input__missing_file(tmp_path):
+    assert_one_line_error(
+        invoke("infer", tmp_path / "nope.vcf", "--out", tmp_path / "o"), "does not exist"
+    )
+
+
+def test_bad_input__not_a_vcf(tmp_path):
+    junk = tmp_path / "junk.vcf"
+    junk.write_text("hello\n")
+    assert_one_line_error(invoke("infer", junk, "--out", tmp_path / "o"), "junk.vcf")
+
+
+def test_bad_input__no_gt_field(tmp_path):
+    text = (
+        open("tests/data/tiny.vcf")
+        .read()
+        .replace('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n', "")
+    )
+    (tmp_path / "nogt.vcf").write_text(text)
+    assert_one_line_error(
+        invoke("infer", tmp_path / "nogt.vcf", "--out", tmp_path / "o"), "no FORMAT/GT"
+    )
+
+
+def test_bad_input__no_samples(tmp_path):
+    write_vcf(tmp_path / "empty.vcf", np.zeros((3, 0), dtype=np.int8), [])
+    assert_one_line_error(
+        invoke("infer", tmp_path / "empty.vcf", "--out", tmp_path / "o"), "has no samples"
+    )
+
+
+def test_bad_input__duplicate_sample_ids(tmp_path):
+    write_vcf(tmp_path / "dup.vcf", np.zeros((3, 2), dtype=np.int8), ["A", "A"])
+    assert_one_line_error(
+        invoke("infer", tmp_path / "dup.vcf", "--out", tmp_path / "o"), "duplicate sample ID 'A'"
+    )
+
+
+def test_bad_input__nothing_left_after_qc(sim_files, tmp_path):
+    assert_one_line_error(
+        fast(sim_files, tmp_path / "o", "--min-maf", 0.6), "nothing left after QC"
+    )
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_bad_input__panel_matches_no_sample(sim_files, tmp_path):
+    panel = tmp_path / "other.panel"
+    panel.write_text("sample\tpop\tsuper_pop\tgender\nX1\tA\tB\tNA\n")
+    assert_one_line_error(
+        fast(sim_files, tmp_path / "o", "--panel", panel), "none of its 1 IDs match the 150"
+    )
+
+
+def test_panel_partial_match__warns_with_counts(sim_files, tmp_path):
+    panel = tmp_path / "half.panel"
+    lines = open(sim_files["panel"]).read().splitlines()
+    panel.write_text("\n".join(lines[:76]) + "\n")
+    result = fast(sim_files, tmp_path / "o", "--panel", panel)
+    assert result.exit_code == 0, result.output
+    assert "panel labels 75 of 150 samples" in result.output
+
+
+def test_n_pcs_too_large__clamped_with_warning(sim_files, tmp_path):
+    result = fast(sim_files, tmp_path / "o", "--n-pcs", 1000)
+    assert result.exit_code == 0, result.output
+    assert "--n-pcs 1000 is larger than possible" in result.output
+    assert pd.read_csv(tmp_path / "o.eigenvec", sep="\t").shape[1] == 151
+
+
+def test_output_exists__refused_without_force(sim_files, tmp_path):
+    (tmp_path / "o.png").write_text("keep")
+    assert_one_line_error(fast(sim_files, tmp_path / "o"), "use --force")
+    assert (tmp_path / "o.png").read_text() == "keep"
+    assert fast(sim_files, tmp_path / "o", "--force").exit_code == 0
+
+
+def test_bad_input__region(sim_files, tmp_path):
+    assert_one_line_error(fast(sim_files, tmp_path / "o", "--region", "1:500-100"), "bad --region")
+
+
+def test_infer_example__pca_runs_on_the_bundled_1000_genomes_data(tmp_path):
+    result = invoke("infer", "--example", "--method", "pca", "--out", tmp_path / "ex")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "ex.metrics.json").read_text())
+    assert metrics["n_samples"] == 2504 and metrics["n_populations"] == 26
+    assert metrics["knn20_cv_accuracy_super_population"] > 0.8
