@@ -1,5 +1,6 @@
-# Two entry points for a fresh machine: `make demo` (install + run the main job) and
-# `make test` (install + run the tests). Both build the virtual environment when it is missing.
+# Two entry points for a fresh machine: `make example` (install + run the main job on the bundled
+# 1000 Genomes genotypes) and `make test` (install + run the tests). Both build the virtual
+# environment when it is missing.
 VENV ?= .venv
 PYTHON ?= python3
 # The CPU wheel of PyTorch; set TORCH="torch" (or a CUDA build) on a GPU machine.
@@ -7,7 +8,7 @@ TORCH ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: example demo test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +16,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet "$(TORCH)"
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
+
+example: $(STAMP)
+	mkdir -p example-out
+	$(VENV)/bin/ddvi-genomics infer --example --out example-out/1kg --force
 
 demo: $(STAMP)
 	$(VENV)/bin/ddvi-genomics demo --out demo-out --force
@@ -24,6 +29,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) workflows/bench/ddvi_throughput.py --out workflows/results/bench
+	$(PY) workflows/bench/genotype_1kg.py --out workflows/results/genotype
 
 clean:
-	rm -rf $(VENV) demo-out .pytest_cache
+	rm -rf $(VENV) demo-out example-out .pytest_cache
