@@ -324,5 +324,32 @@ def plot(embedding, out_path, panel, id_col, label_col, super_col, force):
     click.echo(f"wrote {out_path}")
 
 
+@main.command()
+@click.option("--out", "out_prefix", required=True, help="Writes PREFIX.vcf.gz and PREFIX.panel.")
+@click.option(
+    "--model",
+    "model_id",
+    default="OutOfAfrica_3G09",
+    show_default=True,
+    help="stdpopsim HomSap model.",
+)
+@click.option("--n-per-pop", default=50, show_default=True, type=int)
+@click.option("--length", default=5e6, show_default=True, type=float, help="Contig length in bp.")
+@force_option
+@seed_option
+def simulate(out_prefix, model_id, n_per_pop, length, force, seed):
+    """Simulate genotypes from a 1000 Genomes-fitted stdpopsim model (needs the [sim] extra)."""
+    from .genotype.simulate import simulate_tree_sequence, write_simulation
+
+    for suffix in (".vcf.gz", ".panel"):
+        if Path(out_prefix + suffix).exists() and not force:
+            raise UsageError(f"output {out_prefix + suffix} exists; use --force to overwrite")
+    ts, names, pops = _run(
+        simulate_tree_sequence, model_id, n_per_population=n_per_pop, length=length, seed=seed
+    )
+    vcf, panel = write_simulation(ts, names, pops, out_prefix)
+    click.echo(f"wrote {vcf} ({ts.num_sites:,} biallelic SNPs x {len(names)} samples) and {panel}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

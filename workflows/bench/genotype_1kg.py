@@ -33,9 +33,18 @@ from ddvi_genomics.genotype.pipeline import example_paths  # noqa: E402
 from ddvi_genomics.genotype.qc import run_qc  # noqa: E402
 from workflows.provenance import provenance  # noqa: E402
 
-KEYS = ["knn5_cv_accuracy_population", "knn20_cv_accuracy_population", "knn20_cv_accuracy_super_population",
-        "knn20_same_points_accuracy_population", "gmm_nmi_population", "gmm_purity_population",
-        "silhouette_population", "trustworthiness_k10", "continuity_k10", "distance_spearman"]
+KEYS = [
+    "knn5_cv_accuracy_population",
+    "knn20_cv_accuracy_population",
+    "knn20_cv_accuracy_super_population",
+    "knn20_same_points_accuracy_population",
+    "gmm_nmi_population",
+    "gmm_purity_population",
+    "silhouette_population",
+    "trustworthiness_k10",
+    "continuity_k10",
+    "distance_spearman",
+]
 
 
 def main() -> None:
@@ -65,17 +74,43 @@ def main() -> None:
                 print(f"skip {method}: {err}", file=sys.stderr)
                 break
             seconds = time.perf_counter() - t0
-            m = evaluate_embedding(emb.coords, panel["population"].to_numpy(), panel["super_population"].to_numpy(),
-                                   reference_pcs=pcs_all, seed=seed)
+            m = evaluate_embedding(
+                emb.coords,
+                panel["population"].to_numpy(),
+                panel["super_population"].to_numpy(),
+                reference_pcs=pcs_all,
+                seed=seed,
+            )
             m["seconds"] = seconds
             runs.append(m)
-            print(method, seed, {k: round(m[k], 3) for k in KEYS[:3]}, f"{seconds:.1f}s", file=sys.stderr)
+            print(
+                method,
+                seed,
+                {k: round(m[k], 3) for k in KEYS[:3]},
+                f"{seconds:.1f}s",
+                file=sys.stderr,
+            )
         if runs:
             rows[method] = runs
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "ddvi_genomics", "infer", "--example", "--out", f"{tmp}/ex",
-                        "--device", args.device, "--threads", str(args.threads), "-q"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ddvi_genomics",
+                "infer",
+                "--example",
+                "--out",
+                f"{tmp}/ex",
+                "--device",
+                args.device,
+                "--threads",
+                str(args.threads),
+                "-q",
+            ],
+            check=True,
+        )
         infer_seconds = time.perf_counter() - t0
     summary = {}
     for method, runs in rows.items():
@@ -84,25 +119,46 @@ def main() -> None:
             values = [r[key] for r in runs]
             mean, half = t_interval(values) if len(values) > 1 else (values[0], None)
             summary[method][key] = {"mean": mean, "ci95_half_width": half}
-    record = {"benchmark": "genotype_1kg_example", "data": "bundled 1000 Genomes example: 2,504 samples, 169 AISNPs, "
-              "26 populations; QC defaults; 20 PCs in, 50 PCs as the reference space", "summary": summary,
-              "runs": rows, "infer_example_seconds": infer_seconds, "provenance": provenance({"threads": args.threads})}
+    record = {
+        "benchmark": "genotype_1kg_example",
+        "data": "bundled 1000 Genomes example: 2,504 samples, 169 AISNPs, "
+        "26 populations; QC defaults; 20 PCs in, 50 PCs as the reference space",
+        "summary": summary,
+        "runs": rows,
+        "infer_example_seconds": infer_seconds,
+        "provenance": provenance({"threads": args.threads}),
+    }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"genotype_1kg_{args.device}.json").write_text(json.dumps(record, indent=2, default=float))
+    (out / f"genotype_1kg_{args.device}.json").write_text(
+        json.dumps(record, indent=2, default=float)
+    )
     head = ["method", "seeds"] + KEYS + ["seconds"]
-    lines = [f"# 1000 Genomes example: embedding metrics ({args.device}, {args.threads} threads)", "",
-             record["data"] + ". Mean ± 95 % t half-width over seeds.", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = [
+        f"# 1000 Genomes example: embedding metrics ({args.device}, {args.threads} threads)",
+        "",
+        record["data"] + ". Mean ± 95 % t half-width over seeds.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
     for method, s in summary.items():
         cells = [method, str(s["n_seeds"])]
         for key in KEYS + ["seconds"]:
             v = s[key]
-            cells.append(f"{v['mean']:.3f}" + (f" ± {v['ci95_half_width']:.3f}" if v["ci95_half_width"] is not None else ""))
+            cells.append(
+                f"{v['mean']:.3f}"
+                + (f" ± {v['ci95_half_width']:.3f}" if v["ci95_half_width"] is not None else "")
+            )
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", f"`ddvi-genomics infer --example` (DDVI, seed 0) end to end: {infer_seconds:.0f} s.", "",
-              f"Provenance: commit {record['provenance']['git_commit']}, torch {record['provenance']['torch']}, "
-              f"{record['provenance']['platform']}, {record['provenance']['cpu_count']} CPUs, {record['provenance']['date_utc']}.", ""]
+    lines += [
+        "",
+        f"`ddvi-genomics infer --example` (DDVI, seed 0) end to end: {infer_seconds:.0f} s.",
+        "",
+        f"Provenance: commit {record['provenance']['git_commit']}, torch {record['provenance']['torch']}, "
+        f"{record['provenance']['platform']}, {record['provenance']['cpu_count']} CPUs, {record['provenance']['date_utc']}.",
+        "",
+    ]
     (out / f"genotype_1kg_{args.device}.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
