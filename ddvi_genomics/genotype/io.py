@@ -100,9 +100,12 @@ def parse_region(region: str) -> tuple[str, int, int | None]:
     return match["contig"], start, end
 
 
+def _strip_chr(contig: str) -> str:
+    return contig[3:] if contig.lower().startswith("chr") else contig
+
+
 def _same_contig(a: str, b: str) -> bool:
-    strip = lambda c: c[3:] if c.lower().startswith("chr") else c  # noqa: E731
-    return strip(a) == strip(b)
+    return _strip_chr(a) == _strip_chr(b)
 
 
 def read_samples_file(path: str | os.PathLike) -> list[str]:
@@ -206,14 +209,14 @@ def read_vcf(
         raise InputError(f"input file {path} is not readable")
     try:
         vcf = cyvcf2.VCF(str(path), lazy=True, threads=1)
-    except Exception as err:  # noqa: BLE001 - cyvcf2 raises bare Exception on bad headers
+    except Exception as err:  # cyvcf2 raises a bare Exception on a bad header
         header_samples = _text_header_samples(path)
         if header_samples:  # htslib refuses duplicate names; say which one
             _check_samples(header_samples, None, path)
         raise InputError(f"{path} is not a readable VCF/BCF file ({err})") from None
     try:
         header_ids = [h["ID"] for h in vcf.header_iter() if h.type == "FORMAT"]
-    except Exception:  # noqa: BLE001 - header iteration failure means a broken header
+    except Exception:  # a header that cannot be iterated is broken
         header_ids = []
     if "GT" not in header_ids:
         raise InputError(
@@ -310,7 +313,7 @@ def _iter_region(vcf, path, region):
                 break
         yield from vcf(query)
         return
-    except Exception:  # noqa: BLE001 - no index: fall back to filtering while streaming
+    except Exception:  # no index: fall back to filtering while streaming
         pass
     for rec in vcf:
         if (
