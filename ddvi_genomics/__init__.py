@@ -6,7 +6,11 @@ The public API is curated here; implementation lives in :mod:`ddvi_genomics.core
 __version__ = "0.1.0"
 
 from .core import (
+    AAE,
     DDVI,
+    HIAFVAE,
+    IAFVAE,
+    VAE,
     PRIOR_NAMES,
     DDVIConfig,
     GaussianDiffusion,
@@ -23,7 +27,11 @@ from .core import (
 )
 
 __all__ = [
+    "AAE",
     "DDVI",
+    "HIAFVAE",
+    "IAFVAE",
+    "VAE",
     "DDVIConfig",
     "GaussianDiffusion",
     "History",

@@ -7,7 +7,18 @@ from .config import Config
 from .diffusion import GaussianDiffusion, cosine_beta_schedule, linear_beta_schedule
 from .kde import kde_log_prob
 from .metrics import knn_accuracy, latent_nll, mmd_rbf, mmd_reference, t_interval
-from .models import DDVI, DDVIConfig
+from .models import (
+    AAE,
+    DDVI,
+    HIAFVAE,
+    IAFVAE,
+    VAE,
+    AAEConfig,
+    DDVIConfig,
+    HIAFVAEConfig,
+    IAFVAEConfig,
+    VAEConfig,
+)
 from .priors import (
     PRIOR_NAMES,
     GaussianMixturePrior,
@@ -23,6 +34,14 @@ from .runtime import make_generator, resolve_device, seed_everything
 from .training import History, LossOutput, OptimiserPlan, Phase, fit
 
 __all__ = [
+    "AAE",
+    "AAEConfig",
+    "HIAFVAE",
+    "HIAFVAEConfig",
+    "IAFVAE",
+    "IAFVAEConfig",
+    "VAE",
+    "VAEConfig",
     "Config",
     "DDVI",
     "DDVIConfig",

@@ -57,13 +57,17 @@ class MADE(nn.Module):
             layers.append(MaskedLinear(len(prev), len(cur), cur[:, None] >= prev[None, :]))
         self.hidden_layers = nn.ModuleList(layers)
         out_deg = in_deg.repeat(n_params)
-        self.out = MaskedLinear(len(degrees[-1]), n_dim * n_params, out_deg[:, None] > degrees[-1][None, :])
+        self.out = MaskedLinear(
+            len(degrees[-1]), n_dim * n_params, out_deg[:, None] > degrees[-1][None, :]
+        )
         self.context = nn.Linear(context_dim, len(degrees[1])) if context_dim and hidden else None
         # the context also reaches the outputs directly, so the first dimension (which may see no
         # input) is still conditioned on it
         self.context_out = nn.Linear(context_dim, n_dim * n_params) if context_dim else None
 
-    def forward(self, z: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+    def forward(
+        self, z: torch.Tensor, context: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, ...]:
         """Return ``n_params`` tensors of shape (n, d)."""
         h = z
         for i, layer in enumerate(self.hidden_layers):

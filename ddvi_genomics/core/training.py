@@ -62,6 +62,8 @@ class OptimiserPlan:
         Whether ``loss_fn`` receives the data batch.
     grad_clip : float, optional
         Clip the gradient norm of this plan's parameters.
+    lr_factor : callable, optional
+        ``lr_factor(epoch)`` multiplies ``lr`` at the start of each epoch (a step schedule).
     """
 
     name: str
@@ -71,6 +73,7 @@ class OptimiserPlan:
     repeats: int = 1
     uses_batch: bool = True
     grad_clip: float | None = None
+    lr_factor: Callable[[int], float] | None = None
 
     def parameters(self) -> list[nn.Parameter]:
         """Return the unique parameters of ``modules`` in a stable order."""
@@ -254,6 +257,10 @@ def _fit(model, phases, x, dev, seed, verbose, checkpoint, resume, eval_fn, eval
             t0 = time.perf_counter()
             model.train()
             _apply_freezing(phase, epoch)
+            for plan in phase.plans:
+                if plan.lr_factor is not None:
+                    for group in optims[plan.name].param_groups:
+                        group["lr"] = plan.lr * plan.lr_factor(epoch)
             ctx = StepContext(epoch=epoch, n_epochs=phase.epochs, generator=noise_gen)
             sums: dict[str, float] = {}
             counts: dict[str, int] = {}
@@ -359,3 +366,29 @@ def _step(model, plan: OptimiserPlan, optim, batch, ctx) -> LossOutput:
 def epochs_to_frozen_until(fraction: float, epochs: int) -> int:
     """Return the number of leading epochs frozen for a fraction (30 % of 100 -> 30)."""
     return int(math.floor(fraction * epochs + 1e-9))
+
+
+KL_SCHEDULES = ("constant", "linear")
+
+
+def kl_weight_at(
+    epoch: int,
+    n_epochs: int,
+    weight: float,
+    schedule: str = "constant",
+    warmup_fraction: float = 0.8,
+) -> float:
+    """KL weight at an epoch (reference ``get_kld_weights``).
+
+    ``constant``: ``weight`` every epoch. ``linear``: ``weight * epoch / (warmup_fraction *
+    n_epochs)`` while ``epoch < warmup_fraction * n_epochs``, then ``weight`` (a 160-epoch ramp for
+    200 epochs).
+    """
+    if schedule == "constant":
+        return weight
+    if schedule != "linear":
+        raise ValueError(
+            f"kl_schedule={schedule!r} is not allowed; choose one of {list(KL_SCHEDULES)}"
+        )
+    ramp = warmup_fraction * n_epochs
+    return weight * epoch / ramp if epoch < ramp else weight

@@ -28,7 +28,9 @@ def test_iaf__log_det_equals_autograd_jacobian():
         z = torch.randn(3, d, generator=gen(3), dtype=torch.float64)
         _, log_det = flow(z, ctx)
         for n in range(3):
-            jac = torch.autograd.functional.jacobian(lambda v: flow(v[None], ctx[n : n + 1])[0][0], z[n])
+            jac = torch.autograd.functional.jacobian(
+                lambda v: flow(v[None], ctx[n : n + 1])[0][0], z[n]
+            )
             assert torch.allclose(log_det[n], torch.linalg.slogdet(jac)[1], atol=1e-10)
 
 
