@@ -53,7 +53,7 @@ class MADE(nn.Module):
             span = max(n_dim - 1, 1)
             degrees.append(torch.arange(h) % span + 1)
         layers = []
-        for prev, cur in zip(degrees[:-1], degrees[1:]):
+        for prev, cur in zip(degrees[:-1], degrees[1:], strict=True):
             layers.append(MaskedLinear(len(prev), len(cur), cur[:, None] >= prev[None, :]))
         self.hidden_layers = nn.ModuleList(layers)
         out_deg = in_deg.repeat(n_params)

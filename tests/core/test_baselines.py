@@ -211,7 +211,7 @@ def test_lr_factor__scales_the_optimiser_step():
         [Phase("p", [plan], 3, 1, steps_per_epoch=1)],
         torch.zeros(2, 1),
         device="cpu",
-        eval_fn=lambda m: seen.append(float(m.weight)) or {},
+        eval_fn=lambda m: seen.append(float(m.weight.detach())) or {},
         eval_every=1,
     )
     # Adam's first step moves by lr; with the factor 0 afterwards the weight stays put
