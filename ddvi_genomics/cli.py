@@ -118,7 +118,7 @@ quiet_option = click.option("-q", "--quiet", is_flag=True, help="Only errors.")
 @click.option("--n-pcs", default=20, show_default=True, type=int, help="PCs fed to the embedding.")
 @click.option(
     "--method",
-    type=click.Choice(["ddvi", "pca", "tsne", "umap"]),
+    type=click.Choice(["ddvi", "vae", "pca", "tsne", "umap"]),
     default="ddvi",
     show_default=True,
 )

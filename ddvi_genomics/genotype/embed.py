@@ -18,9 +18,10 @@ import torch
 
 from ..core.config import check_choice
 from ..core.models.ddvi import DDVI, DDVIConfig
+from ..core.models.vae import VAE, VAEConfig
 from ..core.runtime import make_generator
 
-METHODS = ("ddvi", "pca", "tsne", "umap")
+METHODS = ("ddvi", "vae", "pca", "tsne", "umap")
 
 #: The reference clustering model (``diff_vae_autoclustering_mse`` with the ``tiny_gauss`` prior)
 #: with CPU-sized networks and epochs; reference values are noted where they differ.
@@ -45,6 +46,23 @@ GENOTYPE_DDVI_CONFIG = DDVIConfig(
 )
 
 
+#: The VAE baseline with the same cluster-head prior and network sizes (the reference's
+#: ``clustering_vae_mse`` counterpart), so the comparison isolates the posterior family.
+GENOTYPE_VAE_CONFIG = VAEConfig(
+    prior="learnable_mixture",
+    likelihood="gaussian",
+    hidden=(256, 256, 256),
+    dropout=0.2,
+    epochs=150,
+    batch_size=128,
+    lr=1e-3,
+    kl_weight=0.005,
+    kl_schedule="constant",
+    p_weight=1.0,
+    prior_lr=0.01,
+)
+
+
 @dataclasses.dataclass
 class Embedding:
     """Per-sample 2-D coordinates and, where the method has them, posterior standard deviations."""
@@ -52,7 +70,7 @@ class Embedding:
     method: str
     coords: np.ndarray  # (n_samples, 2)
     sd: np.ndarray | None = None  # (n_samples, 2)
-    model: DDVI | None = None
+    model: DDVI | VAE | None = None
     input_scale: float = 1.0
     history: list | None = None
 
@@ -78,8 +96,8 @@ def embed(
     Parameters
     ----------
     pcs : np.ndarray, shape (n_samples, n_pcs)
-    method : {"ddvi", "pca", "tsne", "umap"}
-        ``pca`` is PC1-PC2; ``tsne`` uses scikit-learn (perplexity 30); ``umap`` needs the
+    method : {"ddvi", "vae", "pca", "tsne", "umap"}
+        ``vae`` is the VAE baseline with the same prior (:data:`GENOTYPE_VAE_CONFIG`); ``pca`` is PC1-PC2; ``tsne`` uses scikit-learn (perplexity 30); ``umap`` needs the
         ``umap-learn`` package (15 neighbours, min_dist 0.5, the reference's settings).
     seed : int
     device : str
@@ -115,13 +133,21 @@ def embed(
     scale = input_scale(pcs)
     x = pcs / scale
     torch.manual_seed(seed)  # network initialisation (the caller's entry point owns the seed)
-    model = DDVI(x.shape[1], config)
+    if method == "vae":
+        config = (
+            config
+            if isinstance(config, VAEConfig)
+            else GENOTYPE_VAE_CONFIG.replace(epochs=config.epochs)
+        )
+        model = VAE(x.shape[1], config)
+    else:
+        model = DDVI(x.shape[1], config)
     history = model.fit(x, device=device, seed=seed, verbose=verbose)
     mean, sd = posterior_summary(model, x, n_draws=n_draws, seed=seed)
-    return Embedding("ddvi", mean, sd, model, scale, history.rows)
+    return Embedding(method, mean, sd, model, scale, history.rows)
 
 
-def posterior_summary(model: DDVI, x: np.ndarray, *, n_draws: int = 20, seed: int = 0):
+def posterior_summary(model, x: np.ndarray, *, n_draws: int = 20, seed: int = 0):
     """Mean and standard deviation over ``n_draws`` posterior samples, each ``(n, 2)``."""
     g = make_generator(seed + 7, model.device)
     draws = model.encode(x, n_samples=n_draws, generator=g).numpy()  # (draws, n, 2)

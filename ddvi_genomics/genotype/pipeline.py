@@ -271,6 +271,7 @@ def _save_model(
         "ddvi": None
         if model is None
         else {
+            "family": type(model).__name__,
             "n_features": model.n_features,
             "config": model.config.to_dict(),
             "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
@@ -363,9 +364,10 @@ def run_project(
         table["DIM1"], table["DIM2"] = pcs[:, 0], pcs[:, 1]
     elif payload["ddvi"] is not None:
         d = payload["ddvi"]
-        from ..core.models.ddvi import DDVIConfig
+        from ..core.models.vae import VAE
 
-        model = DDVI(d["n_features"], DDVIConfig.from_dict(d["config"]))
+        family = VAE if d.get("family") == "VAE" else DDVI
+        model = family(d["n_features"], family.config_class.from_dict(d["config"]))
         model.load_state_dict(d["state_dict"])
         model.to(resolve_device(device)).eval()
         mean, sd = posterior_summary(
@@ -382,7 +384,7 @@ def run_project(
         )
     else:
         raise InputError(
-            f"a {payload['method']} embedding cannot place new samples; use --method ddvi or pca"
+            f"a {payload['method']} embedding cannot place new samples; use --method ddvi, vae or pca"
         )
     try:
         table.to_csv(outputs.path(".embedding.tsv"), sep="\t", index=False, float_format="%.6g")

@@ -250,3 +250,39 @@ def test_infer_example__pca_runs_on_the_bundled_1000_genomes_data(tmp_path):
     metrics = json.loads((tmp_path / "ex.metrics.json").read_text())
     assert metrics["n_samples"] == 2504 and metrics["n_populations"] == 26
     assert metrics["knn20_cv_accuracy_super_population"] > 0.8
+
+
+def test_infer_vae_baseline__separates_populations_and_projects(sim_files, tmp_path):
+    out = tmp_path / "vae"
+    result = invoke(
+        "infer",
+        sim_files["vcf"],
+        "--out",
+        out,
+        "--panel",
+        sim_files["panel"],
+        "--n-pcs",
+        10,
+        "--method",
+        "vae",
+        "--epochs",
+        40,
+        "--device",
+        "cpu",
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(open(f"{out}.metrics.json").read())["knn20_cv_accuracy_population"] > 0.9
+    proj = invoke(
+        "project",
+        sim_files["vcf"],
+        "--model",
+        f"{out}.model.pt",
+        "--out",
+        tmp_path / "p",
+        "--device",
+        "cpu",
+    )
+    assert proj.exit_code == 0, proj.output
+    a = pd.read_csv(f"{out}.embedding.tsv", sep="\t")
+    b = pd.read_csv(tmp_path / "p.embedding.tsv", sep="\t")
+    np.testing.assert_allclose(b[["DIM1", "DIM2"]], a[["DIM1", "DIM2"]], atol=1e-3)

@@ -103,6 +103,23 @@ class LatentVariableModel(nn.Module):
         return model.to(map_location).eval()
 
 
+def prior_fit_loss(prior, z: torch.Tensor):
+    """Loss of a learnable prior on posterior samples ``z`` (no gradient to the posterior).
+
+    ``-mean log p(z)`` plus the prior's regulariser (the reference's cluster-head update: centres
+    follow the encoded data, a hinge keeps them apart, a penalty keeps them in a box).
+    Returns ``(loss, terms)``.
+    """
+    nll = -prior.log_prob(z.detach()).mean()
+    reg = prior.regularizer() if hasattr(prior, "regularizer") else nll * 0
+    return nll + reg, {"nll": nll.item(), "reg": reg.item()}
+
+
+def has_learnable_prior(model) -> bool:
+    """True when the model's prior has trainable parameters (e.g. learnable mixture centres)."""
+    return any(p.requires_grad for p in model.prior.parameters())
+
+
 def _split(x: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
     for start in range(0, x.shape[0], batch_size):
         yield x[start : start + batch_size]

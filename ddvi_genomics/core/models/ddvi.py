@@ -38,7 +38,7 @@ from ..nn import MLP, BernoulliDecoder, EpsilonNet, GaussianDecoder, GaussianEnc
 from ..priors import PRIOR_NAMES, canonical_prior_name, make_prior
 from ..training import LossOutput, OptimiserPlan, Phase, StepContext, epochs_to_frozen_until
 from ..training import fit as run_phases
-from .base import LatentVariableModel
+from .base import LatentVariableModel, has_learnable_prior, prior_fit_loss
 
 OBJECTIVES = ("reference", "elbo")
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -288,16 +288,10 @@ class DDVI(LatentVariableModel):
         return LossOutput(cfg.sleep_weight * diff, {"diff": diff.item()})
 
     def _prior_fit_loss(self, x: torch.Tensor, ctx: StepContext) -> LossOutput:
-        """Learnable prior: fit its centres to current posterior samples, plus its regulariser.
-
-        ``-mean log p(z)`` over ``z ~ q(z|x)`` (no gradient to the posterior) plus the prior's
-        repulsion / box penalty (the reference's cluster-head update).
-        """
+        """Learnable prior: fit it to current posterior samples (see ``base.prior_fit_loss``)."""
         with torch.no_grad():
             z = self.posterior_chain(x, ctx.generator)[2][-1]
-        nll = -self.prior.log_prob(z).mean()
-        reg = self.prior.regularizer() if hasattr(self.prior, "regularizer") else nll * 0
-        return LossOutput(nll + reg, {"nll": nll.item(), "reg": reg.item()})
+        return LossOutput(*prior_fit_loss(self.prior, z))
 
     def _elbo_terms(self, x: torch.Tensor, generator) -> tuple[torch.Tensor, dict[str, float]]:
         """Single-sample auxiliary-variable ELBO with stochastic reverse steps, shape (n,)."""
@@ -386,7 +380,7 @@ class DDVI(LatentVariableModel):
                         uses_batch=False,
                     )
                 )
-            if any(p.requires_grad for p in self.prior.parameters()):
+            if has_learnable_prior(self):
                 plans.append(
                     OptimiserPlan("prior", [self.prior], self._prior_fit_loss, lr=cfg.prior_lr)
                 )

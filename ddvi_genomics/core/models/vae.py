@@ -23,7 +23,7 @@ from ..nn import MLP, BernoulliDecoder, GaussianDecoder
 from ..priors import canonical_prior_name, make_prior
 from ..training import KL_SCHEDULES, LossOutput, OptimiserPlan, Phase, StepContext, kl_weight_at
 from ..training import fit as run_phases
-from .base import LatentVariableModel
+from .base import LatentVariableModel, has_learnable_prior, prior_fit_loss
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 VARIANCES = ("sigmoid", "logvar")
@@ -47,6 +47,7 @@ class VAEConfig(Config):
     kl_schedule: str = "linear"  # reference: vae.yaml kld_schedule
     kl_warmup_fraction: float = 0.8  # reference: get_kld_weights ramp over 80 % of epochs
     p_weight: float = 5.0  # reference: vae.yaml p_weight
+    prior_lr: float = 0.01  # learnable priors only: reference clustering head optimiser lr
 
     def __post_init__(self):
         canonical_prior_name(self.prior)
