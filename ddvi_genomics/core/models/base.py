@@ -116,7 +116,7 @@ def prior_fit_loss(prior, z: torch.Tensor):
 
 
 def has_learnable_prior(model) -> bool:
-    """True when the model's prior has trainable parameters (e.g. learnable mixture centres)."""
+    """Return True when the model's prior has trainable parameters (learnable centres)."""
     return any(p.requires_grad for p in model.prior.parameters())
 
 

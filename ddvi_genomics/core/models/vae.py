@@ -153,17 +153,18 @@ class VAE(LatentVariableModel):
         )
 
     def training_phases(self) -> list[Phase]:
-        """One phase, one Adam optimiser over every network."""
+        """One phase: an Adam optimiser over every network (plus one for a learnable prior)."""
         cfg = self.config
         modules = [m for m in self.children() if m is not self.prior]
-        return [
-            Phase(
-                "train",
-                [OptimiserPlan("elbo", modules, self._loss, lr=cfg.lr)],
-                cfg.epochs,
-                cfg.batch_size,
-            )
-        ]
+        plans = [OptimiserPlan("elbo", modules, self._loss, lr=cfg.lr)]
+        if has_learnable_prior(self):
+            plans.append(OptimiserPlan("prior", [self.prior], self._prior_loss, lr=cfg.prior_lr))
+        return [Phase("train", plans, cfg.epochs, cfg.batch_size)]
+
+    def _prior_loss(self, x, ctx: StepContext) -> LossOutput:
+        with torch.no_grad():
+            z = self.posterior(x, ctx.generator)[0]
+        return LossOutput(*prior_fit_loss(self.prior, z))
 
     def fit(
         self,
