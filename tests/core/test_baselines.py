@@ -217,3 +217,11 @@ def test_lr_factor__scales_the_optimiser_step():
     # Adam's first step moves by lr; with the factor 0 afterwards the weight stays put
     assert seen == pytest.approx([-0.1, -0.1, -0.1], abs=1e-6)
     assert small(AAE, lr_milestone=2).training_phases()[0].plans[0].lr_factor(2) == 0.1
+
+
+def test_vae__learnable_prior_gets_its_own_plan_and_moves():
+    model = small(VAE, prior="learnable_mixture", likelihood="gaussian", epochs=3)
+    assert [p.name for p in model.training_phases()[0].plans] == ["elbo", "prior"]
+    before = model.prior.centres.detach().clone()
+    model.fit(torch.randn(64, 12, generator=gen(14)), device="cpu")
+    assert not torch.allclose(model.prior.centres.detach(), before)
