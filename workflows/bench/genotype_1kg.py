@@ -1,4 +1,4 @@
-"""Embedding quality on the bundled 1000 Genomes example: DDVI against PCA-2D, t-SNE and UMAP.
+"""Embedding quality on the bundled 1000 Genomes example: DDVI against PCA-2D, t-SNE, UMAP and VAE.
 
 Runs the same pipeline as ``ddvi-genomics infer --example`` (QC -> PCA with 20 PCs -> 2-D) for
 each method and scores it with the DESIGN.md section 6 protocol. Neural methods run over several
@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--methods", default="pca,tsne,umap,ddvi")
+    parser.add_argument("--methods", default="pca,tsne,umap,vae,ddvi")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     vcf, panel_path = example_paths()
