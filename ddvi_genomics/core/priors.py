@@ -78,6 +78,10 @@ class Prior(nn.Module, abc.ABC):
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """Log-density at ``z`` (shape (n, d)); returns shape (n,)."""
 
+    def class_log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """Class-conditional log-densities ``log p(z | c)`` for every class, shape (n, n_classes)."""
+        raise ValueError(f"{type(self).__name__} has no classes, so no class-conditional density")
+
     @abc.abstractmethod
     def _sample(self, n, labels, generator, device) -> torch.Tensor:
         """Draw ``n`` samples on ``device`` given class labels (or None)."""
@@ -137,10 +141,24 @@ class KDEPrior(Prior):
         self.register_buffer("kde_bandwidths", torch.tensor(list(kde_bandwidths)))
         self.register_buffer("kde_reference", torch.empty(0, latent_dim))
 
+    #: reference: BasePrior.evaluate_partition uses 2,000 samples per class and bandwidth 0.05
+    class_kde_n_samples = 2000
+    class_kde_bandwidth = 0.05
+
     def _build_reference(self) -> None:
         gen = make_generator(self.kde_seed, "cpu")
         points = self.sample(self.kde_n_samples, generator=gen)
         self.kde_reference = points.to(self.device)
+        per_class = [
+            self.sample(self.class_kde_n_samples, generator=gen, classes=c) for c in range(self.n_classes)
+        ]
+        self.register_buffer("class_kde_reference", torch.stack(per_class).to(self.device))
+
+    def class_log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """Per-class KDE (2,000 class samples, bandwidth 0.05, no clamp), shape (n, n_classes)."""
+        self._check_z(z)
+        bw = [self.class_kde_bandwidth]
+        return torch.stack([kde_log_prob(z, ref, bw) for ref in self.class_kde_reference], dim=1)
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """KDE log-density at ``z`` (shape (n, d)); returns shape (n,)."""
@@ -308,9 +326,12 @@ class GaussianMixturePrior(Prior):
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """Exact log-density, shape (n,)."""
+        return torch.logsumexp(self.class_log_prob(z) + self.log_weights, dim=1)
+
+    def class_log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """Exact per-component log-densities, shape (n, K)."""
         self._check_z(z)
-        per_comp = self._components().log_prob(z[:, None, :])  # (n, K)
-        return torch.logsumexp(per_comp + self.log_weights, dim=1)
+        return self._components().log_prob(z[:, None, :])
 
 
 class LearnableMixturePrior(Prior):
@@ -363,13 +384,14 @@ class LearnableMixturePrior(Prior):
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """Exact log-density, differentiable in ``z`` and in the centres; shape (n,)."""
+        return torch.logsumexp(self.class_log_prob(z), dim=1) - math.log(self.n_classes)
+
+    def class_log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """Exact per-component log-densities, shape (n, K)."""
         self._check_z(z)
         d = self.latent_dim
         sq = (z[:, None, :] - self.centres[None]).square().sum(-1)  # (n, K)
-        log_comp = (
-            -0.5 * sq / self.scale**2 - d * math.log(self.scale) - 0.5 * d * math.log(2 * math.pi)
-        )
-        return torch.logsumexp(log_comp, dim=1) - math.log(self.n_classes)
+        return -0.5 * sq / self.scale**2 - d * math.log(self.scale) - 0.5 * d * math.log(2 * math.pi)
 
     def regularizer(self) -> torch.Tensor:
         """Repulsion hinge ``mean_{a<b} max(0, eta - |mu_a - mu_b|)`` plus the box penalty.

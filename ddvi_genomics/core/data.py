@@ -1,0 +1,62 @@
+"""Label budgets for semi-supervised training."""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Marker of an unlabelled example in masked label arrays.
+UNLABELLED = -1
+MASKING_METHODS = ("balanced", "uniform", "reference")
+
+
+def mask_labels(labels, n_labelled: int, *, seed: int, method: str = "balanced") -> np.ndarray:
+    """Keep ``n_labelled`` labels and replace the others with :data:`UNLABELLED`.
+
+    Parameters
+    ----------
+    labels : array_like of int, shape (n,)
+        Class labels 0..K-1 of the whole training set.
+    n_labelled : int
+        Number of labels to keep.
+    seed : int
+        Seed of a private generator; the global NumPy state is never touched.
+    method : {"balanced", "uniform", "reference"}
+        ``balanced`` (default): exactly ``n_labelled`` drawn from the whole set, as equal per class
+        as possible (the remainder goes to randomly chosen classes). ``uniform``: exactly
+        ``n_labelled`` drawn uniformly without replacement. ``reference``: the authors'
+        ``CustomDataset`` masking reproduced bit for bit, ``RandomState(seed).choice(50000,
+        50000 - n_labelled)``; it draws *with* replacement from the first 50,000 indices only, so
+        on MNIST more than ``n_labelled`` examples (about 10,000 + n_labelled + collisions) stay
+        labelled (reference_impl.md section 7 item 7).
+
+    Returns
+    -------
+    np.ndarray of int64, shape (n,)
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    n = len(labels)
+    if method not in MASKING_METHODS:
+        raise ValueError(f"method={method!r} is not allowed; choose one of {list(MASKING_METHODS)}")
+    if not 0 <= n_labelled <= n:
+        raise ValueError(f"n_labelled={n_labelled} is not allowed; it must lie in [0, {n}]")
+    out = np.full(n, UNLABELLED, dtype=np.int64)
+    if method == "reference":
+        rs = np.random.RandomState(seed)
+        out[:] = labels
+        out[rs.choice(50000, 50000 - n_labelled)] = UNLABELLED
+        return out
+    rng = np.random.default_rng(seed)
+    if method == "uniform":
+        keep = rng.choice(n, n_labelled, replace=False)
+        out[keep] = labels[keep]
+        return out
+    classes = np.unique(labels)
+    per_class = np.full(len(classes), n_labelled // len(classes))
+    per_class[rng.choice(len(classes), n_labelled % len(classes), replace=False)] += 1
+    for c, k in zip(classes, per_class):
+        members = np.flatnonzero(labels == c)
+        if k > len(members):
+            raise ValueError(f"class {c} has {len(members)} examples; a balanced budget needs {k}")
+        keep = rng.choice(members, k, replace=False)
+        out[keep] = labels[keep]
+    return out
