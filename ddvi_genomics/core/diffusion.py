@@ -146,12 +146,14 @@ class GaussianDiffusion(nn.Module):
         """Gather ``table[k]`` and shape it to broadcast against ``like`` (batch first)."""
         if isinstance(k, int):
             return table[k]
-        return table[k].reshape(-1, *([1] * (like.ndim - 1)))
+        # k has the leading (batch) shape of ``like``: (n,) for (n, d), (K, n) for (K, n, d)
+        return table[k].reshape(*k.shape, *([1] * (like.ndim - k.ndim)))
 
-    def random_steps(self, n: int, generator: torch.Generator | None = None, device=None):
-        """Uniform step indices ``k ~ U{0..T-1}``, shape (n,)."""
+    def random_steps(self, n, generator: torch.Generator | None = None, device=None):
+        """Uniform step indices ``k ~ U{0..T-1}``, shape (n,) (or ``n`` when it is a shape tuple)."""
         device = device if device is not None else self.betas.device
-        return torch.randint(self.n_steps, (n,), generator=generator, device=device)
+        shape = tuple(n) if isinstance(n, (tuple, list, torch.Size)) else (n,)
+        return torch.randint(self.n_steps, shape, generator=generator, device=device)
 
     # -- forward process ------------------------------------------------------------------------
 
@@ -267,8 +269,7 @@ class GaussianDiffusion(nn.Module):
 
         ``k ~ U{0..T-1}`` independently per example. Returns shape (n,).
         """
-        n = z.shape[0]
-        k = self.random_steps(n, generator, z.device)
+        k = self.random_steps(z.shape[:-1], generator, z.device)
         noise = torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype)
         y = self.q_sample(z, k, noise)
         pred = eps_model(y, k) if context is None else eps_model(y, k, context)

@@ -167,6 +167,87 @@ class EpsilonNet(nn.Module):
         return self.out(h)
 
 
+class ClassBatchedEpsilonNet(nn.Module):
+    """K independent :class:`EpsilonNet` s (one per class) evaluated in one batched pass.
+
+    Weights are stacked along a class axis and every layer is a batched matrix product, so the
+    reverse diffusions of all classes run together instead of in a Python loop over classes.
+
+    Parameters
+    ----------
+    n_classes : int
+    latent_dim, n_steps, context_dim, hidden, n_layers
+        As :class:`EpsilonNet`.
+    """
+
+    def __init__(self, n_classes: int, latent_dim: int, n_steps: int, context_dim: int = 0,
+                 hidden: int = 128, n_layers: int = 4):
+        super().__init__()
+        self.n_classes, self.context_dim = int(n_classes), int(context_dim)
+        widths = [latent_dim + context_dim] + [hidden] * n_layers + [latent_dim]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        self.embeddings = nn.ParameterList()
+        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+            ref = [nn.Linear(a, b) for _ in range(n_classes)]  # same initialisation as nn.Linear
+            self.weights.append(nn.Parameter(torch.stack([m.weight.data.T for m in ref])))
+            self.biases.append(nn.Parameter(torch.stack([m.bias.data for m in ref])))
+            if i < n_layers:
+                self.embeddings.append(nn.Parameter(torch.rand(n_classes, n_steps, b)))
+
+    def forward(self, y: torch.Tensor, k, context: torch.Tensor | None = None, classes=None) -> torch.Tensor:
+        """Predicted noise for every class.
+
+        Parameters
+        ----------
+        y : torch.Tensor, shape (C, n, d)
+            One slice per selected class.
+        k : int or torch.Tensor of shape (C, n)
+        context : torch.Tensor, shape (n, c) or (C, n, c), optional
+        classes : torch.Tensor of int, shape (C,), optional
+            Which class networks to use (all, in order, when None).
+
+        Returns
+        -------
+        torch.Tensor, shape (C, n, d)
+        """
+        idx = slice(None) if classes is None else torch.as_tensor(classes, device=y.device)
+        h = y
+        if self.context_dim:
+            if context is None:
+                raise ValueError("this denoiser needs a context tensor")
+            ctx = context if context.ndim == 3 else context.expand(y.shape[0], *context.shape)
+            h = torch.cat([y, ctx], dim=-1)
+        first = None
+        n_layers = len(self.embeddings)
+        for i in range(n_layers):
+            emb = self.embeddings[i][idx]  # (C, T, out)
+            if isinstance(k, int):
+                step = emb[:, k][:, None, :]
+            else:
+                step = torch.gather(emb, 1, k[..., None].expand(*k.shape, emb.shape[-1]))
+            h = torch.relu(torch.baddbmm(self.biases[i][idx][:, None, :], h, self.weights[i][idx]) + step)
+            if i == 0:
+                first = h
+            elif i == 2 and self.context_dim:
+                h = h + first
+        return torch.baddbmm(self.biases[-1][idx][:, None, :], h, self.weights[-1][idx])
+
+    def class_net(self, c: int) -> EpsilonNet:
+        """An :class:`EpsilonNet` holding a copy of class ``c``'s weights."""
+        n_layers = len(self.embeddings)
+        d = self.weights[-1].shape[-1]
+        net = EpsilonNet(d, self.embeddings[0].shape[1], self.context_dim, self.weights[0].shape[-1], n_layers)
+        with torch.no_grad():
+            for i, layer in enumerate(net.layers):
+                layer.linear.weight.copy_(self.weights[i][c].T)
+                layer.linear.bias.copy_(self.biases[i][c])
+                layer.embedding.weight.copy_(self.embeddings[i][c])
+            net.out.weight.copy_(self.weights[-1][c].T)
+            net.out.bias.copy_(self.biases[-1][c])
+        return net
+
+
 class GaussianEncoder(nn.Module):
     """Amortised Gaussian ``q(y | x) = N(loc(x), diag scale(x)^2)`` on an MLP (or any body).
 
