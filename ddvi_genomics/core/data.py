@@ -36,7 +36,9 @@ def mask_labels(labels, n_labelled: int, *, seed: int, method: str = "balanced")
     labels = np.asarray(labels, dtype=np.int64)
     n = len(labels)
     if method not in MASKING_METHODS:
-        raise ValueError(f"method={method!r} is not allowed; choose one of {list(MASKING_METHODS)}")
+        raise ValueError(
+            f"method={method!r} is not allowed; choose one of {list(MASKING_METHODS)}"
+        )
     if not 0 <= n_labelled <= n:
         raise ValueError(f"n_labelled={n_labelled} is not allowed; it must lie in [0, {n}]")
     out = np.full(n, UNLABELLED, dtype=np.int64)

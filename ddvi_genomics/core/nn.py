@@ -180,8 +180,15 @@ class ClassBatchedEpsilonNet(nn.Module):
         As :class:`EpsilonNet`.
     """
 
-    def __init__(self, n_classes: int, latent_dim: int, n_steps: int, context_dim: int = 0,
-                 hidden: int = 128, n_layers: int = 4):
+    def __init__(
+        self,
+        n_classes: int,
+        latent_dim: int,
+        n_steps: int,
+        context_dim: int = 0,
+        hidden: int = 128,
+        n_layers: int = 4,
+    ):
         super().__init__()
         self.n_classes, self.context_dim = int(n_classes), int(context_dim)
         widths = [latent_dim + context_dim] + [hidden] * n_layers + [latent_dim]
@@ -195,7 +202,9 @@ class ClassBatchedEpsilonNet(nn.Module):
             if i < n_layers:
                 self.embeddings.append(nn.Parameter(torch.rand(n_classes, n_steps, b)))
 
-    def forward(self, y: torch.Tensor, k, context: torch.Tensor | None = None, classes=None) -> torch.Tensor:
+    def forward(
+        self, y: torch.Tensor, k, context: torch.Tensor | None = None, classes=None
+    ) -> torch.Tensor:
         """Predicted noise for every class.
 
         Parameters
@@ -226,7 +235,9 @@ class ClassBatchedEpsilonNet(nn.Module):
                 step = emb[:, k][:, None, :]
             else:
                 step = torch.gather(emb, 1, k[..., None].expand(*k.shape, emb.shape[-1]))
-            h = torch.relu(torch.baddbmm(self.biases[i][idx][:, None, :], h, self.weights[i][idx]) + step)
+            h = torch.relu(
+                torch.baddbmm(self.biases[i][idx][:, None, :], h, self.weights[i][idx]) + step
+            )
             if i == 0:
                 first = h
             elif i == 2 and self.context_dim:
@@ -237,7 +248,9 @@ class ClassBatchedEpsilonNet(nn.Module):
         """An :class:`EpsilonNet` holding a copy of class ``c``'s weights."""
         n_layers = len(self.embeddings)
         d = self.weights[-1].shape[-1]
-        net = EpsilonNet(d, self.embeddings[0].shape[1], self.context_dim, self.weights[0].shape[-1], n_layers)
+        net = EpsilonNet(
+            d, self.embeddings[0].shape[1], self.context_dim, self.weights[0].shape[-1], n_layers
+        )
         with torch.no_grad():
             for i, layer in enumerate(net.layers):
                 layer.linear.weight.copy_(self.weights[i][c].T)
@@ -273,6 +286,7 @@ class GaussianEncoder(nn.Module):
         dropout: float = 0.0,
         variance: str = "logvar",
         body: nn.Module | None = None,
+        n_classes: int = 0,
     ):
         super().__init__()
         if variance not in ("logvar", "sigmoid"):
@@ -280,19 +294,24 @@ class GaussianEncoder(nn.Module):
                 f"variance={variance!r} is not allowed; choose one of ['logvar', 'sigmoid']"
             )
         self.variance = variance
+        heads = (latent_dim, latent_dim) + ((n_classes,) if n_classes else ())
         if body is None:
-            self.net = MLP(n_input, hidden, (latent_dim, latent_dim), dropout=dropout)
+            self.net = MLP(n_input, hidden, heads, dropout=dropout)
         else:
-            self.net = nn.Sequential(body, MLP(hidden[-1], [], (latent_dim, latent_dim)))
+            self.net = nn.Sequential(body, MLP(hidden[-1], [], heads))
 
     def forward(self, x: torch.Tensor) -> D.Normal:
         """Return ``q(y | x)`` as a ``Normal`` with batch shape (n, latent_dim)."""
-        loc, raw = self.net(x)
+        return self.classify(x)[0]
+
+    def classify(self, x: torch.Tensor) -> tuple[D.Normal, torch.Tensor | None]:
+        """Return ``q(y | x)`` and the class logits (n, n_classes) (None without a class head)."""
+        loc, raw, *logits = self.net(x)
         if self.variance == "logvar":
             scale = torch.exp(0.5 * raw)
         else:
             scale = torch.sigmoid(raw).sqrt()
-        return D.Normal(loc, scale)
+        return D.Normal(loc, scale), (logits[0] if logits else None)
 
 
 class _Decoder(nn.Module):

@@ -150,7 +150,8 @@ class KDEPrior(Prior):
         points = self.sample(self.kde_n_samples, generator=gen)
         self.kde_reference = points.to(self.device)
         per_class = [
-            self.sample(self.class_kde_n_samples, generator=gen, classes=c) for c in range(self.n_classes)
+            self.sample(self.class_kde_n_samples, generator=gen, classes=c)
+            for c in range(self.n_classes)
         ]
         self.register_buffer("class_kde_reference", torch.stack(per_class).to(self.device))
 
@@ -391,7 +392,9 @@ class LearnableMixturePrior(Prior):
         self._check_z(z)
         d = self.latent_dim
         sq = (z[:, None, :] - self.centres[None]).square().sum(-1)  # (n, K)
-        return -0.5 * sq / self.scale**2 - d * math.log(self.scale) - 0.5 * d * math.log(2 * math.pi)
+        return (
+            -0.5 * sq / self.scale**2 - d * math.log(self.scale) - 0.5 * d * math.log(2 * math.pi)
+        )
 
     def regularizer(self) -> torch.Tensor:
         """Repulsion hinge ``mean_{a<b} max(0, eta - |mu_a - mu_b|)`` plus the box penalty.

@@ -48,6 +48,8 @@ def test_class_log_prob__kde_partition_and_exact_mixtures():
     assert torch.allclose(lp[:, 3], expected)
     mix = make_prior("gauss_mix")
     z = torch.randn(7, 2, generator=gen(1))
-    assert torch.allclose(torch.logsumexp(mix.class_log_prob(z), 1) - np.log(10), mix.log_prob(z), atol=1e-5)
+    assert torch.allclose(
+        torch.logsumexp(mix.class_log_prob(z), 1) - np.log(10), mix.log_prob(z), atol=1e-5
+    )
     with pytest.raises(ValueError, match="no classes"):
         make_prior("gaussian").class_log_prob(z)

@@ -1,0 +1,423 @@
+"""Semi-supervised DDVI (reference ``diff_vae_semi`` then ``diff_vae_warmup_semi``).
+
+The prior is split into K class pieces ``p(z | c)`` (pinwheel spokes, swiss-roll slices, square
+segments), the encoder adds a class head ``q(c | x)``, and there is one x-conditioned reverse
+diffusion per class. All K diffusions run in **one batched pass** (:class:`ClassBatchedEpsilonNet`),
+not a Python loop over classes.
+
+Per batch, with ``w_c`` the weight of class c for an example (the one-hot label for labelled
+examples, ``q(c|x)`` for unlabelled ones; each group normalised by its size)::
+
+    wake = sum_c w_c [rec(x, z_c) + kl_weight * prior_weight * (-log p(z_c)) + diff_weight * Huber_c]
+           + kl_weight * [KL(q(y|x) || N(0, I)) + entropy_weight * H(q(c|x))]
+           + kl_weight * cls_weight * CE(q(c|x), labels)            (cls_weight 0 in the reference)
+    sleep (sleep_steps per batch): one random class c, z ~ p(z|c), train diffusion c to denoise z
+           given Q2(E[x|z])
+
+Differences from the reference, deliberately: the reconstruction is normalised by the product of
+the data dimensions (the reference divides by their sum, 67 instead of 3,072 on CIFAR), and the
+cross-entropy term is available (``cls_weight``). ``semi_prior="all"`` uses the all-class KDE for
+``log p(z_c)`` as the reference's training does; ``"class"`` uses ``log p(z_c | c)``.
+
+Labels are passed to :meth:`DDVISemi.fit` with :data:`~ddvi_genomics.core.data.UNLABELLED` (-1)
+for unlabelled examples (see :func:`~ddvi_genomics.core.data.mask_labels`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import distributions as D
+
+from ..config import check_choice
+from ..data import UNLABELLED
+from ..diffusion import denoising_loss
+from ..nn import ClassBatchedEpsilonNet, GaussianEncoder
+from ..training import LossOutput, OptimiserPlan, Phase, StepContext, epochs_to_frozen_until
+from ..training import fit as run_phases
+from .ddvi import DDVI, DDVIConfig, _kl_standard_normal
+
+
+@dataclasses.dataclass(frozen=True)
+class DDVISemiConfig(DDVIConfig):
+    """Semi-supervised DDVI; defaults are the reference MNIST ``*_semi`` configs."""
+
+    n_classes: int = 10  # reference: dataset n_classes
+    prior_steps: int = 100  # reference: diff_vae_semi.yaml T
+    n_steps: int = 100  # reference: diff_vae_warmup_semi.yaml T
+    stage1_epochs: int = 50  # reference: diff_vae_semi.yaml num_epochs
+    stage1_kl_weight: float = 0.1  # reference: diff_vae_semi.yaml kld_weight (0.5 for CIFAR)
+    stage1_cls_weight: float = 1.0  # reference: diff_vae_semi.yaml cls_weight
+    epochs: int = 50  # reference: diff_vae_warmup_semi.yaml num_epochs
+    batch_size: int = 1024  # reference: *_semi batch_size
+    kl_weight: float = 0.1  # reference: diff_vae_warmup_semi.yaml kld_weight
+    sleep_steps: int = 30  # reference: diff_vae_warmup_semi.yaml diff_ct
+    entropy_weight: float = 0.001  # reference: 0.001 * H(cs), minimised in the DDVI semi models
+    cls_weight: float = 0.0  # reference: stage 2 drops the cross-entropy term
+    semi_prior: str = "all"  # reference: all-class KDE in stage-2 training
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_choice("semi_prior", self.semi_prior, ("all", "class"))
+        if self.objective != "reference":
+            raise ValueError(
+                "objective='elbo' is not available for the semi-supervised DDVI; use 'reference'"
+            )
+
+
+class DDVISemi(DDVI):
+    """Semi-supervised DDVI with a class head and K class-wise reverse diffusions (batched)."""
+
+    config_class = DDVISemiConfig
+
+    def __init__(
+        self,
+        n_features: int,
+        config=None,
+        *,
+        encoder=None,
+        decoder=None,
+        context_net=None,
+        **overrides,
+    ):
+        base = config if config is not None else DDVISemiConfig()
+        cfg = base.replace(**overrides) if overrides else base
+        if encoder is None:
+            encoder = GaussianEncoder(
+                n_features,
+                cfg.hidden,
+                cfg.latent_dim,
+                dropout=cfg.dropout,
+                n_classes=cfg.n_classes,
+            )
+        super().__init__(
+            n_features, cfg, encoder=encoder, decoder=decoder, context_net=context_net
+        )
+        if self.prior.n_classes != cfg.n_classes:
+            raise ValueError(
+                f"prior {cfg.prior!r} has {self.prior.n_classes} classes; n_classes is {cfg.n_classes}"
+            )
+        K, d = cfg.n_classes, cfg.latent_dim
+        # one prior diffusion G_c (stage 1) and one posterior diffusion G2_c (stage 2) per class
+        self.prior_denoiser = ClassBatchedEpsilonNet(
+            K, d, cfg.prior_steps, hidden=cfg.denoiser_hidden
+        )
+        self.denoiser = ClassBatchedEpsilonNet(
+            K, d, cfg.n_steps, cfg.context_dim, hidden=cfg.denoiser_hidden
+        )
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _split(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return batch[:, :-1], batch[:, -1].long()
+
+    def _class_weights(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """``w`` of shape (K, n): labelled one-hot / n_lab, unlabelled q(c|x) / n_unlab."""
+        labelled = labels != UNLABELLED
+        n_lab, n_unl = int(labelled.sum()), int((~labelled).sum())
+        probs = torch.softmax(logits, dim=1)
+        onehot = F.one_hot(labels.clamp_min(0), self.config.n_classes).to(probs.dtype)
+        w = torch.where(labelled[:, None], onehot / max(n_lab, 1), probs / max(n_unl, 1))
+        return w.T
+
+    def _rec_per_class(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Per-(class, example) reconstruction, mean over data dimensions; shape (K, n)."""
+        K, n, d = z.shape
+        px = self.decoder(z.reshape(K * n, d))
+        xs = x.repeat(K, 1)
+        if self.config.likelihood == "bernoulli":
+            per = -px.log_prob(xs)
+        else:
+            per = (px.mean - xs).square()
+        return per.mean(-1).reshape(K, n)
+
+    def _entropy(self, logits, labels) -> torch.Tensor:
+        unl = labels == UNLABELLED
+        if not bool(unl.any()):
+            return logits.new_zeros(())
+        return D.Categorical(logits=logits[unl]).entropy().mean()
+
+    def _ce(self, logits, labels) -> torch.Tensor:
+        lab = labels != UNLABELLED
+        if not bool(lab.any()):
+            return logits.new_zeros(())
+        return F.cross_entropy(logits[lab], labels[lab])
+
+    def _log_prior(self, z: torch.Tensor) -> torch.Tensor:
+        K, n, d = z.shape
+        if self.config.semi_prior == "all":
+            return self.prior.log_prob(z.reshape(K * n, d)).reshape(K, n)
+        per = self.prior.class_log_prob(z.reshape(K * n, d)).reshape(K, n, K)
+        return per.diagonal(dim1=0, dim2=2).T  # log p(z_c | c), shape (K, n)
+
+    # -- losses ---------------------------------------------------------------------------------
+
+    def _prior_diffusion_loss(self, batch, ctx: StepContext) -> LossOutput:
+        cfg = self.config
+        z = torch.stack(
+            [
+                self.prior.sample(cfg.prior_pretrain_batch, generator=ctx.generator, classes=c)
+                for c in range(cfg.n_classes)
+            ]
+        ).detach()  # (K, B, d): all classes at once
+        loss = self.prior_diffusion.epsilon_loss(
+            self.prior_denoiser, z, loss=cfg.denoising_loss, generator=ctx.generator
+        ).mean()
+        return LossOutput(loss, {"diff": loss.item()})
+
+    def _stage1_loss(self, batch, ctx: StepContext) -> LossOutput:
+        cfg = self.config
+        x, labels = self._split(batch)
+        qy, logits = self.encoder.classify(x)
+        y = self._sample_y(qy, ctx.generator)
+        z = self.prior_diffusion.reverse_chain(
+            self.prior_denoiser, y.expand(cfg.n_classes, *y.shape)
+        )[-1]
+        w = self._class_weights(logits, labels)
+        rec = (w * self._rec_per_class(z, x)).sum()
+        kl, ent, ce = (
+            _kl_standard_normal(qy).mean(),
+            self._entropy(logits, labels),
+            self._ce(logits, labels),
+        )
+        loss = rec + cfg.stage1_kl_weight * (
+            kl + cfg.entropy_weight * ent + cfg.stage1_cls_weight * ce
+        )
+        return LossOutput(loss, {"rec": rec.item(), "kl": kl.item(), "ce": ce.item()})
+
+    def _wake_loss(self, batch, ctx: StepContext) -> LossOutput:
+        cfg = self.config
+        x, labels = self._split(batch)
+        qy, logits = self.encoder.classify(x)
+        y = self._sample_y(qy, ctx.generator)
+        context = self.context_net(x)
+        states = self.diffusion.reverse_chain(
+            self.denoiser, y.expand(cfg.n_classes, *y.shape), context
+        )
+        z = states[-1]  # (K, n, d): one posterior sample per class, all classes in one pass
+        w = self._class_weights(logits, labels)
+        rec = (w * self._rec_per_class(z, x)).sum()
+        neg_log_pz = (w * -self._log_prior(z)).sum()
+        chain = torch.stack(states[::-1])  # chain[i] = y^(i), shape (T + 1, K, n, d)
+        k = self.diffusion.random_steps(z.shape[:2], ctx.generator, x.device)  # (K, n)
+        target = self.diffusion.q_posterior(z, _take_state(chain, k + 1), k)[0]
+        diff = (w * denoising_loss(_take_state(chain, k), target, cfg.denoising_loss)).sum()
+        kl, ent, ce = (
+            _kl_standard_normal(qy).mean(),
+            self._entropy(logits, labels),
+            self._ce(logits, labels),
+        )
+        loss = (
+            rec
+            + cfg.diff_weight * diff
+            + cfg.kl_weight
+            * (kl + cfg.entropy_weight * ent + cfg.prior_weight * neg_log_pz + cfg.cls_weight * ce)
+        )
+        return LossOutput(
+            loss,
+            {
+                "rec": rec.item(),
+                "kl": kl.item(),
+                "neg_log_pz": neg_log_pz.item(),
+                "diff": diff.item(),
+                "ce": ce.item(),
+            },
+        )
+
+    def _sleep_loss(self, batch, ctx: StepContext) -> LossOutput:
+        cfg = self.config
+        c = int(
+            torch.randint(
+                cfg.n_classes, (1,), generator=ctx.generator, device=ctx.generator.device
+            )
+        )
+        z = self.prior.sample(cfg.batch_size, generator=ctx.generator, classes=c).detach()
+        with torch.no_grad():
+            x_fantasy = self.decoder(z).mean
+        context = self.context_net(x_fantasy)
+
+        def eps_model(y, k, ctx_):
+            k_ = k if isinstance(k, int) else k[None]
+            return self.denoiser(y[None], k_, ctx_, classes=[c])[0]
+
+        diff = self.diffusion.epsilon_loss(
+            eps_model, z, context, loss=cfg.denoising_loss, generator=ctx.generator
+        ).mean()
+        return LossOutput(cfg.sleep_weight * diff, {"diff": diff.item()})
+
+    def training_phases(self) -> list[Phase]:
+        """Batched prior diffusions, stage 1 (G frozen, as ``endtoend False``), stage 2."""
+        cfg = self.config
+        phases = []
+        if cfg.prior_pretrain_epochs and cfg.prior_pretrain_steps_per_epoch:
+            plan = OptimiserPlan(
+                "prior_diffusion",
+                [self.prior_denoiser],
+                self._prior_diffusion_loss,
+                lr=cfg.prior_pretrain_lr,
+                uses_batch=False,
+            )
+            phases.append(
+                Phase(
+                    "prior_diffusion",
+                    [plan],
+                    cfg.prior_pretrain_epochs,
+                    cfg.prior_pretrain_batch,
+                    cfg.prior_pretrain_steps_per_epoch,
+                )
+            )
+        if cfg.stage1_epochs:
+            plan = OptimiserPlan(
+                "stage1", [self.encoder, self.decoder], self._stage1_loss, lr=cfg.stage1_lr
+            )
+            phases.append(Phase("stage1", [plan], cfg.stage1_epochs, cfg.batch_size))
+        if cfg.epochs:
+            plans = [
+                OptimiserPlan(
+                    "wake",
+                    [self.decoder, self.encoder, self.context_net, self.denoiser],
+                    self._wake_loss,
+                    lr=cfg.lr,
+                )
+            ]
+            if cfg.sleep_steps:
+                plans.append(
+                    OptimiserPlan(
+                        "sleep",
+                        [self.context_net, self.denoiser],
+                        self._sleep_loss,
+                        lr=cfg.lr,
+                        repeats=cfg.sleep_steps,
+                        uses_batch=False,
+                    )
+                )
+            frozen_until = epochs_to_frozen_until(cfg.decoder_frozen_fraction, cfg.epochs)
+            decoder = self.decoder
+            phases.append(
+                Phase(
+                    "stage2",
+                    plans,
+                    cfg.epochs,
+                    cfg.batch_size,
+                    frozen=lambda e: (decoder,) if e < frozen_until else (),
+                )
+            )
+        return phases
+
+    def fit(
+        self,
+        x,
+        labels=None,
+        *,
+        device="auto",
+        seed: int | None = 0,
+        verbose: bool | None = None,
+        checkpoint=None,
+        resume: bool = False,
+        eval_fn=None,
+        eval_every: int = 0,
+    ):
+        """Train on ``x`` (n, n_features) with ``labels`` (n,), -1 marking unlabelled examples."""
+        data = self._check_input(x)
+        if labels is None:
+            raise ValueError(
+                "the semi-supervised DDVI needs labels (use -1 for unlabelled examples)"
+            )
+        lab = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+        if lab.shape != (data.shape[0],) or bool(
+            ((lab < -1) | (lab >= self.config.n_classes)).any()
+        ):
+            raise ValueError(
+                f"labels must be {data.shape[0]} integers in -1..{self.config.n_classes - 1}"
+            )
+        packed = torch.cat(
+            [data, lab[:, None].float()], dim=1
+        )  # labels ride along as the last column
+        return run_phases(
+            self,
+            self.training_phases(),
+            packed,
+            device=device,
+            seed=seed,
+            verbose=verbose,
+            checkpoint=checkpoint,
+            resume=resume,
+            eval_fn=eval_fn,
+            eval_every=eval_every,
+        )
+
+    # -- inference ------------------------------------------------------------------------------
+
+    def posterior_chain(self, x, generator=None, *, stochastic=None, classes=None):
+        """``q(z|x)`` through the diffusion of ``classes`` (default: argmax of the class head)."""
+        qy, logits = self.encoder.classify(x)
+        cls = logits.argmax(1) if classes is None else classes
+        y = self._sample_y(qy, generator)
+        context = self.context_net(x)
+        states = self.diffusion.reverse_chain(
+            self.denoiser, y.expand(self.config.n_classes, *y.shape), context
+        )
+        rows = torch.arange(x.shape[0], device=x.device)
+        return qy, context, [s[cls, rows] for s in states]
+
+    @torch.no_grad()
+    def predict_classes(self, x, *, batch_size: int = 1024) -> torch.Tensor:
+        """Argmax of the class head ``q(c|x)``, shape (n,), CPU."""
+        data = self._check_input(x)
+        return self._map_batches(data, lambda b: self.encoder.classify(b)[1].argmax(1), batch_size)
+
+    def elbo(
+        self, x, *, n_samples: int = 1, generator=None, batch_size: int = 256
+    ) -> torch.Tensor:
+        """Bound with a latent class: ``sum_c q(c|x) ELBO_c(x) - KL(q(c|x) || Uniform)`` (nats, (n,)).
+
+        ``ELBO_c`` is the push-forward bound of :meth:`DDVI.elbo` through class c's diffusion with
+        the class-conditional prior density ``log p(z | c)``.
+        """
+        data = self._check_input(x)
+
+        def one(b):
+            vals = [self._class_elbo(b, generator) for _ in range(n_samples)]
+            return torch.stack(vals).mean(0)
+
+        return self._map_batches(data, one, batch_size)
+
+    def _class_elbo(self, x, generator) -> torch.Tensor:
+        K = self.config.n_classes
+        with torch.enable_grad():
+            qy, logits = self.encoder.classify(x)
+            context = self.context_net(x).detach()
+            y = self._sample_y(qy, generator).detach()
+            yk = y.expand(K, *y.shape).clone().requires_grad_(True)
+            z = self.diffusion.reverse_chain(self.denoiser, yk, context)[-1]  # (K, n, d)
+            rows = [
+                torch.autograd.grad(z[..., i].sum(), yk, retain_graph=True)[0]
+                for i in range(z.shape[-1])
+            ]
+        log_det = torch.linalg.slogdet(torch.stack(rows, dim=-2))[1]  # (K, n)
+        with torch.no_grad():
+            z = z.detach()
+            n, d = x.shape[0], z.shape[-1]
+            log_px = (
+                self.decoder(z.reshape(K * n, d)).log_prob(x.repeat(K, 1)).sum(-1).reshape(K, n)
+            )
+            log_pz = (
+                self.prior.class_log_prob(z.reshape(K * n, d))
+                .reshape(K, n, K)
+                .diagonal(dim1=0, dim2=2)
+                .T
+            )
+            elbo_c = log_px + log_pz - qy.log_prob(y).sum(-1) + log_det
+            q_c = torch.softmax(logits.detach(), 1).T  # (K, n)
+            log_q_c = torch.log_softmax(logits.detach(), 1).T
+            return (q_c * (elbo_c - log_q_c - math.log(K))).sum(0)
+
+
+def _take_state(chain: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``chain[index[c, i], c, i]`` for a chain (T + 1, K, n, d) and indices (K, n); shape (K, n, d)."""
+    return torch.gather(chain, 0, index[None, ..., None].expand(1, *chain.shape[1:]))[0]

@@ -1,0 +1,135 @@
+import numpy as np
+import pytest
+import torch
+
+from ddvi_genomics.core.data import UNLABELLED, mask_labels
+from ddvi_genomics.core.models.ddvi_semi import DDVISemi, DDVISemiConfig, _take_state
+from ddvi_genomics.core.training import StepContext
+from tests.conftest import gen
+
+TINY = dict(
+    hidden=(16,),
+    context_hidden=(16,),
+    denoiser_hidden=16,
+    prior_pretrain_epochs=1,
+    prior_pretrain_steps_per_epoch=3,
+    stage1_epochs=1,
+    epochs=2,
+    batch_size=32,
+    n_steps=6,
+    prior_steps=5,
+    sleep_steps=2,
+)
+
+
+def data(n=96, seed=0):
+    x = torch.rand(n, 12, generator=gen(seed))
+    labels = mask_labels(np.arange(n) % 10, 20, seed=seed)
+    return x, labels
+
+
+def test_config__reference_semi_defaults():
+    cfg = DDVISemiConfig()
+    assert (
+        cfg.n_steps,
+        cfg.sleep_steps,
+        cfg.batch_size,
+        cfg.epochs,
+        cfg.kl_weight,
+        cfg.cls_weight,
+    ) == (100, 30, 1024, 50, 0.1, 0.0)
+    with pytest.raises(ValueError, match="reference"):
+        DDVISemiConfig(objective="elbo")
+    with pytest.raises(ValueError, match="has 0 classes"):
+        DDVISemi(12, prior="gaussian", **TINY)
+
+
+def test_take_state__equals_a_loop():
+    chain = torch.randn(7, 3, 4, 2, generator=gen(1))
+    idx = torch.randint(7, (3, 4), generator=gen(2))
+    out = _take_state(chain, idx)
+    for c in range(3):
+        for i in range(4):
+            assert torch.equal(out[c, i], chain[idx[c, i], c, i])
+
+
+def test_class_weights__labelled_one_hot_unlabelled_posterior_each_group_normalised():
+    model = DDVISemi(12, **TINY)
+    logits = torch.randn(5, 10, generator=gen(3))
+    labels = torch.tensor([2, UNLABELLED, 7, UNLABELLED, UNLABELLED])
+    w = model._class_weights(logits, labels)
+    assert w.shape == (10, 5)
+    assert torch.allclose(w[:, 0], torch.eye(10)[2] / 2) and torch.allclose(
+        w[:, 2], torch.eye(10)[7] / 2
+    )
+    assert torch.allclose(w[:, 1], torch.softmax(logits[1], 0) / 3)
+    assert torch.allclose(w.sum(), torch.tensor(2.0))
+
+
+@pytest.mark.parametrize("phase_index", [0, 1, 2])
+def test_one_step__lowers_each_plan_loss(phase_index, device):
+    torch.manual_seed(0)
+    model = (
+        DDVISemi(12, **{**TINY, "dropout": 0.0, "context_dropout": 0.0, "cls_weight": 1.0})
+        .to(device)
+        .eval()
+    )
+    x, labels = data()
+    batch = torch.cat([x, torch.as_tensor(labels)[:, None].float()], 1).to(device)
+    for plan in model.training_phases()[phase_index].plans:
+        opt = torch.optim.Adam(plan.parameters(), lr=1e-3)
+
+        def loss():
+            return plan.loss_fn(batch, StepContext(0, 1, gen(7, device))).loss
+
+        before = loss()
+        opt.zero_grad()
+        before.backward()
+        opt.step()
+        with torch.no_grad():
+            assert float(loss()) < float(before.detach()), plan.name
+
+
+def test_fit_save_load__identical_outputs(tmp_path, device):
+    model = DDVISemi(12, **TINY)
+    x, labels = data()
+    hist = model.fit(x, labels, device=device)
+    assert [r["phase"] for r in hist.rows] == ["prior_diffusion", "stage1", "stage2", "stage2"]
+    model.save(tmp_path / "s.pt")
+    loaded = DDVISemi.load(tmp_path / "s.pt", map_location=device)
+    assert torch.equal(
+        model.encode(x, generator=gen(1, device)), loaded.encode(x, generator=gen(1, device))
+    )
+    assert torch.equal(model.predict_classes(x), loaded.predict_classes(x))
+    bound = loaded.elbo(x[:5], generator=gen(2, device))
+    assert bound.shape == (5,) and torch.isfinite(bound).all()
+
+
+def test_fit__rejects_bad_labels():
+    x, _ = data()
+    with pytest.raises(ValueError, match="needs labels"):
+        DDVISemi(12, **TINY).fit(x, device="cpu")
+    with pytest.raises(ValueError, match="-1..9"):
+        DDVISemi(12, **TINY).fit(x, np.full(96, 12), device="cpu")
+
+
+def test_cross_entropy_option__trains_the_class_head():
+    torch.manual_seed(0)
+    centres = torch.randn(10, 12, generator=gen(5)).sigmoid()
+    y = np.arange(400) % 10
+    x = (centres[y] + 0.05 * torch.randn(400, 12, generator=gen(6))).clamp(0, 1)
+    model = DDVISemi(
+        12,
+        **{
+            **TINY,
+            "cls_weight": 50.0,
+            "epochs": 15,
+            "lr": 3e-3,
+            "sleep_steps": 1,
+            "prior_pretrain_epochs": 0,
+            "stage1_epochs": 0,
+        },
+    )
+    model.fit(x, mask_labels(y, 100, seed=0), device="cpu")
+    acc = float((model.predict_classes(x).numpy() == y).mean())
+    assert acc > 0.5  # chance is 0.1
