@@ -55,7 +55,7 @@ def mask_labels(labels, n_labelled: int, *, seed: int, method: str = "balanced")
     classes = np.unique(labels)
     per_class = np.full(len(classes), n_labelled // len(classes))
     per_class[rng.choice(len(classes), n_labelled % len(classes), replace=False)] += 1
-    for c, k in zip(classes, per_class):
+    for c, k in zip(classes, per_class, strict=True):
         members = np.flatnonzero(labels == c)
         if k > len(members):
             raise ValueError(f"class {c} has {len(members)} examples; a balanced budget needs {k}")

@@ -245,7 +245,7 @@ class ClassBatchedEpsilonNet(nn.Module):
         return torch.baddbmm(self.biases[-1][idx][:, None, :], h, self.weights[-1][idx])
 
     def class_net(self, c: int) -> EpsilonNet:
-        """An :class:`EpsilonNet` holding a copy of class ``c``'s weights."""
+        """Return an :class:`EpsilonNet` holding a copy of class ``c``'s weights."""
         n_layers = len(self.embeddings)
         d = self.weights[-1].shape[-1]
         net = EpsilonNet(
