@@ -4,9 +4,17 @@ Nothing here knows about genotypes or images.
 """
 
 from .config import Config
+from .data import UNLABELLED, mask_labels
 from .diffusion import GaussianDiffusion, cosine_beta_schedule, linear_beta_schedule
 from .kde import kde_log_prob
-from .metrics import knn_accuracy, latent_nll, mmd_rbf, mmd_reference, t_interval
+from .metrics import (
+    class_head_accuracy,
+    knn_accuracy,
+    latent_nll,
+    mmd_rbf,
+    mmd_reference,
+    t_interval,
+)
 from .models import (
     AAE,
     DDVI,
@@ -14,10 +22,18 @@ from .models import (
     IAFVAE,
     VAE,
     AAEConfig,
+    AAESemi,
+    AAESemiConfig,
     DDVIConfig,
+    DDVISemi,
+    DDVISemiConfig,
     HIAFVAEConfig,
     IAFVAEConfig,
+    IAFVAESemi,
+    IAFVAESemiConfig,
     VAEConfig,
+    VAESemi,
+    VAESemiConfig,
 )
 from .priors import (
     PRIOR_NAMES,
@@ -36,19 +52,23 @@ from .training import History, LossOutput, OptimiserPlan, Phase, fit
 __all__ = [
     "AAE",
     "AAEConfig",
-    "HIAFVAE",
-    "HIAFVAEConfig",
-    "IAFVAE",
-    "IAFVAEConfig",
-    "VAE",
-    "VAEConfig",
+    "AAESemi",
+    "AAESemiConfig",
     "Config",
     "DDVI",
     "DDVIConfig",
+    "DDVISemi",
+    "DDVISemiConfig",
     "GaussianDiffusion",
     "GaussianMixturePrior",
     "GaussianPrior",
+    "HIAFVAE",
+    "HIAFVAEConfig",
     "History",
+    "IAFVAE",
+    "IAFVAEConfig",
+    "IAFVAESemi",
+    "IAFVAESemiConfig",
     "LearnableMixturePrior",
     "LossOutput",
     "OptimiserPlan",
@@ -58,6 +78,12 @@ __all__ = [
     "Prior",
     "SquarePrior",
     "SwissRollPrior",
+    "UNLABELLED",
+    "VAE",
+    "VAEConfig",
+    "VAESemi",
+    "VAESemiConfig",
+    "class_head_accuracy",
     "cosine_beta_schedule",
     "fit",
     "kde_log_prob",
@@ -66,6 +92,7 @@ __all__ = [
     "linear_beta_schedule",
     "make_generator",
     "make_prior",
+    "mask_labels",
     "mmd_rbf",
     "mmd_reference",
     "resolve_device",

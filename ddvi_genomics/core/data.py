@@ -62,3 +62,33 @@ def mask_labels(labels, n_labelled: int, *, seed: int, method: str = "balanced")
         keep = rng.choice(members, k, replace=False)
         out[keep] = labels[keep]
     return out
+
+
+def pack_labels(data, labels, n_classes: int):
+    """Append labels as a last float column so they ride through the training loop's batches.
+
+    Parameters
+    ----------
+    data : torch.Tensor, shape (n, features)
+    labels : array_like of int, shape (n,)
+        Classes 0..n_classes-1, or :data:`UNLABELLED`.
+
+    Returns
+    -------
+    torch.Tensor, shape (n, features + 1)
+    """
+    import torch
+
+    if labels is None:
+        raise ValueError("semi-supervised training needs labels (use -1 for unlabelled examples)")
+    lab = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    if lab.shape != (data.shape[0],) or bool(((lab < UNLABELLED) | (lab >= n_classes)).any()):
+        raise ValueError(
+            f"labels must be {data.shape[0]} integers in -1..{n_classes - 1} (-1 = unlabelled)"
+        )
+    return torch.cat([data, lab[:, None].float()], dim=1)
+
+
+def unpack_labels(batch):
+    """Inverse of :func:`pack_labels` for a batch: ``(x, labels)``."""
+    return batch[:, :-1], batch[:, -1].long()

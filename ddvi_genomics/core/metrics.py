@@ -46,6 +46,16 @@ def knn_accuracy(train_latents, train_labels, test_latents, test_labels, *, k: i
     return float(clf.score(np.asarray(test_latents), np.asarray(test_labels)))
 
 
+def class_head_accuracy(model, x, labels, *, batch_size: int = 1024) -> float:
+    """Accuracy of a semi-supervised model's class head ``argmax q(c|x)`` on ``(x, labels)``.
+
+    The reference scores only a kNN on latents (fitted on all training labels); this measures the
+    semi-supervised classifier itself.
+    """
+    pred = model.predict_classes(x, batch_size=batch_size).numpy()
+    return float((pred == np.asarray(labels)).mean())
+
+
 def latent_nll(
     latents, prior_samples, *, bandwidths: Sequence[float] = LATENT_NLL_BANDWIDTHS
 ) -> float:

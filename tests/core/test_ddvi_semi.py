@@ -109,7 +109,7 @@ def test_fit__rejects_bad_labels():
     x, _ = data()
     with pytest.raises(ValueError, match="needs labels"):
         DDVISemi(12, **TINY).fit(x, device="cpu")
-    with pytest.raises(ValueError, match="-1..9"):
+    with pytest.raises(ValueError, match=r"-1..9"):
         DDVISemi(12, **TINY).fit(x, np.full(96, 12), device="cpu")
 
 

@@ -28,13 +28,12 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import distributions as D
 
 from ..config import check_choice
-from ..data import UNLABELLED
+from ..data import UNLABELLED, pack_labels, unpack_labels
 from ..diffusion import denoising_loss
 from ..nn import ClassBatchedEpsilonNet, GaussianEncoder
 from ..training import LossOutput, OptimiserPlan, Phase, StepContext, epochs_to_frozen_until
@@ -112,10 +111,6 @@ class DDVISemi(DDVI):
 
     # -- helpers --------------------------------------------------------------------------------
 
-    @staticmethod
-    def _split(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return batch[:, :-1], batch[:, -1].long()
-
     def _class_weights(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """``w`` of shape (K, n): labelled one-hot / n_lab, unlabelled q(c|x) / n_unlab."""
         labelled = labels != UNLABELLED
@@ -172,7 +167,7 @@ class DDVISemi(DDVI):
 
     def _stage1_loss(self, batch, ctx: StepContext) -> LossOutput:
         cfg = self.config
-        x, labels = self._split(batch)
+        x, labels = unpack_labels(batch)
         qy, logits = self.encoder.classify(x)
         y = self._sample_y(qy, ctx.generator)
         z = self.prior_diffusion.reverse_chain(
@@ -192,7 +187,7 @@ class DDVISemi(DDVI):
 
     def _wake_loss(self, batch, ctx: StepContext) -> LossOutput:
         cfg = self.config
-        x, labels = self._split(batch)
+        x, labels = unpack_labels(batch)
         qy, logits = self.encoder.classify(x)
         y = self._sample_y(qy, ctx.generator)
         context = self.context_net(x)
@@ -323,21 +318,7 @@ class DDVISemi(DDVI):
         eval_every: int = 0,
     ):
         """Train on ``x`` (n, n_features) with ``labels`` (n,), -1 marking unlabelled examples."""
-        data = self._check_input(x)
-        if labels is None:
-            raise ValueError(
-                "the semi-supervised DDVI needs labels (use -1 for unlabelled examples)"
-            )
-        lab = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-        if lab.shape != (data.shape[0],) or bool(
-            ((lab < -1) | (lab >= self.config.n_classes)).any()
-        ):
-            raise ValueError(
-                f"labels must be {data.shape[0]} integers in -1..{self.config.n_classes - 1}"
-            )
-        packed = torch.cat(
-            [data, lab[:, None].float()], dim=1
-        )  # labels ride along as the last column
+        packed = pack_labels(self._check_input(x), labels, self.config.n_classes)
         return run_phases(
             self,
             self.training_phases(),

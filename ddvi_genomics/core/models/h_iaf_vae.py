@@ -59,9 +59,9 @@ class HIAFVAE(VAE):
         loc, logvar = self.reverse(z2)
         return D.Normal(loc, torch.exp(0.5 * logvar)).log_prob(z1).sum(-1)
 
-    def posterior(self, x, generator=None):
+    def posterior(self, x, generator=None, heads=None):
         """``z = z2``; ``log q = log q(z1|x) + log q(z2|x,z1)``; ``extra = log r(z1|z2)``."""
-        loc1, raw1, ctx1 = self.encoder(x)[:3]
+        loc1, raw1, ctx1 = (heads if heads is not None else self.encoder(x))[:3]
         q1 = self._gaussian(loc1, raw1)
         e1 = loc1 + q1.scale * torch.randn(loc1.shape, generator=generator, device=loc1.device)
         z1, ld1 = self.flow1(e1, ctx1)

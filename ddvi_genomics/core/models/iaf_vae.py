@@ -38,9 +38,9 @@ class IAFVAE(VAE):
         cfg = self.config
         self.flow = IAF(cfg.latent_dim, cfg.n_flows, cfg.flow_hidden, cfg.context_dim)
 
-    def posterior(self, x, generator=None):
+    def posterior(self, x, generator=None, heads=None):
         """``z = IAF(z0, h)``; ``log q = log N(z0) - log|det|``."""
-        loc, raw, context = self.encoder(x)[:3]
+        loc, raw, context = (heads if heads is not None else self.encoder(x))[:3]
         q0 = self._gaussian(loc, raw)
         z0 = loc + q0.scale * torch.randn(loc.shape, generator=generator, device=loc.device)
         z, log_det = self.flow(z0, context)

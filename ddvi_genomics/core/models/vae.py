@@ -111,13 +111,14 @@ class VAE(LatentVariableModel):
         return D.Normal(loc, torch.exp(0.5 * raw))
 
     def posterior(
-        self, x: torch.Tensor, generator=None
+        self, x: torch.Tensor, generator=None, heads=None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Draw ``z ~ q(z|x)``; return ``(z, log q(z|x), extra)`` with shapes (n, d), (n,), (n,).
 
         ``extra`` holds additional log-density terms of the bound (0 for the plain VAE).
+        ``heads`` reuses an encoder output computed by the caller.
         """
-        loc, raw = self.encoder(x)[:2]
+        loc, raw = (heads if heads is not None else self.encoder(x))[:2]
         q = self._gaussian(loc, raw)
         z = loc + q.scale * torch.randn(loc.shape, generator=generator, device=loc.device)
         return z, q.log_prob(z).sum(-1), torch.zeros_like(loc[:, 0])

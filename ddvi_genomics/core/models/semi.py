@@ -1,0 +1,269 @@
+"""Semi-supervised baselines: VAE-semi, IAF-VAE-semi and AAE-semi.
+
+VAE-semi and IAF-VAE-semi add a class head and a class-partitioned prior; AAE-semi's
+discriminator sees (z, class) pairs. DDVI-semi lives in :mod:`.ddvi_semi`.
+
+VAE-semi and IAF-VAE-semi follow the reference ``VAE_semi`` / ``IAF_VAE_semi``: the prior term
+uses the class-partition densities ``log p(z | c)``, weighted by the label for labelled examples
+and by ``q(c|x)`` for unlabelled ones (each group normalised by its size), with ``+0.001 H(q(c|x))``
+inside the prior term (so the entropy is maximised), and ``cls_weight * w_t * CE`` on labelled
+examples::
+
+    loss = mean BCE + w_t [E log q(z|x) - p_weight (prior_term + 0.001 H)] + cls_weight w_t CE
+
+Their :meth:`elbo` is the bound of a model with a latent class, ``p(c) p(z|c) p(x|z)``::
+
+    E_{q(z|x)} [log p(x|z) - log q(z|x)] + sum_c q(c|x) [log p(z|c) + log p(c) - log q(c|x)]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import distributions as D
+
+from ..data import UNLABELLED, pack_labels, unpack_labels
+from ..training import LossOutput, Phase, StepContext, kl_weight_at
+from ..training import fit as run_phases
+from .aae import AAE, AAEConfig
+from .iaf_vae import IAFVAE, IAFVAEConfig
+from .vae import VAE, VAEConfig
+
+
+class _ClassHeadMixin:
+    """Class head, label-aware prior term and the latent-class bound for VAE-type families."""
+
+    def _encoder_heads(self):
+        return (*super()._encoder_heads(), self.config.n_classes)
+
+    def _prior_term(self, z, logits, labels):
+        """``(prior_term, entropy)``: label- or q(c|x)-weighted ``log p(z|c)``, each group averaged."""
+        class_lp = self.prior.class_log_prob(z)  # (n, K)
+        lab = labels != UNLABELLED
+        term = z.new_zeros(())
+        if bool(lab.any()):
+            term = term + class_lp[lab].gather(1, labels[lab][:, None]).mean()
+        ent = z.new_zeros(())
+        if bool((~lab).any()):
+            probs = torch.softmax(logits[~lab], 1)
+            term = term + (probs * class_lp[~lab]).sum(1).mean()
+            ent = D.Categorical(probs=probs).entropy().mean()
+        return term, ent
+
+    def _loss(self, batch, ctx: StepContext) -> LossOutput:
+        cfg = self.config
+        x, labels = unpack_labels(batch)
+        heads = self.encoder(x)
+        logits = heads[-1]
+        z, log_q, _ = self.posterior(x, ctx.generator, heads=heads)
+        rec = self._reconstruction(self.decoder(z), x)
+        prior_term, ent = self._prior_term(z, logits, labels)
+        lab = labels != UNLABELLED
+        ce = F.cross_entropy(logits[lab], labels[lab]) if bool(lab.any()) else logits.new_zeros(())
+        w = kl_weight_at(
+            ctx.epoch, ctx.n_epochs, cfg.kl_weight, cfg.kl_schedule, cfg.kl_warmup_fraction
+        )
+        reg = log_q.mean() - cfg.p_weight * (prior_term + cfg.entropy_weight * ent)
+        loss = rec + w * reg + cfg.cls_weight * w * ce
+        return LossOutput(
+            loss,
+            {
+                "rec": rec.item(),
+                "log_q": log_q.mean().item(),
+                "prior": prior_term.item(),
+                "ce": ce.item(),
+            },
+        )
+
+    def training_phases(self) -> list[Phase]:
+        """As the unsupervised family (one optimiser), on label-packed batches."""
+        return super().training_phases()
+
+    def fit(
+        self,
+        x,
+        labels=None,
+        *,
+        device="auto",
+        seed: int | None = 0,
+        verbose: bool | None = None,
+        checkpoint=None,
+        resume: bool = False,
+        eval_fn=None,
+        eval_every: int = 0,
+    ):
+        """Train on ``x`` (n, n_features) with ``labels`` (n,), -1 marking unlabelled examples."""
+        packed = pack_labels(self._check_input(x), labels, self.config.n_classes)
+        return run_phases(
+            self,
+            self.training_phases(),
+            packed,
+            device=device,
+            seed=seed,
+            verbose=verbose,
+            checkpoint=checkpoint,
+            resume=resume,
+            eval_fn=eval_fn,
+            eval_every=eval_every,
+        )
+
+    @torch.no_grad()
+    def predict_classes(self, x, *, batch_size: int = 1024) -> torch.Tensor:
+        """Argmax of the class head ``q(c|x)``, shape (n,), CPU."""
+        data = self._check_input(x)
+        return self._map_batches(data, lambda b: self.encoder(b)[-1].argmax(1), batch_size)
+
+    @torch.no_grad()
+    def elbo(
+        self, x, *, n_samples: int = 1, generator=None, batch_size: int = 512
+    ) -> torch.Tensor:
+        """Latent-class bound (module docstring), nats, shape (n,), CPU."""
+        data = self._check_input(x)
+        K = self.config.n_classes
+
+        def one(b):
+            vals = []
+            for _ in range(n_samples):
+                heads = self.encoder(b)
+                z, log_q, extra = self.posterior(b, generator, heads=heads)
+                log_qc = torch.log_softmax(heads[-1], 1)
+                class_part = (
+                    log_qc.exp() * (self.prior.class_log_prob(z) - math.log(K) - log_qc)
+                ).sum(1)
+                vals.append(self.decoder(z).log_prob(b).sum(-1) + extra - log_q + class_part)
+            return torch.stack(vals).mean(0)
+
+        return self._map_batches(data, one, batch_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class VAESemiConfig(VAEConfig):
+    """Reference ``conf/model/vae_semi.yaml``."""
+
+    n_classes: int = 10
+    epochs: int = 50  # reference: vae_semi.yaml num_epochs
+    kl_schedule: str = "constant"  # reference: vae_semi.yaml kld_schedule
+    cls_weight: float = 1.0  # reference: vae_semi.yaml cls_weight
+    entropy_weight: float = 0.001  # reference: + 0.001 H(cs) inside the prior term
+
+
+class VAESemi(_ClassHeadMixin, VAE):
+    """Semi-supervised VAE (class head, class-partitioned prior)."""
+
+    config_class = VAESemiConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class IAFVAESemiConfig(IAFVAEConfig):
+    """Reference ``conf/model/iaf_vae_semi.yaml``."""
+
+    n_classes: int = 10
+    epochs: int = 50
+    kl_schedule: str = "constant"
+    cls_weight: float = 1.0
+    entropy_weight: float = 0.001
+
+
+class IAFVAESemi(_ClassHeadMixin, IAFVAE):
+    """Semi-supervised IAF-VAE."""
+
+    config_class = IAFVAESemiConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class AAESemiConfig(AAEConfig):
+    """Reference ``conf/model/aae_semi.yaml``."""
+
+    n_classes: int = 10
+    prior_label_drop: float = 0.5  # reference: 50 % of the prior labels become "unlabelled"
+
+
+def semi_discriminator_noise(epoch: int, n_epochs: int) -> float:
+    """Return the reference AAE-semi noise schedule: ``0.1 * ((E - e - 1) // (E / 4))``."""
+    return 0.1 * ((n_epochs - epoch - 1) // max(n_epochs / 4, 1))
+
+
+class AAESemi(AAE):
+    """AAE whose discriminator sees ``(z, one_hot(class))`` with an extra "unlabelled" token."""
+
+    config_class = AAESemiConfig
+
+    def _disc_input_dim(self) -> int:
+        return self.config.latent_dim + self.config.n_classes + 1
+
+    def _tokens(self, labels: torch.Tensor) -> torch.Tensor:
+        K = self.config.n_classes
+        return F.one_hot(torch.where(labels == UNLABELLED, K, labels), K + 1).float()
+
+    def _set_noise(self, ctx: StepContext) -> None:
+        self._noise = semi_discriminator_noise(ctx.epoch, ctx.n_epochs)
+
+    def _rec_loss(self, batch, ctx):
+        return super()._rec_loss(unpack_labels(batch)[0], ctx)
+
+    def _disc_loss(self, batch, ctx) -> LossOutput:
+        cfg = self.config
+        x, labels = unpack_labels(batch)
+        z = self.encoder(x).detach()
+        n = x.shape[0]
+        c = torch.randint(
+            cfg.n_classes, (n,), generator=ctx.generator, device=ctx.generator.device
+        )
+        zp = self.prior.sample(n, generator=ctx.generator, classes=c).detach()
+        drop = (
+            torch.rand(n, generator=ctx.generator, device=ctx.generator.device)
+            < cfg.prior_label_drop
+        )
+        cp = torch.where(drop, torch.full_like(c, UNLABELLED), c).to(z.device)
+        real = self.discriminate(torch.cat([zp, self._tokens(cp)], 1), ctx.generator)
+        fake = self.discriminate(torch.cat([z, self._tokens(labels)], 1), ctx.generator)
+        loss = -cfg.adv_weight * (F.logsigmoid(real).mean() + F.logsigmoid(-fake).mean())
+        acc = 0.5 * ((real > 0).float().mean() + (fake < 0).float().mean())
+        return LossOutput(loss, {"d_loss": loss.item(), "d_accuracy": acc.item()})
+
+    def _gen_loss(self, batch, ctx) -> LossOutput:
+        x, labels = unpack_labels(batch)
+        fake = self.discriminate(
+            torch.cat([self.encoder(x), self._tokens(labels)], 1), ctx.generator
+        )
+        loss = -self.config.adv_weight * F.logsigmoid(fake).mean()
+        return LossOutput(loss, {"g_loss": loss.item()})
+
+    def discriminate(self, z, generator=None):
+        """Logit of D on ``[z, class token]``; the noise perturbs the latent part only."""
+        d = self.config.latent_dim
+        if self.training and self._noise > 0:
+            noise = torch.randn(z[:, :d].shape, generator=generator, device=z.device)
+            z = torch.cat([z[:, :d] + z[:, :d].detach() * self._noise * noise, z[:, d:]], 1)
+        return self.discriminator(z)[:, 0]
+
+    def fit(
+        self,
+        x,
+        labels=None,
+        *,
+        device="auto",
+        seed: int | None = 0,
+        verbose: bool | None = None,
+        checkpoint=None,
+        resume: bool = False,
+        eval_fn=None,
+        eval_every: int = 0,
+    ):
+        """Train on ``x`` with ``labels`` (-1 = unlabelled)."""
+        packed = pack_labels(self._check_input(x), labels, self.config.n_classes)
+        return run_phases(
+            self,
+            self.training_phases(),
+            packed,
+            device=device,
+            seed=seed,
+            verbose=verbose,
+            checkpoint=checkpoint,
+            resume=resume,
+            eval_fn=eval_fn,
+            eval_every=eval_every,
+        )
