@@ -29,6 +29,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) workflows/bench/ddvi_throughput.py --out workflows/results/bench
+	$(PY) workflows/bench/family_throughput.py --out workflows/results/bench
+	$(PY) workflows/bench/genotype_io.py --out workflows/results/genotype
 	$(PY) workflows/bench/genotype_1kg.py --out workflows/results/genotype
 
 clean:
