@@ -185,6 +185,7 @@ def fit(
     resume: bool = False,
     eval_fn: Callable[[nn.Module], dict[str, float]] | None = None,
     eval_every: int = 0,
+    batch_transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
 ) -> History:
     """Run ``phases`` on ``model`` with data ``x``.
 
@@ -211,6 +212,9 @@ def fit(
         its results join that epoch's history row.
     eval_every : int
         Evaluation period in epochs (0: only at the end of each phase when ``eval_fn`` is set).
+    batch_transform : callable, optional
+        ``batch_transform(batch, generator)`` applied to every training batch (data augmentation;
+        the generator is the seeded noise generator).
 
     Returns
     -------
@@ -221,10 +225,34 @@ def fit(
     with torch.random.fork_rng(devices=fork_devices):
         if seed is not None:
             torch.manual_seed(seed)
-        return _fit(model, phases, x, dev, seed, verbose, checkpoint, resume, eval_fn, eval_every)
+        return _fit(
+            model,
+            phases,
+            x,
+            dev,
+            seed,
+            verbose,
+            checkpoint,
+            resume,
+            eval_fn,
+            eval_every,
+            batch_transform,
+        )
 
 
-def _fit(model, phases, x, dev, seed, verbose, checkpoint, resume, eval_fn, eval_every) -> History:
+def _fit(
+    model,
+    phases,
+    x,
+    dev,
+    seed,
+    verbose,
+    checkpoint,
+    resume,
+    eval_fn,
+    eval_every,
+    batch_transform=None,
+) -> History:
     model.to(dev)
     data = x.to(dev)
     n = data.shape[0]
@@ -265,6 +293,8 @@ def _fit(model, phases, x, dev, seed, verbose, checkpoint, resume, eval_fn, eval
             sums: dict[str, float] = {}
             counts: dict[str, int] = {}
             for batch in _batches(data, phase, n, shuffle_gen):
+                if batch is not None and batch_transform is not None:
+                    batch = batch_transform(batch, noise_gen)
                 for plan in phase.plans:
                     for _ in range(plan.repeats):
                         out = _step(model, plan, optims[plan.name], batch, ctx)

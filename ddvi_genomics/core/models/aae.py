@@ -153,6 +153,7 @@ class AAE(LatentVariableModel):
         resume: bool = False,
         eval_fn=None,
         eval_every: int = 0,
+        batch_transform=None,
     ):
         """Train on ``x`` (n, n_features)."""
         data = self._check_input(x)
@@ -167,6 +168,7 @@ class AAE(LatentVariableModel):
             resume=resume,
             eval_fn=eval_fn,
             eval_every=eval_every,
+            batch_transform=batch_transform,
         )
 
     @torch.no_grad()

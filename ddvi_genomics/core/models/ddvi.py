@@ -410,6 +410,7 @@ class DDVI(LatentVariableModel):
         resume: bool = False,
         eval_fn=None,
         eval_every: int = 0,
+        batch_transform=None,
     ):
         """Train all stages on data ``x`` of shape (n, n_features).
 
@@ -447,6 +448,7 @@ class DDVI(LatentVariableModel):
             resume=resume,
             eval_fn=eval_fn,
             eval_every=eval_every,
+            batch_transform=batch_transform,
         )
 
     # -- inference ------------------------------------------------------------------------------

@@ -316,6 +316,7 @@ class DDVISemi(DDVI):
         resume: bool = False,
         eval_fn=None,
         eval_every: int = 0,
+        batch_transform=None,
     ):
         """Train on ``x`` (n, n_features) with ``labels`` (n,), -1 marking unlabelled examples."""
         packed = pack_labels(self._check_input(x), labels, self.config.n_classes)
@@ -330,6 +331,7 @@ class DDVISemi(DDVI):
             resume=resume,
             eval_fn=eval_fn,
             eval_every=eval_every,
+            batch_transform=batch_transform,
         )
 
     # -- inference ------------------------------------------------------------------------------

@@ -94,6 +94,7 @@ class _ClassHeadMixin:
         resume: bool = False,
         eval_fn=None,
         eval_every: int = 0,
+        batch_transform=None,
     ):
         """Train on ``x`` (n, n_features) with ``labels`` (n,), -1 marking unlabelled examples."""
         packed = pack_labels(self._check_input(x), labels, self.config.n_classes)
@@ -108,6 +109,7 @@ class _ClassHeadMixin:
             resume=resume,
             eval_fn=eval_fn,
             eval_every=eval_every,
+            batch_transform=batch_transform,
         )
 
     @torch.no_grad()
@@ -252,6 +254,7 @@ class AAESemi(AAE):
         resume: bool = False,
         eval_fn=None,
         eval_every: int = 0,
+        batch_transform=None,
     ):
         """Train on ``x`` with ``labels`` (-1 = unlabelled)."""
         packed = pack_labels(self._check_input(x), labels, self.config.n_classes)
@@ -266,4 +269,5 @@ class AAESemi(AAE):
             resume=resume,
             eval_fn=eval_fn,
             eval_every=eval_every,
+            batch_transform=batch_transform,
         )

@@ -178,6 +178,7 @@ class VAE(LatentVariableModel):
         resume: bool = False,
         eval_fn=None,
         eval_every: int = 0,
+        batch_transform=None,
     ):
         """Train on ``x`` (n, n_features); see :meth:`ddvi_genomics.DDVI.fit`."""
         data = self._check_input(x)
@@ -192,6 +193,7 @@ class VAE(LatentVariableModel):
             resume=resume,
             eval_fn=eval_fn,
             eval_every=eval_every,
+            batch_transform=batch_transform,
         )
 
     # -- inference ------------------------------------------------------------------------------
