@@ -76,7 +76,9 @@ def _find(data_dir: Path, name: str) -> Path:
     for candidate in (data_dir / name, data_dir / name.removesuffix(".gz")):
         if candidate.is_file():
             return candidate
-    raise DataError(f"{name} not found in {data_dir}; run `python -m vision download mnist --data-dir {data_dir}`")
+    raise DataError(
+        f"{name} not found in {data_dir}; run `python -m vision download mnist --data-dir {data_dir}`"
+    )
 
 
 def load_mnist(data_dir: str | Path) -> dict[str, np.ndarray]:
@@ -87,7 +89,9 @@ def load_mnist(data_dir: str | Path) -> dict[str, np.ndarray]:
         images = read_idx(_find(d, f"{prefix}-images-idx3-ubyte.gz"))
         labels = read_idx(_find(d, f"{prefix}-labels-idx1-ubyte.gz"))
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise DataError(f"MNIST {split}: images {images.shape} and labels {labels.shape} do not match")
+            raise DataError(
+                f"MNIST {split}: images {images.shape} and labels {labels.shape} do not match"
+            )
         out[f"x_{split}"] = images.reshape(len(images), -1).astype(np.float32) / 255.0
         out[f"y_{split}"] = labels.astype(np.int64)
     return out
@@ -98,12 +102,17 @@ def load_cifar10(data_dir: str | Path) -> dict[str, np.ndarray]:
     d = Path(data_dir)
     base = d / "cifar-10-batches-py" if (d / "cifar-10-batches-py").is_dir() else d
     out = {}
-    for split, names in (("train", [f"data_batch_{i}" for i in range(1, 6)]), ("test", ["test_batch"])):
+    for split, names in (
+        ("train", [f"data_batch_{i}" for i in range(1, 6)]),
+        ("test", ["test_batch"]),
+    ):
         xs, ys = [], []
         for name in names:
             path = base / name
             if not path.is_file():
-                raise DataError(f"{path} not found; run `python -m vision download cifar10 --data-dir {d}`")
+                raise DataError(
+                    f"{path} not found; run `python -m vision download cifar10 --data-dir {d}`"
+                )
             with open(path, "rb") as fh:
                 batch = pickle.load(fh, encoding="bytes")
             data = np.asarray(batch[b"data"], dtype=np.uint8)
@@ -147,11 +156,18 @@ def download(name: str, data_dir: str | Path) -> None:
     raise ValueError(f"dataset={name!r} is not allowed; choose one of ['mnist', 'cifar10']")
 
 
-def horizontal_flip(batch: torch.Tensor, generator: torch.Generator | None, *, image_shape=(3, 32, 32)) -> torch.Tensor:
+def horizontal_flip(
+    batch: torch.Tensor, generator: torch.Generator | None, *, image_shape=(3, 32, 32)
+) -> torch.Tensor:
     """Flip each image left-right with probability 1/2 (extra trailing columns, e.g. packed labels, kept)."""
     n_pix = int(np.prod(image_shape))
     images = batch[:, :n_pix].reshape(-1, *image_shape)
-    flip = torch.rand(len(batch), generator=generator, device=generator.device if generator else batch.device) < 0.5
+    flip = (
+        torch.rand(
+            len(batch), generator=generator, device=generator.device if generator else batch.device
+        )
+        < 0.5
+    )
     images = torch.where(flip.to(batch.device)[:, None, None, None], images.flip(-1), images)
     return torch.cat([images.reshape(len(batch), n_pix), batch[:, n_pix:]], dim=1)
 

@@ -1,0 +1,112 @@
+"""``python -m vision train|evaluate|download`` (see vision/README.md)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from . import presets
+from .benchmark import RunSpec, evaluate_run, train_run
+
+
+class UsageError(click.ClickException):
+    exit_code = 2
+
+
+@click.group()
+def main() -> None:
+    """The paper's MNIST / CIFAR-10 benchmarks on ddvi_genomics.core."""
+
+
+@main.command()
+@click.option(
+    "--dataset", required=True, help="mnist, cifar10 (aliases: cifar, mnist_semi, cifar_semi)"
+)
+@click.option(
+    "--method",
+    required=True,
+    help="ddvi, vae, iaf_vae, h_iaf_vae, aae (aliases: diff_vae_warmup, *_semi)",
+)
+@click.option(
+    "--prior",
+    required=True,
+    help="pinwheel, swiss_roll, less_noisy_square (aliases: pin_wheel, ...)",
+)
+@click.option("--semi", is_flag=True, help="Semi-supervised setting.")
+@click.option(
+    "--labels", type=int, help="Labelled examples (default: 1,000 MNIST, 10,000 CIFAR-10)."
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--out", "out_dir", required=True, help="Run directory (resumes when it holds a checkpoint)."
+)
+@click.option("--epochs", type=int, help="Shrink every stage to N epochs (reduced protocol).")
+@click.option("--subset", type=int, help="Use the first N training images.")
+@click.option("--test-subset", type=int, help="Use the first N test images.")
+@click.option("--data-dir", help="Folder with the MNIST IDX files or cifar-10-batches-py/.")
+@click.option(
+    "--synthetic", is_flag=True, help="Random class-dependent images instead of the data set."
+)
+@click.option(
+    "--smoke", is_flag=True, help="Seconds-long run: 1 epoch, few pre-training and sleep steps."
+)
+@click.option("--device", default="auto", show_default=True)
+@click.option("-v", "--verbose", is_flag=True)
+def train(
+    dataset,
+    method,
+    prior,
+    semi,
+    labels,
+    seed,
+    out_dir,
+    epochs,
+    subset,
+    test_subset,
+    data_dir,
+    synthetic,
+    smoke,
+    device,
+    verbose,
+):
+    """Train one (dataset, method, prior, setting) and write its run directory."""
+    try:
+        d, m, p, s = presets.resolve(dataset, method, prior, semi)
+        spec = RunSpec(
+            d, m, p, s, labels, seed, epochs, subset, test_subset, data_dir, synthetic, smoke=smoke
+        )
+        metrics = train_run(spec, out_dir, device=device, verbose=True if verbose else None)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    click.echo(
+        json.dumps({k: v for k, v in metrics.items() if k != "seconds_per_epoch"}, indent=2)
+    )
+
+
+@main.command()
+@click.argument("run_dir")
+@click.option("--device", default="auto", show_default=True)
+def evaluate(run_dir, device):
+    """Recompute a run's metrics from its saved model."""
+    try:
+        metrics = evaluate_run(run_dir, device=device)
+    except (ValueError, FileNotFoundError) as err:
+        raise UsageError(str(err)) from None
+    click.echo(json.dumps(metrics, indent=2))
+
+
+@main.command()
+@click.argument("dataset", type=click.Choice(["mnist", "cifar10"]))
+@click.option("--data-dir", required=True)
+def download(dataset, data_dir):
+    """Fetch the canonical files (needs internet) and verify their checksums."""
+    from .data import download as fetch
+
+    fetch(dataset, data_dir)
+    click.echo(f"{dataset} ready in {data_dir}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""One benchmark run: data -> model -> fit -> metrics, written to a run directory.
+
+A run directory holds ``spec.json`` (what was asked), ``config.json`` (the model config),
+``checkpoint.pt`` (for resume), ``model.pt``, ``metrics.json``, ``latents.png``, ``samples.png``
+and ``provenance.json``. :func:`evaluate_run` recomputes the metrics from ``model.pt``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ddvi_genomics.core.data import mask_labels
+from ddvi_genomics.core.metrics import (
+    class_head_accuracy,
+    knn_accuracy,
+    latent_nll,
+    mmd_rbf,
+    mmd_reference,
+)
+from ddvi_genomics.core.runtime import make_generator, resolve_device
+
+from . import data as vdata
+from . import nets, presets
+
+
+@dataclasses.dataclass
+class RunSpec:
+    """Everything needed to rebuild a run."""
+
+    dataset: str
+    method: str
+    prior: str
+    semi: bool = False
+    labels: int | None = None
+    seed: int = 0
+    epochs: int | None = None
+    subset: int | None = None
+    test_subset: int | None = None
+    data_dir: str | None = None
+    synthetic: bool = False
+    label_masking: str = "balanced"
+    smoke: bool = False
+
+
+def load_data(spec: RunSpec) -> dict[str, np.ndarray]:
+    """Training and test arrays for a spec (synthetic images when ``spec.synthetic``)."""
+    if spec.synthetic:
+        shape = (784,) if spec.dataset == "mnist" else nets.CIFAR_SHAPE
+        n = spec.subset or 256
+        x, y = vdata.synthetic_images(n, shape, seed=spec.seed)
+        xt, yt = vdata.synthetic_images(
+            spec.test_subset or max(n // 4, 64), shape, seed=spec.seed + 1
+        )
+        return {"x_train": x, "y_train": y, "x_test": xt, "y_test": yt}
+    if spec.data_dir is None:
+        raise ValueError("--data-dir is required (or use the synthetic smoke mode)")
+    arrays = vdata.load_dataset(spec.dataset, spec.data_dir)
+    if spec.subset:
+        arrays["x_train"], arrays["y_train"] = (
+            arrays["x_train"][: spec.subset],
+            arrays["y_train"][: spec.subset],
+        )
+    if spec.test_subset:
+        arrays["x_test"], arrays["y_test"] = (
+            arrays["x_test"][: spec.test_subset],
+            arrays["y_test"][: spec.test_subset],
+        )
+    return arrays
+
+
+def _networks(spec: RunSpec, cfg) -> dict:
+    if spec.dataset != "cifar10":
+        return {}
+    if spec.method == "ddvi":
+        return {
+            "encoder": None,
+            "decoder": nets.TransposedConvDecoder(cfg.latent_dim),
+            "context_net": nets.cifar_context_net(cfg.context_dim, cfg.context_dropout),
+            "_encoder_body": nets.cifar_encoder_body(cfg.hidden[-1], cfg.dropout),
+        }
+    return {
+        "encoder_body": nets.cifar_encoder_body(cfg.hidden[-1], cfg.dropout),
+        "decoder": nets.TransposedConvDecoder(cfg.latent_dim),
+    }
+
+
+def build_networks(spec: RunSpec, cfg) -> dict:
+    """Constructor keyword arguments for CIFAR networks (none for MNIST)."""
+    kw = _networks(spec, cfg)
+    body = kw.pop("_encoder_body", None)
+    if body is not None:
+        from ddvi_genomics.core.nn import GaussianEncoder
+
+        n_classes = getattr(cfg, "n_classes", 0) if spec.semi else 0
+        kw["encoder"] = GaussianEncoder(
+            nets.CIFAR_FEATURES, cfg.hidden, cfg.latent_dim, body=body, n_classes=n_classes
+        )
+    return kw
+
+
+def build_model(spec: RunSpec):
+    """The model for a spec, with reference hyperparameters and the ``--epochs`` override."""
+    cfg = presets.with_epochs(
+        presets.config_for(spec.dataset, spec.method, spec.prior, spec.semi), spec.epochs
+    )
+    if spec.smoke:
+        cfg = presets.smoke(cfg)
+    n_features = 784 if spec.dataset == "mnist" else nets.CIFAR_FEATURES
+    torch.manual_seed(spec.seed)
+    return presets.model_class(spec.method, spec.semi)(
+        n_features, cfg, **build_networks(spec, cfg)
+    )
+
+
+def train_labels(spec: RunSpec, y_train: np.ndarray) -> np.ndarray:
+    """Masked training labels: exactly ``spec.labels`` kept (reference budget by default)."""
+    budget = spec.labels if spec.labels is not None else presets.LABEL_BUDGETS[spec.dataset]
+    return mask_labels(
+        y_train, min(budget, len(y_train)), seed=spec.seed, method=spec.label_masking
+    )
+
+
+def compute_metrics(model, arrays: dict, spec: RunSpec, device) -> dict:
+    """The paper's metrics on the test split (reference protocol, sizes capped by the data)."""
+    g = make_generator(spec.seed + 11, device)
+    z_tr = model.encode(arrays["x_train"], generator=g).numpy()
+    z_te = model.encode(arrays["x_test"], generator=g).numpy()
+    n_prior = min(10_000, len(arrays["x_test"]))
+    prior_z = model.prior.sample(10_000, generator=make_generator(spec.seed + 12)).cpu().numpy()
+    decoded = model.sample(n_prior, generator=make_generator(spec.seed + 13, device)).numpy()
+    out = {
+        "knn_accuracy_k20": knn_accuracy(
+            z_tr, arrays["y_train"], z_te, arrays["y_test"], k=min(20, len(z_tr))
+        ),
+        "latent_nll": latent_nll(z_te, prior_z),
+        "mmd2_unbiased": mmd_rbf(decoded, arrays["x_test"][:n_prior], unbiased=True),
+        "mmd_reference": mmd_reference(decoded, arrays["x_test"][:n_prior]),
+        "elbo_per_example": float(model.elbo(arrays["x_test"], generator=g).mean())
+        if getattr(model, "has_elbo", True)
+        else None,
+    }
+    if spec.semi and hasattr(model, "predict_classes"):
+        out["class_head_accuracy"] = class_head_accuracy(model, arrays["x_test"], arrays["y_test"])
+    return out, z_te
+
+
+def _plots(run: Path, model, z_te, y_te, spec: RunSpec) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    pts = ax.scatter(z_te[:, 0], z_te[:, 1], c=y_te, cmap="tab10", s=3)
+    fig.colorbar(pts, ax=ax, label="class")
+    ax.set_title(f"{spec.method} / {spec.dataset} / {spec.prior}: test latents")
+    fig.tight_layout()
+    fig.savefig(run / "latents.png", dpi=110)
+    plt.close(fig)
+    images = model.sample(100, generator=make_generator(spec.seed + 14, model.device)).numpy()
+    shape = (28, 28) if spec.dataset == "mnist" else (3, 32, 32)
+    fig, axes = plt.subplots(10, 10, figsize=(6, 6))
+    for ax, img in zip(axes.ravel(), images, strict=True):
+        img = img.reshape(shape)
+        ax.imshow(
+            img if img.ndim == 2 else img.transpose(1, 2, 0),
+            cmap="gray" if img.ndim == 2 else None,
+        )
+        ax.axis("off")
+    fig.savefig(run / "samples.png", dpi=100)
+    plt.close(fig)
+
+
+def train_run(spec: RunSpec, out_dir: str | Path, *, device: str = "auto", verbose=None) -> dict:
+    """Train (resuming from ``checkpoint.pt`` when present) and evaluate; write the run directory."""
+    from workflows.provenance import provenance
+
+    run = Path(out_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    dev = resolve_device(device)
+    (run / "spec.json").write_text(json.dumps(dataclasses.asdict(spec), indent=2))
+    arrays = load_data(spec)
+    model = build_model(spec)
+    (run / "config.json").write_text(json.dumps(model.config.to_dict(), indent=2))
+    transform = None
+    if spec.dataset == "cifar10":
+
+        def transform(batch, generator):  # train split only
+            return vdata.horizontal_flip(batch, generator)
+
+    fit_args = dict(
+        device=dev,
+        seed=spec.seed,
+        verbose=verbose,
+        checkpoint=run / "checkpoint.pt",
+        resume=True,
+        batch_transform=transform,
+    )
+    t0 = time.perf_counter()
+    if spec.semi:
+        labels = train_labels(spec, arrays["y_train"])
+        history = model.fit(arrays["x_train"], labels, **fit_args)
+        n_labelled = int((labels >= 0).sum())
+    else:
+        history = model.fit(arrays["x_train"], **fit_args)
+        n_labelled = None
+    train_seconds = time.perf_counter() - t0
+    model.save(run / "model.pt")
+    t0 = time.perf_counter()
+    metrics, z_te = compute_metrics(model, arrays, spec, dev)
+    metrics.update(
+        {
+            "train_seconds": train_seconds,
+            "eval_seconds": time.perf_counter() - t0,
+            "device": str(dev),
+            "n_train": len(arrays["x_train"]),
+            "n_test": len(arrays["x_test"]),
+            "n_labelled": n_labelled,
+            "seconds_per_epoch": {r["phase"]: r["seconds"] for r in history.rows},
+        }
+    )
+    (run / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    _plots(run, model, z_te, arrays["y_test"], spec)
+    (run / "provenance.json").write_text(
+        json.dumps(provenance({"spec": dataclasses.asdict(spec)}), indent=2)
+    )
+    return metrics
+
+
+def evaluate_run(run_dir: str | Path, *, device: str = "auto") -> dict:
+    """Recompute the metrics of a finished run from ``model.pt``."""
+    run = Path(run_dir)
+    spec = RunSpec(**json.loads((run / "spec.json").read_text()))
+    dev = resolve_device(device)
+    cls = presets.model_class(spec.method, spec.semi)
+    cfg = cls.config_class.from_dict(json.loads((run / "config.json").read_text()))
+    model = cls.load(run / "model.pt", map_location=dev, **build_networks(spec, cfg))
+    metrics, _ = compute_metrics(model, load_data(spec), spec, dev)
+    return metrics
