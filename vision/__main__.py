@@ -12,12 +12,14 @@ from .benchmark import RunSpec, evaluate_run, train_run
 
 
 class UsageError(click.ClickException):
+    """Bad arguments: one line and exit code 2."""
+
     exit_code = 2
 
 
 @click.group()
 def main() -> None:
-    """The paper's MNIST / CIFAR-10 benchmarks on ddvi_genomics.core."""
+    """Run the paper's MNIST / CIFAR-10 benchmarks on ddvi_genomics.core."""
 
 
 @main.command()

@@ -91,7 +91,7 @@ def _networks(spec: RunSpec, cfg) -> dict:
 
 
 def build_networks(spec: RunSpec, cfg) -> dict:
-    """Constructor keyword arguments for CIFAR networks (none for MNIST)."""
+    """Return constructor keyword arguments for CIFAR networks (none for MNIST)."""
     kw = _networks(spec, cfg)
     body = kw.pop("_encoder_body", None)
     if body is not None:
@@ -105,7 +105,7 @@ def build_networks(spec: RunSpec, cfg) -> dict:
 
 
 def build_model(spec: RunSpec):
-    """The model for a spec, with reference hyperparameters and the ``--epochs`` override."""
+    """Build the model for a spec, with reference hyperparameters and the ``--epochs`` override."""
     cfg = presets.with_epochs(
         presets.config_for(spec.dataset, spec.method, spec.prior, spec.semi), spec.epochs
     )
@@ -127,7 +127,7 @@ def train_labels(spec: RunSpec, y_train: np.ndarray) -> np.ndarray:
 
 
 def compute_metrics(model, arrays: dict, spec: RunSpec, device) -> dict:
-    """The paper's metrics on the test split (reference protocol, sizes capped by the data)."""
+    """Compute the paper's metrics on the test split (reference protocol, sizes capped by the data)."""
     g = make_generator(spec.seed + 11, device)
     z_tr = model.encode(arrays["x_train"], generator=g).numpy()
     z_te = model.encode(arrays["x_test"], generator=g).numpy()

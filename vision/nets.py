@@ -20,7 +20,7 @@ CIFAR_FEATURES = 3 * 32 * 32
 
 
 def conv_stack() -> nn.Sequential:
-    """Reference ``BareConvNet``: (n, 3072) -> (n, 128)."""
+    """Build the reference ``BareConvNet``: (n, 3072) -> (n, 128)."""
     return nn.Sequential(
         nn.Unflatten(1, CIFAR_SHAPE),
         nn.Conv2d(3, 16, 3, 1, 1),
@@ -40,7 +40,7 @@ def conv_stack() -> nn.Sequential:
 
 
 def cifar_encoder_body(width: int = 1000, dropout: float = 0.2) -> nn.Sequential:
-    """Reference CIFAR ``Q`` trunk: conv stack, then Linear 128 -> ``width`` (the heads follow)."""
+    """Build the reference CIFAR ``Q`` trunk: conv stack, then Linear 128 -> ``width`` (the heads follow)."""
     return nn.Sequential(conv_stack(), nn.Linear(128, width), nn.LeakyReLU(0.2), Dropout(dropout))
 
 
@@ -76,5 +76,5 @@ class TransposedConvDecoder(nn.Module):
 
 
 def cifar_context_net(context_dim: int = 2, dropout: float = 0.2) -> nn.Sequential:
-    """Reference CIFAR ``Q2``: conv stack, then MLP 128 -> 24 -> 24 -> context."""
+    """Build the reference CIFAR ``Q2``: conv stack, then MLP 128 -> 24 -> 24 -> context."""
     return nn.Sequential(conv_stack(), MLP(128, (24, 24), context_dim, dropout=dropout))

@@ -82,12 +82,12 @@ def resolve(
 
 
 def model_class(method: str, semi: bool):
-    """The model family for a canonical method name."""
+    """Return the model family for a canonical method name."""
     return (_SEMI if semi else _UNSUPERVISED)[method]
 
 
 def config_for(dataset: str, method: str, prior: str, semi: bool):
-    """The reference config for a run (before ``--epochs`` overrides)."""
+    """Return the reference config for a run (before ``--epochs`` overrides)."""
     cls = model_class(method, semi)
     cfg = cls.config_class(prior=prior)
     changes: dict = {}
@@ -126,7 +126,7 @@ def with_epochs(cfg, epochs: int | None):
 
 
 def smoke(cfg):
-    """A seconds-long version of a config for smoke tests: 1 epoch, few pre-training and sleep steps."""
+    """Return a seconds-long version of a config (1 epoch, few pre-training and sleep steps)."""
     fields = {f.name for f in dataclasses.fields(cfg)}
     changes = {"epochs": 1}
     for name, value in (
