@@ -1,0 +1,150 @@
+"""Run a (method x prior x seed) grid of vision benchmarks and write a result table.
+
+Each cell is ``python -m vision train`` in-process (``vision.benchmark.train_run``) with its own
+run directory under ``--out/runs``. The table reports the paper's metrics (mean and 95 % Student-t
+half-width over seeds when there are several) and the measured seconds per epoch of every phase.
+
+Usage (the reduced CPU protocol committed under workflows/results/vision):
+    python workflows/vision_grid.py --dataset mnist --data-dir ../shared/data/mnist --subset 10000 \
+        --test-subset 2000 --epochs 5 --out workflows/results/vision/mnist_reduced
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ddvi_genomics.core.metrics import t_interval  # noqa: E402
+from vision import presets  # noqa: E402
+from vision.benchmark import RunSpec, train_run  # noqa: E402
+from workflows.provenance import provenance  # noqa: E402
+
+KEYS = [
+    "knn_accuracy_k20",
+    "latent_nll",
+    "mmd_reference",
+    "elbo_per_example",
+    "class_head_accuracy",
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dataset", default="mnist")
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--methods", default=",".join(presets.METHODS))
+    parser.add_argument("--priors", default=",".join(presets.PRIORS))
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--semi", action="store_true")
+    parser.add_argument("--labels", type=int)
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--subset", type=int)
+    parser.add_argument("--test-subset", type=int)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    cells = {}
+    for method in args.methods.split(","):
+        for prior in args.priors.split(","):
+            runs = []
+            for seed in (int(s) for s in args.seeds.split(",")):
+                d, m, p, semi = presets.resolve(args.dataset, method, prior, args.semi)
+                spec = RunSpec(
+                    d,
+                    m,
+                    p,
+                    semi,
+                    args.labels,
+                    seed,
+                    args.epochs,
+                    args.subset,
+                    args.test_subset,
+                    args.data_dir,
+                )
+                t0 = time.perf_counter()
+                metrics = train_run(spec, out / "runs" / f"{m}_{p}_seed{seed}", device=args.device)
+                metrics["wall_seconds"] = time.perf_counter() - t0
+                runs.append(metrics)
+                print(
+                    m,
+                    p,
+                    seed,
+                    {k: metrics.get(k) for k in KEYS},
+                    f"{metrics['wall_seconds']:.0f}s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            cells[f"{m}/{p}"] = runs
+    summary = {}
+    for cell, runs in cells.items():
+        row = {}
+        for key in KEYS:
+            values = [r[key] for r in runs if r.get(key) is not None]
+            if values:
+                row[key] = t_interval(values) if len(values) > 1 else (values[0], None)
+        row["seconds_per_epoch"] = runs[0]["seconds_per_epoch"]
+        summary[cell] = row
+    record = {
+        "dataset": args.dataset,
+        "semi": args.semi,
+        "protocol": vars(args),
+        "cells": cells,
+        "provenance": provenance({"threads": args.threads}),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(record, indent=2, default=str))
+    head = [
+        "method",
+        "prior",
+        "kNN acc (k=20)",
+        "latent NLL",
+        "MMD (ref.)",
+        "ELBO / example",
+        "class head",
+        "s / epoch (last phase)",
+    ]
+    lines = [
+        f"# {args.dataset} {'semi-supervised' if args.semi else 'unsupervised'}: reduced CPU protocol",
+        "",
+        f"Protocol: {args.subset or 'all'} training / {args.test_subset or 'all'} test images, every stage "
+        f"{args.epochs or 'reference'} epochs, seeds {args.seeds}, device {args.device}, {args.threads} threads. "
+        "Not the paper's full protocol (see workflows/README.md).",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for cell, row in summary.items():
+        m, p = cell.split("/")
+        fmt = [
+            f"{row[k][0]:.3f}" + (f" ± {row[k][1]:.3f}" if row[k][1] is not None else "")
+            if k in row
+            else "n/a"
+            for k in KEYS
+        ]
+        last = row["seconds_per_epoch"]
+        lines.append(f"| {m} | {p} | " + " | ".join(fmt) + f" | {list(last.values())[-1]:.1f} |")
+    lines += [
+        "",
+        f"Provenance: commit {record['provenance']['git_commit']}, torch {record['provenance']['torch']}, "
+        f"{record['provenance']['platform']}, {record['provenance']['date_utc']}.",
+        "",
+    ]
+    (out / "results.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
