@@ -127,7 +127,9 @@ def test_real_cifar__first_20_test_images_match_the_shared_pngs():
 
     root = next(d for d in CIFAR_DIRS if (d / "cifar-10-batches-py" / "test_batch").exists())
     data = load_cifar10(root)
-    for png in sorted((SHARED / "cifar10-test20").glob("*.png")):
+    pngs = sorted((SHARED / "cifar10-test20").glob("*.png"))
+    assert len(pngs) == 20
+    for png in pngs:
         i, label = int(png.stem.split("_")[1]), int(png.stem.split("_")[2])
         img = np.asarray(Image.open(png).convert("RGB"), dtype=np.float32) / 255.0
         np.testing.assert_allclose(data["x_test"][i].reshape(3, 32, 32).transpose(1, 2, 0), img)
