@@ -25,7 +25,6 @@ from ..config import Config, check_choice, check_positive
 from ..nn import MLP, BernoulliDecoder, GaussianDecoder
 from ..priors import canonical_prior_name, make_prior
 from ..training import LossOutput, OptimiserPlan, Phase, StepContext
-from ..training import fit as run_phases
 from .base import LatentVariableModel
 
 
@@ -142,34 +141,7 @@ class AAE(LatentVariableModel):
         ]
         return [Phase("train", plans, cfg.epochs, cfg.batch_size)]
 
-    def fit(
-        self,
-        x,
-        *,
-        device="auto",
-        seed: int | None = 0,
-        verbose: bool | None = None,
-        checkpoint=None,
-        resume: bool = False,
-        eval_fn=None,
-        eval_every: int = 0,
-        batch_transform=None,
-    ):
-        """Train on ``x`` (n, n_features)."""
-        data = self._check_input(x)
-        return run_phases(
-            self,
-            self.training_phases(),
-            data,
-            device=device,
-            seed=seed,
-            verbose=verbose,
-            checkpoint=checkpoint,
-            resume=resume,
-            eval_fn=eval_fn,
-            eval_every=eval_every,
-            batch_transform=batch_transform,
-        )
+    # -- inference ------------------------------------------------------------------------------
 
     @torch.no_grad()
     def encode(
@@ -187,18 +159,6 @@ class AAE(LatentVariableModel):
         if n_samples is None or mean:
             return z
         return z.expand(n_samples, *z.shape).clone()
-
-    @torch.no_grad()
-    def sample(self, n: int, *, generator=None) -> torch.Tensor:
-        """``z ~ p(z)``; return the decoder mean on the CPU."""
-        was = self.training
-        self.eval()
-        try:
-            return self.decoder(
-                self.prior.sample(n, generator=generator).to(self.device)
-            ).mean.cpu()
-        finally:
-            self.train(was)
 
     def elbo(self, x, **kwargs):
         """Not defined: the AAE has a deterministic encoder and no likelihood bound."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import os
 from collections.abc import Callable, Iterator
 
@@ -10,11 +11,12 @@ from torch import nn
 
 from ..config import Config
 from ..training import _save_atomic, as_tensor_2d
+from ..training import fit as run_phases
 
 FORMAT_VERSION = 1
 
 
-class LatentVariableModel(nn.Module):
+class LatentVariableModel(nn.Module, abc.ABC):
     """Base of every model family: ``n_features`` + a frozen config, saved and loaded together.
 
     Subclasses set ``config_class`` and build their networks in ``__init__(n_features, config,
@@ -55,6 +57,82 @@ class LatentVariableModel(nn.Module):
         finally:
             self.train(was_training)
         return torch.cat(outs, dim=-2 if outs[0].ndim == 3 else 0)
+
+    # -- training -------------------------------------------------------------------------------
+
+    def training_phases(self):
+        """Return the model's phases of optimiser plans (see :mod:`ddvi_genomics.core.training`)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must define training_phases()"
+        )  # abstract
+
+    def _training_data(self, x, labels) -> torch.Tensor:
+        """Return the validated training matrix (semi-supervised families pack labels into it)."""
+        if labels is not None:
+            raise ValueError(f"{type(self).__name__} is unsupervised; fit it without labels")
+        return self._check_input(x)
+
+    def fit(
+        self,
+        x,
+        labels=None,
+        *,
+        device="auto",
+        seed: int | None = 0,
+        verbose: bool | None = None,
+        checkpoint=None,
+        resume: bool = False,
+        eval_fn=None,
+        eval_every: int = 0,
+        batch_transform=None,
+    ):
+        """Train every phase on ``x`` (n, n_features).
+
+        Parameters
+        ----------
+        x : array_like, shape (n, n_features)
+            Training data (finite).
+        labels : array_like of int, shape (n,), optional
+            Semi-supervised families only: classes, with -1 for unlabelled examples.
+        device : str
+            ``"auto"`` (cuda, then mps, then cpu), ``"cpu"``, ``"cuda"``, ...
+        seed : int, optional
+            Seeds shuffling and every noise draw (global RNGs are restored afterwards).
+        verbose : bool, optional
+            Per-epoch progress on stderr; default: only when stderr is a terminal.
+        checkpoint, resume, eval_fn, eval_every, batch_transform
+            See :func:`ddvi_genomics.core.training.fit`.
+
+        Returns
+        -------
+        History
+            One row per epoch and phase with the mean loss terms.
+        """
+        data = self._training_data(x, labels)
+        return run_phases(
+            self,
+            self.training_phases(),
+            data,
+            device=device,
+            seed=seed,
+            verbose=verbose,
+            checkpoint=checkpoint,
+            resume=resume,
+            eval_fn=eval_fn,
+            eval_every=eval_every,
+            batch_transform=batch_transform,
+        )
+
+    @torch.no_grad()
+    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Generate data: ``z ~ p(z)``, return ``E[x | z]``, shape (n, n_features), on the CPU."""
+        was_training = self.training
+        self.eval()
+        try:
+            z = self.prior.sample(n, generator=generator).to(self.device)
+            return self.decoder(z).mean.cpu()
+        finally:
+            self.train(was_training)
 
     # -- persistence ----------------------------------------------------------------------------
 

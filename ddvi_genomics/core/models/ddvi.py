@@ -37,7 +37,6 @@ from ..diffusion import (
 from ..nn import MLP, BernoulliDecoder, EpsilonNet, GaussianDecoder, GaussianEncoder
 from ..priors import PRIOR_NAMES, canonical_prior_name, make_prior
 from ..training import LossOutput, OptimiserPlan, Phase, StepContext, epochs_to_frozen_until
-from ..training import fit as run_phases
 from .base import LatentVariableModel, has_learnable_prior, prior_fit_loss
 
 OBJECTIVES = ("reference", "elbo")
@@ -332,6 +331,10 @@ class DDVI(LatentVariableModel):
 
     # -- training -------------------------------------------------------------------------------
 
+    def _stage1_modules(self) -> list:
+        """Return the stage-1 modules: encoder, decoder and G (the reference's ``endtoend True``)."""
+        return [self.encoder, self.decoder, self.prior_denoiser]
+
     def training_phases(self) -> list[Phase]:
         """Prior-diffusion pre-training, stage 1 and stage 2 as :class:`Phase` objects."""
         cfg = self.config
@@ -356,7 +359,7 @@ class DDVI(LatentVariableModel):
         if cfg.stage1_epochs:
             plan = OptimiserPlan(
                 "stage1",
-                [self.encoder, self.decoder, self.prior_denoiser],
+                self._stage1_modules(),
                 self._stage1_loss,
                 lr=cfg.stage1_lr,
             )
@@ -399,57 +402,13 @@ class DDVI(LatentVariableModel):
             )
         return phases
 
-    def fit(
-        self,
-        x,
-        *,
-        device="auto",
-        seed: int | None = 0,
-        verbose: bool | None = None,
-        checkpoint=None,
-        resume: bool = False,
-        eval_fn=None,
-        eval_every: int = 0,
-        batch_transform=None,
-    ):
-        """Train all stages on data ``x`` of shape (n, n_features).
-
-        Parameters
-        ----------
-        x : array_like, shape (n, n_features)
-            Training data (finite; in [0, 1] for the Bernoulli likelihood).
-        device : str
-            ``"auto"`` (cuda, then mps, then cpu), ``"cpu"``, ``"cuda"``, ...
-        seed : int, optional
-            Seeds shuffling and every noise draw (global RNGs are not touched).
-        verbose : bool, optional
-            Per-epoch progress on stderr; default: only when stderr is a terminal.
-        checkpoint, resume, eval_fn, eval_every
-            See :func:`ddvi_genomics.core.training.fit`.
-
-        Returns
-        -------
-        History
-            One row per epoch and phase with the mean loss terms.
-        """
-        data = self._check_input(x)
+    def _training_data(self, x, labels) -> torch.Tensor:
+        data = super()._training_data(x, labels)
         if self.config.likelihood == "bernoulli" and bool(((data < 0) | (data > 1)).any()):
             raise ValueError(
                 "x must lie in [0, 1] for likelihood='bernoulli'; rescale it or use 'gaussian'"
             )
-        return run_phases(
-            self,
-            self.training_phases(),
-            data,
-            device=device,
-            seed=seed,
-            verbose=verbose,
-            checkpoint=checkpoint,
-            resume=resume,
-            eval_fn=eval_fn,
-            eval_every=eval_every,
-            batch_transform=batch_transform,
-        )
+        return data
 
     # -- inference ------------------------------------------------------------------------------
 
@@ -492,17 +451,6 @@ class DDVI(LatentVariableModel):
         if mean:
             return zs.mean(0)
         return zs[0] if n_samples is None else zs
-
-    @torch.no_grad()
-    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Generate data: ``z ~ p(z)``, return ``E[x | z]``, shape (n, n_features), on the CPU."""
-        was_training = self.training
-        self.eval()
-        try:
-            z = self.prior.sample(n, generator=generator).to(self.device)
-            return self.decoder(z).mean.cpu()
-        finally:
-            self.train(was_training)
 
     def elbo(
         self,

@@ -36,8 +36,7 @@ from ..config import check_choice
 from ..data import UNLABELLED, pack_labels, unpack_labels
 from ..diffusion import denoising_loss
 from ..nn import ClassBatchedEpsilonNet, GaussianEncoder
-from ..training import LossOutput, OptimiserPlan, Phase, StepContext, epochs_to_frozen_until
-from ..training import fit as run_phases
+from ..training import LossOutput, StepContext
 from .ddvi import DDVI, DDVIConfig, _kl_standard_normal
 
 
@@ -245,94 +244,18 @@ class DDVISemi(DDVI):
         ).mean()
         return LossOutput(cfg.sleep_weight * diff, {"diff": diff.item()})
 
-    def training_phases(self) -> list[Phase]:
-        """Batched prior diffusions, stage 1 (G frozen, as ``endtoend False``), stage 2."""
-        cfg = self.config
-        phases = []
-        if cfg.prior_pretrain_epochs and cfg.prior_pretrain_steps_per_epoch:
-            plan = OptimiserPlan(
-                "prior_diffusion",
-                [self.prior_denoiser],
-                self._prior_diffusion_loss,
-                lr=cfg.prior_pretrain_lr,
-                uses_batch=False,
-            )
-            phases.append(
-                Phase(
-                    "prior_diffusion",
-                    [plan],
-                    cfg.prior_pretrain_epochs,
-                    cfg.prior_pretrain_batch,
-                    cfg.prior_pretrain_steps_per_epoch,
-                )
-            )
-        if cfg.stage1_epochs:
-            plan = OptimiserPlan(
-                "stage1", [self.encoder, self.decoder], self._stage1_loss, lr=cfg.stage1_lr
-            )
-            phases.append(Phase("stage1", [plan], cfg.stage1_epochs, cfg.batch_size))
-        if cfg.epochs:
-            plans = [
-                OptimiserPlan(
-                    "wake",
-                    [self.decoder, self.encoder, self.context_net, self.denoiser],
-                    self._wake_loss,
-                    lr=cfg.lr,
-                )
-            ]
-            if cfg.sleep_steps:
-                plans.append(
-                    OptimiserPlan(
-                        "sleep",
-                        [self.context_net, self.denoiser],
-                        self._sleep_loss,
-                        lr=cfg.lr,
-                        repeats=cfg.sleep_steps,
-                        uses_batch=False,
-                    )
-                )
-            frozen_until = epochs_to_frozen_until(cfg.decoder_frozen_fraction, cfg.epochs)
-            decoder = self.decoder
-            phases.append(
-                Phase(
-                    "stage2",
-                    plans,
-                    cfg.epochs,
-                    cfg.batch_size,
-                    frozen=lambda e: (decoder,) if e < frozen_until else (),
-                )
-            )
-        return phases
+    def _stage1_modules(self) -> list:
+        """Stage 1 trains encoder and decoder; the class prior diffusions stay frozen
+        (the reference's ``endtoend False``).
+        """
+        return [self.encoder, self.decoder]
 
-    def fit(
-        self,
-        x,
-        labels=None,
-        *,
-        device="auto",
-        seed: int | None = 0,
-        verbose: bool | None = None,
-        checkpoint=None,
-        resume: bool = False,
-        eval_fn=None,
-        eval_every: int = 0,
-        batch_transform=None,
-    ):
-        """Train on ``x`` (n, n_features) with ``labels`` (n,), -1 marking unlabelled examples."""
-        packed = pack_labels(self._check_input(x), labels, self.config.n_classes)
-        return run_phases(
-            self,
-            self.training_phases(),
-            packed,
-            device=device,
-            seed=seed,
-            verbose=verbose,
-            checkpoint=checkpoint,
-            resume=resume,
-            eval_fn=eval_fn,
-            eval_every=eval_every,
-            batch_transform=batch_transform,
-        )
+    def _training_data(self, x, labels) -> torch.Tensor:
+        if labels is None:
+            raise ValueError(
+                "the semi-supervised DDVI needs labels (use -1 for unlabelled examples)"
+            )
+        return pack_labels(self._check_input(x), labels, self.config.n_classes)
 
     # -- inference ------------------------------------------------------------------------------
 

@@ -27,7 +27,6 @@ from torch import distributions as D
 
 from ..data import UNLABELLED, pack_labels, unpack_labels
 from ..training import LossOutput, Phase, StepContext, kl_weight_at
-from ..training import fit as run_phases
 from .aae import AAE, AAEConfig
 from .iaf_vae import IAFVAE, IAFVAEConfig
 from .vae import VAE, VAEConfig
@@ -82,35 +81,8 @@ class _ClassHeadMixin:
         """As the unsupervised family (one optimiser), on label-packed batches."""
         return super().training_phases()
 
-    def fit(
-        self,
-        x,
-        labels=None,
-        *,
-        device="auto",
-        seed: int | None = 0,
-        verbose: bool | None = None,
-        checkpoint=None,
-        resume: bool = False,
-        eval_fn=None,
-        eval_every: int = 0,
-        batch_transform=None,
-    ):
-        """Train on ``x`` (n, n_features) with ``labels`` (n,), -1 marking unlabelled examples."""
-        packed = pack_labels(self._check_input(x), labels, self.config.n_classes)
-        return run_phases(
-            self,
-            self.training_phases(),
-            packed,
-            device=device,
-            seed=seed,
-            verbose=verbose,
-            checkpoint=checkpoint,
-            resume=resume,
-            eval_fn=eval_fn,
-            eval_every=eval_every,
-            batch_transform=batch_transform,
-        )
+    def _training_data(self, x, labels) -> torch.Tensor:
+        return pack_labels(self._check_input(x), labels, self.config.n_classes)
 
     @torch.no_grad()
     def predict_classes(self, x, *, batch_size: int = 1024) -> torch.Tensor:
@@ -234,6 +206,9 @@ class AAESemi(AAE):
         loss = -self.config.adv_weight * F.logsigmoid(fake).mean()
         return LossOutput(loss, {"g_loss": loss.item()})
 
+    def _training_data(self, x, labels) -> torch.Tensor:
+        return pack_labels(self._check_input(x), labels, self.config.n_classes)
+
     def discriminate(self, z, generator=None):
         """Logit of D on ``[z, class token]``; the noise perturbs the latent part only."""
         d = self.config.latent_dim
@@ -241,33 +216,3 @@ class AAESemi(AAE):
             noise = torch.randn(z[:, :d].shape, generator=generator, device=z.device)
             z = torch.cat([z[:, :d] + z[:, :d].detach() * self._noise * noise, z[:, d:]], 1)
         return self.discriminator(z)[:, 0]
-
-    def fit(
-        self,
-        x,
-        labels=None,
-        *,
-        device="auto",
-        seed: int | None = 0,
-        verbose: bool | None = None,
-        checkpoint=None,
-        resume: bool = False,
-        eval_fn=None,
-        eval_every: int = 0,
-        batch_transform=None,
-    ):
-        """Train on ``x`` with ``labels`` (-1 = unlabelled)."""
-        packed = pack_labels(self._check_input(x), labels, self.config.n_classes)
-        return run_phases(
-            self,
-            self.training_phases(),
-            packed,
-            device=device,
-            seed=seed,
-            verbose=verbose,
-            checkpoint=checkpoint,
-            resume=resume,
-            eval_fn=eval_fn,
-            eval_every=eval_every,
-            batch_transform=batch_transform,
-        )

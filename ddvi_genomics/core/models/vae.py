@@ -22,7 +22,6 @@ from ..config import Config, check_choice, check_positive
 from ..nn import MLP, BernoulliDecoder, GaussianDecoder
 from ..priors import canonical_prior_name, make_prior
 from ..training import KL_SCHEDULES, LossOutput, OptimiserPlan, Phase, StepContext, kl_weight_at
-from ..training import fit as run_phases
 from .base import LatentVariableModel, has_learnable_prior, prior_fit_loss
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -167,35 +166,6 @@ class VAE(LatentVariableModel):
             z = self.posterior(x, ctx.generator)[0]
         return LossOutput(*prior_fit_loss(self.prior, z))
 
-    def fit(
-        self,
-        x,
-        *,
-        device="auto",
-        seed: int | None = 0,
-        verbose: bool | None = None,
-        checkpoint=None,
-        resume: bool = False,
-        eval_fn=None,
-        eval_every: int = 0,
-        batch_transform=None,
-    ):
-        """Train on ``x`` (n, n_features); see :meth:`ddvi_genomics.DDVI.fit`."""
-        data = self._check_input(x)
-        return run_phases(
-            self,
-            self.training_phases(),
-            data,
-            device=device,
-            seed=seed,
-            verbose=verbose,
-            checkpoint=checkpoint,
-            resume=resume,
-            eval_fn=eval_fn,
-            eval_every=eval_every,
-            batch_transform=batch_transform,
-        )
-
     # -- inference ------------------------------------------------------------------------------
 
     @torch.no_grad()
@@ -219,18 +189,6 @@ class VAE(LatentVariableModel):
         if mean:
             return zs.mean(0)
         return zs[0] if n_samples is None else zs
-
-    @torch.no_grad()
-    def sample(self, n: int, *, generator=None) -> torch.Tensor:
-        """``z ~ p(z)``; return ``E[x | z]`` on the CPU, shape (n, n_features)."""
-        was = self.training
-        self.eval()
-        try:
-            return self.decoder(
-                self.prior.sample(n, generator=generator).to(self.device)
-            ).mean.cpu()
-        finally:
-            self.train(was)
 
     @torch.no_grad()
     def elbo(
