@@ -245,9 +245,7 @@ class DDVISemi(DDVI):
         return LossOutput(cfg.sleep_weight * diff, {"diff": diff.item()})
 
     def _stage1_modules(self) -> list:
-        """Stage 1 trains encoder and decoder; the class prior diffusions stay frozen
-        (the reference's ``endtoend False``).
-        """
+        """Return the stage-1 modules: encoder and decoder (G frozen, ``endtoend False``)."""
         return [self.encoder, self.decoder]
 
     def _training_data(self, x, labels) -> torch.Tensor:
