@@ -60,11 +60,9 @@ class LatentVariableModel(nn.Module, abc.ABC):
 
     # -- training -------------------------------------------------------------------------------
 
+    @abc.abstractmethod
     def training_phases(self):
         """Return the model's phases of optimiser plans (see :mod:`ddvi_genomics.core.training`)."""
-        raise NotImplementedError(
-            f"{type(self).__name__} must define training_phases()"
-        )  # abstract
 
     def _training_data(self, x, labels) -> torch.Tensor:
         """Return the validated training matrix (semi-supervised families pack labels into it)."""
