@@ -28,10 +28,10 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) workflows/bench/ddvi_throughput.py --out workflows/results/bench
-	$(PY) workflows/bench/family_throughput.py --out workflows/results/bench
-	$(PY) workflows/bench/genotype_io.py --out workflows/results/genotype
-	$(PY) workflows/bench/genotype_1kg.py --out workflows/results/genotype
+	$(PY) -m workflows.bench.ddvi_throughput --out workflows/results/bench
+	$(PY) -m workflows.bench.family_throughput --out workflows/results/bench
+	$(PY) -m workflows.bench.genotype_io --out workflows/results/genotype
+	$(PY) -m workflows.bench.genotype_1kg --out workflows/results/genotype
 
 clean:
 	rm -rf $(VENV) demo-out example-out .pytest_cache

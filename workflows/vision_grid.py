@@ -5,7 +5,7 @@ run directory under ``--out/runs``. The table reports the paper's metrics (mean 
 half-width over seeds when there are several) and the measured seconds per epoch of every phase.
 
 Usage (the reduced CPU protocol committed under workflows/results/vision):
-    python workflows/vision_grid.py --dataset mnist --data-dir ../shared/data/mnist --subset 10000 \
+    python -m workflows.vision_grid --dataset mnist --data-dir ../shared/data/mnist --subset 10000 \
         --test-subset 2000 --epochs 5 --out workflows/results/vision/mnist_reduced
 """
 
@@ -19,13 +19,12 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from ddvi_genomics.core.metrics import t_interval
+from vision import presets
+from vision.benchmark import RunSpec, train_run
+from workflows.provenance import provenance
 
-from ddvi_genomics.core.metrics import t_interval  # noqa: E402
-from vision import presets  # noqa: E402
-from vision.benchmark import RunSpec, train_run  # noqa: E402
-from workflows.provenance import provenance  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 KEYS = [
     "knn_accuracy_k20",

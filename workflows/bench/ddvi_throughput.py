@@ -13,7 +13,7 @@ Adam optimiser shared by wake and sleep steps. It uses the same network sizes an
 
 Usage::
 
-    python workflows/bench/ddvi_throughput.py --out workflows/results/bench [--threads 2]
+    python -m workflows.bench.ddvi_throughput --out workflows/results/bench [--threads 2]
         [--batches 30] [--device cpu|cuda] [--mnist-dir ../shared/data/mnist]
 """
 
@@ -34,12 +34,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from ddvi_genomics.core.kde import REFERENCE_BANDWIDTHS, kde_log_prob
+from ddvi_genomics.core.models.ddvi import DDVI
+from ddvi_genomics.core.training import StepContext, build_optimisers
 
-from ddvi_genomics.core.kde import REFERENCE_BANDWIDTHS, kde_log_prob  # noqa: E402
-from ddvi_genomics.core.models.ddvi import DDVI  # noqa: E402
-from ddvi_genomics.core.training import StepContext, build_optimisers  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 BATCH = 128
 
@@ -312,7 +311,8 @@ def main() -> None:
     for variant in ("ours", "reference-style", "kde"):
         cmd = [
             sys.executable,
-            __file__,
+            "-m",
+            "workflows.bench.ddvi_throughput",
             "--out",
             args.out,
             "--device",
@@ -328,11 +328,10 @@ def main() -> None:
         ]
         if args.mnist_dir:
             cmd += ["--mnist-dir", args.mnist_dir]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(results[-1], file=sys.stderr)
-    sys.path.insert(0, str(ROOT))
-    from workflows.provenance import provenance
+        from workflows.provenance import provenance
 
     ours, ref, kde = results
     record = {

@@ -6,7 +6,7 @@ CUDA, is its own), times whole training steps (every optimiser plan of the famil
 included) after a warm-up, and reports examples/s. Data: real MNIST images when the IDX file is
 available, otherwise uniform noise (throughput does not depend on pixel values).
 
-Usage: python workflows/bench/family_throughput.py --out workflows/results/bench [--device cpu]
+Usage: python -m workflows.bench.family_throughput --out workflows/results/bench [--device cpu]
        [--batches 20] [--semi-batches 2] [--threads 2]
 """
 
@@ -23,20 +23,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from ddvi_genomics.core.data import (  # noqa: E402
+from ddvi_genomics.core.data import (
     mask_labels,
     pack_labels,
-    unpack_labels,  # noqa: E402
+    unpack_labels,
 )
-from ddvi_genomics.core.diffusion import denoising_loss  # noqa: E402
-from ddvi_genomics.core.models import AAE, DDVI, HIAFVAE, IAFVAE, VAE, DDVISemi  # noqa: E402
-from ddvi_genomics.core.models.ddvi import _kl_standard_normal  # noqa: E402
-from ddvi_genomics.core.models.ddvi_semi import _take_state  # noqa: E402
-from ddvi_genomics.core.training import LossOutput, StepContext, build_optimisers  # noqa: E402
-from workflows.bench.ddvi_throughput import load_images  # noqa: E402
+from ddvi_genomics.core.diffusion import denoising_loss
+from ddvi_genomics.core.models import AAE, DDVI, HIAFVAE, IAFVAE, VAE, DDVISemi
+from ddvi_genomics.core.models.ddvi import _kl_standard_normal
+from ddvi_genomics.core.models.ddvi_semi import _take_state
+from ddvi_genomics.core.training import LossOutput, StepContext, build_optimisers
+from workflows.bench.ddvi_throughput import load_images
+
+ROOT = Path(__file__).resolve().parents[2]
 
 FAMILIES = {"vae": VAE, "iaf_vae": IAFVAE, "h_iaf_vae": HIAFVAE, "aae": AAE, "ddvi": DDVI}
 
@@ -169,7 +168,8 @@ def main() -> None:
     for name in [*FAMILIES, "ddvi_semi_batched", "ddvi_semi_naive_loop"]:
         cmd = [
             sys.executable,
-            __file__,
+            "-m",
+            "workflows.bench.family_throughput",
             "--out",
             args.out,
             "--device",
@@ -185,7 +185,7 @@ def main() -> None:
         ]
         if args.mnist_dir:
             cmd += ["--mnist-dir", args.mnist_dir]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(results[-1], file=sys.stderr)
     record = {

@@ -5,7 +5,7 @@ each method and scores it with the DESIGN.md section 6 protocol. Neural methods 
 seeds (mean and 95 % Student-t half-width); deterministic baselines run once (t-SNE and UMAP also
 over the seeds). Also times ``infer --example`` end to end.
 
-Usage: python workflows/bench/genotype_1kg.py --out workflows/results/genotype [--seeds 5] [--device cpu]
+Usage: python -m workflows.bench.genotype_1kg --out workflows/results/genotype [--seeds 5] [--device cpu]
 """
 
 from __future__ import annotations
@@ -20,17 +20,16 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from ddvi_genomics.core.metrics import t_interval
+from ddvi_genomics.genotype.embed import embed
+from ddvi_genomics.genotype.evaluate import evaluate_embedding
+from ddvi_genomics.genotype.io import read_panel, read_vcf
+from ddvi_genomics.genotype.pca import GenotypePCA
+from ddvi_genomics.genotype.pipeline import example_paths
+from ddvi_genomics.genotype.qc import run_qc
+from workflows.provenance import provenance
 
-from ddvi_genomics.core.metrics import t_interval  # noqa: E402
-from ddvi_genomics.genotype.embed import embed  # noqa: E402
-from ddvi_genomics.genotype.evaluate import evaluate_embedding  # noqa: E402
-from ddvi_genomics.genotype.io import read_panel, read_vcf  # noqa: E402
-from ddvi_genomics.genotype.pca import GenotypePCA  # noqa: E402
-from ddvi_genomics.genotype.pipeline import example_paths  # noqa: E402
-from ddvi_genomics.genotype.qc import run_qc  # noqa: E402
-from workflows.provenance import provenance  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 KEYS = [
     "knn5_cv_accuracy_population",

@@ -6,7 +6,7 @@ populations with diverged allele frequencies (binomial genotypes, about 5 % of c
 1 % of variants), written gzipped. Each reader runs in its own subprocess, so the reported peak
 memory (max RSS) is its own.
 
-Usage: python workflows/bench/genotype_io.py --out workflows/results/genotype [--variants 100000]
+Usage: python -m workflows.bench.genotype_io --out workflows/results/genotype [--variants 100000]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+
 
 N_SAMPLES = 2504
 
@@ -157,7 +157,17 @@ def main() -> None:
     results = {}
     for name in ("ddvi_genomics.read_vcf", "allel.read_vcf", "cyvcf2 gt_types loop", "pca"):
         done = subprocess.run(
-            [sys.executable, __file__, "--out", args.out, "--vcf", str(vcf), "--run", name],
+            [
+                sys.executable,
+                "-m",
+                "workflows.bench.genotype_io",
+                "--out",
+                args.out,
+                "--vcf",
+                str(vcf),
+                "--run",
+                name,
+            ],
             capture_output=True,
             text=True,
             check=True,
