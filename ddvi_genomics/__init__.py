@@ -3,8 +3,7 @@
 The public API is curated here; implementation lives in :mod:`ddvi_genomics.core`.
 """
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .core import (
     AAE,
     DDVI,

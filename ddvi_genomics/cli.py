@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__
+from ._version import __version__
 
 force_option = click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")

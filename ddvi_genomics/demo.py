@@ -16,7 +16,7 @@ import numpy as np
 
 from .core.metrics import knn_accuracy, latent_nll
 from .core.models.ddvi import DDVI, DDVIConfig
-from .core.runtime import make_generator, resolve_device
+from .core.runtime import derive_seed, resolve_device, seeded_global_rng, stream
 
 #: Quickstart configuration: reference maths, smaller networks and schedule (see module docstring).
 DIGITS_CONFIG = DDVIConfig(
@@ -78,14 +78,12 @@ def run_digits_demo(
     out.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(device)
     x_tr, x_te, y_tr, y_te = load_digits_split(seed)
-    import torch
-
-    torch.manual_seed(seed)  # network initialisation
-    model = DDVI(x_tr.shape[1], config).to(dev)
-    prior_z = model.prior.sample(10_000, generator=make_generator(seed + 100)).cpu()
+    with seeded_global_rng(derive_seed(seed, "init")):  # network initialisation
+        model = DDVI(x_tr.shape[1], config).to(dev)
+    prior_z = model.prior.sample(10_000, generator=stream(seed, "prior-reference")).cpu()
 
     def scores():
-        g = make_generator(seed + 200, dev)
+        g = stream(seed, "posterior", dev)
         z_tr, z_te = model.encode(x_tr, generator=g), model.encode(x_te, generator=g)
         return knn_accuracy(z_tr, y_tr, z_te, y_te, k=20), latent_nll(z_te, prior_z), z_te
 

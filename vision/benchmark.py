@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ddvi_genomics.core.data import mask_labels
 from ddvi_genomics.core.metrics import (
@@ -23,7 +22,8 @@ from ddvi_genomics.core.metrics import (
     mmd_rbf,
     mmd_reference,
 )
-from ddvi_genomics.core.runtime import make_generator, resolve_device
+from ddvi_genomics.core.runtime import derive_seed, resolve_device, seeded_global_rng, stream
+from ddvi_genomics.provenance import provenance
 
 from . import data as vdata
 from . import nets, presets
@@ -53,9 +53,9 @@ def load_data(spec: RunSpec) -> dict[str, np.ndarray]:
     if spec.synthetic:
         shape = (784,) if spec.dataset == "mnist" else nets.CIFAR_SHAPE
         n = spec.subset or 256
-        x, y = vdata.synthetic_images(n, shape, seed=spec.seed)
+        x, y = vdata.synthetic_images(n, shape, seed=derive_seed(spec.seed, "train-images"))
         xt, yt = vdata.synthetic_images(
-            spec.test_subset or max(n // 4, 64), shape, seed=spec.seed + 1
+            spec.test_subset or max(n // 4, 64), shape, seed=derive_seed(spec.seed, "test-images")
         )
         return {"x_train": x, "y_train": y, "x_test": xt, "y_test": yt}
     if spec.data_dir is None:
@@ -112,28 +112,33 @@ def build_model(spec: RunSpec):
     if spec.smoke:
         cfg = presets.smoke(cfg)
     n_features = 784 if spec.dataset == "mnist" else nets.CIFAR_FEATURES
-    torch.manual_seed(spec.seed)
-    return presets.model_class(spec.method, spec.semi)(
-        n_features, cfg, **build_networks(spec, cfg)
-    )
+    with seeded_global_rng(derive_seed(spec.seed, "init")):  # network initialisation
+        return presets.model_class(spec.method, spec.semi)(
+            n_features, cfg, **build_networks(spec, cfg)
+        )
 
 
 def train_labels(spec: RunSpec, y_train: np.ndarray) -> np.ndarray:
     """Masked training labels: exactly ``spec.labels`` kept (reference budget by default)."""
     budget = spec.labels if spec.labels is not None else presets.LABEL_BUDGETS[spec.dataset]
     return mask_labels(
-        y_train, min(budget, len(y_train)), seed=spec.seed, method=spec.label_masking
+        y_train,
+        min(budget, len(y_train)),
+        seed=derive_seed(spec.seed, "label-mask"),
+        method=spec.label_masking,
     )
 
 
 def compute_metrics(model, arrays: dict, spec: RunSpec, device) -> dict:
     """Compute the paper's metrics on the test split (reference protocol, sizes capped by the data)."""
-    g = make_generator(spec.seed + 11, device)
+    g = stream(spec.seed, "posterior", device)
     z_tr = model.encode(arrays["x_train"], generator=g).numpy()
     z_te = model.encode(arrays["x_test"], generator=g).numpy()
     n_prior = min(10_000, len(arrays["x_test"]))
-    prior_z = model.prior.sample(10_000, generator=make_generator(spec.seed + 12)).cpu().numpy()
-    decoded = model.sample(n_prior, generator=make_generator(spec.seed + 13, device)).numpy()
+    prior_z = (
+        model.prior.sample(10_000, generator=stream(spec.seed, "prior-reference")).cpu().numpy()
+    )
+    decoded = model.sample(n_prior, generator=stream(spec.seed, "prior-decode", device)).numpy()
     out = {
         "knn_accuracy_k20": knn_accuracy(
             z_tr, arrays["y_train"], z_te, arrays["y_test"], k=min(20, len(z_tr))
@@ -163,7 +168,7 @@ def _plots(run: Path, model, z_te, y_te, spec: RunSpec) -> None:
     fig.tight_layout()
     fig.savefig(run / "latents.png", dpi=110)
     plt.close(fig)
-    images = model.sample(100, generator=make_generator(spec.seed + 14, model.device)).numpy()
+    images = model.sample(100, generator=stream(spec.seed, "sample-figure", model.device)).numpy()
     shape = (28, 28) if spec.dataset == "mnist" else (3, 32, 32)
     fig, axes = plt.subplots(10, 10, figsize=(6, 6))
     for ax, img in zip(axes.ravel(), images, strict=True):
@@ -179,8 +184,6 @@ def _plots(run: Path, model, z_te, y_te, spec: RunSpec) -> None:
 
 def train_run(spec: RunSpec, out_dir: str | Path, *, device: str = "auto", verbose=None) -> dict:
     """Train (resuming from ``checkpoint.pt`` when present) and evaluate; write the run directory."""
-    from workflows.provenance import provenance
-
     run = Path(out_dir)
     run.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(device)

@@ -159,9 +159,13 @@ def download(name: str, data_dir: str | Path) -> None:
 def horizontal_flip(
     batch: torch.Tensor, generator: torch.Generator | None, *, image_shape=(3, 32, 32)
 ) -> torch.Tensor:
-    """Flip each image left-right with probability 1/2 (extra trailing columns, e.g. packed labels, kept)."""
+    """Flip each image of a batch ``(n, prod(image_shape))`` left-right with probability 1/2."""
     n_pix = int(np.prod(image_shape))
-    images = batch[:, :n_pix].reshape(-1, *image_shape)
+    if batch.shape[1] != n_pix:
+        raise ValueError(
+            f"batch has {batch.shape[1]} columns; images of {image_shape} need {n_pix}"
+        )
+    images = batch.reshape(-1, *image_shape)
     flip = (
         torch.rand(
             len(batch), generator=generator, device=generator.device if generator else batch.device
@@ -169,7 +173,7 @@ def horizontal_flip(
         < 0.5
     )
     images = torch.where(flip.to(batch.device)[:, None, None, None], images.flip(-1), images)
-    return torch.cat([images.reshape(len(batch), n_pix), batch[:, n_pix:]], dim=1)
+    return images.reshape(len(batch), n_pix)
 
 
 def synthetic_images(n: int, shape: tuple[int, ...], n_classes: int = 10, seed: int = 0):

@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 
 from ddvi_genomics.core.metrics import t_interval
+from ddvi_genomics.provenance import provenance
 from vision import presets
 from vision.benchmark import RunSpec, train_run
-from workflows.provenance import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -46,7 +46,7 @@ from .priors import (
     SwissRollPrior,
     make_prior,
 )
-from .runtime import make_generator, resolve_device, seed_everything
+from .runtime import derive_seed, make_generator, resolve_device, seeded_global_rng, stream
 from .training import History, LossOutput, OptimiserPlan, Phase, fit
 
 __all__ = [
@@ -90,12 +90,14 @@ __all__ = [
     "knn_accuracy",
     "latent_nll",
     "linear_beta_schedule",
+    "derive_seed",
     "make_generator",
     "make_prior",
     "mask_labels",
     "mmd_rbf",
     "mmd_reference",
     "resolve_device",
-    "seed_everything",
+    "seeded_global_rng",
+    "stream",
     "t_interval",
 ]

@@ -64,31 +64,34 @@ def mask_labels(labels, n_labelled: int, *, seed: int, method: str = "balanced")
     return out
 
 
-def pack_labels(data, labels, n_classes: int):
-    """Append labels as a last float column so they ride through the training loop's batches.
+def as_label_tensor(labels, n_examples: int, n_classes: int):
+    """Validate semi-supervised labels and return them as an int64 tensor of shape (n,).
 
     Parameters
     ----------
-    data : torch.Tensor, shape (n, features)
-    labels : array_like of int, shape (n,)
-        Classes 0..n_classes-1, or :data:`UNLABELLED`.
+    labels : array_like of int, shape (n_examples,)
+        Classes 0..n_classes-1, or :data:`UNLABELLED` (-1).
+    n_examples : int
+        Rows of the training matrix the labels belong to.
+    n_classes : int
 
     Returns
     -------
-    torch.Tensor, shape (n, features + 1)
+    torch.Tensor of int64, shape (n_examples,)
     """
     import torch
 
     if labels is None:
         raise ValueError("semi-supervised training needs labels (use -1 for unlabelled examples)")
-    lab = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-    if lab.shape != (data.shape[0],) or bool(((lab < UNLABELLED) | (lab >= n_classes)).any()):
+    arr = np.asarray(labels)
+    if arr.shape != (n_examples,) or not np.issubdtype(arr.dtype, np.integer):
         raise ValueError(
-            f"labels must be {data.shape[0]} integers in -1..{n_classes - 1} (-1 = unlabelled)"
+            f"labels must be {n_examples} integers in -1..{n_classes - 1} (-1 = unlabelled); "
+            f"got shape {arr.shape}, dtype {arr.dtype}"
         )
-    return torch.cat([data, lab[:, None].float()], dim=1)
-
-
-def unpack_labels(batch):
-    """Inverse of :func:`pack_labels` for a batch: ``(x, labels)``."""
-    return batch[:, :-1], batch[:, -1].long()
+    if ((arr < UNLABELLED) | (arr >= n_classes)).any():
+        bad = int(arr[(arr < UNLABELLED) | (arr >= n_classes)][0])
+        raise ValueError(
+            f"label {bad} is not allowed; labels must be in -1..{n_classes - 1} (-1 = unlabelled)"
+        )
+    return torch.as_tensor(arr, dtype=torch.long)

@@ -1,8 +1,18 @@
-"""Devices, seeds and generators, resolved once at entry points."""
+"""Devices, seeds and generators, resolved once at entry points.
+
+Randomness is an argument. An entry point takes one integer ``seed``; :func:`derive_seed` turns it
+into independent, *named* streams (``derive_seed(seed, "init")``, ``"shuffle"``, ``"noise"``,
+...), each a hash of the seed and the name through :class:`numpy.random.SeedSequence`, so adding a
+stream never shifts another one and no two streams share a state by accident. Library code never
+reseeds a global RNG: :func:`seeded_global_rng` runs a block (network initialisation, dropout)
+inside ``torch.random.fork_rng`` and restores the caller's state afterwards.
+"""
 
 from __future__ import annotations
 
-import random
+import contextlib
+import zlib
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -62,11 +72,49 @@ def make_generator(seed: int | None, device: str | torch.device = "cpu") -> torc
     return gen
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch global RNGs.
+def derive_seed(seed: int, name: str) -> int:
+    """Return the seed of the stream ``name`` derived from ``seed`` (a 63-bit integer).
 
-    Library code never calls this; command lines, workflows and tests do.
+    Parameters
+    ----------
+    seed : int
+        The user's seed (any non-negative integer).
+    name : str
+        The stream's name, e.g. ``"init"``, ``"shuffle"``, ``"noise"``, ``"posterior"``.
+
+    Returns
+    -------
+    int
+        ``SeedSequence([seed, crc32(name)])``'s first 64-bit word, shifted into ``[0, 2**63)``:
+        the same for the same ``(seed, name)`` on every machine, unrelated across names.
     """
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+    if int(seed) < 0:
+        raise ValueError(f"seed={seed!r} is not allowed; it must be a non-negative integer")
+    sequence = np.random.SeedSequence([int(seed), zlib.crc32(name.encode())])
+    return int(sequence.generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+def stream(seed: int, name: str, device: str | torch.device = "cpu") -> torch.Generator:
+    """Return a ``torch.Generator`` on ``device`` for the named stream of ``seed``."""
+    return make_generator(derive_seed(seed, name), device)
+
+
+@contextlib.contextmanager
+def seeded_global_rng(seed: int | None, device: str | torch.device = "cpu") -> Iterator[None]:
+    """Run a block with torch's global RNG seeded, restoring the caller's RNG state afterwards.
+
+    Used where torch draws from its global generator and takes no ``generator=`` argument:
+    ``nn.Module`` initialisation and dropout. ``seed=None`` forks without seeding.
+
+    Parameters
+    ----------
+    seed : int, optional
+    device : str or torch.device
+        A CUDA device's RNG is forked (and seeded) too.
+    """
+    dev = resolve_device(device)
+    cuda = [dev.index or 0] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        if seed is not None:
+            torch.manual_seed(seed)
+        yield

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .runtime import make_generator, resolve_device
+from .runtime import derive_seed, make_generator, resolve_device, seeded_global_rng
 
 
 @dataclasses.dataclass
@@ -40,6 +40,7 @@ class StepContext:
     epoch: int
     n_epochs: int
     generator: torch.Generator
+    labels: torch.Tensor | None = None  # (batch,) int64 classes, -1 unlabelled (semi families)
 
 
 @dataclasses.dataclass
@@ -173,34 +174,27 @@ def _save_atomic(obj: Any, path: str | os.PathLike) -> None:
     os.replace(tmp, path)
 
 
-def fit(
-    model: nn.Module,
-    phases: Sequence[Phase],
-    x: torch.Tensor,
-    *,
-    device: str | torch.device = "auto",
-    seed: int | None = 0,
-    verbose: bool | None = None,
-    checkpoint: str | os.PathLike | None = None,
-    resume: bool = False,
-    eval_fn: Callable[[nn.Module], dict[str, float]] | None = None,
-    eval_every: int = 0,
-    batch_transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
-) -> History:
-    """Run ``phases`` on ``model`` with data ``x``.
+def load_plain(path: str | os.PathLike, map_location="cpu") -> Any:
+    """Load a file written by ``torch.save`` that holds only plain data (never unpickles code).
 
-    Parameters
+    ``weights_only=True`` accepts tensors, numbers, strings, lists, tuples and dicts and refuses
+    anything else, so a crafted file cannot run code when it is loaded.
+    """
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+@dataclasses.dataclass
+class FitOptions:
+    """How :func:`fit` runs (everything but the model, its phases and the data).
+
+    Attributes
     ----------
-    model : nn.Module
-        Moved to ``device``.
-    phases : sequence of Phase
-    x : torch.Tensor, shape (n, features)
-        Training data; copied to the device once (not per batch).
     device : str or torch.device
         ``"auto"`` picks cuda, then mps, then cpu.
     seed : int, optional
-        Seeds the shuffling and noise generators, and (inside ``torch.random.fork_rng``, so the
-        caller's global state is restored afterwards) the global torch RNG that dropout uses.
+        Split by :func:`~ddvi_genomics.core.runtime.derive_seed` into the ``"shuffle"`` (batch
+        order), ``"noise"`` (every loss-function draw) and ``"dropout"`` (torch's global RNG,
+        forked, so the caller's state is restored afterwards) streams. None: fresh entropy.
     verbose : bool, optional
         Progress lines on stderr; None means "only when stderr is a terminal".
     checkpoint : path, optional
@@ -213,130 +207,176 @@ def fit(
     eval_every : int
         Evaluation period in epochs (0: only at the end of each phase when ``eval_fn`` is set).
     batch_transform : callable, optional
-        ``batch_transform(batch, generator)`` applied to every training batch (data augmentation;
-        the generator is the seeded noise generator).
+        ``batch_transform(x_batch, generator)`` applied to every training batch of ``x`` (data
+        augmentation; the generator is the seeded noise stream). Labels are not passed to it.
+    """
+
+    device: str | torch.device = "auto"
+    seed: int | None = 0
+    verbose: bool | None = None
+    checkpoint: str | os.PathLike | None = None
+    resume: bool = False
+    eval_fn: Callable[[nn.Module], dict[str, float]] | None = None
+    eval_every: int = 0
+    batch_transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
+
+
+def fit(
+    model: nn.Module,
+    phases: Sequence[Phase],
+    x: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    **options,
+) -> History:
+    """Run ``phases`` on ``model`` with data ``x`` (and per-example ``labels``).
+
+    Parameters
+    ----------
+    model : nn.Module
+        Moved to the device.
+    phases : sequence of Phase
+    x : torch.Tensor, shape (n, features)
+        Training data; copied to the device once (not per batch).
+    labels : torch.Tensor of int64, shape (n,), optional
+        Semi-supervised classes (-1 for unlabelled); batched with ``x`` and handed to the loss
+        functions as ``ctx.labels``.
+    **options
+        Fields of :class:`FitOptions`.
 
     Returns
     -------
     History
     """
-    dev = resolve_device(device)
-    fork_devices = [dev.index or 0] if dev.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices):
-        if seed is not None:
-            torch.manual_seed(seed)
-        return _fit(
-            model,
-            phases,
-            x,
-            dev,
-            seed,
-            verbose,
-            checkpoint,
-            resume,
-            eval_fn,
-            eval_every,
-            batch_transform,
-        )
-
-
-def _fit(
-    model,
-    phases,
-    x,
-    dev,
-    seed,
-    verbose,
-    checkpoint,
-    resume,
-    eval_fn,
-    eval_every,
-    batch_transform=None,
-) -> History:
-    model.to(dev)
-    data = x.to(dev)
-    n = data.shape[0]
-    shuffle_gen = make_generator(seed, "cpu")
-    noise_gen = make_generator(None if seed is None else seed + 1, dev)
-    history = History()
-    start_phase, start_epoch, saved_optims = 0, 0, {}
-    if resume and checkpoint is not None and os.path.exists(checkpoint):
-        state = torch.load(checkpoint, map_location=dev, weights_only=False)
-        model.load_state_dict(state["model"])
-        start_phase, start_epoch = state["phase"], state["epoch"]
-        saved_optims = state["optimisers"]
-        history.rows = state["history"]
-        shuffle_gen.set_state(state["shuffle_generator"])
-        noise_gen.set_state(state["noise_generator"].to(noise_gen.get_state().device))
-        torch.set_rng_state(state["torch_rng"])
-        if dev.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(state["cuda_rng"], dev)
-
-    total = sum(p.epochs for p in phases[start_phase:]) - start_epoch
-    progress = Progress(total, verbose)
-    for phase_idx in range(start_phase, len(phases)):
-        phase = phases[phase_idx]
-        optims = build_optimisers(phase)
-        if phase_idx == start_phase:
-            for name, st in saved_optims.items():
-                optims[name].load_state_dict(st)
-        first_epoch = start_epoch if phase_idx == start_phase else 0
-        for epoch in range(first_epoch, phase.epochs):
-            t0 = time.perf_counter()
-            model.train()
-            _apply_freezing(phase, epoch)
-            for plan in phase.plans:
-                if plan.lr_factor is not None:
-                    for group in optims[plan.name].param_groups:
-                        group["lr"] = plan.lr * plan.lr_factor(epoch)
-            ctx = StepContext(epoch=epoch, n_epochs=phase.epochs, generator=noise_gen)
-            sums: dict[str, float] = {}
-            counts: dict[str, int] = {}
-            for batch in _batches(data, phase, n, shuffle_gen):
-                if batch is not None and batch_transform is not None:
-                    batch = batch_transform(batch, noise_gen)
-                for plan in phase.plans:
-                    for _ in range(plan.repeats):
-                        out = _step(model, plan, optims[plan.name], batch, ctx)
-                        for key, value in out.terms.items():
-                            tag = f"{plan.name}/{key}" if len(phase.plans) > 1 else key
-                            sums[tag] = sums.get(tag, 0.0) + value
-                            counts[tag] = counts.get(tag, 0) + 1
-            terms = {k: sums[k] / counts[k] for k in sums}
-            seconds = time.perf_counter() - t0
-            row: dict[str, Any] = {
-                "phase": phase.name,
-                "epoch": epoch,
-                "seconds": seconds,
-                **terms,
-            }
-            last = epoch == phase.epochs - 1
-            if eval_fn is not None and ((eval_every and (epoch + 1) % eval_every == 0) or last):
-                row.update({f"eval/{k}": v for k, v in eval_fn(model).items()})
-                model.train()
-            history.rows.append(row)
-            progress.epoch(phase.name, epoch, phase.epochs, terms, seconds)
-            if checkpoint is not None:
-                done_phase = phase_idx + 1 if last else phase_idx
-                _save_atomic(
-                    {
-                        "model": model.state_dict(),
-                        "phase": done_phase,
-                        "epoch": 0 if last else epoch + 1,
-                        "optimisers": {}
-                        if last
-                        else {k: o.state_dict() for k, o in optims.items()},
-                        "history": history.rows,
-                        "shuffle_generator": shuffle_gen.get_state(),
-                        "noise_generator": noise_gen.get_state().cpu(),
-                        "torch_rng": torch.get_rng_state(),
-                        "cuda_rng": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
-                    },
-                    checkpoint,
-                )
-        _apply_freezing(phase, None)
+    opts = FitOptions(**options)
+    dev = resolve_device(opts.device)
+    dropout_seed = None if opts.seed is None else derive_seed(opts.seed, "dropout")
+    with seeded_global_rng(dropout_seed, dev):
+        run = _Run.start(model, x, labels, dev, opts)
+        for phase_idx in range(run.start_phase, len(phases)):
+            _run_phase(run, phases, phase_idx)
     model.eval()
-    return history
+    return run.history
+
+
+@dataclasses.dataclass
+class _Run:
+    """The state of one :func:`fit` call: data on the device, generators, history, resume point."""
+
+    model: nn.Module
+    data: torch.Tensor
+    labels: torch.Tensor | None
+    device: torch.device
+    opts: FitOptions
+    shuffle_gen: torch.Generator
+    noise_gen: torch.Generator
+    history: History
+    start_phase: int = 0
+    start_epoch: int = 0
+    saved_optimisers: dict = dataclasses.field(default_factory=dict)
+    progress: Progress | None = None
+
+    @classmethod
+    def start(cls, model, x, labels, dev, opts: FitOptions) -> _Run:
+        seed = opts.seed
+        model.to(dev)
+        run = cls(
+            model=model,
+            data=x.to(dev),
+            labels=None if labels is None else labels.to(dev),
+            device=dev,
+            opts=opts,
+            shuffle_gen=make_generator(None if seed is None else derive_seed(seed, "shuffle")),
+            noise_gen=make_generator(None if seed is None else derive_seed(seed, "noise"), dev),
+            history=History(),
+        )
+        if opts.resume and opts.checkpoint is not None and os.path.exists(opts.checkpoint):
+            run.restore(load_plain(opts.checkpoint, map_location=dev))
+        return run
+
+    def restore(self, state: dict) -> None:
+        """Continue from a checkpoint written by :meth:`checkpoint_state`."""
+        self.model.load_state_dict(state["model"])
+        self.start_phase, self.start_epoch = state["phase"], state["epoch"]
+        self.saved_optimisers = state["optimisers"]
+        self.history.rows = state["history"]
+        self.shuffle_gen.set_state(state["shuffle_generator"].cpu())
+        self.noise_gen.set_state(state["noise_generator"].to(self.noise_gen.get_state().device))
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if self.device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
+
+    def checkpoint_state(self, phase_idx: int, epoch: int, last: bool, optims) -> dict:
+        """Everything needed to continue after ``epoch`` of phase ``phase_idx`` (plain data)."""
+        return {
+            "model": self.model.state_dict(),
+            "phase": phase_idx + 1 if last else phase_idx,
+            "epoch": 0 if last else epoch + 1,
+            "optimisers": {} if last else {k: o.state_dict() for k, o in optims.items()},
+            "history": self.history.rows,
+            "shuffle_generator": self.shuffle_gen.get_state(),
+            "noise_generator": self.noise_gen.get_state().cpu(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device)
+            if self.device.type == "cuda"
+            else None,
+        }
+
+
+def _run_phase(run: _Run, phases: Sequence[Phase], phase_idx: int) -> None:
+    phase = phases[phase_idx]
+    optims = build_optimisers(phase)
+    first_epoch = 0
+    if phase_idx == run.start_phase:
+        for name, state in run.saved_optimisers.items():
+            optims[name].load_state_dict(state)
+        first_epoch = run.start_epoch
+    if run.progress is None:
+        total = sum(p.epochs for p in phases[run.start_phase :]) - run.start_epoch
+        run.progress = Progress(total, run.opts.verbose)
+    for epoch in range(first_epoch, phase.epochs):
+        t0 = time.perf_counter()
+        terms = _run_epoch(run, phase, optims, epoch)
+        row: dict[str, Any] = {
+            "phase": phase.name,
+            "epoch": epoch,
+            "seconds": time.perf_counter() - t0,
+            **terms,
+        }
+        last = epoch == phase.epochs - 1
+        opts = run.opts
+        if opts.eval_fn is not None and (
+            (opts.eval_every and (epoch + 1) % opts.eval_every == 0) or last
+        ):
+            row.update({f"eval/{k}": v for k, v in opts.eval_fn(run.model).items()})
+        run.history.rows.append(row)
+        run.progress.epoch(phase.name, epoch, phase.epochs, terms, row["seconds"])
+        if opts.checkpoint is not None:
+            _save_atomic(run.checkpoint_state(phase_idx, epoch, last, optims), opts.checkpoint)
+    _apply_freezing(phase, None)
+
+
+def _run_epoch(run: _Run, phase: Phase, optims, epoch: int) -> dict[str, float]:
+    """One pass over the data (or ``steps_per_epoch`` data-free steps); return mean loss terms."""
+    run.model.train()
+    _apply_freezing(phase, epoch)
+    for plan in phase.plans:
+        if plan.lr_factor is not None:
+            for group in optims[plan.name].param_groups:
+                group["lr"] = plan.lr * plan.lr_factor(epoch)
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for batch, labels in _batches(run.data, run.labels, phase, run.shuffle_gen):
+        if batch is not None and run.opts.batch_transform is not None:
+            batch = run.opts.batch_transform(batch, run.noise_gen)
+        ctx = StepContext(epoch, phase.epochs, run.noise_gen, labels)
+        for plan in phase.plans:
+            for _ in range(plan.repeats):
+                out = _step(run.model, plan, optims[plan.name], batch, ctx)
+                for key, value in out.terms.items():
+                    tag = f"{plan.name}/{key}" if len(phase.plans) > 1 else key
+                    sums[tag] = sums.get(tag, 0.0) + value
+                    counts[tag] = counts.get(tag, 0) + 1
+    return {k: sums[k] / counts[k] for k in sums}
 
 
 def build_optimisers(phase: Phase) -> dict[str, torch.optim.Optimizer]:
@@ -369,14 +409,17 @@ def _apply_freezing(phase: Phase, epoch: int | None) -> None:
             p.requires_grad_(id(p) not in frozen)
 
 
-def _batches(data: torch.Tensor, phase: Phase, n: int, generator: torch.Generator):
+def _batches(data: torch.Tensor, labels, phase: Phase, generator: torch.Generator):
+    """Yield ``(x_batch, labels_batch)``; ``(None, None)`` for data-free phases."""
     if phase.steps_per_epoch is not None:
         for _ in range(phase.steps_per_epoch):
-            yield None
+            yield None, None
         return
+    n = data.shape[0]
     order = torch.randperm(n, generator=generator).to(data.device)
     for start in range(0, n, phase.batch_size):
-        yield data[order[start : start + phase.batch_size]]
+        idx = order[start : start + phase.batch_size]
+        yield data[idx], None if labels is None else labels[idx]
 
 
 def _step(model, plan: OptimiserPlan, optim, batch, ctx) -> LossOutput:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ddvi_genomics.core.data import mask_labels, pack_labels
+from ddvi_genomics.core.data import as_label_tensor, mask_labels
 from ddvi_genomics.core.metrics import class_head_accuracy
 from ddvi_genomics.core.models.semi import AAESemi, IAFVAESemi, VAESemi, semi_discriminator_noise
 from ddvi_genomics.core.training import StepContext
@@ -35,12 +35,12 @@ def test_one_step__lowers_every_plan_loss(cls, device):
     torch.manual_seed(0)
     model = small(cls, dropout=0.0).to(device).eval()
     x, labels = data()
-    batch = pack_labels(x, labels, 10).to(device)
+    batch, lab = x.to(device), as_label_tensor(labels, len(x), 10).to(device)
     for plan in model.training_phases()[0].plans:
         opt = torch.optim.Adam(plan.parameters(), lr=1e-3)
 
         def loss():
-            return plan.loss_fn(batch, StepContext(1, 4, gen(3, device))).loss
+            return plan.loss_fn(batch, StepContext(1, 4, gen(3, device), lab)).loss
 
         before = loss()
         opt.zero_grad()

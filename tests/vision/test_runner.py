@@ -156,11 +156,15 @@ def test_augmentation__only_training_batches_are_flipped(tmp_path, monkeypatch):
 def test_rerun__resumes_from_the_checkpoint_instead_of_retraining(tmp_path):
     import torch
 
-    spec = RunSpec("mnist", "vae", "pinwheel", synthetic=True, subset=64, test_subset=32, smoke=True)
+    spec = RunSpec(
+        "mnist", "vae", "pinwheel", synthetic=True, subset=64, test_subset=32, smoke=True
+    )
     first = train_run(spec, tmp_path, device="cpu")
     weights = torch.load(tmp_path / "model.pt", weights_only=False)["state_dict"]
     second = train_run(spec, tmp_path, device="cpu")
     again = torch.load(tmp_path / "model.pt", weights_only=False)["state_dict"]
     assert all(torch.equal(weights[k], again[k]) for k in weights)  # no further training
-    assert second["seconds_per_epoch"] == first["seconds_per_epoch"]  # history restored, nothing new
+    assert (
+        second["seconds_per_epoch"] == first["seconds_per_epoch"]
+    )  # history restored, nothing new
     assert second["knn_accuracy_k20"] == first["knn_accuracy_k20"]

@@ -331,7 +331,7 @@ def main() -> None:
         done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(results[-1], file=sys.stderr)
-        from workflows.provenance import provenance
+        from ddvi_genomics.provenance import provenance
 
     ours, ref, kde = results
     record = {

@@ -24,9 +24,8 @@ import numpy as np
 import torch
 
 from ddvi_genomics.core.data import (
+    as_label_tensor,
     mask_labels,
-    pack_labels,
-    unpack_labels,
 )
 from ddvi_genomics.core.diffusion import denoising_loss
 from ddvi_genomics.core.models import AAE, DDVI, HIAFVAE, IAFVAE, VAE, DDVISemi
@@ -45,7 +44,7 @@ class NaiveLoopDDVISemi(DDVISemi):
 
     def _wake_loss(self, batch, ctx):
         cfg = self.config
-        x, labels = unpack_labels(batch)
+        x, labels = batch, ctx.labels
         qy, logits = self.encoder.classify(x)
         y = self._sample_y(qy, ctx.generator)
         context = self.context_net(x)
@@ -83,12 +82,13 @@ def run_variant(name: str, device: str, batches: int, warmup: int, mnist_dir) ->
     x = load_images(mnist_dir, batch_size * (batches + warmup))
     if semi:
         model = (NaiveLoopDDVISemi if name.endswith("naive") else DDVISemi)(784).to(dev)
-        data = pack_labels(x, mask_labels(np.arange(len(x)) % 10, len(x) // 60, seed=0), 10).to(
-            dev
-        )
+        labels = as_label_tensor(
+            mask_labels(np.arange(len(x)) % 10, len(x) // 60, seed=0), len(x), 10
+        ).to(dev)
     else:
         model = FAMILIES[name](784).to(dev)
-        data = x.to(dev)
+        labels = None
+    data = x.to(dev)
     model.train()
     phase = model.training_phases()[-1]
     optims = build_optimisers(phase)
@@ -99,7 +99,9 @@ def run_variant(name: str, device: str, batches: int, warmup: int, mnist_dir) ->
     )
 
     def step(i):
-        batch = data[i * batch_size : (i + 1) * batch_size]
+        rows = slice(i * batch_size, (i + 1) * batch_size)
+        batch = data[rows]
+        ctx.labels = None if labels is None else labels[rows]
         for plan in phase.plans:
             for _ in range(plan.repeats):
                 model.zero_grad(set_to_none=True)
@@ -162,7 +164,7 @@ def main() -> None:
             )
         )
         return
-    from workflows.provenance import provenance
+    from ddvi_genomics.provenance import provenance
 
     results = []
     for name in [*FAMILIES, "ddvi_semi_batched", "ddvi_semi_naive_loop"]:

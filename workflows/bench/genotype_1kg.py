@@ -27,7 +27,7 @@ from ddvi_genomics.genotype.io import read_panel, read_vcf
 from ddvi_genomics.genotype.pca import GenotypePCA
 from ddvi_genomics.genotype.pipeline import example_paths
 from ddvi_genomics.genotype.qc import run_qc
-from workflows.provenance import provenance
+from ddvi_genomics.provenance import provenance
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -145,7 +145,7 @@ def main() -> None:
     if args.run:
         print(json.dumps(pca_bench(args.vcf) if args.run == "pca" else reader(args.run, args.vcf)))
         return
-    from workflows.provenance import provenance
+    from ddvi_genomics.provenance import provenance
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -143,22 +143,11 @@ class AAE(LatentVariableModel):
 
     # -- inference ------------------------------------------------------------------------------
 
-    @torch.no_grad()
-    def encode(
-        self,
-        x,
-        *,
-        n_samples: int | None = None,
-        mean: bool = False,
-        generator=None,
-        batch_size: int = 1024,
-    ) -> torch.Tensor:
-        """Deterministic codes ``Q(x)`` (eval mode); a sample axis is added when asked for."""
-        data = self._check_input(x)
-        z = self._map_batches(data, self.encoder, batch_size)
-        if n_samples is None or mean:
-            return z
-        return z.expand(n_samples, *z.shape).clone()
+    deterministic_encoder = True
+
+    def draw_latent(self, x, generator=None) -> torch.Tensor:
+        """Return the deterministic code ``Q(x)``, shape (n, d)."""
+        return self.encoder(x)
 
     def elbo(self, x, **kwargs):
         """Not defined: the AAE has a deterministic encoder and no likelihood bound."""

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import abc
 import os
+import pickle
 from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
 
+from ..._version import __version__
 from ..config import Config
-from ..training import _save_atomic, as_tensor_2d
+from ..training import _save_atomic, as_tensor_2d, load_plain
 from ..training import fit as run_phases
 
 FORMAT_VERSION = 1
@@ -64,11 +66,11 @@ class LatentVariableModel(nn.Module, abc.ABC):
     def training_phases(self):
         """Return the model's phases of optimiser plans (see :mod:`ddvi_genomics.core.training`)."""
 
-    def _training_data(self, x, labels) -> torch.Tensor:
-        """Return the validated training matrix (semi-supervised families pack labels into it)."""
+    def _training_data(self, x, labels) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Return the validated training matrix and labels (None for unsupervised families)."""
         if labels is not None:
             raise ValueError(f"{type(self).__name__} is unsupervised; fit it without labels")
-        return self._check_input(x)
+        return self._check_input(x), None
 
     def fit(
         self,
@@ -106,11 +108,12 @@ class LatentVariableModel(nn.Module, abc.ABC):
         History
             One row per epoch and phase with the mean loss terms.
         """
-        data = self._training_data(x, labels)
+        data, label_tensor = self._training_data(x, labels)
         return run_phases(
             self,
             self.training_phases(),
             data,
+            label_tensor,
             device=device,
             seed=seed,
             verbose=verbose,
@@ -120,6 +123,58 @@ class LatentVariableModel(nn.Module, abc.ABC):
             eval_every=eval_every,
             batch_transform=batch_transform,
         )
+
+    # -- inference ------------------------------------------------------------------------------
+
+    #: True for families whose encoder is a deterministic map (the AAE): one draw is enough.
+    deterministic_encoder: bool = False
+
+    @abc.abstractmethod
+    def draw_latent(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """One posterior draw ``z ~ q(z | x)`` for a device batch ``x`` (n, n_features): (n, d)."""
+
+    @torch.no_grad()
+    def encode(
+        self,
+        x,
+        *,
+        n_samples: int | None = None,
+        mean: bool = False,
+        generator: torch.Generator | None = None,
+        batch_size: int = 1024,
+    ) -> torch.Tensor:
+        """Posterior samples ``z ~ q(z | x)`` (eval mode: dropout off).
+
+        Parameters
+        ----------
+        x : array_like, shape (n, n_features)
+        n_samples : int, optional
+            Number of draws per example; None means one draw returned without a sample axis.
+        mean : bool
+            Return the average of the draws (10 when ``n_samples`` is None), shape (n, d).
+        generator : torch.Generator, optional
+            Noise source (on the model's device) for reproducible draws.
+        batch_size : int
+
+        Returns
+        -------
+        torch.Tensor (CPU)
+            Shape (n, d), or (n_samples, n, d) when ``n_samples`` is given and ``mean`` is False.
+        """
+        data = self._check_input(x)
+        draws = n_samples if n_samples is not None else (10 if mean else 1)
+        if self.deterministic_encoder:
+            z = self._map_batches(data, lambda b: self.draw_latent(b, generator), batch_size)
+            zs = z.expand(draws, *z.shape).clone()
+        else:
+            zs = self._map_batches(
+                data,
+                lambda b: torch.stack([self.draw_latent(b, generator) for _ in range(draws)]),
+                batch_size,
+            )
+        if mean:
+            return zs.mean(0)
+        return zs[0] if n_samples is None else zs
 
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -136,8 +191,6 @@ class LatentVariableModel(nn.Module, abc.ABC):
 
     def save(self, path: str | os.PathLike) -> None:
         """Write config, feature count and all weights and buffers to ``path`` (atomically)."""
-        from ... import __version__
-
         _save_atomic(
             {
                 "format": f"ddvi-genomics/{type(self).__name__}",
@@ -166,7 +219,13 @@ class LatentVariableModel(nn.Module, abc.ABC):
         ValueError
             If the file is not a checkpoint of this model family.
         """
-        payload = torch.load(path, map_location=map_location, weights_only=False)
+        try:
+            payload = load_plain(path, map_location=map_location)
+        except (OSError, RuntimeError, pickle.UnpicklingError, EOFError) as err:
+            raise ValueError(
+                f"{os.fspath(path)} cannot be read as a {cls.__name__} checkpoint: "
+                f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
+            ) from None
         expected = f"ddvi-genomics/{cls.__name__}"
         if not isinstance(payload, dict) or payload.get("format") != expected:
             found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__

@@ -402,55 +402,19 @@ class DDVI(LatentVariableModel):
             )
         return phases
 
-    def _training_data(self, x, labels) -> torch.Tensor:
-        data = super()._training_data(x, labels)
+    def _training_data(self, x, labels):
+        data, labels = super()._training_data(x, labels)
         if self.config.likelihood == "bernoulli" and bool(((data < 0) | (data > 1)).any()):
             raise ValueError(
                 "x must lie in [0, 1] for likelihood='bernoulli'; rescale it or use 'gaussian'"
             )
-        return data
+        return data, labels
 
     # -- inference ------------------------------------------------------------------------------
 
-    @torch.no_grad()
-    def encode(
-        self,
-        x,
-        *,
-        n_samples: int | None = None,
-        mean: bool = False,
-        generator: torch.Generator | None = None,
-        batch_size: int = 1024,
-    ) -> torch.Tensor:
-        """Posterior samples ``z ~ q(z | x)`` (eval mode: dropout off).
-
-        Parameters
-        ----------
-        x : array_like, shape (n, n_features)
-        n_samples : int, optional
-            Number of draws per example; None means one draw returned without a sample axis.
-        mean : bool
-            Return the average of the draws (10 when ``n_samples`` is None), shape (n, d).
-        generator : torch.Generator, optional
-            Noise source (on the model's device) for reproducible draws.
-        batch_size : int
-
-        Returns
-        -------
-        torch.Tensor (CPU)
-            Shape (n, d), or (n_samples, n, d) when ``n_samples`` is given and ``mean`` is False.
-        """
-        data = self._check_input(x)
-        draws = n_samples if n_samples is not None else (10 if mean else 1)
-
-        def one_batch(b):
-            zs = torch.stack([self.posterior_chain(b, generator)[2][-1] for _ in range(draws)])
-            return zs
-
-        zs = self._map_batches(data, one_batch, batch_size)
-        if mean:
-            return zs.mean(0)
-        return zs[0] if n_samples is None else zs
+    def draw_latent(self, x, generator=None) -> torch.Tensor:
+        """One draw ``z = y_0`` of the posterior chain started at ``y_T ~ q(y_T | x)``, (n, d)."""
+        return self.posterior_chain(x, generator)[2][-1]
 
     def elbo(
         self,

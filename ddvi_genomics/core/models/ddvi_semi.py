@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import distributions as D
 
 from ..config import check_choice
-from ..data import UNLABELLED, pack_labels, unpack_labels
+from ..data import UNLABELLED, as_label_tensor
 from ..diffusion import denoising_loss
 from ..nn import ClassBatchedEpsilonNet, GaussianEncoder
 from ..training import LossOutput, StepContext
@@ -166,7 +166,7 @@ class DDVISemi(DDVI):
 
     def _stage1_loss(self, batch, ctx: StepContext) -> LossOutput:
         cfg = self.config
-        x, labels = unpack_labels(batch)
+        x, labels = batch, ctx.labels
         qy, logits = self.encoder.classify(x)
         y = self._sample_y(qy, ctx.generator)
         z = self.prior_diffusion.reverse_chain(
@@ -186,7 +186,7 @@ class DDVISemi(DDVI):
 
     def _wake_loss(self, batch, ctx: StepContext) -> LossOutput:
         cfg = self.config
-        x, labels = unpack_labels(batch)
+        x, labels = batch, ctx.labels
         qy, logits = self.encoder.classify(x)
         y = self._sample_y(qy, ctx.generator)
         context = self.context_net(x)
@@ -248,12 +248,13 @@ class DDVISemi(DDVI):
         """Return the stage-1 modules: encoder and decoder (G frozen, ``endtoend False``)."""
         return [self.encoder, self.decoder]
 
-    def _training_data(self, x, labels) -> torch.Tensor:
+    def _training_data(self, x, labels):
         if labels is None:
             raise ValueError(
                 "the semi-supervised DDVI needs labels (use -1 for unlabelled examples)"
             )
-        return pack_labels(self._check_input(x), labels, self.config.n_classes)
+        data = self._check_input(x)
+        return data, as_label_tensor(labels, data.shape[0], self.config.n_classes)
 
     # -- inference ------------------------------------------------------------------------------
 

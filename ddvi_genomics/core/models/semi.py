@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import distributions as D
 
-from ..data import UNLABELLED, pack_labels, unpack_labels
+from ..data import UNLABELLED, as_label_tensor
 from ..training import LossOutput, Phase, StepContext, kl_weight_at
 from .aae import AAE, AAEConfig
 from .iaf_vae import IAFVAE, IAFVAEConfig
@@ -54,7 +54,7 @@ class _ClassHeadMixin:
 
     def _loss(self, batch, ctx: StepContext) -> LossOutput:
         cfg = self.config
-        x, labels = unpack_labels(batch)
+        x, labels = batch, ctx.labels
         heads = self.encoder(x)
         logits = heads[-1]
         z, log_q, _ = self.posterior(x, ctx.generator, heads=heads)
@@ -78,11 +78,12 @@ class _ClassHeadMixin:
         )
 
     def training_phases(self) -> list[Phase]:
-        """As the unsupervised family (one optimiser), on label-packed batches."""
+        """As the unsupervised family (one optimiser); batch labels arrive as ``ctx.labels``."""
         return super().training_phases()
 
-    def _training_data(self, x, labels) -> torch.Tensor:
-        return pack_labels(self._check_input(x), labels, self.config.n_classes)
+    def _training_data(self, x, labels):
+        data = self._check_input(x)
+        return data, as_label_tensor(labels, data.shape[0], self.config.n_classes)
 
     @torch.no_grad()
     def predict_classes(self, x, *, batch_size: int = 1024) -> torch.Tensor:
@@ -176,11 +177,11 @@ class AAESemi(AAE):
         self._noise = semi_discriminator_noise(ctx.epoch, ctx.n_epochs)
 
     def _rec_loss(self, batch, ctx):
-        return super()._rec_loss(unpack_labels(batch)[0], ctx)
+        return super()._rec_loss(batch, ctx)
 
     def _disc_loss(self, batch, ctx) -> LossOutput:
         cfg = self.config
-        x, labels = unpack_labels(batch)
+        x, labels = batch, ctx.labels
         z = self.encoder(x).detach()
         n = x.shape[0]
         c = torch.randint(
@@ -199,15 +200,16 @@ class AAESemi(AAE):
         return LossOutput(loss, {"d_loss": loss.item(), "d_accuracy": acc.item()})
 
     def _gen_loss(self, batch, ctx) -> LossOutput:
-        x, labels = unpack_labels(batch)
+        x, labels = batch, ctx.labels
         fake = self.discriminate(
             torch.cat([self.encoder(x), self._tokens(labels)], 1), ctx.generator
         )
         loss = -self.config.adv_weight * F.logsigmoid(fake).mean()
         return LossOutput(loss, {"g_loss": loss.item()})
 
-    def _training_data(self, x, labels) -> torch.Tensor:
-        return pack_labels(self._check_input(x), labels, self.config.n_classes)
+    def _training_data(self, x, labels):
+        data = self._check_input(x)
+        return data, as_label_tensor(labels, data.shape[0], self.config.n_classes)
 
     def discriminate(self, z, generator=None):
         """Logit of D on ``[z, class token]``; the noise perturbs the latent part only."""

@@ -168,27 +168,9 @@ class VAE(LatentVariableModel):
 
     # -- inference ------------------------------------------------------------------------------
 
-    @torch.no_grad()
-    def encode(
-        self,
-        x,
-        *,
-        n_samples: int | None = None,
-        mean: bool = False,
-        generator=None,
-        batch_size: int = 1024,
-    ) -> torch.Tensor:
-        """Posterior samples (eval mode); shapes as :meth:`ddvi_genomics.DDVI.encode`."""
-        data = self._check_input(x)
-        draws = n_samples if n_samples is not None else (10 if mean else 1)
-        zs = self._map_batches(
-            data,
-            lambda b: torch.stack([self.posterior(b, generator)[0] for _ in range(draws)]),
-            batch_size,
-        )
-        if mean:
-            return zs.mean(0)
-        return zs[0] if n_samples is None else zs
+    def draw_latent(self, x, generator=None) -> torch.Tensor:
+        """One draw ``z ~ q(z | x)``, shape (n, d)."""
+        return self.posterior(x, generator)[0]
 
     @torch.no_grad()
     def elbo(
