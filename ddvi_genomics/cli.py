@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ._version import __version__
+from .clitools import UsageError, call_or_usage_error
 
 force_option = click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
@@ -17,12 +18,6 @@ device_option = click.option(
     show_default=True,
     help="auto (cuda, then mps, then cpu), cpu, cuda.",
 )
-
-
-class UsageError(click.ClickException):
-    """A bad input: one line on stderr and exit code 2."""
-
-    exit_code = 2
 
 
 @click.group()
@@ -73,18 +68,36 @@ def _setup_logging(verbose: int, quiet: bool) -> bool | None:
     return False if quiet else (True if verbose else None)
 
 
-def _run(fn, *args, **kwargs):
-    """Call the library; bad input becomes one line on stderr and exit code 2."""
-    from .genotype.errors import InputError
-
-    try:
-        return fn(*args, **kwargs)
-    except (InputError, ValueError) as err:
-        raise UsageError(str(err).splitlines()[0] if str(err) else type(err).__name__) from None
-
-
 verbose_option = click.option("-v", "--verbose", count=True, help="More logging and progress.")
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+
+
+def panel_options(fn):
+    """``--id-col``, ``--label-col``, ``--super-col``: where a panel keeps IDs and labels."""
+    for decorator in reversed(
+        [
+            click.option(
+                "--id-col", default="sample", show_default=True, help="Sample ID column."
+            ),
+            click.option(
+                "--label-col", default="pop", show_default=True, help="Population column."
+            ),
+            click.option(
+                "--super-col",
+                default="super_pop",
+                show_default=True,
+                help="Super-population column.",
+            ),
+        ]
+    ):
+        fn = decorator(fn)
+    return fn
+
+
+def _panel_columns(flags: dict):
+    from .genotype.pipeline import PanelColumns
+
+    return PanelColumns(flags.pop("id_col"), flags.pop("label_col"), flags.pop("super_col"))
 
 
 @main.command()
@@ -105,9 +118,7 @@ quiet_option = click.option("-q", "--quiet", is_flag=True, help="Only errors.")
     type=click.Path(dir_okay=False),
     help="Sample labels (1000 Genomes panel or TSV/CSV).",
 )
-@click.option("--id-col", default="sample", show_default=True)
-@click.option("--label-col", default="pop", show_default=True)
-@click.option("--super-col", default="super_pop", show_default=True)
+@panel_options
 @click.option("--region", help="CONTIG[:START[-END]] (VCF/BCF only).")
 @click.option(
     "--samples",
@@ -122,7 +133,7 @@ quiet_option = click.option("-q", "--quiet", is_flag=True, help="Only errors.")
     default="ddvi",
     show_default=True,
 )
-@click.option("--epochs", type=int, help="DDVI training epochs (default 150).")
+@click.option("--epochs", type=int, help="DDVI / VAE training epochs (default 150).")
 @click.option("--min-maf", default=0.01, show_default=True, type=float)
 @click.option(
     "--max-missing",
@@ -139,67 +150,16 @@ quiet_option = click.option("-q", "--quiet", is_flag=True, help="Only errors.")
 @device_option
 @verbose_option
 @quiet_option
-def infer(
-    input_path,
-    example,
-    out_prefix,
-    panel,
-    id_col,
-    label_col,
-    super_col,
-    region,
-    samples_file,
-    n_pcs,
-    method,
-    epochs,
-    min_maf,
-    max_missing,
-    thin_bp,
-    ld_prune,
-    threads,
-    force,
-    seed,
-    device,
-    verbose,
-    quiet,
-):
+def infer(input_path, example, out_prefix, threads, verbose, quiet, **flags):
     """Genotypes (VCF/BCF/PLINK) -> QC -> PCA -> 2-D ancestry map with uncertainty."""
-    from .genotype.pipeline import InferOptions, example_paths, run_infer
+    from .genotype.pipeline import run_infer
 
     progress = _setup_logging(verbose, quiet)
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-    if example:
-        if input_path:
-            raise UsageError("give INPUT or --example, not both")
-        input_path, example_panel = example_paths()
-        panel = panel or str(example_panel)
-    elif not input_path:
-        raise UsageError("missing INPUT (a VCF, BCF or PLINK .bed), or use --example")
-    opts = InferOptions(
-        panel=panel,
-        id_col=id_col,
-        label_col=label_col,
-        super_col=super_col,
-        region=region,
-        samples_file=samples_file,
-        n_pcs=n_pcs,
-        method=method,
-        seed=seed,
-        device=device,
-        epochs=epochs,
-        min_maf=min_maf,
-        max_missing=max_missing,
-        thin_bp=thin_bp,
-        ld_prune=ld_prune,
-        force=force,
-        verbose=progress,
-    )
-    result = _run(
-        run_infer, input_path, out_prefix, opts, command=" ".join(["ddvi-genomics", *sys.argv[1:]])
-    )
+    _set_threads(threads)
+    input_path, flags["panel"] = _resolve_input(input_path, example, flags["panel"])
+    opts = _infer_options(flags, progress)
+    command = " ".join(["ddvi-genomics", *sys.argv[1:]])
+    result = call_or_usage_error(run_infer, input_path, out_prefix, opts, command=command)
     if not quiet:
         m = result["metrics"]
         if m:
@@ -208,6 +168,45 @@ def infer(
                 f"super-population {m.get('knn20_cv_accuracy_super_population', float('nan')):.3f}"
             )
         click.echo("wrote " + ", ".join(result["outputs"]))
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:
+        if threads < 1:
+            raise UsageError(f"--threads must be >= 1; got {threads}")
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _resolve_input(input_path, example: bool, panel):
+    """Return ``(input, panel)``: the bundled example's files under ``--example``."""
+    if example:
+        if input_path:
+            raise UsageError("give INPUT or --example, not both")
+        from .genotype.mapping import example_paths
+
+        vcf, example_panel = example_paths()
+        return vcf, panel or str(example_panel)
+    if not input_path:
+        raise UsageError("missing INPUT (a VCF, BCF or PLINK .bed), or use --example")
+    return input_path, panel
+
+
+def _infer_options(flags: dict, progress):
+    """Turn the ``infer`` flags into :class:`~.genotype.pipeline.InferOptions`."""
+    from .genotype.mapping import QCOptions
+    from .genotype.pipeline import InferOptions
+
+    flags = dict(flags)
+    columns = _panel_columns(flags)
+    qc = QCOptions(
+        min_maf=flags.pop("min_maf"),
+        max_variant_missing=flags.pop("max_missing"),
+        thin_bp=flags.pop("thin_bp"),
+        ld_prune=flags.pop("ld_prune"),
+    )
+    return InferOptions(columns=columns, qc=qc, verbose=progress, **flags)
 
 
 @main.command()
@@ -232,22 +231,14 @@ def infer(
 @device_option
 @verbose_option
 @quiet_option
-def project(
-    input_path, model_path, out_prefix, samples_file, min_overlap, force, device, verbose, quiet
-):
+def project(input_path, model_path, out_prefix, verbose, quiet, **flags):
     """Place new samples on a map saved by infer."""
     from .genotype.pipeline import run_project
 
     _setup_logging(verbose, quiet)
-    report = _run(
-        run_project,
-        input_path,
-        model_path,
-        out_prefix,
-        min_overlap=min_overlap,
-        samples_file=samples_file,
-        device=device,
-        force=force,
+    command = " ".join(["ddvi-genomics", *sys.argv[1:]])
+    report = call_or_usage_error(
+        run_project, input_path, model_path, out_prefix, command=command, **flags
     )
     if not quiet:
         click.echo(
@@ -259,9 +250,7 @@ def project(
 @main.command()
 @click.argument("embedding", type=click.Path(dir_okay=False))
 @click.option("--panel", required=True, type=click.Path(dir_okay=False))
-@click.option("--id-col", default="sample", show_default=True)
-@click.option("--label-col", default="pop", show_default=True)
-@click.option("--super-col", default="super_pop", show_default=True)
+@panel_options
 @click.option(
     "--eigenvec",
     type=click.Path(dir_okay=False),
@@ -272,7 +261,7 @@ def project(
 )
 @force_option
 @seed_option
-def evaluate(embedding, panel, id_col, label_col, super_col, eigenvec, out_path, force, seed):
+def evaluate(embedding, panel, eigenvec, out_path, force, seed, **flags):
     """Score an embedding TSV (#IID DIM1 DIM2) against a panel."""
     import json
 
@@ -280,13 +269,11 @@ def evaluate(embedding, panel, id_col, label_col, super_col, eigenvec, out_path,
 
     if out_path and Path(out_path).exists() and not force:
         raise UsageError(f"output {out_path} exists; use --force to overwrite")
-    metrics = _run(
+    metrics = call_or_usage_error(
         evaluate_table,
         embedding,
         panel,
-        id_col=id_col,
-        label_col=label_col,
-        super_col=super_col,
+        columns=_panel_columns(flags),
         eigenvec=eigenvec,
         seed=seed,
     )
@@ -302,24 +289,20 @@ def evaluate(embedding, panel, id_col, label_col, super_col, eigenvec, out_path,
     "--out", "out_path", required=True, type=click.Path(dir_okay=False), help="PNG file."
 )
 @click.option("--panel", type=click.Path(dir_okay=False))
-@click.option("--id-col", default="sample", show_default=True)
-@click.option("--label-col", default="pop", show_default=True)
-@click.option("--super-col", default="super_pop", show_default=True)
+@panel_options
 @force_option
-def plot(embedding, out_path, panel, id_col, label_col, super_col, force):
+def plot(embedding, out_path, panel, force, **flags):
     """Plot an embedding TSV coloured by population."""
     from .genotype.pipeline import plot_table
 
     if Path(out_path).exists() and not force:
         raise UsageError(f"output {out_path} exists; use --force to overwrite")
-    _run(
+    call_or_usage_error(
         plot_table,
         embedding,
         out_path,
         panel=panel,
-        id_col=id_col,
-        label_col=label_col,
-        super_col=super_col,
+        columns=_panel_columns(flags),
     )
     click.echo(f"wrote {out_path}")
 
@@ -344,7 +327,7 @@ def simulate(out_prefix, model_id, n_per_pop, length, force, seed):
     for suffix in (".vcf.gz", ".panel"):
         if Path(out_prefix + suffix).exists() and not force:
             raise UsageError(f"output {out_prefix + suffix} exists; use --force to overwrite")
-    ts, names, pops = _run(
+    ts, names, pops = call_or_usage_error(
         simulate_tree_sequence, model_id, n_per_population=n_per_pop, length=length, seed=seed
     )
     vcf, panel = write_simulation(ts, names, pops, out_prefix)

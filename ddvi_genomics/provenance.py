@@ -23,7 +23,7 @@ RECORDED_PACKAGES = ("torch", "numpy", "scipy", "scikit-learn", "pandas", "cyvcf
 
 def package_versions() -> dict[str, str]:
     """Return ``{distribution: version}`` for python, ddvi-genomics and the installed dependencies."""
-    versions = {"python": platform.python_version(), "ddvi-genomics": __version__}
+    versions = {"ddvi-genomics": __version__, "python": platform.python_version()}
     for name in RECORDED_PACKAGES:
         try:
             versions[name] = metadata.version(name)

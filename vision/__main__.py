@@ -7,14 +7,10 @@ import sys
 
 import click
 
+from ddvi_genomics.clitools import UsageError
+
 from . import presets
 from .benchmark import RunSpec, evaluate_run, train_run
-
-
-class UsageError(click.ClickException):
-    """Bad arguments: one line and exit code 2."""
-
-    exit_code = 2
 
 
 @click.group()

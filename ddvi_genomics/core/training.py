@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .progress import EpochProgress
 from .runtime import derive_seed, make_generator, resolve_device, seeded_global_rng
 
 
@@ -101,41 +101,6 @@ class Phase:
     batch_size: int
     steps_per_epoch: int | None = None
     frozen: Callable[[int], Sequence[nn.Module]] = lambda epoch: ()
-
-
-class Progress:
-    """Per-epoch progress lines on stderr; silent when stderr is not a terminal (or verbose=False)."""
-
-    def __init__(self, total_epochs: int, verbose: bool | None = None, stream=None):
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = bool(self.stream.isatty()) if verbose is None else bool(verbose)
-        self.total = total_epochs
-        self.done = 0
-        self.start = time.perf_counter()
-
-    def epoch(
-        self, phase: str, epoch: int, n_epochs: int, terms: dict[str, float], seconds: float
-    ):
-        """Report one finished epoch."""
-        self.done += 1
-        if not self.enabled:
-            return
-        elapsed = time.perf_counter() - self.start
-        eta = elapsed / self.done * (self.total - self.done)
-        shown = " ".join(f"{k} {v:.4g}" for k, v in terms.items())
-        print(
-            f"[{phase}] epoch {epoch + 1}/{n_epochs} | {shown} | {seconds:.1f} s | "
-            f"ETA {_clock(eta)}",
-            file=self.stream,
-            flush=True,
-        )
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h:d}:{m:02d}:{s:02d}" if h else f"{m:d}:{s:02d}"
 
 
 @dataclasses.dataclass
@@ -273,7 +238,7 @@ class _Run:
     start_phase: int = 0
     start_epoch: int = 0
     saved_optimisers: dict = dataclasses.field(default_factory=dict)
-    progress: Progress | None = None
+    progress: EpochProgress | None = None
 
     @classmethod
     def start(cls, model, x, labels, dev, opts: FitOptions) -> _Run:
@@ -332,7 +297,7 @@ def _run_phase(run: _Run, phases: Sequence[Phase], phase_idx: int) -> None:
         first_epoch = run.start_epoch
     if run.progress is None:
         total = sum(p.epochs for p in phases[run.start_phase :]) - run.start_epoch
-        run.progress = Progress(total, run.opts.verbose)
+        run.progress = EpochProgress(total, run.opts.verbose)
     for epoch in range(first_epoch, phase.epochs):
         t0 = time.perf_counter()
         terms = _run_epoch(run, phase, optims, epoch)

@@ -14,12 +14,11 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import torch
 
 from ..core.config import check_choice
 from ..core.models.ddvi import DDVI, DDVIConfig
 from ..core.models.vae import VAE, VAEConfig
-from ..core.runtime import make_generator
+from ..core.runtime import derive_seed, seeded_global_rng, stream
 
 METHODS = ("ddvi", "vae", "pca", "tsne", "umap")
 
@@ -90,7 +89,7 @@ def embed(
     method: str = "ddvi",
     seed: int = 0,
     device: str = "auto",
-    config: DDVIConfig = GENOTYPE_DDVI_CONFIG,
+    config: DDVIConfig | VAEConfig | None = None,
     n_draws: int = 20,
     verbose: bool | None = None,
 ) -> Embedding:
@@ -104,7 +103,8 @@ def embed(
         ``umap-learn`` package (15 neighbours, min_dist 0.5, the reference's settings).
     seed : int
     device : str
-    config : DDVIConfig
+    config : DDVIConfig or VAEConfig, optional
+        The network's configuration (default: the family's genotype preset).
     n_draws : int
         Posterior draws per sample for DDVI's mean and standard deviation.
     verbose : bool, optional
@@ -135,23 +135,43 @@ def embed(
         return Embedding("umap", coords)
     scale = input_scale(pcs)
     x = pcs / scale
-    torch.manual_seed(seed)  # network initialisation (the caller's entry point owns the seed)
-    if method == "vae":
-        config = (
-            config
-            if isinstance(config, VAEConfig)
-            else GENOTYPE_VAE_CONFIG.replace(epochs=config.epochs)
-        )
-        model = VAE(x.shape[1], config)
-    else:
-        model = DDVI(x.shape[1], config)
+    model = build_network(method, x.shape[1], config, seed=seed)
     history = model.fit(x, device=device, seed=seed, verbose=verbose)
     mean, sd = posterior_summary(model, x, n_draws=n_draws, seed=seed)
     return Embedding(method, mean, sd, model, scale, history.rows)
 
 
+#: The neural embedding families by method name, and by class name in model files.
+NETWORK_FAMILIES = {"ddvi": DDVI, "vae": VAE}
+
+
+def preset_config(method: str, epochs: int | None = None):
+    """Return the genotype preset of ``method``'s family, with ``epochs`` when given."""
+    check_choice("method", method, tuple(NETWORK_FAMILIES))
+    preset = GENOTYPE_VAE_CONFIG if method == "vae" else GENOTYPE_DDVI_CONFIG
+    return preset if epochs is None else preset.replace(epochs=epochs)
+
+
+def build_network(method: str, n_features: int, config=None, *, seed: int = 0):
+    """Build the (untrained) DDVI or VAE for ``n_features`` PCs, initialised from ``seed``.
+
+    ``config`` of the other family is replaced by that family's genotype preset with the same
+    number of epochs. Initialisation draws from the ``"init"`` stream of ``seed`` inside a
+    forked global RNG, so the caller's RNG state is untouched.
+    """
+    family = NETWORK_FAMILIES[method]
+    if config is None or not isinstance(config, family.config_class):
+        config = preset_config(method, None if config is None else config.epochs)
+    with seeded_global_rng(derive_seed(seed, "init")):
+        return family(n_features, config)
+
+
 def posterior_summary(model, x: np.ndarray, *, n_draws: int = 20, seed: int = 0):
-    """Mean and standard deviation over ``n_draws`` posterior samples, each ``(n, 2)``."""
-    g = make_generator(seed + 7, model.device)
+    """Mean and standard deviation over ``n_draws`` posterior samples, each ``(n, 2)``.
+
+    The draws come from the ``"posterior"`` stream of ``seed``: the same samples in the same
+    order get the same summary, at training time and when projected from a saved model.
+    """
+    g = stream(seed, "posterior", model.device)
     draws = model.encode(x, n_samples=n_draws, generator=g).numpy()  # (draws, n, 2)
     return draws.mean(0).astype(np.float64), draws.std(0, ddof=1).astype(np.float64)

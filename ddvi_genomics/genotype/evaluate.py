@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
+#: PCs of the reference space for trustworthiness, continuity and the distance correlation.
+N_REFERENCE_PCS = 50
+
 
 def knn_cv_accuracy(coords, labels, *, k: int, folds: int = 5, seed: int = 0) -> float:
     """Mean accuracy of a k-NN classifier over stratified, shuffled folds.
@@ -109,7 +112,7 @@ def evaluate_embedding(
     if len(np.unique(pop)) > 1:
         out["silhouette_population"] = float(silhouette_score(coords, pop, random_state=seed))
     if reference_pcs is not None:
-        ref = np.asarray(reference_pcs, dtype=np.float64)[:, :50]
+        ref = np.asarray(reference_pcs, dtype=np.float64)[:, :N_REFERENCE_PCS]
         out["trustworthiness_k10"] = float(trustworthiness(ref, coords, n_neighbors=10))
         out["continuity_k10"] = continuity(ref, coords, n_neighbors=10)
         out["distance_spearman"] = float(spearmanr(pdist(coords), pdist(ref)).statistic)

@@ -15,14 +15,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..core.progress import RateProgress
 from .errors import InputError
 
 _REGION = re.compile(r"^(?P<contig>[^:\s]+)(:(?P<start>[\d,]+)(-(?P<end>[\d,]+))?)?$")
@@ -100,12 +99,14 @@ def parse_region(region: str) -> tuple[str, int, int | None]:
     return match["contig"], start, end
 
 
-def _strip_chr(contig: str) -> str:
-    return contig[3:] if contig.lower().startswith("chr") else contig
+def normalize_contig(contig) -> str:
+    """Return a contig name without its ``chr`` prefix (``chr1`` and ``1`` name the same contig)."""
+    name = str(contig)
+    return name[3:] if name.lower().startswith("chr") else name
 
 
 def _same_contig(a: str, b: str) -> bool:
-    return _strip_chr(a) == _strip_chr(b)
+    return normalize_contig(a) == normalize_contig(b)
 
 
 def read_samples_file(path: str | os.PathLike) -> list[str]:
@@ -144,28 +145,6 @@ def _check_samples(all_ids: Sequence[str], wanted: Sequence[str] | None, path) -
             f"{path}: {len(missing)} requested sample(s) not in the file, first {missing[0]!r}"
         )
     return np.array([index[s] for s in wanted], dtype=np.int64)
-
-
-class _Progress:
-    """``[read] N variants, R rows/s`` on stderr when it is a terminal."""
-
-    def __init__(self, label: str, enabled: bool | None):
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self.label, self.start, self.last = label, time.perf_counter(), 0.0
-
-    def update(self, n: int, final: bool = False) -> None:
-        now = time.perf_counter()
-        if not self.enabled or (not final and now - self.last < 1.0):
-            return
-        self.last = now
-        rate = n / max(now - self.start, 1e-9)
-        end = "\n" if final else "\r"
-        print(
-            f"[{self.label}] {n:,} variants, {rate:,.0f} rows/s",
-            end=end,
-            file=sys.stderr,
-            flush=True,
-        )
 
 
 def read_vcf(
@@ -228,7 +207,7 @@ def read_vcf(
     chunks: list[np.ndarray] = []
     contig, pos, vid, ref, alt = [], [], [], [], []
     n_haploid = 0
-    reporter = _Progress("read", progress)
+    reporter = RateProgress("read", progress)
     n = 0
 
     def flush():
@@ -430,7 +409,7 @@ def read_panel(
     -------
     pandas.DataFrame
         Indexed by sample ID with column ``population`` and, when ``super_col`` exists,
-        ``super_population``.
+        ``super_population``; ``attrs["source"]`` names the file for error messages.
     """
     path = Path(path)
     if not path.is_file():
@@ -448,4 +427,5 @@ def read_panel(
     if out.index.duplicated().any():
         dup = out.index[out.index.duplicated()][0]
         raise InputError(f"panel {path} lists sample {dup!r} more than once")
+    out.attrs["source"] = f"panel {path}"  # named in later errors
     return out

@@ -74,7 +74,7 @@ class GenotypePCA:
                 "PCA needs polymorphic variants with at least one call each; run QC first"
             )
         self.allele_frequency_ = p
-        self.scale_ = np.sqrt(p * (1 - p))
+        self.scale_ = patterson_scale(p)
         k_max = min(n_var, n_samp)
         if self.n_components > k_max:
             self.n_components = k_max
@@ -98,6 +98,44 @@ class GenotypePCA:
         self.solver_used_ = solver
         return u * s
 
+    @classmethod
+    def from_state(
+        cls, allele_frequency: np.ndarray, components: np.ndarray, *, eigenvalues=None
+    ) -> GenotypePCA:
+        """Rebuild a fitted PCA for projection from its saved state.
+
+        Parameters
+        ----------
+        allele_frequency : np.ndarray, shape (n_variants,)
+            Training ALT allele frequencies ``p``.
+        components : np.ndarray, shape (n_components, n_variants)
+            Loadings.
+        eigenvalues : np.ndarray, shape (n_components,), optional
+        """
+        p = np.asarray(allele_frequency, dtype=np.float64)
+        components = np.asarray(components, dtype=np.float64)
+        if components.ndim != 2 or components.shape[1] != p.shape[0]:
+            raise InputError(
+                f"PCA state mismatch: {p.shape[0]} allele frequencies but loadings of shape "
+                f"{components.shape}"
+            )
+        pca = cls(components.shape[0])
+        pca.allele_frequency_ = p
+        pca.scale_ = patterson_scale(p)
+        pca.components_ = components
+        if eigenvalues is not None:
+            pca.eigenvalues_ = np.asarray(eigenvalues, dtype=np.float64)
+        return pca
+
+    def truncated(self, n_components: int) -> GenotypePCA:
+        """Return a copy that keeps the leading ``n_components`` components."""
+        eigenvalues = getattr(self, "eigenvalues_", None)
+        return GenotypePCA.from_state(
+            self.allele_frequency_,
+            self.components_[:n_components],
+            eigenvalues=None if eigenvalues is None else eigenvalues[:n_components],
+        )
+
     def transform(self, dosage: np.ndarray) -> np.ndarray:
         """Project new samples ``(n_variants, n_new)`` (same variants, same order) to ``(n_new, k)``."""
         if dosage.shape[0] != self.components_.shape[1]:
@@ -105,6 +143,12 @@ class GenotypePCA:
                 f"projection needs {self.components_.shape[1]} variants in training order; got {dosage.shape[0]}"
             )
         return self._scaled(dosage).astype(np.float64) @ self.components_.T
+
+
+def patterson_scale(allele_frequency: np.ndarray) -> np.ndarray:
+    """Per-variant scale ``sqrt(p (1 - p))`` of Patterson et al. (2006), shape (n_variants,)."""
+    p = np.asarray(allele_frequency, dtype=np.float64)
+    return np.sqrt(p * (1 - p))
 
 
 def _exact_svd(x: np.ndarray, k: int):

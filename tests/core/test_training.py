@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from ddvi_genomics.core.models.ddvi import DDVI
+from ddvi_genomics.core.progress import EpochProgress as Progress
 from ddvi_genomics.core.runtime import make_generator, resolve_device
-from ddvi_genomics.core.training import LossOutput, OptimiserPlan, Phase, Progress, fit
+from ddvi_genomics.core.training import LossOutput, OptimiserPlan, Phase, fit
 from tests.conftest import TINY_DDVI, gen
 
 TINY = {

@@ -1,0 +1,284 @@
+"""The main job in memory: genotypes -> QC -> PCA -> 2-D ancestry map, writing nothing.
+
+>>> from ddvi_genomics.genotype import example_paths, infer, read_genotypes, read_panel
+>>> vcf, panel = example_paths()
+>>> amap = infer(read_genotypes(vcf), read_panel(panel), method="pca")
+>>> amap.coords.shape, amap.model.n_pcs
+((2504, 2), 20)
+
+:func:`infer` returns an :class:`AncestryMap` (coordinates, their posterior sd, the PCs, the QC
+report, metrics, timings and the fitted :class:`~ddvi_genomics.genotype.model.AncestryModel`).
+Writing files is :mod:`ddvi_genomics.genotype.outputs`' job; the command line is read -> infer
+-> write.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..core.config import Config
+from ..core.runtime import resolve_device
+from .embed import METHODS, embed
+from .errors import InputError
+from .evaluate import N_REFERENCE_PCS, evaluate_embedding
+from .io import GenotypeMatrix, read_genotypes
+from .model import AncestryModel, VariantTable
+from .pca import GenotypePCA, clamp_n_components
+from .qc import QCReport, run_qc
+
+log = logging.getLogger("ddvi_genomics")
+
+
+def example_paths() -> tuple[Path, Path]:
+    """Return the bundled 1000 Genomes example: ``(vcf, panel)``."""
+    base = resources.files("ddvi_genomics.genotype") / "data"
+    return Path(str(base / "1kg_aisnp.vcf.gz")), Path(str(base / "1kg_phase3.panel"))
+
+
+@dataclasses.dataclass(frozen=True)
+class QCOptions:
+    """Variant and sample filters, in the field's habit (see :func:`~.qc.run_qc`)."""
+
+    autosomes_only: bool = True
+    min_maf: float = 0.01  # PLINK --maf 0.01
+    max_variant_missing: float = 0.1  # PLINK --geno 0.1
+    max_sample_missing: float = 1.0  # PLINK --mind (off by default)
+    thin_bp: int | None = None
+    ld_prune: tuple[int, int, float] | None = None  # PLINK --indep-pairwise WINDOW STEP R2
+
+    def apply(self, gm: GenotypeMatrix) -> tuple[GenotypeMatrix, QCReport]:
+        """Run the filters on ``gm``; return the kept matrix and the report."""
+        return run_qc(gm, **dataclasses.asdict(self))
+
+
+@dataclasses.dataclass
+class AncestryMap:
+    """The result of :func:`infer`.
+
+    Attributes
+    ----------
+    sample_id : np.ndarray of str, shape (n_samples,)
+        Samples kept by QC, in input order.
+    coords : np.ndarray, shape (n_samples, 2)
+        Map coordinates (DDVI / VAE: posterior means).
+    sd : np.ndarray, shape (n_samples, 2), or None
+        Posterior standard deviations (DDVI, VAE).
+    pcs : np.ndarray, shape (n_samples, n_pcs)
+        The PC scores the map is built on.
+    reference_pcs : np.ndarray, shape (n_samples, <= 50)
+        Leading PCs for the embedding-quality metrics.
+    labels : pandas.DataFrame or None
+        ``population`` (and ``super_population``) per sample, NaN where unlabelled.
+    qc : QCReport
+    metrics : dict or None
+        Embedding metrics (DESIGN.md section 6) when labels are known.
+    timings : dict
+        Seconds per step (``qc``, ``pca``, ``embedding``, ``metrics``).
+    model : AncestryModel
+        Saves, loads and projects new samples.
+    history : list of dict or None
+        Per-epoch training losses (DDVI, VAE).
+    """
+
+    sample_id: np.ndarray
+    coords: np.ndarray
+    sd: np.ndarray | None
+    pcs: np.ndarray
+    reference_pcs: np.ndarray
+    labels: pd.DataFrame | None
+    qc: QCReport
+    metrics: dict | None
+    timings: dict
+    model: AncestryModel
+    history: list | None = None
+
+    @property
+    def method(self) -> str:
+        """The embedding method."""
+        return self.model.method
+
+    def table(self) -> pd.DataFrame:
+        """Return the embedding table: ``#IID DIM1 DIM2 [DIM1_SD DIM2_SD] [POP [SUPER_POP]]``."""
+        table = pd.DataFrame(
+            {"#IID": self.sample_id, "DIM1": self.coords[:, 0], "DIM2": self.coords[:, 1]}
+        )
+        if self.sd is not None:
+            table["DIM1_SD"], table["DIM2_SD"] = self.sd[:, 0], self.sd[:, 1]
+        if self.labels is not None:
+            table["POP"] = self.labels["population"].fillna("NA").to_numpy()
+            if "super_population" in self.labels:
+                table["SUPER_POP"] = self.labels["super_population"].fillna("NA").to_numpy()
+        return table
+
+
+def infer(
+    genotypes: GenotypeMatrix | str | os.PathLike,
+    labels: pd.DataFrame | pd.Series | None = None,
+    *,
+    qc: QCOptions = QCOptions(),
+    n_pcs: int = 20,
+    method: str = "ddvi",
+    config: Config | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    n_draws: int = 20,
+    verbose: bool | None = None,
+) -> AncestryMap:
+    """Fit a 2-D ancestry map of genotypes; write nothing.
+
+    Parameters
+    ----------
+    genotypes : GenotypeMatrix or path
+        Dosages ``(n_variants, n_samples)``, or a VCF / BCF / PLINK file to read.
+    labels : pandas.DataFrame or Series, optional
+        Indexed by sample ID: a panel from :func:`~.io.read_panel` (``population`` and optionally
+        ``super_population`` columns) or a Series of populations. Used for metrics and the
+        table; samples without a label are kept, unlabelled.
+    qc : QCOptions
+    n_pcs : int
+        PCs fed to the embedding (clamped to what the data allow, with a warning).
+    method : {"ddvi", "vae", "pca", "tsne", "umap"}
+    config : DDVIConfig or VAEConfig, optional
+        The network's configuration (default: the genotype preset of the method's family).
+    seed : int
+        Split into named streams (PCA, network initialisation, training, posterior draws,
+        metrics); global RNGs are left untouched.
+    device : {"auto", "cpu", "cuda", "mps"}
+    n_draws : int
+        Posterior draws per sample for the coordinates and their sd.
+    verbose : bool, optional
+        Progress on stderr (default: only on a terminal).
+
+    Returns
+    -------
+    AncestryMap
+    """
+    if method not in METHODS:
+        raise InputError(f"method {method!r} is not allowed; choose one of {list(METHODS)}")
+    if not isinstance(n_pcs, int | np.integer) or n_pcs < 1:
+        raise InputError(f"--n-pcs must be an integer >= 1; got {n_pcs!r}")
+    device = str(resolve_device(device))
+    gm = genotypes if isinstance(genotypes, GenotypeMatrix) else read_genotypes(genotypes)
+    timings = {}
+    t0 = time.perf_counter()
+    gm, report = qc.apply(gm)
+    timings["qc"] = time.perf_counter() - t0
+    aligned = align_labels(labels, gm.sample_id)
+    t0 = time.perf_counter()
+    pca, reference_pcs = fit_pca(gm, n_pcs, seed=seed)
+    pcs = reference_pcs[:, : pca.n_components]
+    timings["pca"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    emb = embed(
+        pcs,
+        method=method,
+        seed=seed,
+        device=device,
+        config=config,
+        n_draws=n_draws,
+        verbose=verbose,
+    )
+    timings["embedding"] = time.perf_counter() - t0
+    model = AncestryModel(
+        method, VariantTable.of(gm), pca, emb.input_scale, emb.model, seed, n_draws
+    )
+    t0 = time.perf_counter()
+    metrics = score_map(emb.coords, aligned, reference_pcs, method=method, seed=seed)
+    timings["metrics"] = time.perf_counter() - t0
+    return AncestryMap(
+        np.asarray(gm.sample_id),
+        emb.coords,
+        emb.sd,
+        pcs,
+        reference_pcs,
+        aligned,
+        report,
+        metrics,
+        timings,
+        model,
+        emb.history,
+    )
+
+
+def fit_pca(gm: GenotypeMatrix, n_pcs: int, *, seed: int = 0) -> tuple[GenotypePCA, np.ndarray]:
+    """Fit the PCA front end.
+
+    Returns
+    -------
+    pca : GenotypePCA
+        Truncated to ``n_pcs`` components (clamped to ``min(n_variants, n_samples)``).
+    scores : np.ndarray, shape (n_samples, max(n_pcs, min(50, ...)))
+        PC scores, with the reference space's 50 PCs where the data allow.
+    """
+    n_pcs, warning = clamp_n_components(n_pcs, gm.n_variants, gm.n_samples)
+    if warning:
+        log.warning(warning)
+    n_fit = max(n_pcs, min(N_REFERENCE_PCS, gm.n_variants, gm.n_samples))
+    pca = GenotypePCA(n_fit, seed=seed)
+    scores = pca.fit_transform(gm.dosage)
+    return pca.truncated(n_pcs), scores
+
+
+def align_labels(labels, sample_id: np.ndarray) -> pd.DataFrame | None:
+    """Reindex a panel (or Series of populations) to ``sample_id``; NaN where unlabelled.
+
+    Raises
+    ------
+    InputError
+        When no sample has a label (the usual cause: the wrong ID column).
+    """
+    if labels is None:
+        return None
+    if isinstance(labels, pd.Series):
+        labels = labels.rename("population").to_frame()
+    if "population" not in labels.columns:
+        raise InputError(
+            f"labels need a 'population' column (read_panel makes one); got {list(labels.columns)}"
+        )
+    matched = labels.index.intersection(pd.Index(sample_id))
+    source = labels.attrs.get("source", "labels")
+    if len(matched) == 0:
+        raise InputError(
+            f"{source}: none of its {len(labels)} IDs match the {len(sample_id)} genotype samples "
+            f"(first sample {sample_id[0]!r}, first ID {labels.index[0]!r})"
+        )
+    if len(matched) < len(sample_id):
+        log.warning(
+            "%s labels %d of %d samples; the others are unlabelled",
+            source,
+            len(matched),
+            len(sample_id),
+        )
+    return labels.reindex(pd.Index(sample_id))
+
+
+def score_map(
+    coords: np.ndarray,
+    labels: pd.DataFrame | None,
+    reference_pcs: np.ndarray,
+    *,
+    method: str,
+    seed: int = 0,
+) -> dict | None:
+    """Embedding metrics on the labelled samples (None without labels)."""
+    if labels is None:
+        return None
+    known = labels["population"].notna().to_numpy()
+    sup = labels["super_population"].to_numpy()[known] if "super_population" in labels else None
+    metrics = evaluate_embedding(
+        coords[known],
+        labels["population"].to_numpy()[known],
+        sup,
+        reference_pcs=reference_pcs[known],
+        seed=seed,
+    )
+    metrics["method"] = method
+    return metrics

@@ -1,0 +1,343 @@
+"""A fitted ancestry map as one object: variants, PCA state and embedding network.
+
+:class:`AncestryModel` is what ``ddvi-genomics infer`` saves as ``PREFIX.model.pt`` and what
+``ddvi-genomics project`` loads. It owns
+
+* the **model file format** (versioned; plain tensors, numbers, strings, lists and dicts only,
+  read back with ``weights_only=True``, so a model file cannot run code when it is loaded);
+* **variant alignment**: new genotypes are matched to the training variants by contig (``chr``
+  prefix ignored), position and alleles; swapped REF/ALT are flipped; absent variants become
+  missing and are imputed with the training mean in the PCA projection;
+* the **PCA state** (:meth:`GenotypePCA.from_state`) and the **embedding** of PC scores by the
+  trained DDVI / VAE network (posterior mean and standard deviation over draws).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..core.runtime import resolve_device, seeded_global_rng
+from ..core.training import load_plain
+from .embed import NETWORK_FAMILIES, posterior_summary
+from .errors import InputError
+from .io import GenotypeMatrix, normalize_contig
+from .pca import GenotypePCA
+
+MODEL_FORMAT = "ddvi-genomics/AncestryModel"
+#: Version 2: plain data only (tensors instead of NumPy arrays), the method's network by family
+#: name. Version 1 files (pickled NumPy arrays) are refused with a message to re-run ``infer``.
+MODEL_FORMAT_VERSION = 2
+#: Methods whose map can place new samples.
+PROJECTABLE_METHODS = ("ddvi", "vae", "pca")
+
+
+@dataclasses.dataclass
+class VariantTable:
+    """The variants a model was trained on, in training order (arrays of shape (n_variants,))."""
+
+    contig: np.ndarray
+    position: np.ndarray
+    ref: np.ndarray
+    alt: np.ndarray
+
+    @classmethod
+    def of(cls, gm: GenotypeMatrix) -> VariantTable:
+        """Return the variant table of a genotype matrix."""
+        return cls(
+            np.asarray(gm.variant_contig, dtype=str),
+            np.asarray(gm.variant_position, dtype=np.int64),
+            np.asarray(gm.variant_ref, dtype=str),
+            np.asarray(gm.variant_alt, dtype=str),
+        )
+
+    def __len__(self) -> int:
+        return len(self.position)
+
+
+@dataclasses.dataclass
+class AlignmentReport:
+    """How new genotypes matched a model's variants."""
+
+    n_model_variants: int
+    matched: int
+    swapped_ref_alt: int
+    absent: int
+
+    @property
+    def overlap(self) -> float:
+        """Fraction of the model's variants found (matched or swapped)."""
+        return (self.matched + self.swapped_ref_alt) / max(self.n_model_variants, 1)
+
+    def to_dict(self) -> dict:
+        """JSON-ready form, with the overlap."""
+        return {**dataclasses.asdict(self), "overlap": self.overlap}
+
+
+def align_variants(
+    gm: GenotypeMatrix, variants: VariantTable
+) -> tuple[np.ndarray, AlignmentReport]:
+    """Reorder new dosages to ``variants``; flip swapped REF/ALT; mark absent variants missing.
+
+    Parameters
+    ----------
+    gm : GenotypeMatrix
+        New genotypes, dosage shape (n_new_variants, n_samples).
+    variants : VariantTable
+        The model's variants (n_model_variants,).
+
+    Returns
+    -------
+    dosage : np.ndarray, int8, shape (n_model_variants, n_samples)
+        -1 where the variant is absent.
+    report : AlignmentReport
+    """
+    index: dict[tuple[str, int], list[int]] = {}
+    for i, (contig, pos) in enumerate(zip(gm.variant_contig, gm.variant_position)):
+        index.setdefault((normalize_contig(contig), int(pos)), []).append(i)
+    out = np.full((len(variants), gm.n_samples), -1, dtype=np.int8)
+    matched = swapped = 0
+    for j in range(len(variants)):
+        key = (normalize_contig(variants.contig[j]), int(variants.position[j]))
+        for i in index.get(key, []):
+            alleles = (gm.variant_ref[i], gm.variant_alt[i])
+            if alleles == (variants.ref[j], variants.alt[j]):
+                out[j] = gm.dosage[i]
+                matched += 1
+                break
+            if alleles == (variants.alt[j], variants.ref[j]):
+                row = gm.dosage[i]
+                out[j] = np.where(row >= 0, 2 - row, -1)
+                swapped += 1
+                break
+    report = AlignmentReport(len(variants), matched, swapped, len(variants) - matched - swapped)
+    return out, report
+
+
+@dataclasses.dataclass
+class Projection:
+    """New samples placed on a saved map.
+
+    Attributes
+    ----------
+    sample_id : np.ndarray of str, shape (n,)
+    coords : np.ndarray, shape (n, 2)
+    sd : np.ndarray, shape (n, 2), or None
+        Posterior standard deviations (DDVI, VAE).
+    pcs : np.ndarray, shape (n, n_pcs)
+    alignment : AlignmentReport
+    """
+
+    sample_id: np.ndarray
+    coords: np.ndarray
+    sd: np.ndarray | None
+    pcs: np.ndarray
+    alignment: AlignmentReport
+
+
+@dataclasses.dataclass
+class AncestryModel:
+    """Everything needed to place samples on a fitted map.
+
+    Attributes
+    ----------
+    method : {"ddvi", "vae", "pca", "tsne", "umap"}
+        Only ``ddvi``, ``vae`` and ``pca`` maps can place new samples.
+    variants : VariantTable
+        Training variants after QC, in the PCA's order.
+    pca : GenotypePCA
+        Fitted with the training allele frequencies; ``n_pcs`` components.
+    input_scale : float
+        PC scores are divided by it before entering the network.
+    network : DDVI or VAE, optional
+        The trained embedding network (None for pca, tsne, umap).
+    seed : int
+        Seed of the ``"posterior"`` draws that summarise each sample.
+    n_draws : int
+        Posterior draws per sample for the mean and standard deviation.
+    """
+
+    method: str
+    variants: VariantTable
+    pca: GenotypePCA
+    input_scale: float = 1.0
+    network: torch.nn.Module | None = None
+    seed: int = 0
+    n_draws: int = 20
+
+    @property
+    def n_pcs(self) -> int:
+        """Number of PCs the map is built on."""
+        return self.pca.components_.shape[0]
+
+    @property
+    def can_project(self) -> bool:
+        """Whether new samples can be placed on this map."""
+        return self.method in PROJECTABLE_METHODS
+
+    def embed_pcs(self, pcs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Map PC scores ``(n, n_pcs)`` to coordinates ``(n, 2)`` and their sd (or None)."""
+        if self.method == "pca":
+            return np.asarray(pcs[:, :2], dtype=np.float64), None
+        if self.network is None:
+            raise InputError(
+                f"a {self.method} map cannot place new samples; use --method ddvi, vae or pca"
+            )
+        x = (np.asarray(pcs) / self.input_scale).astype(np.float32)
+        return posterior_summary(self.network, x, n_draws=self.n_draws, seed=self.seed)
+
+    def project(self, genotypes: GenotypeMatrix, *, min_overlap: float = 0.0) -> Projection:
+        """Place new samples on the map.
+
+        Parameters
+        ----------
+        genotypes : GenotypeMatrix
+            Any variant order, any subset; matched to the model by contig, position and alleles.
+        min_overlap : float
+            Refuse (``InputError``) when fewer than this fraction of the model's variants are found.
+
+        Returns
+        -------
+        Projection
+        """
+        if not self.can_project:
+            raise InputError(
+                f"a {self.method} map cannot place new samples; use --method ddvi, vae or pca"
+            )
+        dosage, report = align_variants(genotypes, self.variants)
+        if report.overlap < min_overlap:
+            raise InputError(
+                f"only {report.overlap:.1%} of the model's {report.n_model_variants} variants are "
+                f"in the input (matched by contig, position and alleles); at least "
+                f"{min_overlap:.0%} is required"
+            )
+        pcs = self.pca.transform(dosage)
+        coords, sd = self.embed_pcs(pcs)
+        return Projection(np.asarray(genotypes.sample_id), coords, sd, pcs, report)
+
+    def to(self, device: str | torch.device) -> AncestryModel:
+        """Move the network to ``device`` (``"auto"`` resolved); return self."""
+        if self.network is not None:
+            self.network.to(resolve_device(device)).eval()
+        return self
+
+    # -- the model file -------------------------------------------------------------------------
+
+    def to_payload(self) -> dict:
+        """Return the model as plain data (tensors, numbers, strings, lists, dicts)."""
+        net = self.network
+        return {
+            "format": MODEL_FORMAT,
+            "format_version": MODEL_FORMAT_VERSION,
+            "method": self.method,
+            "variants": {
+                "contig": self.variants.contig.tolist(),
+                "position": torch.as_tensor(self.variants.position),
+                "ref": self.variants.ref.tolist(),
+                "alt": self.variants.alt.tolist(),
+            },
+            "pca": {
+                "allele_frequency": torch.as_tensor(self.pca.allele_frequency_),
+                "components": torch.as_tensor(self.pca.components_),
+                "eigenvalues": torch.as_tensor(self.pca.eigenvalues_),
+            },
+            "input_scale": float(self.input_scale),
+            "seed": int(self.seed),
+            "n_draws": int(self.n_draws),
+            "network": None
+            if net is None
+            else {
+                "family": type(net).__name__,
+                "n_features": net.n_features,
+                "config": net.config.to_dict(),
+                "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+            },
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict, source: str = "model") -> AncestryModel:
+        """Rebuild a model from :meth:`to_payload`'s output; ``source`` names it in errors."""
+        if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
+            raise InputError(f"{source} is not a model written by 'ddvi-genomics infer'")
+        version = payload.get("format_version")
+        if version != MODEL_FORMAT_VERSION:
+            raise InputError(
+                f"{source} has model format version {version!r}; this ddvi-genomics reads "
+                f"version {MODEL_FORMAT_VERSION} (re-run 'ddvi-genomics infer' to rebuild it)"
+            )
+        try:
+            v, p = payload["variants"], payload["pca"]
+            variants = VariantTable(
+                np.asarray(v["contig"], dtype=str),
+                v["position"].numpy().astype(np.int64),
+                np.asarray(v["ref"], dtype=str),
+                np.asarray(v["alt"], dtype=str),
+            )
+            pca = GenotypePCA.from_state(
+                p["allele_frequency"].numpy(),
+                p["components"].numpy(),
+                eigenvalues=p["eigenvalues"].numpy(),
+            )
+            network = _network_from_payload(payload["network"])
+            return cls(
+                method=str(payload["method"]),
+                variants=variants,
+                pca=pca,
+                input_scale=float(payload["input_scale"]),
+                network=network,
+                seed=int(payload["seed"]),
+                n_draws=int(payload["n_draws"]),
+            )
+        except (KeyError, TypeError, AttributeError, ValueError, RuntimeError) as err:
+            raise InputError(f"{source} is damaged or incomplete: {err}") from None
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the model file (``torch.save`` of plain data, written to a temp name first)."""
+        path = Path(path)
+        tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+        try:
+            torch.save(self.to_payload(), tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, device: str | torch.device = "cpu") -> AncestryModel:
+        """Read a model file safely (``weights_only=True``: no code can run while loading).
+
+        Raises
+        ------
+        InputError
+            When the file is missing, unreadable, not a model, of another format version, or
+            damaged.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"model file {path} does not exist")
+        try:
+            payload = load_plain(path)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise InputError(
+                f"{path} cannot be read as a model file (only plain-data models written by "
+                f"'ddvi-genomics infer' are accepted): {first}"
+            ) from None
+        return cls.from_payload(payload, source=str(path)).to(device)
+
+
+def _network_from_payload(net: dict | None):
+    if net is None:
+        return None
+    families = {family.__name__: family for family in NETWORK_FAMILIES.values()}
+    family = families.get(net["family"])
+    if family is None:
+        raise ValueError(f"unknown network family {net['family']!r}; known: {sorted(families)}")
+    with seeded_global_rng(None):  # the throw-away initialisation leaves the caller's RNG alone
+        model = family(int(net["n_features"]), family.config_class.from_dict(net["config"]))
+    model.load_state_dict(net["state_dict"])
+    return model.eval()
