@@ -12,17 +12,16 @@ Usage (the reduced CPU protocol committed under workflows/results/vision):
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-from ddvi_genomics.core.metrics import t_interval
 from ddvi_genomics.provenance import provenance
 from vision import presets
 from vision.benchmark import RunSpec, train_run
+from workflows.report import format_mean_ci, markdown_table, mean_ci, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,7 +92,7 @@ def main() -> None:
         for key in KEYS:
             values = [r[key] for r in runs if r.get(key) is not None]
             if values:
-                row[key] = t_interval(values) if len(values) > 1 else (values[0], None)
+                row[key] = mean_ci(values)
         row["seconds_per_epoch"] = runs[0]["seconds_per_epoch"]
         summary[cell] = row
     record = {
@@ -103,8 +102,6 @@ def main() -> None:
         "cells": cells,
         "provenance": provenance({"threads": args.threads}),
     }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(record, indent=2, default=str))
     head = [
         "method",
         "prior",
@@ -115,6 +112,11 @@ def main() -> None:
         "class head",
         "s / epoch (last phase)",
     ]
+    rows = []
+    for cell, row in summary.items():
+        cells_fmt = [format_mean_ci(*row[k]) if k in row else "n/a" for k in KEYS]
+        last = list(row["seconds_per_epoch"].values())[-1]
+        rows.append([*cell.split("/"), *cells_fmt, f"{last:.1f}"])
     lines = [
         f"# {args.dataset} {'semi-supervised' if args.semi else 'unsupervised'}: reduced CPU protocol",
         "",
@@ -122,27 +124,9 @@ def main() -> None:
         f"{args.epochs or 'reference'} epochs, seeds {args.seeds}, device {args.device}, {args.threads} threads. "
         "Not the paper's full protocol (see workflows/README.md).",
         "",
-        "| " + " | ".join(head) + " |",
-        "|" + "---|" * len(head),
+        *markdown_table(head, rows),
     ]
-    for cell, row in summary.items():
-        m, p = cell.split("/")
-        fmt = [
-            f"{row[k][0]:.3f}" + (f" ± {row[k][1]:.3f}" if row[k][1] is not None else "")
-            if k in row
-            else "n/a"
-            for k in KEYS
-        ]
-        last = row["seconds_per_epoch"]
-        lines.append(f"| {m} | {p} | " + " | ".join(fmt) + f" | {list(last.values())[-1]:.1f} |")
-    lines += [
-        "",
-        f"Provenance: commit {record['provenance']['git_commit']}, torch {record['provenance']['torch']}, "
-        f"{record['provenance']['platform']}, {record['provenance']['date_utc']}.",
-        "",
-    ]
-    (out / "results.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_result(out, "results", record, lines)
 
 
 if __name__ == "__main__":

@@ -130,11 +130,17 @@ class GenotypePCA:
     def truncated(self, n_components: int) -> GenotypePCA:
         """Return a copy that keeps the leading ``n_components`` components."""
         eigenvalues = getattr(self, "eigenvalues_", None)
-        return GenotypePCA.from_state(
+        pca = GenotypePCA.from_state(
             self.allele_frequency_,
             self.components_[:n_components],
             eigenvalues=None if eigenvalues is None else eigenvalues[:n_components],
         )
+        for name in ("explained_variance_ratio_", "singular_values_"):
+            if hasattr(self, name):
+                setattr(pca, name, getattr(self, name)[:n_components])
+        if hasattr(self, "solver_used_"):
+            pca.solver_used_ = self.solver_used_
+        return pca
 
     def transform(self, dosage: np.ndarray) -> np.ndarray:
         """Project new samples ``(n_variants, n_new)`` (same variants, same order) to ``(n_new, k)``."""

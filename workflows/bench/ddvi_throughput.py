@@ -331,7 +331,8 @@ def main() -> None:
         done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(results[-1], file=sys.stderr)
-        from ddvi_genomics.provenance import provenance
+    from ddvi_genomics.provenance import provenance
+    from workflows.report import markdown_table, write_result
 
     ours, ref, kde = results
     record = {
@@ -344,35 +345,29 @@ def main() -> None:
         "speedup": ours["examples_per_s"] / ref["examples_per_s"],
         "provenance": provenance({"threads": args.threads}),
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    tag = f"ddvi_throughput_{args.device}"
-    (out / f"{tag}.json").write_text(json.dumps(record, indent=2))
     lines = [
         f"# DDVI stage-2 throughput ({args.device}, {args.threads} threads)",
         "",
         f"{record['config']}; data: {record['data']}; {args.batches} timed batches after {args.warmup} warm-up.",
         "",
-        "| variant | examples/s | s per 100 batches | peak memory (MB) |",
-        "|---|---|---|---|",
-    ]
-    for r in (ours, ref):
-        lines.append(
-            f"| {r['variant']} | {r['examples_per_s']:.0f} | {r['s_per_100_batches']:.1f} | {r['peak_memory_mb']:.0f} |"
-        )
-    lines += [
+        *markdown_table(
+            ["variant", "examples/s", "s per 100 batches", "peak memory (MB)"],
+            (
+                [
+                    r["variant"],
+                    f"{r['examples_per_s']:.0f}",
+                    f"{r['s_per_100_batches']:.1f}",
+                    f"{r['peak_memory_mb']:.0f}",
+                ]
+                for r in (ours, ref)
+            ),
+        ),
         "",
         f"Speed-up: {record['speedup']:.2f}x. KDE prior term, forward + backward, batch 128 x 10,000 "
         f"points: ours {kde['kde_fwd_bwd_ms']['ours']:.1f} ms, reference-style "
         f"{kde['kde_fwd_bwd_ms']['reference-style']:.1f} ms.",
-        "",
-        f"Provenance: commit {record['provenance']['git_commit']}, torch {record['provenance']['torch']}, "
-        f"{record['provenance']['platform']}, {record['provenance']['cpu_count']} CPUs, "
-        f"{record['provenance']['date_utc']}.",
-        "",
     ]
-    (out / f"{tag}.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_result(args.out, f"ddvi_throughput_{args.device}", record, lines)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from ddvi_genomics.core.models.ddvi import _kl_standard_normal
 from ddvi_genomics.core.models.ddvi_semi import _take_state
 from ddvi_genomics.core.training import LossOutput, StepContext, build_optimisers
 from workflows.bench.ddvi_throughput import load_images
+from workflows.report import markdown_table, write_result
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -197,30 +198,28 @@ def main() -> None:
         "results": results,
         "provenance": provenance({"threads": args.threads}),
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"family_throughput_{args.device}.json").write_text(json.dumps(record, indent=2))
+    table = markdown_table(
+        ["variant", "batch", "examples/s", "s per batch", "peak memory (MB)", "plans per batch"],
+        (
+            [
+                r["variant"],
+                r["batch_size"],
+                f"{r['examples_per_s']:.0f}",
+                f"{r['s_per_batch']:.2f}",
+                f"{r['peak_memory_mb']:.0f}",
+                ", ".join(r["plans"]),
+            ]
+            for r in results
+        ),
+    )
     lines = [
         f"# Training throughput per family ({args.device}, {args.threads} threads)",
         "",
         record["config"] + ".",
         "",
-        "| variant | batch | examples/s | s per batch | peak memory (MB) | plans per batch |",
-        "|---|---|---|---|---|---|",
+        *table,
     ]
-    for r in results:
-        lines.append(
-            f"| {r['variant']} | {r['batch_size']} | {r['examples_per_s']:.0f} | {r['s_per_batch']:.2f} | "
-            f"{r['peak_memory_mb']:.0f} | {', '.join(r['plans'])} |"
-        )
-    lines += [
-        "",
-        f"Provenance: commit {record['provenance']['git_commit']}, torch {record['provenance']['torch']}, "
-        f"{record['provenance']['platform']}, {record['provenance']['cpu_count']} CPUs, {record['provenance']['date_utc']}.",
-        "",
-    ]
-    (out / f"family_throughput_{args.device}.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_result(args.out, f"family_throughput_{args.device}", record, lines)
 
 
 if __name__ == "__main__":

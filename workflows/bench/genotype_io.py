@@ -146,6 +146,7 @@ def main() -> None:
         print(json.dumps(pca_bench(args.vcf) if args.run == "pca" else reader(args.run, args.vcf)))
         return
     from ddvi_genomics.provenance import provenance
+    from workflows.report import markdown_table, write_result
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -181,33 +182,34 @@ def main() -> None:
         "results": results,
         "provenance": provenance(),
     }
-    (out / "genotype_io_cpu.json").write_text(json.dumps(record, indent=2))
+    readers = ("ddvi_genomics.read_vcf", "allel.read_vcf", "cyvcf2 gt_types loop")
     lines = [
         "# Genotype ingest and PCA (CPU)",
         "",
         record["vcf"] + ".",
         "",
-        "| reader | seconds | genotypes/s | peak RSS (MB) |",
-        "|---|---|---|---|",
-    ]
-    for name in ("ddvi_genomics.read_vcf", "allel.read_vcf", "cyvcf2 gt_types loop"):
-        r = results[name]
-        lines.append(
-            f"| {name} | {r['seconds']:.1f} | {r['genotypes_per_s'] / 1e6:.1f} M | {r['peak_rss_mb']:.0f} |"
-        )
-    lines += ["", "| PCA (10 components, after QC) | seconds |", "|---|---|"]
-    lines += [
-        f"| {r['method']} ({r['matrix'][0]:,} x {r['matrix'][1]:,}) | {r['seconds']:.1f} |"
-        for r in results["pca"]
-    ]
-    lines += [
+        *markdown_table(
+            ["reader", "seconds", "genotypes/s", "peak RSS (MB)"],
+            (
+                [
+                    name,
+                    f"{r['seconds']:.1f}",
+                    f"{r['genotypes_per_s'] / 1e6:.1f} M",
+                    f"{r['peak_rss_mb']:.0f}",
+                ]
+                for name, r in ((n, results[n]) for n in readers)
+            ),
+        ),
         "",
-        f"Provenance: commit {record['provenance']['git_commit']}, {record['provenance']['platform']}, "
-        f"{record['provenance']['cpu_count']} CPUs, {record['provenance']['date_utc']}.",
-        "",
+        *markdown_table(
+            ["PCA (10 components, after QC)", "seconds"],
+            (
+                [f"{r['method']} ({r['matrix'][0]:,} x {r['matrix'][1]:,})", f"{r['seconds']:.1f}"]
+                for r in results["pca"]
+            ),
+        ),
     ]
-    (out / "genotype_io_cpu.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_result(out, "genotype_io_cpu", record, lines)
 
 
 if __name__ == "__main__":
