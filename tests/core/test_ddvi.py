@@ -194,36 +194,40 @@ def test_elbo__is_a_lower_bound_on_grid_integrated_log_likelihood():
         px = model.decoder(gz)
         log_joint = px.log_prob(x[:, None, :]).sum(-1) + model.prior.log_prob(gz)  # (4, grid)
         log_px = torch.logsumexp(log_joint, dim=1) + 2 * torch.log(xs[1] - xs[0])
-    for objective in ("elbo", "reference"):
+    # measured gaps (seeds 0-2): auxiliary bound 3.9-5.3 nats, push-forward density 0.05-0.7
+    for objective, max_gap in (("elbo", 8.0), ("reference", 1.5)):
         model.config = model.config.replace(objective=objective)
         bound = model.elbo(x, n_samples=200, generator=gen(3))
         assert (bound < log_px).all(), (objective, bound, log_px)
-        assert (bound > log_px - 50).all()  # and not absurdly loose
+        assert (bound > log_px - max_gap).all(), (objective, log_px - bound)
 
 
-def test_pushforward_log_det__matches_autograd_jacobian():
-    model = tiny().eval()
+def test_pushforward_elbo__equals_change_of_variables_with_autograd_jacobian():
+    """Oracle: log p(x|z) + log p(z) - [log q(y_T|x) - log|det dz/dy_T|], Jacobian by autograd."""
+    model = tiny(prior="gaussian", likelihood="gaussian", n_steps=4).eval()
     x = data(5)
+    got = model._pushforward_elbo(x, gen(3))  # product code
+
     qy = model.encoder(x)
-    y = qy.loc.detach()
+    y = model._sample_y(qy, gen(3)).detach()  # the same y_T draws
     ctx = model.context_net(x).detach()
 
     def chain(v, c):
         return model.diffusion.reverse_chain(model.denoiser, v[None], c[None])[-1][0]
 
-    expected = torch.stack(
+    log_det = torch.stack(
         [
-            torch.linalg.slogdet(
-                torch.autograd.functional.jacobian(lambda v: chain(v, ctx[i]), y[i])
-            )[1]
+            torch.linalg.slogdet(torch.autograd.functional.jacobian(lambda v: chain(v, ctx[i]), y[i]))[1]
             for i in range(5)
         ]
     )
-    y_req = y.clone().requires_grad_(True)
-    z = model.diffusion.reverse_chain(model.denoiser, y_req, ctx)[-1]
-    rows = [torch.autograd.grad(z[:, i].sum(), y_req, retain_graph=True)[0] for i in range(2)]
-    got = torch.linalg.slogdet(torch.stack(rows, 1))[1]
-    assert torch.allclose(got, expected, atol=1e-5)
+    with torch.no_grad():
+        z = model.diffusion.reverse_chain(model.denoiser, y, ctx)[-1]
+        log_q_z = qy.log_prob(y).sum(-1) - log_det
+        expected = model.decoder(z).log_prob(x).sum(-1) + model.prior.log_prob(z) - log_q_z
+    # |log det| must dwarf the tolerance, or a wrong sign of log|det| would go unseen
+    assert log_det.abs().min() > 100 * 1e-4, log_det
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-5)
 
 
 def test_dropout__same_distribution_as_torch_and_off_in_eval():

@@ -33,9 +33,48 @@ def test_knn_cv__separable_blobs_and_chance_on_noise():
     assert knn_cv_accuracy(noise, rng.integers(0, 3, 300), k=20) < 0.5
 
 
+def naive_continuity(high, low, k):
+    """Venna & Kaski (2001): penalise high-space neighbours that are missing from the low space.
+
+    C(k) = 1 - 2 / (n k (2n - 3k - 1)) * sum_i sum_{j in V_k(i)} (r_low(i, j) - k), with V_k(i)
+    the k nearest neighbours of i in the high space that are not among its k nearest in the low
+    space and r_low(i, j) the rank of j among i's neighbours in the low space (1 = nearest).
+    """
+    n = len(high)
+
+    def ranks(x):
+        d = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
+        np.fill_diagonal(d, np.inf)
+        order = np.argsort(d, axis=1, kind="stable")
+        r = np.empty_like(order)
+        for i in range(n):
+            r[i, order[i]] = np.arange(1, n + 1)
+        return r
+
+    r_high, r_low = ranks(high), ranks(low)
+    total = 0.0
+    for i in range(n):
+        for j in range(n):
+            if i != j and r_high[i, j] <= k and r_low[i, j] > k:
+                total += r_low[i, j] - k
+    return 1 - 2 / (n * k * (2 * n - 3 * k - 1)) * total
+
+
 def test_continuity__identity_embedding_is_perfect():
     x, _ = blobs()
     assert continuity(x, x) == pytest.approx(1.0)
+
+
+def test_continuity__matches_naive_formula_on_an_asymmetric_pair():
+    from sklearn.manifold import trustworthiness
+
+    rng = np.random.default_rng(3)
+    high = rng.normal(size=(60, 5))
+    low = high[:, :2] + 0.3 * rng.normal(size=(60, 2))  # drops three dimensions: not symmetric
+    got = continuity(high, low, n_neighbors=5)
+    assert got == pytest.approx(naive_continuity(high, low, 5), abs=1e-12)
+    # the two directions differ here, so swapped arguments cannot pass
+    assert abs(got - trustworthiness(high, low, n_neighbors=5)) > 0.01
 
 
 def test_evaluate_embedding__perfect_clusters_and_pc_space():

@@ -90,42 +90,30 @@ def test_project__training_samples_land_on_their_embedding(ddvi_run, sim_files, 
 
 def test_project__swapped_alleles_and_missing_variants(ddvi_run, sim_files, tmp_path):
     dosage = sim_files["dosage"]
-    keep = np.arange(0, 400, 4) != 0  # drop one variant in four... keep 300
-    rows = np.flatnonzero(np.arange(400) % 4 != 0)
-    swapped = tmp_path / "swapped.vcf"
-    write_vcf(
-        swapped, 2 - dosage[rows], sim_files["ids"], positions=(rows + 1) * 1000, ref="G", alt="A"
-    )
-    result = invoke(
-        "project",
-        swapped,
-        "--model",
-        f"{ddvi_run}.model.pt",
-        "--out",
-        tmp_path / "s",
-        "--device",
-        "cpu",
-    )
+    rows = np.flatnonzero(np.arange(400) % 4 != 0)  # one variant in four absent: 300 kept
+    positions = (rows + 1) * 1000
+    swapped, same = tmp_path / "swapped.vcf", tmp_path / "same.vcf"
+    write_vcf(swapped, 2 - dosage[rows], sim_files["ids"], positions=positions, ref="G", alt="A")
+    write_vcf(same, dosage[rows], sim_files["ids"], positions=positions)
+
+    def project(vcf, out, *extra):
+        model = f"{ddvi_run}.model.pt"
+        return invoke("project", vcf, "--model", model, "--out", out, "--device", "cpu", *extra)
+
+    result = project(swapped, tmp_path / "s")
     assert result.exit_code == 0, result.output
-    assert "0 matched, 300 with REF/ALT swapped, 100 absent" in result.output and keep.any()
-    full = pd.read_csv(f"{ddvi_run}.embedding.tsv", sep="\t")
+    assert "0 matched, 300 with REF/ALT swapped, 100 absent" in result.output
+    assert project(same, tmp_path / "u").exit_code == 0
     part = pd.read_csv(tmp_path / "s.embedding.tsv", sep="\t")
+    # oracle: flipping REF/ALT and the dosage back must give exactly the unswapped projection
+    unswapped = pd.read_csv(tmp_path / "u.embedding.tsv", sep="\t")
+    pd.testing.assert_frame_equal(part, unswapped)
     # a quarter of the variants imputed: coordinates stay close to the full-data ones
+    full = pd.read_csv(f"{ddvi_run}.embedding.tsv", sep="\t")
     spread = full[["DIM1", "DIM2"]].to_numpy().std()
-    assert (
-        np.abs(part[["DIM1", "DIM2"]].to_numpy() - full[["DIM1", "DIM2"]].to_numpy()).mean()
-        < 0.25 * spread
-    )
-    low = invoke(
-        "project",
-        swapped,
-        "--model",
-        f"{ddvi_run}.model.pt",
-        "--out",
-        tmp_path / "t",
-        "--min-overlap",
-        0.9,
-    )
+    shift = np.abs(part[["DIM1", "DIM2"]].to_numpy() - full[["DIM1", "DIM2"]].to_numpy()).mean()
+    assert shift < 0.25 * spread
+    low = project(swapped, tmp_path / "t", "--min-overlap", 0.9)
     assert low.exit_code == 2 and "at least 90% is required" in low.output
 
 
