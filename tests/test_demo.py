@@ -39,3 +39,28 @@ def test_demo__bad_device_is_one_line_exit_2(tmp_path):
     assert result.exit_code == 2
     assert "device='tpu' is not allowed" in result.output
     assert "Traceback" not in result.output
+
+
+def test_demo__leaves_global_rngs_alone(tmp_path):
+    import numpy as np
+    import torch
+
+    from ddvi_genomics.demo import DIGITS_CONFIG, run_digits_demo
+
+    tiny = DIGITS_CONFIG.replace(
+        hidden=(16,),
+        context_hidden=(16,),
+        prior_pretrain_epochs=1,
+        prior_pretrain_steps_per_epoch=5,
+        stage1_epochs=1,
+        epochs=1,
+    )
+    torch.rand(5)
+    np.random.rand(5)
+    torch_state, numpy_state = torch.get_rng_state().clone(), np.random.get_state()[1].copy()
+    first = run_digits_demo(tmp_path / "a", seed=1, device="cpu", config=tiny, verbose=False)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert np.array_equal(np.random.get_state()[1], numpy_state)
+    second = run_digits_demo(tmp_path / "b", seed=1, device="cpu", config=tiny, verbose=False)
+    assert first["knn_accuracy"] == second["knn_accuracy"]
+    assert first["latent_nll"] == second["latent_nll"]

@@ -217,7 +217,9 @@ def test_pushforward_elbo__equals_change_of_variables_with_autograd_jacobian():
 
     log_det = torch.stack(
         [
-            torch.linalg.slogdet(torch.autograd.functional.jacobian(lambda v: chain(v, ctx[i]), y[i]))[1]
+            torch.linalg.slogdet(
+                torch.autograd.functional.jacobian(lambda v: chain(v, ctx[i]), y[i])
+            )[1]
             for i in range(5)
         ]
     )

@@ -91,3 +91,52 @@ def test_resolve_device__auto_and_errors():
             resolve_device("cuda")
     a = torch.rand(3, generator=make_generator(5))
     assert torch.equal(a, torch.rand(3, generator=make_generator(5)))
+
+
+def test_derive_seed__named_streams_from_seed_sequence():
+    # oracle: NumPy's SeedSequence on [seed, crc32(name)], first 64-bit word, top bit dropped
+    import zlib
+
+    import numpy as np
+
+    from ddvi_genomics.core.runtime import derive_seed
+
+    word = np.random.SeedSequence([7, zlib.crc32(b"noise")]).generate_state(1, np.uint64)[0]
+    assert derive_seed(7, "noise") == int(word) >> 1
+    streams = {derive_seed(s, n) for s in (0, 1) for n in ("init", "noise", "shuffle")}
+    assert len(streams) == 6 and all(0 <= v < 2**63 for v in streams)
+    with pytest.raises(ValueError, match="non-negative"):
+        derive_seed(-1, "init")
+
+
+def test_seeded_global_rng__restores_the_callers_state():
+    from ddvi_genomics.core.runtime import seeded_global_rng
+
+    torch.rand(3)
+    state = torch.get_rng_state().clone()
+    with seeded_global_rng(5):
+        inside = torch.rand(4)
+    assert torch.equal(torch.get_rng_state(), state)
+    with seeded_global_rng(5):
+        assert torch.equal(torch.rand(4), inside)
+
+
+def test_fit__labels_travel_with_their_rows_and_x_has_no_label_column():
+    """Each batch's ctx.labels must belong to the same rows as the batch (label = row id % 5)."""
+    n = 50
+    x = torch.arange(n, dtype=torch.float32)[:, None].repeat(1, 3)
+    labels = torch.arange(n) % 5
+    seen = []
+    layer = torch.nn.Linear(3, 1)
+
+    def loss_fn(batch, ctx):
+        seen.append((batch.clone(), ctx.labels.clone()))
+        return LossOutput(layer(batch).pow(2).mean(), {})
+
+    phase = Phase("p", [OptimiserPlan("only", [layer], loss_fn, lr=1e-3)], epochs=2, batch_size=16)
+    fit(layer, [phase], x, labels, device="cpu", seed=0, verbose=False)
+    rows = torch.cat([b[:, 0] for b, _ in seen]).long()
+    assert torch.equal(torch.cat([lab for _, lab in seen]), rows % 5)
+    assert all(b.shape[1] == 3 for b, _ in seen)
+    assert sorted(rows[:n].tolist()) == list(range(n))  # every row once per epoch
+    assert not torch.equal(rows[:n], torch.arange(n))  # shuffled

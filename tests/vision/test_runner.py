@@ -168,3 +168,20 @@ def test_rerun__resumes_from_the_checkpoint_instead_of_retraining(tmp_path):
         second["seconds_per_epoch"] == first["seconds_per_epoch"]
     )  # history restored, nothing new
     assert second["knn_accuracy_k20"] == first["knn_accuracy_k20"]
+
+
+def test_runner__leaves_global_rngs_alone_and_is_deterministic(tmp_path):
+    import torch
+
+    spec = RunSpec(
+        "mnist", "ddvi", "pinwheel", synthetic=True, subset=64, test_subset=32, smoke=True, seed=2
+    )
+    torch.rand(5)
+    np.random.rand(5)
+    torch_state, numpy_state = torch.get_rng_state().clone(), np.random.get_state()[1].copy()
+    first = train_run(spec, tmp_path / "a", device="cpu")
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert np.array_equal(np.random.get_state()[1], numpy_state)
+    second = train_run(spec, tmp_path / "b", device="cpu")
+    for key in ("knn_accuracy_k20", "latent_nll", "elbo_per_example"):
+        assert first[key] == second[key], key
