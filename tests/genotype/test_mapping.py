@@ -197,3 +197,12 @@ def test_infer_api__matches_the_command_line_on_the_bundled_example(tmp_path):
     # the TSV keeps 6 significant digits
     np.testing.assert_allclose(table[["DIM1", "DIM2"]], amap.coords, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(table[["DIM1_SD", "DIM2_SD"]], amap.sd, rtol=1e-5, atol=1e-6)
+
+
+def test_module_example__runs_as_documented():
+    import doctest
+
+    from ddvi_genomics.genotype import mapping
+
+    result = doctest.testmod(mapping, verbose=False)
+    assert result.attempted >= 3 and result.failed == 0
