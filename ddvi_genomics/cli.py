@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ._version import __version__
-from .clitools import UsageError, call_or_usage_error
+from .clitools import GuardedGroup, UsageError, call_or_usage_error
 
 force_option = click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
@@ -20,7 +20,7 @@ device_option = click.option(
 )
 
 
-@click.group()
+@click.group(cls=GuardedGroup)
 @click.version_option(__version__, prog_name="ddvi-genomics")
 def main() -> None:
     """Latent ancestry and representation learning with DDVI."""
@@ -157,12 +157,12 @@ def infer(input_path, example, out_prefix, threads, verbose, quiet, **flags):
     progress = _setup_logging(verbose, quiet)
     _set_threads(threads)
     input_path, flags["panel"] = _resolve_input(input_path, example, flags["panel"])
-    opts = _infer_options(flags, progress)
+    opts = call_or_usage_error(_infer_options, flags, progress)
     command = " ".join(["ddvi-genomics", *sys.argv[1:]])
     result = call_or_usage_error(run_infer, input_path, out_prefix, opts, command=command)
     if not quiet:
-        m = result["metrics"]
-        if m:
+        m = result["metrics"] or {}
+        if "knn20_cv_accuracy_population" in m:
             click.echo(
                 f"kNN accuracy (5-fold, k=20): population {m['knn20_cv_accuracy_population']:.3f}, "
                 f"super-population {m.get('knn20_cv_accuracy_super_population', float('nan')):.3f}"

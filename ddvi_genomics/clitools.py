@@ -1,8 +1,17 @@
-"""What every command line of the project shares: the usage error and the error guard."""
+"""What every command line of the project shares: the usage error, the guard and SIGTERM handling.
+
+The promise to users: bad input is one line on stderr and exit code 2; an unexpected exception
+(a bug) is a short message that says so, exit code 1, with the traceback only under ``-v``.
+"""
 
 from __future__ import annotations
 
+import signal
+import sys
+
 import click
+
+BUG_REPORT_HINT = "this is a bug in ddvi-genomics; please report it with the command line"
 
 
 class UsageError(click.ClickException):
@@ -11,10 +20,62 @@ class UsageError(click.ClickException):
     exit_code = 2
 
 
+class InternalError(click.ClickException):
+    """An unexpected exception: a short message naming it as a bug, exit code 1."""
+
+    exit_code = 1
+
+
 def call_or_usage_error(fn, *args, **kwargs):
     """Call ``fn``; a ``ValueError`` (``InputError`` included) becomes one line and exit code 2."""
     try:
         return fn(*args, **kwargs)
     except ValueError as err:
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise UsageError(message) from None
+        raise UsageError(first_line(err)) from None
+
+
+def first_line(err: BaseException) -> str:
+    """Return the first line of an exception's message (its type name when the message is empty)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def verbose_requested(argv: list[str] | None = None) -> bool:
+    """Whether ``-v`` / ``--verbose`` (or ``-vv``...) is on the command line."""
+    args = sys.argv[1:] if argv is None else argv
+    return any(a == "--verbose" or (a.startswith("-v") and set(a[1:]) == {"v"}) for a in args)
+
+
+class GuardedGroup(click.Group):
+    """A click group whose commands never end in a raw traceback (unless ``-v`` asks for one)."""
+
+    def invoke(self, ctx: click.Context):
+        """Run the command; map ``ValueError`` to exit 2 and any other exception to exit 1."""
+        terminate_cleanly()
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except ValueError as err:  # InputError and the library's argument checks
+            raise UsageError(first_line(err)) from None
+        except (OSError, MemoryError) as err:  # the machine, not the program
+            raise UsageError(f"{type(err).__name__}: {first_line(err)}") from None
+        except Exception as err:
+            if verbose_requested():
+                raise
+            raise InternalError(
+                f"{type(err).__name__}: {first_line(err)} ({BUG_REPORT_HINT}; add -v for the "
+                "traceback)"
+            ) from None
+
+
+def terminate_cleanly() -> None:
+    """Turn SIGTERM into ``SystemExit(143)`` so that open output sets remove their temp files."""
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (e.g. inside a test runner's worker)
+        pass

@@ -7,13 +7,13 @@ import sys
 
 import click
 
-from ddvi_genomics.clitools import UsageError
+from ddvi_genomics.clitools import GuardedGroup, UsageError
 
 from . import presets
 from .benchmark import RunSpec, evaluate_run, train_run
 
 
-@click.group()
+@click.group(cls=GuardedGroup)
 def main() -> None:
     """Run the paper's MNIST / CIFAR-10 benchmarks on ddvi_genomics.core."""
 

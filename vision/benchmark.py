@@ -47,6 +47,16 @@ class RunSpec:
     label_masking: str = "balanced"
     smoke: bool = False
 
+    def __post_init__(self):
+        for name in ("labels", "epochs", "subset", "test_subset"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(
+                    f"--{name.replace('_', '-')} must be an integer >= 1; got {value!r}"
+                )
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"--seed must be a non-negative integer; got {self.seed!r}")
+
 
 def load_data(spec: RunSpec) -> dict[str, np.ndarray]:
     """Training and test arrays for a spec (synthetic images when ``spec.synthetic``)."""
@@ -185,11 +195,12 @@ def _plots(run: Path, model, z_te, y_te, spec: RunSpec) -> None:
 def train_run(spec: RunSpec, out_dir: str | Path, *, device: str = "auto", verbose=None) -> dict:
     """Train (resuming from ``checkpoint.pt`` when present) and evaluate; write the run directory."""
     run = Path(out_dir)
-    run.mkdir(parents=True, exist_ok=True)
+    check_run_folder(run, spec)
     dev = resolve_device(device)
-    (run / "spec.json").write_text(json.dumps(dataclasses.asdict(spec), indent=2))
     arrays = load_data(spec)
     model = build_model(spec)
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "spec.json").write_text(json.dumps(dataclasses.asdict(spec), indent=2))
     (run / "config.json").write_text(json.dumps(model.config.to_dict(), indent=2))
     transform = None
     if spec.dataset == "cifar10":
@@ -234,6 +245,36 @@ def train_run(spec: RunSpec, out_dir: str | Path, *, device: str = "auto", verbo
         json.dumps(provenance({"spec": dataclasses.asdict(spec)}), indent=2)
     )
     return metrics
+
+
+def check_run_folder(run: Path, spec: RunSpec) -> None:
+    """Refuse a run folder that holds another run (a resume must continue the same spec).
+
+    Raises
+    ------
+    ValueError
+        When ``run`` is a file, holds a checkpoint without ``spec.json``, or a ``spec.json`` that
+        differs from ``spec`` (the differing fields are named).
+    """
+    if run.exists() and not run.is_dir():
+        raise ValueError(f"--out {run} is a file; give a folder")
+    spec_file = run / "spec.json"
+    if not spec_file.is_file():
+        if (run / "checkpoint.pt").exists():
+            raise ValueError(f"{run} holds a checkpoint but no spec.json; use another --out")
+        return
+    try:
+        saved = json.loads(spec_file.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{spec_file} cannot be read ({err}); use another --out") from None
+    wanted = dataclasses.asdict(spec)
+    differ = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+    if differ:
+        shown = ", ".join(f"{k} {saved.get(k)!r} -> {wanted.get(k)!r}" for k in differ)
+        raise ValueError(
+            f"{run} holds a different run ({shown}); resume only continues the same run, "
+            "use another --out"
+        )
 
 
 def evaluate_run(run_dir: str | Path, *, device: str = "auto") -> dict:

@@ -17,6 +17,7 @@ import hashlib
 import pickle
 import tarfile
 import urllib.request
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -60,8 +61,11 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise DataError(f"IDX file {path} does not exist")
     with open(path, "rb") as fh:
         magic = fh.read(2)
-    with (gzip.open if magic == b"\x1f\x8b" else open)(path, "rb") as fh:
-        raw = fh.read()
+    try:
+        with (gzip.open if magic == b"\x1f\x8b" else open)(path, "rb") as fh:
+            raw = fh.read()
+    except (EOFError, OSError, zlib.error) as err:  # a truncated or corrupt gzip stream
+        raise DataError(f"{path} cannot be read (truncated or corrupt: {err})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise DataError(f"{path} is not an unsigned-byte IDX file (bad magic {raw[:4].hex()})")
     ndim = raw[3]
@@ -70,6 +74,38 @@ def read_idx(path: str | Path) -> np.ndarray:
     if data.size != int(np.prod(shape)):
         raise DataError(f"{path}: header says {shape} but holds {data.size} values")
     return data.reshape(shape)
+
+
+#: The only globals a CIFAR-10 batch pickle needs (NumPy array reconstruction).
+_CIFAR_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+}
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickler that builds dicts, lists, bytes and NumPy arrays and refuses anything else."""
+
+    def find_class(self, module, name):
+        if (module, name) in _CIFAR_GLOBALS:
+            return super().find_class(module, name)
+        raise DataError(f"refusing to load {module}.{name}: not part of a CIFAR-10 batch file")
+
+
+def read_cifar_batch(path: Path) -> dict:
+    """Read one CIFAR-10 python batch without running code from the file."""
+    try:
+        with open(path, "rb") as fh:
+            batch = _CifarUnpickler(fh, encoding="bytes").load()
+    except DataError as err:
+        raise DataError(f"{path}: {err}") from None
+    except (pickle.UnpicklingError, EOFError, OSError, ValueError, TypeError) as err:
+        raise DataError(f"{path} is not a readable CIFAR-10 batch ({err})") from None
+    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+        raise DataError(f"{path} is not a CIFAR-10 batch (no data/labels entries)")
+    return batch
 
 
 def _find(data_dir: Path, name: str) -> Path:
@@ -113,8 +149,7 @@ def load_cifar10(data_dir: str | Path) -> dict[str, np.ndarray]:
                 raise DataError(
                     f"{path} not found; run `python -m vision download cifar10 --data-dir {d}`"
                 )
-            with open(path, "rb") as fh:
-                batch = pickle.load(fh, encoding="bytes")
+            batch = read_cifar_batch(path)
             data = np.asarray(batch[b"data"], dtype=np.uint8)
             if data.ndim != 2 or data.shape[1] != 3072:
                 raise DataError(f"{path}: data has shape {data.shape}, expected (n, 3072)")

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import InputError
+
 #: PCs of the reference space for trustworthiness, continuity and the distance correlation.
 N_REFERENCE_PCS = 50
 
@@ -68,52 +70,111 @@ def evaluate_embedding(
     Parameters
     ----------
     coords : np.ndarray, shape (n_samples, 2)
+        Finite coordinates.
     population : array_like, shape (n_samples,)
     super_population : array_like, optional
     reference_pcs : np.ndarray, shape (n_samples, n_pcs), optional
         PC scores (the top 50 are used) for trustworthiness, continuity and distance correlation.
     seed : int
     n_clusters : int
-        GMM components (reference: 20).
 
     Returns
     -------
     dict
-        Flat metric name -> float.
-    """
-    from scipy.spatial.distance import pdist
-    from scipy.stats import spearmanr
-    from sklearn.manifold import trustworthiness
-    from sklearn.metrics import normalized_mutual_info_score, silhouette_score, v_measure_score
-    from sklearn.mixture import GaussianMixture
-    from sklearn.neighbors import KNeighborsClassifier
+        Flat metric name -> float, plus ``skipped``: metric name -> the reason it could not be
+        computed on these data (too few samples, classes or labels).
 
+    Raises
+    ------
+    InputError
+        When the coordinates are not finite or do not match the labels in length.
+    """
     coords = np.asarray(coords, dtype=np.float64)
     pop = np.asarray(population)
+    if coords.ndim != 2 or len(coords) != len(pop):
+        raise InputError(
+            f"coordinates of shape {coords.shape} do not match {len(pop)} population labels"
+        )
+    if not np.isfinite(coords).all():
+        row = int(np.flatnonzero(~np.isfinite(coords).all(1))[0])
+        raise InputError(f"coordinates hold NaN or infinite values (first at row {row + 1})")
     out: dict = {"n_samples": int(len(coords)), "n_populations": int(len(np.unique(pop)))}
+    skipped: dict[str, str] = {}
     levels = [("population", pop)]
     if super_population is not None:
         levels.append(("super_population", np.asarray(super_population)))
     for name, labels in levels:
-        for k in (5, 20):
-            out[f"knn{k}_cv_accuracy_{name}"] = knn_cv_accuracy(coords, labels, k=k, seed=seed)
-    for k in (20, 50, 100):  # the DDVI code's variant: fitted and scored on the same points
-        clf = KNeighborsClassifier(min(k, len(coords))).fit(coords, pop)
-        out[f"knn{k}_same_points_accuracy_population"] = float(clf.score(coords, pop))
-    n_comp = min(n_clusters, len(coords))
-    gmm = GaussianMixture(
-        n_comp, covariance_type="full", reg_covar=1e-2, n_init=10, random_state=seed
-    )
-    standardised = (coords - coords.mean(0)) / coords.std()
-    clusters = gmm.fit_predict(standardised)
-    out["gmm_purity_population"] = cluster_purity(pop, clusters)
-    out["gmm_nmi_population"] = float(normalized_mutual_info_score(pop, clusters))
-    out["gmm_v_measure_population"] = float(v_measure_score(pop, clusters))
-    if len(np.unique(pop)) > 1:
-        out["silhouette_population"] = float(silhouette_score(coords, pop, random_state=seed))
+        _knn_scores(out, skipped, coords, labels, name, seed)
+    _cluster_scores(out, skipped, coords, pop, n_clusters, seed)
     if reference_pcs is not None:
-        ref = np.asarray(reference_pcs, dtype=np.float64)[:, :N_REFERENCE_PCS]
-        out["trustworthiness_k10"] = float(trustworthiness(ref, coords, n_neighbors=10))
-        out["continuity_k10"] = continuity(ref, coords, n_neighbors=10)
-        out["distance_spearman"] = float(spearmanr(pdist(coords), pdist(ref)).statistic)
+        _geometry_scores(out, skipped, coords, np.asarray(reference_pcs, dtype=np.float64))
+    out["skipped"] = skipped
     return out
+
+
+def _knn_scores(out, skipped, coords, labels, level: str, seed: int) -> None:
+    from sklearn.neighbors import KNeighborsClassifier
+
+    values, counts = np.unique(labels, return_counts=True)
+    n_cv = int(counts[counts >= 5].sum())  # samples of classes that 5 folds can stratify
+    for k in (5, 20):
+        key = f"knn{k}_cv_accuracy_{level}"
+        if (counts >= 5).sum() < 2 or n_cv * 4 // 5 < k:
+            skipped[key] = (
+                f"needs >= 2 classes of >= 5 samples and > {k} training samples per fold"
+            )
+        else:
+            out[key] = knn_cv_accuracy(coords, labels, k=k, seed=seed)
+    if level != "population":
+        return
+    for k in (20, 50, 100):  # the DDVI code's variant: fitted and scored on the same points
+        key = f"knn{k}_same_points_accuracy_population"
+        if len(coords) < 2:
+            skipped[key] = "needs >= 2 samples"
+            continue
+        clf = KNeighborsClassifier(min(k, len(coords))).fit(coords, labels)
+        out[key] = float(clf.score(coords, labels))
+
+
+def _cluster_scores(out, skipped, coords, pop, n_clusters: int, seed: int) -> None:
+    from sklearn.metrics import normalized_mutual_info_score, silhouette_score, v_measure_score
+    from sklearn.mixture import GaussianMixture
+
+    n_classes = len(np.unique(pop))
+    if len(coords) < 2 * n_clusters or coords.std() == 0:
+        for key in ("gmm_purity_population", "gmm_nmi_population", "gmm_v_measure_population"):
+            skipped[key] = (
+                f"needs >= {2 * n_clusters} samples with spread for {n_clusters} GMM components"
+            )
+    else:
+        gmm = GaussianMixture(
+            n_clusters, covariance_type="full", reg_covar=1e-2, n_init=10, random_state=seed
+        )
+        clusters = gmm.fit_predict((coords - coords.mean(0)) / coords.std())
+        out["gmm_purity_population"] = cluster_purity(pop, clusters)
+        out["gmm_nmi_population"] = float(normalized_mutual_info_score(pop, clusters))
+        out["gmm_v_measure_population"] = float(v_measure_score(pop, clusters))
+    if 2 <= n_classes <= len(coords) - 1:
+        out["silhouette_population"] = float(silhouette_score(coords, pop, random_state=seed))
+    else:
+        skipped["silhouette_population"] = "needs 2 to n_samples - 1 populations"
+
+
+def _geometry_scores(out, skipped, coords, reference_pcs, k: int = 10) -> None:
+    from scipy.spatial.distance import pdist
+    from scipy.stats import spearmanr
+    from sklearn.manifold import trustworthiness
+
+    if len(reference_pcs) != len(coords):
+        raise InputError(f"reference PCs have {len(reference_pcs)} rows for {len(coords)} samples")
+    ref = reference_pcs[:, :N_REFERENCE_PCS]
+    if len(coords) <= 2 * k:
+        for key in (f"trustworthiness_k{k}", f"continuity_k{k}"):
+            skipped[key] = f"needs > {2 * k} samples for k = {k} neighbours"
+    else:
+        out[f"trustworthiness_k{k}"] = float(trustworthiness(ref, coords, n_neighbors=k))
+        out[f"continuity_k{k}"] = continuity(ref, coords, n_neighbors=k)
+    if len(coords) < 3:
+        skipped["distance_spearman"] = "needs >= 3 samples"
+    else:
+        out["distance_spearman"] = float(spearmanr(pdist(coords), pdist(ref)).statistic)

@@ -12,9 +12,13 @@ otherwise filters while streaming, so unindexed files work too.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import os
 import re
+import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +27,8 @@ import pandas as pd
 
 from ..core.progress import RateProgress
 from .errors import InputError
+
+log = logging.getLogger("ddvi_genomics")
 
 _REGION = re.compile(r"^(?P<contig>[^:\s]+)(:(?P<start>[\d,]+)(-(?P<end>[\d,]+))?)?$")
 
@@ -113,14 +119,19 @@ def read_samples_file(path: str | os.PathLike) -> list[str]:
     """Sample IDs, one per line (first whitespace-separated field; '#' lines ignored)."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"samples file {path} does not exist")
-    ids = [
-        ln.split()[0]
-        for ln in path.read_text().splitlines()
-        if ln.strip() and not ln.startswith("#")
-    ]
+        raise InputError(f"samples file {path} does not exist or is not a file")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"samples file {path} cannot be read as text: {err}") from None
+    ids = [ln.split()[0] for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
     if not ids:
         raise InputError(f"samples file {path} lists no sample IDs")
+    seen: set[str] = set()
+    for sample in ids:
+        if sample in seen:
+            raise InputError(f"samples file {path} lists sample {sample!r} more than once")
+        seen.add(sample)
     return ids
 
 
@@ -179,13 +190,75 @@ def read_vcf(
         Missing or unreadable file, not a VCF/BCF, no GT field, no samples, duplicate or unknown
         sample IDs, or a bad region.
     """
+    path = _readable_file(path, "input file")
+    with htslib_messages(path) as stderr:
+        vcf = _open_vcf(path)
+        keep = _check_samples(list(vcf.samples), samples, path)
+        reader = _GenotypeBlocks(path, np.asarray(vcf.samples, dtype=object), keep)
+        reporter = RateProgress("read", progress, stream=stderr)
+        last = "the header"
+        try:
+            for rec in _iter_region(vcf, path, region):
+                reader.add(rec)
+                last = f"{rec.CHROM}:{rec.POS}"
+                if reader.n_pending >= chunk_size:
+                    reader.flush()
+                    reporter.update(reader.n_read)
+            reader.flush()
+        except InputError:
+            raise
+        except Exception as err:  # htslib reports malformed records as bare exceptions
+            message = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise InputError(
+                f"{path}: malformed record after {last} (record {reader.n_read + 1}): {message}"
+            ) from None
+        reporter.update(reader.n_read, final=True)
+    return reader.matrix()
+
+
+@contextlib.contextmanager
+def htslib_messages(path):
+    """Capture what htslib writes to file descriptor 2 while a block runs.
+
+    htslib reports (``[E::idx_find_and_load] ...``, ``[W::vcf_parse] ...``) go straight to the
+    process's stderr and would interleave with our one-line messages. They are collected and
+    logged at INFO level (shown with ``-v``). Yields a text stream on the real stderr for
+    progress lines.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 2)
+        stream = os.fdopen(os.dup(saved), "w", buffering=1)
+        try:
+            yield stream
+        finally:
+            stream.flush()
+            stream.close()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode(errors="replace").strip()
+    if text:
+        for line in text.splitlines():
+            log.info("htslib (%s): %s", Path(path).name, line)
+
+
+def _readable_file(path, what: str) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{what} {path} is a directory; give a file")
+    if not path.is_file():
+        raise InputError(f"{what} {path} does not exist")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{what} {path} is not readable")
+    return path
+
+
+def _open_vcf(path: Path):
+    """Open with cyvcf2 (htslib); check that the header declares FORMAT/GT."""
     import cyvcf2
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"input file {path} does not exist")
-    if not os.access(path, os.R_OK):
-        raise InputError(f"input file {path} is not readable")
     try:
         vcf = cyvcf2.VCF(str(path), lazy=True, threads=1)
     except Exception as err:  # cyvcf2 raises a bare Exception on a bad header
@@ -201,62 +274,99 @@ def read_vcf(
         raise InputError(
             f"{path} has no FORMAT/GT field in its header; genotype calls (GT) are required"
         )
-    keep = _check_samples(list(vcf.samples), samples, path)
-    records = _iter_region(vcf, path, region)
-    block: list[np.ndarray] = []
-    chunks: list[np.ndarray] = []
-    contig, pos, vid, ref, alt = [], [], [], [], []
-    n_haploid = 0
-    reporter = RateProgress("read", progress)
-    n = 0
+    return vcf
 
-    def flush():
-        nonlocal n_haploid
-        if not block:
+
+class _GenotypeBlocks:
+    """Collects records, validates their calls and converts them to dosages block by block.
+
+    Each record's GT array (``cyvcf2``: ``(n_samples, ploidy + 1)``, allele indices with -1 for
+    missing and -2 for the padding of a shorter call, last column the phase flag) is checked
+    against the site: allele indices may not exceed the number of ALT alleles, and calls may be
+    haploid or diploid only.
+    """
+
+    def __init__(self, path: Path, sample_id: np.ndarray, keep: np.ndarray):
+        self.path, self.sample_id, self.keep = path, sample_id, keep
+        self.block: list[np.ndarray] = []
+        self.sites: list[str] = []
+        self.n_alt: list[int] = []
+        self.chunks: list[np.ndarray] = []
+        self.columns: dict[str, list] = {k: [] for k in ("contig", "pos", "id", "ref", "alt")}
+        self.n_haploid = 0
+        self.n_read = 0
+
+    @property
+    def n_pending(self) -> int:
+        return len(self.block)
+
+    def add(self, rec) -> None:
+        gt = rec.genotype
+        if gt is None:
+            raise InputError(f"{self.path}: record {rec.CHROM}:{rec.POS} has no GT values")
+        arr = gt.array()
+        if self.block and arr.shape[1] != self.block[0].shape[1]:
+            self.flush()
+        self.block.append(arr)
+        self.sites.append(f"{rec.CHROM}:{rec.POS}")
+        self.n_alt.append(len(rec.ALT))
+        for key, value in zip(
+            ("contig", "pos", "id", "ref", "alt"),
+            (rec.CHROM, rec.POS, rec.ID or ".", rec.REF, ",".join(rec.ALT)),
+        ):
+            self.columns[key].append(value)
+        self.n_read += 1
+
+    def flush(self) -> None:
+        if not self.block:
             return
-        gt = np.stack(block)[
-            :, keep, :
-        ]  # (chunk, n_samples, ploidy + 1); last column = phased flag
-        alleles = gt[..., :-1]
+        alleles = np.stack(self.block)[:, self.keep, :-1]  # (chunk, n_samples, ploidy)
+        self._validate(alleles)
         missing = (alleles == -1).any(-1)
-        if alleles.shape[-1] == 1:  # every call of the record is haploid
+        if alleles.shape[-1] == 1:  # every call of the block is haploid
             haploid = np.ones(alleles.shape[:-1], dtype=bool)
         else:  # htslib pads the missing second allele of a haploid call with -2
             haploid = (alleles[..., 1:] == -2).all(-1)
-        n_haploid += int((haploid & ~missing).sum())
+        self.n_haploid += int((haploid & ~missing).sum())
         nonref = (alleles > 0).sum(-1)
         dosage = np.where(haploid, nonref * 2, nonref).astype(np.int8)
         dosage[missing] = -1
-        chunks.append(dosage)
-        block.clear()
+        self.chunks.append(dosage)
+        self.block.clear()
+        self.sites.clear()
+        self.n_alt.clear()
 
-    for rec in records:
-        arr = rec.genotype.array()
-        if block and arr.shape[1] != block[0].shape[1]:
-            flush()
-        block.append(arr)
-        contig.append(rec.CHROM)
-        pos.append(rec.POS)
-        vid.append(rec.ID or ".")
-        ref.append(rec.REF)
-        alt.append(",".join(rec.ALT))
-        n += 1
-        if len(block) >= chunk_size:
-            flush()
-            reporter.update(n)
-    flush()
-    reporter.update(n, final=True)
-    dosage = np.concatenate(chunks) if chunks else np.zeros((0, len(keep)), dtype=np.int8)
-    return GenotypeMatrix(
-        dosage,
-        np.array(contig, dtype=object),
-        np.array(pos, dtype=np.int64),
-        np.array(vid, dtype=object),
-        np.array(ref, dtype=object),
-        np.array(alt, dtype=object),
-        np.array([vcf.samples[i] for i in keep], dtype=object),
-        n_haploid,
-    )
+    def _validate(self, alleles: np.ndarray) -> None:
+        if alleles.shape[-1] > 2:
+            called = (alleles[..., 2:] != -2).any(-1)
+            if called.any():
+                self._fail(called, "a call of ploidy > 2", "haploid and diploid calls")
+        n_alt = np.asarray(self.n_alt)[:, None, None]
+        bad = ((alleles > n_alt) | (alleles < -2)).any(-1)
+        if bad.any():
+            self._fail(bad, "an allele index beyond the site's ALT alleles", "GT indices 0..n_ALT")
+
+    def _fail(self, mask: np.ndarray, problem: str, allowed: str) -> None:
+        r, c = np.argwhere(mask)[0]
+        sample = self.sample_id[self.keep[c]]
+        raise InputError(
+            f"{self.path}: record {self.sites[r]}, sample {sample!r}: {problem}; allowed: {allowed}"
+        )
+
+    def matrix(self) -> GenotypeMatrix:
+        n = len(self.keep)
+        dosage = np.concatenate(self.chunks) if self.chunks else np.zeros((0, n), dtype=np.int8)
+        cols = self.columns
+        return GenotypeMatrix(
+            dosage,
+            np.array(cols["contig"], dtype=object),
+            np.array(cols["pos"], dtype=np.int64),
+            np.array(cols["id"], dtype=object),
+            np.array(cols["ref"], dtype=object),
+            np.array(cols["alt"], dtype=object),
+            np.array([self.sample_id[i] for i in self.keep], dtype=object),
+            self.n_haploid,
+        )
 
 
 def _text_header_samples(path: Path) -> list[str]:
@@ -323,12 +433,8 @@ def read_plink(
     for f in (bed, bim, fam):
         if not f.is_file():
             raise InputError(f"PLINK file {f} does not exist (need .bed, .bim and .fam)")
-    bim_df = pd.read_csv(
-        bim, sep=r"\s+", header=None, dtype=str, names=["chr", "id", "cm", "pos", "a1", "a2"]
-    )
-    fam_df = pd.read_csv(
-        fam, sep=r"\s+", header=None, dtype=str, usecols=[0, 1], names=["fid", "iid"]
-    )
+    bim_df = _read_plink_table(bim, ["chr", "id", "cm", "pos", "a1", "a2"])
+    fam_df = _read_plink_table(fam, ["fid", "iid", "father", "mother", "sex", "pheno"], min_cols=2)
     n_var, n_samp = len(bim_df), len(fam_df)
     raw = np.fromfile(bed, dtype=np.uint8)
     if raw.size < 3 or raw[0] != 0x6C or raw[1] != 0x1B:
@@ -339,8 +445,10 @@ def read_plink(
     body = raw[3:]
     if body.size != n_var * per_variant:
         raise InputError(f"{bed} holds {body.size} bytes; .bim/.fam imply {n_var * per_variant}")
+    packed = body.reshape(n_var, per_variant)
+    _check_bed_padding(packed, n_samp, bed, fam)
     keep = _check_samples(list(fam_df["iid"]), samples, fam)
-    dosage = _BED_LUT[body.reshape(n_var, per_variant)].reshape(n_var, per_variant * 4)[:, :n_samp]
+    dosage = _BED_LUT[packed].reshape(n_var, per_variant * 4)[:, :n_samp]
     return GenotypeMatrix(
         np.ascontiguousarray(dosage[:, keep]),
         bim_df["chr"].to_numpy(object),
@@ -350,6 +458,58 @@ def read_plink(
         bim_df["a1"].to_numpy(object),
         fam_df["iid"].to_numpy(object)[keep],
     )
+
+
+def _read_plink_table(path: Path, names: list[str], min_cols: int | None = None) -> pd.DataFrame:
+    """Read a whitespace-separated ``.bim`` / ``.fam``; every row needs ``min_cols`` fields."""
+    need = len(names) if min_cols is None else min_cols
+    rows = []
+    with open(path, errors="replace") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) < need:
+                raise InputError(
+                    f"{path}, line {line_no}: {len(fields)} columns; a {path.suffix} row has "
+                    f"{len(names)} ({' '.join(names)})"
+                )
+            rows.append(fields[: len(names)] + [""] * (len(names) - len(fields)))
+    table = pd.DataFrame(rows, columns=names, dtype=str)
+    if "pos" in table:
+        bad = ~table["pos"].str.fullmatch(r"\d+")
+        if bad.any():
+            line = int(np.flatnonzero(bad.to_numpy())[0]) + 1
+            raise InputError(
+                f"{path}, row {line}: position {table['pos'][line - 1]!r} is not a "
+                "non-negative integer"
+            )
+    return table
+
+
+def _check_bed_padding(packed: np.ndarray, n_samples: int, bed: Path, fam: Path) -> None:
+    """Check that the bits after the last sample of each variant are zero and hide no sample.
+
+    Non-zero padding means the ``.bed`` holds calls of samples the ``.fam`` does not list (a
+    ``.fam`` row too few). A last sample that is homozygous A1 (code 00, what zero padding reads
+    as) at every one of many variants is the signature of a ``.fam`` row too many.
+    """
+    used = n_samples % 4
+    if used == 0 or packed.size == 0:
+        return
+    padding = packed[:, -1] >> np.uint8(2 * used)
+    if padding.any():
+        variant = int(np.flatnonzero(padding)[0]) + 1
+        raise InputError(
+            f"{bed}: variant {variant} has calls after the last of the {n_samples} samples in "
+            f"{fam}; the .fam seems to lack rows (PLINK pads with zero bits)"
+        )
+    last_code = (packed[:, -1] >> np.uint8(2 * (used - 1))) & np.uint8(3)
+    if packed.shape[0] >= 20 and not last_code.any():
+        raise InputError(
+            f"{bed}: the last sample of {fam} reads as homozygous A1 at all {packed.shape[0]} "
+            "variants, which is what zero padding looks like; the .fam seems to have an extra row"
+        )
 
 
 def write_plink(gm: GenotypeMatrix, prefix: str | os.PathLike) -> None:
@@ -411,11 +571,14 @@ def read_panel(
         Indexed by sample ID with column ``population`` and, when ``super_col`` exists,
         ``super_population``; ``attrs["source"]`` names the file for error messages.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"panel file {path} does not exist")
+    path = _readable_file(path, "panel file")
     sep = "," if path.suffix.lower() == ".csv" else r"\s+"
-    df = pd.read_csv(path, sep=sep, dtype=str, engine="python")
+    try:
+        df = pd.read_csv(path, sep=sep, dtype=str, engine="python")
+    except (ValueError, UnicodeDecodeError) as err:  # pandas' EmptyDataError and parser errors
+        raise InputError(f"panel {path} cannot be read as a table: {err}") from None
+    if df.empty:
+        raise InputError(f"panel {path} lists no samples (a header line and one row per sample)")
     for col in (id_col, label_col):
         if col not in df.columns:
             raise InputError(f"panel {path} has no column {col!r}; columns are {list(df.columns)}")

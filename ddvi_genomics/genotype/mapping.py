@@ -36,6 +36,9 @@ from .qc import QCReport, run_qc
 
 log = logging.getLogger("ddvi_genomics")
 
+#: Fewest samples a map is fitted on (PCA and the metrics need a few points).
+MIN_SAMPLES = 3
+
 
 def example_paths() -> tuple[Path, Path]:
     """Return the bundled 1000 Genomes example: ``(vcf, panel)``."""
@@ -53,6 +56,20 @@ class QCOptions:
     max_sample_missing: float = 1.0  # PLINK --mind (off by default)
     thin_bp: int | None = None
     ld_prune: tuple[int, int, float] | None = None  # PLINK --indep-pairwise WINDOW STEP R2
+
+    def __post_init__(self):
+        check_range("--min-maf", self.min_maf, 0.0, 0.5)
+        check_range("--max-missing", self.max_variant_missing, 0.0, 1.0)
+        check_range("max_sample_missing", self.max_sample_missing, 0.0, 1.0)
+        if self.thin_bp is not None:
+            check_range("--thin", self.thin_bp, 1, None, integer=True)
+        if self.ld_prune is not None:
+            if len(self.ld_prune) != 3:
+                raise InputError(f"--ld-prune takes WINDOW STEP R2; got {self.ld_prune!r}")
+            window, step, r2 = self.ld_prune
+            check_range("--ld-prune WINDOW", window, 2, None, integer=True)
+            check_range("--ld-prune STEP", step, 1, window, integer=True)
+            check_range("--ld-prune R2", r2, 0.0, 1.0)
 
     def apply(self, gm: GenotypeMatrix) -> tuple[GenotypeMatrix, QCReport]:
         """Run the filters on ``gm``; return the kept matrix and the report."""
@@ -119,6 +136,21 @@ class AncestryMap:
         return table
 
 
+def check_range(name: str, value, low, high, *, integer: bool = False) -> None:
+    """Raise ``InputError`` naming the option unless ``low <= value <= high`` (None: unbounded)."""
+    ok = (
+        isinstance(value, int | np.integer)
+        if integer
+        else isinstance(value, int | float | np.number)
+    )
+    ok = ok and not isinstance(value, bool) and value == value  # NaN fails
+    ok = ok and (low is None or value >= low) and (high is None or value <= high)
+    if not ok:
+        kind = "an integer" if integer else "a number"
+        bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
+        raise InputError(f"{name} must be {kind} {bounds}; got {value!r}")
+
+
 def infer(
     genotypes: GenotypeMatrix | str | os.PathLike,
     labels: pd.DataFrame | pd.Series | None = None,
@@ -163,13 +195,19 @@ def infer(
     """
     if method not in METHODS:
         raise InputError(f"method {method!r} is not allowed; choose one of {list(METHODS)}")
-    if not isinstance(n_pcs, int | np.integer) or n_pcs < 1:
-        raise InputError(f"--n-pcs must be an integer >= 1; got {n_pcs!r}")
+    check_range("--n-pcs", n_pcs, 1, None, integer=True)
+    check_range("n_draws", n_draws, 2, None, integer=True)
+    if config is not None:
+        check_range("--epochs", config.epochs, 1, None, integer=True)
     device = str(resolve_device(device))
     gm = genotypes if isinstance(genotypes, GenotypeMatrix) else read_genotypes(genotypes)
     timings = {}
     t0 = time.perf_counter()
     gm, report = qc.apply(gm)
+    if gm.n_samples < MIN_SAMPLES:
+        raise InputError(
+            f"{gm.n_samples} sample(s) after QC; a map needs at least {MIN_SAMPLES} samples"
+        )
     timings["qc"] = time.perf_counter() - t0
     aligned = align_labels(labels, gm.sample_id)
     t0 = time.perf_counter()

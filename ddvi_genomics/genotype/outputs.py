@@ -21,6 +21,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..provenance import provenance, versions_line
@@ -46,6 +47,13 @@ PROJECT_SUFFIXES = (".embedding.tsv", ".log")
 class OutputSet:
     """Files ``PREFIX<suffix>`` written under temporary names and published together.
 
+    Opening the set (before any computation) checks that the folder exists and is writable,
+    refuses to clobber an existing set without ``force``, removes temporary files left by dead
+    runs, and takes ``PREFIX.lock`` so that two runs cannot write the same prefix at once. Use it
+    as a context manager: on an exception the
+    temporary files are removed and the lock released (the command line turns SIGTERM into
+    ``SystemExit`` for this, see :func:`ddvi_genomics.clitools.terminate_cleanly`).
+
     Parameters
     ----------
     prefix : path
@@ -57,17 +65,23 @@ class OutputSet:
     Raises
     ------
     InputError
-        When an output exists and ``force`` is False, or the folder does not exist.
+        When an output exists and ``force`` is False, the folder does not exist or is not
+        writable, or another live run holds the prefix.
     """
 
     def __init__(self, prefix, suffixes, force: bool):
         self.prefix, self.suffixes, self.force = Path(prefix), tuple(suffixes), force
         self.pending: list[tuple[Path, Path]] = []
-        if not self.prefix.parent.is_dir():
-            raise InputError(f"output folder {self.prefix.parent} does not exist")
+        folder = self.prefix.parent
+        if not folder.is_dir():
+            raise InputError(f"output folder {folder} does not exist")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise InputError(f"output folder {folder} is not writable")
+        self._remove_dead_temporaries()
         existing = [self.final(s) for s in self.suffixes if self.final(s).exists()]
         if existing and not force:
             raise InputError(f"output {existing[0]} exists; use --force to overwrite")
+        self.lock = self._acquire_lock()
 
     def final(self, suffix: str) -> Path:
         """Return the published path of ``suffix``."""
@@ -89,12 +103,14 @@ class OutputSet:
                     stale.unlink(missing_ok=True)
         for tmp, final in self.pending:
             os.replace(tmp, final)
+        self._release_lock()
         return [final for _, final in self.pending]
 
     def discard(self) -> None:
-        """Remove every pending temporary file."""
+        """Remove every pending temporary file and release the lock."""
         for tmp, _ in self.pending:
             tmp.unlink(missing_ok=True)
+        self._release_lock()
 
     def __enter__(self) -> OutputSet:
         return self
@@ -102,6 +118,55 @@ class OutputSet:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
             self.discard()
+
+    def _acquire_lock(self) -> Path:
+        lock = Path(f"{self.prefix}.lock")
+        for _ in range(2):
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                owner = _pid_in(lock.read_text(errors="replace") if lock.exists() else "")
+                if owner is not None and _alive(owner):
+                    raise InputError(
+                        f"another run (pid {owner}) is writing {self.prefix}.*; wait for it or "
+                        "choose another --out"
+                    ) from None
+                lock.unlink(missing_ok=True)  # left by a run that died
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(f"{os.getpid()}\n")
+            return lock
+        raise InputError(f"cannot take the lock {lock}")
+
+    def _release_lock(self) -> None:
+        lock = getattr(self, "lock", None)
+        if lock is not None:
+            lock.unlink(missing_ok=True)
+            self.lock = None
+
+    def _remove_dead_temporaries(self) -> None:
+        """Delete ``PREFIX*.tmp-PID`` files whose process no longer runs (e.g. after SIGKILL)."""
+        for tmp in self.prefix.parent.glob(f"{self.prefix.name}.*.tmp-*"):
+            pid = _pid_in(tmp.name.rsplit(".tmp-", 1)[-1])
+            if pid is not None and not _alive(pid):
+                tmp.unlink(missing_ok=True)
+
+
+def _pid_in(text: str) -> int | None:
+    text = text.strip()
+    return int(text) if text.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def write_table(table: pd.DataFrame, path) -> None:
@@ -136,27 +201,32 @@ def write_map(
         The published files.
     """
     with OutputSet(prefix, INFER_SUFFIXES, force) as out:
-        table = amap.table()
-        write_table(table, out.path(".embedding.tsv"))
-        write_eigenvec(out.path(".eigenvec"), amap.sample_id, amap.pcs)
-        write_eigenval(out.path(".eigenval"), amap.model.pca.eigenvalues_)
-        plot_embedding(
-            amap.coords,
-            table["POP"].to_numpy() if "POP" in table else None,
-            table["SUPER_POP"].to_numpy() if "SUPER_POP" in table else None,
-            title=title,
-            path=out.path(".png"),
-        )
-        if amap.metrics is not None:
-            out.path(".metrics.json").write_text(json.dumps(amap.metrics, indent=2) + "\n")
-        amap.model.save(out.path(".model.pt"))
-        info = dict(run_info or {})
-        lines = [f"ddvi-genomics infer (log of {prefix})", *run_info_lines(info)]
-        out.path(".log").write_text("\n".join(lines + map_summary(amap)) + "\n")
-        info.update(qc=amap.qc.to_dict(), timings=amap.timings, method=amap.method)
-        record = provenance(info, command=info.pop("command", None))
-        out.path(".provenance.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
-        return out.publish()
+        return write_map_into(out, amap, title=title, run_info=run_info)
+
+
+def write_map_into(out: OutputSet, amap: AncestryMap, *, title: str = "", run_info=None):
+    """Write the files of :func:`write_map` into an open :class:`OutputSet` and publish it."""
+    table = amap.table()
+    write_table(table, out.path(".embedding.tsv"))
+    write_eigenvec(out.path(".eigenvec"), amap.sample_id, amap.pcs)
+    write_eigenval(out.path(".eigenval"), amap.model.pca.eigenvalues_)
+    plot_embedding(
+        amap.coords,
+        table["POP"].to_numpy() if "POP" in table else None,
+        table["SUPER_POP"].to_numpy() if "SUPER_POP" in table else None,
+        title=title,
+        path=out.path(".png"),
+    )
+    if amap.metrics is not None:
+        out.path(".metrics.json").write_text(json.dumps(amap.metrics, indent=2) + "\n")
+    amap.model.save(out.path(".model.pt"))
+    info = dict(run_info or {})
+    lines = [f"ddvi-genomics infer (log of {out.prefix})", *run_info_lines(info)]
+    out.path(".log").write_text("\n".join(lines + map_summary(amap)) + "\n")
+    info.update(qc=amap.qc.to_dict(), timings=amap.timings, method=amap.method)
+    record = provenance(info, command=info.pop("command", None))
+    out.path(".provenance.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    return out.publish()
 
 
 def run_info_lines(info: dict) -> list[str]:
@@ -187,35 +257,80 @@ def write_projection(
 ) -> list[Path]:
     """Write ``PREFIX.embedding.tsv`` and ``PREFIX.log`` for projected samples."""
     with OutputSet(prefix, PROJECT_SUFFIXES, force) as out:
-        table = pd.DataFrame(
-            {
-                "#IID": projection.sample_id,
-                "DIM1": projection.coords[:, 0],
-                "DIM2": projection.coords[:, 1],
-            }
-        )
-        if projection.sd is not None:
-            table["DIM1_SD"], table["DIM2_SD"] = projection.sd[:, 0], projection.sd[:, 1]
-        write_table(table, out.path(".embedding.tsv"))
-        lines = [
-            f"ddvi-genomics project (log of {prefix})",
-            *run_info_lines(dict(run_info or {})),
-            f"variants: {json.dumps(projection.alignment.to_dict())}",
-            f"samples: {len(projection.sample_id)}",
-        ]
-        out.path(".log").write_text("\n".join(lines) + "\n")
-        return out.publish()
+        return write_projection_into(out, projection, run_info=run_info)
+
+
+def write_projection_into(out: OutputSet, projection: Projection, *, run_info=None) -> list[Path]:
+    """Write the files of :func:`write_projection` into an open :class:`OutputSet`; publish it."""
+    table = pd.DataFrame(
+        {
+            "#IID": projection.sample_id,
+            "DIM1": projection.coords[:, 0],
+            "DIM2": projection.coords[:, 1],
+        }
+    )
+    if projection.sd is not None:
+        table["DIM1_SD"], table["DIM2_SD"] = projection.sd[:, 0], projection.sd[:, 1]
+    write_table(table, out.path(".embedding.tsv"))
+    lines = [
+        f"ddvi-genomics project (log of {out.prefix})",
+        *run_info_lines(dict(run_info or {})),
+        f"variants: {json.dumps(projection.alignment.to_dict())}",
+        f"samples: {len(projection.sample_id)}",
+    ]
+    out.path(".log").write_text("\n".join(lines) + "\n")
+    return out.publish()
 
 
 def read_embedding_table(path) -> pd.DataFrame:
-    """Read ``#IID DIM1 DIM2 ...`` (as written by infer / project), indexed by ``#IID``."""
+    """Read ``#IID DIM1 DIM2 ...`` (as written by infer / project), indexed by ``#IID``.
+
+    Raises
+    ------
+    InputError
+        Missing file or columns, repeated IDs, or coordinates that are not finite numbers.
+    """
+    df = _read_id_table(path, "embedding file", ("DIM1", "DIM2"))
+    coords = df[["DIM1", "DIM2"]].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+    bad = ~np.isfinite(coords).all(1)
+    if bad.any():
+        sample = df.index[int(np.flatnonzero(bad)[0])]
+        raise InputError(
+            f"{path}: sample {sample!r} has a non-numeric or non-finite DIM1/DIM2; "
+            "coordinates must be finite numbers"
+        )
+    df[["DIM1", "DIM2"]] = coords
+    return df
+
+
+def read_eigenvec(path) -> pd.DataFrame:
+    """Read a PC table (ours ``#IID PC1 ..`` or PLINK 2's ``#FID IID PC1 ..``) indexed by IID."""
+    df = _read_id_table(path, "eigenvec file", ("PC1",))
+    pcs = df[[c for c in df.columns if c.startswith("PC")]]
+    values = pcs.apply(pd.to_numeric, errors="coerce").to_numpy(float)
+    if not np.isfinite(values).all():
+        raise InputError(f"{path}: PC columns must hold finite numbers")
+    return pd.DataFrame(values, index=df.index, columns=pcs.columns)
+
+
+def _read_id_table(path, what: str, required: tuple[str, ...]) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"embedding file {path} does not exist")
-    df = pd.read_csv(path, sep="\t", dtype={"#IID": str})
-    for col in ("#IID", "DIM1", "DIM2"):
-        if col not in df.columns:
-            raise InputError(
-                f"{path} has no column {col!r}; expected '#IID DIM1 DIM2' (columns: {list(df.columns)})"
-            )
-    return df.set_index("#IID")
+        raise InputError(f"{what} {path} does not exist")
+    try:
+        df = pd.read_csv(path, sep="\t", dtype={"#IID": str, "IID": str, "#FID": str})
+    except (ValueError, UnicodeDecodeError) as err:
+        raise InputError(f"{path} is not a tab-separated table ({err})") from None
+    id_col = "#IID" if "#IID" in df.columns else ("IID" if "IID" in df.columns else None)
+    missing = [c for c in required if c not in df.columns]
+    if id_col is None or missing:
+        raise InputError(
+            f"{path} has no column {(missing or ['#IID'])[0]!r}; expected '#IID "
+            f"{' '.join(required)}' (columns: {list(df.columns)})"
+        )
+    df = df.set_index(id_col)
+    if df.index.duplicated().any():
+        raise InputError(
+            f"{path} lists sample {df.index[df.index.duplicated()][0]!r} more than once"
+        )
+    return df

@@ -21,15 +21,16 @@ from .embed import preset_config
 from .errors import InputError
 from .evaluate import evaluate_embedding
 from .io import GenotypeMatrix, read_genotypes, read_panel, read_samples_file
-from .mapping import QCOptions, infer
+from .mapping import QCOptions, check_range, infer
 from .model import AncestryModel
 from .outputs import (
     INFER_SUFFIXES,
     PROJECT_SUFFIXES,
     OutputSet,
+    read_eigenvec,
     read_embedding_table,
-    write_map,
-    write_projection,
+    write_map_into,
+    write_projection_into,
 )
 from .plots import plot_embedding
 
@@ -66,6 +67,12 @@ class InferOptions:
     force: bool = False
     verbose: bool | None = None
 
+    def __post_init__(self):
+        check_range("--n-pcs", self.n_pcs, 1, None, integer=True)
+        if self.epochs is not None:
+            check_range("--epochs", self.epochs, 1, None, integer=True)
+        check_range("--seed", self.seed, 0, None, integer=True)
+
     def network_config(self):
         """Return the network's config (the preset, with ``--epochs``), or None for non-neural methods."""
         if self.method not in ("ddvi", "vae"):
@@ -98,31 +105,31 @@ def run_infer(input_path, out_prefix, opts: InferOptions, *, command: str = "") 
     InputError
         For bad input (the command line prints it as one line and exits with code 2).
     """
-    OutputSet(out_prefix, INFER_SUFFIXES, opts.force)  # refuse clobbering before any work
-    gm, read_line = read_input(
-        input_path, region=opts.region, samples_file=opts.samples_file, verbose=opts.verbose
-    )
-    labels = opts.columns.read(opts.panel) if opts.panel else None
-    amap = infer(
-        gm,
-        labels,
-        qc=opts.qc,
-        n_pcs=opts.n_pcs,
-        method=opts.method,
-        config=opts.network_config(),
-        seed=opts.seed,
-        device=opts.device,
-        verbose=opts.verbose,
-    )
-    run_info = {
-        "command": command or " ".join(sys.argv),
-        "input": str(input_path),
-        "device": str(resolve_device(opts.device)),
-        "options": dataclasses.asdict(opts),
-        "read": read_line,
-    }
-    title = f"{opts.method.upper()} embedding of {Path(input_path).name}"
-    written = write_map(amap, out_prefix, force=opts.force, title=title, run_info=run_info)
+    with OutputSet(out_prefix, INFER_SUFFIXES, opts.force) as out:  # checked before any work
+        gm, read_line = read_input(
+            input_path, region=opts.region, samples_file=opts.samples_file, verbose=opts.verbose
+        )
+        labels = opts.columns.read(opts.panel) if opts.panel else None
+        amap = infer(
+            gm,
+            labels,
+            qc=opts.qc,
+            n_pcs=opts.n_pcs,
+            method=opts.method,
+            config=opts.network_config(),
+            seed=opts.seed,
+            device=opts.device,
+            verbose=opts.verbose,
+        )
+        run_info = {
+            "command": command or " ".join(sys.argv),
+            "input": str(input_path),
+            "device": str(resolve_device(opts.device)),
+            "options": dataclasses.asdict(opts),
+            "read": read_line,
+        }
+        title = f"{opts.method.upper()} embedding of {Path(input_path).name}"
+        written = write_map_into(out, amap, title=title, run_info=run_info)
     return {"outputs": [str(p) for p in written], "metrics": amap.metrics, "map": amap}
 
 
@@ -144,17 +151,18 @@ def run_project(
     dict
         The variant alignment report (matched, swapped, absent, overlap).
     """
-    OutputSet(out_prefix, PROJECT_SUFFIXES, force)
-    model = AncestryModel.load(model_path, device=device)
-    gm, read_line = read_input(input_path, samples_file=samples_file)
-    projection = model.project(gm, min_overlap=min_overlap)
-    run_info = {
-        "command": command or " ".join(sys.argv),
-        "input": str(input_path),
-        "model": str(model_path),
-        "read": read_line,
-    }
-    write_projection(projection, out_prefix, force=force, run_info=run_info)
+    check_range("--min-overlap", min_overlap, 0.0, 1.0)
+    with OutputSet(out_prefix, PROJECT_SUFFIXES, force) as out:
+        model = AncestryModel.load(model_path, device=device)
+        gm, read_line = read_input(input_path, samples_file=samples_file)
+        projection = model.project(gm, min_overlap=min_overlap)
+        run_info = {
+            "command": command or " ".join(sys.argv),
+            "input": str(input_path),
+            "model": str(model_path),
+            "read": read_line,
+        }
+        write_projection_into(out, projection, run_info=run_info)
     return projection.alignment.to_dict()
 
 
@@ -169,7 +177,10 @@ def evaluate_table(
         raise InputError(f"no sample of {embedding} is in panel {panel}")
     ref = None
     if eigenvec:
-        ev = pd.read_csv(eigenvec, sep="\t", dtype={"#IID": str}).set_index("#IID")
+        ev = read_eigenvec(eigenvec)
+        absent = common.difference(ev.index)
+        if len(absent):
+            raise InputError(f"{eigenvec} has no PCs for sample {absent[0]!r} of {embedding}")
         ref = ev.loc[common].to_numpy()
     sup = (
         labels.loc[common, "super_population"].to_numpy() if "super_population" in labels else None

@@ -12,7 +12,7 @@ import re
 import numpy as np
 
 from .errors import InputError
-from .io import GenotypeMatrix
+from .io import GenotypeMatrix, normalize_contig
 
 _BASES = set("ACGT")
 _AUTOSOME = re.compile(r"^(chr)?([1-9]|1[0-9]|2[0-2])$", re.IGNORECASE)
@@ -87,6 +87,27 @@ def locate_thinned(contig: np.ndarray, position: np.ndarray, min_distance: int) 
             keep[i] = True
             last[c] = p
     return keep
+
+
+def locate_duplicate_sites(contig, position, ref, alt) -> np.ndarray:
+    """Mask of the second and later rows of a site ``(contig, position, REF, ALT)``.
+
+    Contigs compare without a ``chr`` prefix. Returns a boolean array, True for a repeat.
+    """
+    seen: set = set()
+    repeat = np.zeros(len(position), dtype=bool)
+    for i, key in enumerate(zip(map(normalize_contig, contig), map(int, position), ref, alt)):
+        repeat[i] = key in seen
+        seen.add(key)
+    return repeat
+
+
+def sort_order(contig, position) -> np.ndarray:
+    """Stable order that groups contigs (in order of first appearance) and sorts positions."""
+    names = [normalize_contig(c) for c in contig]
+    first = {name: i for i, name in reversed(list(enumerate(names)))}
+    rank = np.array([first[name] for name in names])
+    return np.lexsort((np.asarray(position), rank))
 
 
 def locate_unlinked(
@@ -167,6 +188,10 @@ def run_qc(
         classes == "snp",
         ", ".join(f"{k} {v}" for k, v in dropped.items() if v),
     )
+    repeat = locate_duplicate_sites(
+        gm.variant_contig, gm.variant_position, gm.variant_ref, gm.variant_alt
+    )
+    apply("duplicate site (same contig, position and alleles; first kept)", ~repeat)
     if autosomes_only:
         apply("not on an autosome (1-22)", is_autosome(gm.variant_contig))
     if max_sample_missing < 1.0:
@@ -183,6 +208,11 @@ def run_qc(
     apply("monomorphic", np.nan_to_num(maf) > 0)
     maf = minor_allele_frequency(gm.dosage)
     apply(f"MAF < {min_maf:g}", maf >= min_maf)
+    if thin_bp or ld_prune is not None:  # order-dependent steps need sorted input
+        order = sort_order(gm.variant_contig, gm.variant_position)
+        if np.any(order != np.arange(len(order))):
+            report.steps.append(("input not sorted: sorted by contig and position", 0, ""))
+            gm = gm.subset(variants=order)
     if thin_bp:
         apply(
             f"thinned to >= {thin_bp} bp apart",

@@ -1,0 +1,335 @@
+"""Bad input, faults and adversarial files: one line, exit code 2, nothing written or left behind.
+
+One test per failure class of the reliability review, on inputs the tests write themselves.
+"""
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+from unittest import mock
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from ddvi_genomics.cli import main
+from ddvi_genomics.genotype.errors import InputError
+from ddvi_genomics.genotype.io import read_plink, read_vcf, write_plink
+from ddvi_genomics.genotype.outputs import OutputSet
+from tests.genotype.conftest import three_populations, write_vcf
+
+HEADER = (
+    "##fileformat=VCFv4.2\n##contig=<ID=1>\n"
+    '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2\tS3\n"
+)
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def assert_one_line_error(result, *patterns):
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.output
+    for pattern in patterns:
+        assert pattern in result.output, (pattern, result.output)
+
+
+def vcf_with(tmp_path, body, name="x.vcf"):
+    path = tmp_path / name
+    path.write_text(HEADER + body)
+    return path
+
+
+def infer_pca(vcf, out, *extra):
+    return invoke("infer", vcf, "--out", out, "--method", "pca", "--min-maf", 0, *extra)
+
+
+# -- silent misreads become errors -----------------------------------------------------------------
+
+
+def test_gt_allele_beyond_alt__names_file_record_and_sample(tmp_path):
+    vcf = vcf_with(tmp_path, "1\t100\t.\tA\tG\t.\t.\t.\tGT\t0/1\t2/3\t0/0\n")
+    with pytest.raises(InputError, match=r"x.vcf: record 1:100, sample 'S2': an allele index"):
+        read_vcf(vcf)
+    assert_one_line_error(infer_pca(vcf, tmp_path / "o"), "x.vcf", "1:100", "S2")
+    assert not list(tmp_path.glob("o.*"))
+
+
+def test_triploid_call__refused(tmp_path):
+    vcf = vcf_with(tmp_path, "1\t100\t.\tA\tG\t.\t.\t.\tGT\t0/1\t0/1/1\t0/0\n")
+    with pytest.raises(InputError, match=r"sample 'S2': a call of ploidy > 2"):
+        read_vcf(vcf)
+
+
+def test_multiallelic_site__index_2_is_allowed(tmp_path):
+    vcf = vcf_with(tmp_path, "1\t100\t.\tA\tG,C\t.\t.\t.\tGT\t0/2\t1/2\t0/0\n")
+    assert read_vcf(vcf).dosage.tolist() == [[1, 2, 0]]  # non-reference allele counts
+
+
+@pytest.mark.parametrize(
+    "body, what",
+    [
+        ("1\t100\t.\tA\tG\t.\t.\t.\tGT\t0/1\t0/1\n", "a row with a missing column"),
+        ("1\tabc\t.\tA\tG\t.\t.\t.\tGT\t0/1\t0/1\t0/0\n", "a non-numeric POS"),
+        ("1\t100\t.\tA\tG\t.\t.\t.\tGT\tA/C\t0/1\t0/0\n", "GT A/C"),
+        ("1\t100\t.\tA\tG\t.\t.\t.\n", "a row without GT"),
+    ],
+)
+def test_malformed_record__one_line_naming_the_file(tmp_path, body, what):
+    good = "1\t50\t.\tA\tG\t.\t.\t.\tGT\t0/1\t1/1\t0/0\n"
+    vcf = vcf_with(tmp_path, good + body)
+    result = infer_pca(vcf, tmp_path / "o")
+    assert_one_line_error(result, "x.vcf", "after 1:50 (record 2)")
+    assert not list(tmp_path.glob("o.*")), what
+
+
+def test_truncated_gzip__one_line(tmp_path):
+    dosage, _ = three_populations(n_per_pop=5, n_variants=300)
+    write_vcf(tmp_path / "full.vcf", dosage, [f"S{i}" for i in range(15)])
+    data = gzip.compress((tmp_path / "full.vcf").read_bytes())
+    (tmp_path / "cut.vcf.gz").write_bytes(data[: len(data) // 2])
+    assert_one_line_error(infer_pca(tmp_path / "cut.vcf.gz", tmp_path / "o"), "cut.vcf.gz")
+    assert not list(tmp_path.glob("o.*"))
+
+
+def test_plink_fam_row_too_many_or_too_few(tmp_path):
+    from ddvi_genomics.genotype.io import GenotypeMatrix
+
+    # 10 samples fill 3 bytes per variant with 2 padding slots: one .fam row more or less keeps
+    # the byte count, so only the padding can tell
+    dosage = np.random.default_rng(0).binomial(2, 0.4, size=(40, 10)).astype(np.int8)
+    ids = np.array([f"S{i}" for i in range(10)], dtype=object)
+    gm = GenotypeMatrix(
+        dosage, np.full(40, "1", object), np.arange(1, 41) * 100, np.full(40, ".", object),
+        np.full(40, "A", object), np.full(40, "G", object), ids,
+    )  # fmt: skip
+    write_plink(gm, tmp_path / "p")
+    assert np.array_equal(read_plink(tmp_path / "p").dosage, dosage)
+    fam = (tmp_path / "p.fam").read_text()
+    (tmp_path / "p.fam").write_text(fam + "S10\tS10\t0\t0\t0\t-9\n")
+    with pytest.raises(InputError, match="extra row"):
+        read_plink(tmp_path / "p")
+    (tmp_path / "p.fam").write_text("".join(fam.splitlines(keepends=True)[:9]))
+    with pytest.raises(InputError, match="seems to lack rows"):
+        read_plink(tmp_path / "p")
+    (tmp_path / "p.fam").write_text(fam)
+    bim = (tmp_path / "p.bim").read_text().splitlines(keepends=True)
+    bim[3] = "\t".join(bim[3].split("\t")[:5]) + "\n"
+    (tmp_path / "p.bim").write_text("".join(bim))
+    assert_one_line_error(
+        infer_pca(tmp_path / "p.bed", tmp_path / "o"), "p.bim, line 4: 5 columns"
+    )
+
+
+def test_duplicate_sites_dropped_and_counted_and_unsorted_input_sorted_for_thinning(tmp_path):
+    body = "".join(
+        f"1\t{pos}\t.\tA\tG\t.\t.\t.\tGT\t0/1\t1/1\t0/0\n" for pos in (300, 100, 100, 200, 450)
+    )
+    vcf = vcf_with(tmp_path, body)
+    result = infer_pca(vcf, tmp_path / "o", "--thin", 150, "--n-pcs", 2)
+    assert result.exit_code == 0, result.output
+    log = (tmp_path / "o.log").read_text()
+    assert "duplicate site (same contig, position and alleles; first kept): removed 1" in log
+    assert "input not sorted: sorted by contig and position" in log
+    # oracle: on sorted positions 100, 200, 300, 450, thinning at 150 bp keeps 100, 300, 450
+    assert "thinned to >= 150 bp apart: removed 1" in log
+
+
+def test_repeated_ids_in_samples_file(tmp_path, sim_files):
+    keep = tmp_path / "keep.txt"
+    keep.write_text("POPA_0\nPOPA_1\nPOPA_0\n")
+    result = infer_pca(sim_files["vcf"], tmp_path / "o", "--samples", keep)
+    assert_one_line_error(result, "keep.txt", "'POPA_0' more than once")
+
+
+# -- every option range at the boundary ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--min-maf", 0.7], "--min-maf must be a number in [0.0, 0.5]"),
+        (["--max-missing", 2], "--max-missing must be a number in [0.0, 1.0]"),
+        (["--thin", 0], "--thin must be an integer >= 1"),
+        (["--ld-prune", 1, 1, 0.2], "--ld-prune WINDOW must be an integer >= 2"),
+        (["--ld-prune", 50, 5, 1.5], "--ld-prune R2 must be a number in [0.0, 1.0]"),
+        (["--n-pcs", -3], "--n-pcs must be an integer >= 1"),
+        (["--n-pcs", 0], "--n-pcs must be an integer >= 1"),
+        (["--threads", -1], "--threads must be >= 1"),
+        (["--epochs", 0], "--epochs must be an integer >= 1"),
+    ],
+)
+def test_option_out_of_range__one_line_before_any_work(flags, message, sim_files, tmp_path):
+    with mock.patch("ddvi_genomics.genotype.pipeline.read_genotypes") as read:
+        result = invoke("infer", sim_files["vcf"], "--out", tmp_path / "o", *flags)
+    assert_one_line_error(result, message)
+    if flags[0] not in ("--n-pcs", "--epochs"):  # checked on the options, before reading
+        read.assert_not_called()
+    assert not list(tmp_path.iterdir())
+
+
+def test_min_overlap_out_of_range(tmp_path):
+    result = invoke("project", "tests/data/tiny.vcf", "--model", "m.pt", "--out", tmp_path / "p",
+                    "--min-overlap", 1.5)  # fmt: skip
+    assert_one_line_error(result, "--min-overlap must be a number in [0.0, 1.0]")
+
+
+def test_unwritable_output_folder__refused_before_reading(sim_files, tmp_path, monkeypatch):
+    real_access = os.access
+    monkeypatch.setattr(
+        "ddvi_genomics.genotype.outputs.os.access",
+        lambda p, mode: False if str(p) == str(tmp_path) else real_access(p, mode),
+    )
+    with mock.patch("ddvi_genomics.genotype.pipeline.read_genotypes") as read:
+        result = infer_pca(sim_files["vcf"], tmp_path / "o")
+    assert_one_line_error(result, f"output folder {tmp_path} is not writable")
+    read.assert_not_called()
+    assert_one_line_error(infer_pca(sim_files["vcf"], tmp_path / "no" / "o"), "does not exist")
+
+
+# -- the output set stays whole ------------------------------------------------------------------
+
+
+def test_force_rerun_removes_outputs_the_new_run_does_not_write(sim_files, tmp_path):
+    assert (
+        infer_pca(sim_files["vcf"], tmp_path / "o", "--panel", sim_files["panel"]).exit_code == 0
+    )
+    assert json.loads((tmp_path / "o.metrics.json").read_text())["method"] == "pca"
+    assert infer_pca(sim_files["vcf"], tmp_path / "o", "--force").exit_code == 0
+    assert not (tmp_path / "o.metrics.json").exists()  # no panel, no metrics: none stale
+    assert "POP" not in (tmp_path / "o.embedding.tsv").read_text().splitlines()[0]
+
+
+def test_lock__a_live_run_blocks_the_prefix_a_dead_one_does_not(sim_files, tmp_path):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (tmp_path / "o.lock").write_text(f"{sleeper.pid}\n")
+        assert_one_line_error(infer_pca(sim_files["vcf"], tmp_path / "o"), f"pid {sleeper.pid}")
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    (tmp_path / "o.png.tmp-999999999").write_text("left by a killed run")
+    assert infer_pca(sim_files["vcf"], tmp_path / "o").exit_code == 0  # lock holder is dead
+    assert not (tmp_path / "o.lock").exists()
+    assert not list(tmp_path.glob("*.tmp-*"))
+
+
+def test_sigterm_while_writing__temporary_files_removed(tmp_path):
+    from ddvi_genomics.clitools import terminate_cleanly
+
+    previous = signal.getsignal(signal.SIGTERM)
+    terminate_cleanly()
+    try:
+        with pytest.raises(SystemExit) as stop:
+            with OutputSet(tmp_path / "o", (".log", ".png"), False) as out:
+                out.path(".log").write_text("half")
+                os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.value.code == 128 + signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert not list(tmp_path.iterdir())  # no temp file, no lock, no output
+
+
+# -- evaluation and the other commands degrade gracefully ------------------------------------------
+
+
+def test_few_samples__metrics_skipped_with_reasons(tmp_path):
+    dosage, labels = three_populations(n_per_pop=4, n_variants=100)
+    ids = [f"S{i}" for i in range(12)]
+    write_vcf(tmp_path / "few.vcf", dosage, ids)
+    (tmp_path / "few.panel").write_text(
+        "sample\tpop\n" + "".join(f"{s}\t{p}\n" for s, p in zip(ids, labels))
+    )
+    result = infer_pca(tmp_path / "few.vcf", tmp_path / "o", "--panel", tmp_path / "few.panel")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "o.metrics.json").read_text())
+    assert "knn20_cv_accuracy_population" in metrics["skipped"]
+    assert "gmm_nmi_population" in metrics["skipped"] and "silhouette_population" in metrics
+    assert "trustworthiness_k10" in metrics["skipped"]
+
+
+def test_evaluate_and_plot__bad_tables_are_one_line(tmp_path, sim_files):
+    table = tmp_path / "e.tsv"
+    table.write_text("#IID\tDIM1\tDIM2\nPOPA_0\t1\tnan\n")
+    assert_one_line_error(
+        invoke("evaluate", table, "--panel", sim_files["panel"]), "'POPA_0' has a non-numeric"
+    )
+    table.write_text("#IID\tDIM1\tDIM2\nPOPA_0\t1\t2\nPOPA_0\t3\t4\n")
+    assert_one_line_error(
+        invoke("evaluate", table, "--panel", sim_files["panel"]), "'POPA_0' more than once"
+    )
+    table.write_text("#IID\tDIM1\tDIM2\nPOPA_0\tx\t2\n")
+    assert_one_line_error(invoke("plot", table, "--out", tmp_path / "p.png"), "non-numeric")
+    assert not (tmp_path / "p.png").exists()
+    table.write_text("#IID\tDIM1\tDIM2\nPOPA_0\t1\t2\nPOPA_1\t3\t4\n")
+    assert_one_line_error(
+        invoke("evaluate", table, "--panel", sim_files["panel"], "--eigenvec", tmp_path / "no"),
+        "eigenvec file",
+    )
+    (tmp_path / "ev").write_text("#IID\tPC1\nPOPA_0\t0.1\n")
+    assert_one_line_error(
+        invoke("evaluate", table, "--panel", sim_files["panel"], "--eigenvec", tmp_path / "ev"),
+        "no PCs for sample 'POPA_1'",
+    )
+
+
+def test_header_only_panel_and_directory_input(tmp_path, sim_files):
+    (tmp_path / "h.panel").write_text("sample\tpop\tsuper_pop\n")
+    result = infer_pca(sim_files["vcf"], tmp_path / "o", "--panel", tmp_path / "h.panel")
+    assert_one_line_error(result, "lists no samples")
+    assert_one_line_error(infer_pca(tmp_path, tmp_path / "o"), "is a directory")
+
+
+def test_unexpected_exception__says_bug_and_hides_traceback_unless_verbose(tmp_path):
+    boom = RuntimeError("kaput")
+    with mock.patch("ddvi_genomics.genotype.pipeline.run_infer", side_effect=boom):
+        result = invoke("infer", "x.vcf", "--out", tmp_path / "o")
+        assert result.exit_code == 1 and "bug in ddvi-genomics" in result.output
+        assert "RuntimeError: kaput" in result.output and "Traceback" not in result.output
+        with mock.patch.object(sys, "argv", ["ddvi-genomics", "infer", "-v"]):
+            verbose = invoke("infer", "x.vcf", "--out", tmp_path / "o", "-v")
+        assert verbose.exit_code == 1 and verbose.exception is boom
+
+
+def test_htslib_chatter_is_not_printed_on_a_successful_region_run(tmp_path, capfd, sim_files):
+    result = infer_pca(sim_files["vcf"], tmp_path / "o", "--region", "1:1-200000")
+    assert result.exit_code == 0, result.output
+    assert "[E::" not in capfd.readouterr().err
+
+
+# -- fuzz ----------------------------------------------------------------------------------------
+
+
+def test_fuzz__mutated_vcfs_never_crash(tmp_path):
+    """Seeded byte flips, truncations and line drops of a small VCF: exit 0 or 2, never 1."""
+    dosage, _ = three_populations(n_per_pop=4, n_variants=30)
+    write_vcf(tmp_path / "base.vcf", dosage, [f"S{i}" for i in range(12)])
+    base = (tmp_path / "base.vcf").read_bytes()
+    rng = np.random.default_rng(0)
+    for i in range(60):
+        data = bytearray(base)
+        kind = i % 3
+        if kind == 0:  # flip a few bytes anywhere
+            for pos in rng.integers(0, len(data), 3):
+                data[pos] = int(rng.integers(0, 256))
+        elif kind == 1:  # truncate
+            data = data[: int(rng.integers(1, len(data)))]
+        else:  # drop a line, or a tab inside one
+            lines = bytes(data).split(b"\n")
+            j = int(rng.integers(0, len(lines)))
+            lines[j] = lines[j].replace(b"\t", b"", 1) if rng.random() < 0.5 else b""
+            data = bytearray(b"\n".join(lines))
+        path = tmp_path / f"m{i}.vcf"
+        path.write_bytes(bytes(data))
+        result = infer_pca(path, tmp_path / f"o{i}", "--n-pcs", 2)
+        assert result.exit_code in (0, 2), (i, result.output)
+        assert "Traceback" not in result.output, (i, result.output)
+        if result.exit_code == 2:
+            assert len([ln for ln in result.output.splitlines() if ln.strip()]) == 1, result.output
