@@ -333,3 +333,17 @@ def test_fuzz__mutated_vcfs_never_crash(tmp_path):
         assert "Traceback" not in result.output, (i, result.output)
         if result.exit_code == 2:
             assert len([ln for ln in result.output.splitlines() if ln.strip()]) == 1, result.output
+
+
+def test_two_concurrent_runs_to_one_prefix__one_wins_one_is_refused(sim_files, tmp_path):
+    cmd = [sys.executable, "-m", "ddvi_genomics", "infer", str(sim_files["vcf"]), "--out",
+           str(tmp_path / "o"), "--method", "pca", "--panel", str(sim_files["panel"])]  # fmt: skip
+    runs = [subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(p.wait(timeout=120), p.stderr.read()) for p in runs]
+    assert sorted(code for code, _ in results) == [0, 2], results
+    refused = next(err for code, err in results if code == 2)
+    assert "another run" in refused or "use --force" in refused
+    assert len(refused.strip().splitlines()) == 1
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert not [n for n in names if ".tmp-" in n or n.endswith(".lock")]
+    assert json.loads((tmp_path / "o.metrics.json").read_text())["method"] == "pca"
