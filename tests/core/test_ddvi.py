@@ -245,3 +245,33 @@ def test_dropout__same_distribution_as_torch_and_off_in_eval():
     assert torch.equal(layer(x), x)
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         Dropout(1.0)
+
+
+def _patched_chain(model, fold):
+    """Replace the reverse diffusion by an explicit map ``z = fold(y_T)`` (a constructed oracle)."""
+
+    def chain(denoiser, y, context=None):
+        return [y, fold(y)]
+
+    model.diffusion.reverse_chain = chain
+    return model
+
+
+def test_pushforward_elbo__a_folding_map_is_detected_and_not_returned():
+    from ddvi_genomics.core.models.ddvi import FoldingWarning
+
+    x = data(40)
+    # z = (y0^2, y1): det = 2 y0 changes sign with y0, so the map folds the half-planes together
+    folding = _patched_chain(tiny().eval(), lambda y: torch.stack([y[:, 0] ** 2, y[:, 1]], 1))
+    with pytest.warns(FoldingWarning, match="not one-to-one"):
+        bound = folding.elbo(x, n_samples=3, generator=gen(1))
+    assert torch.isnan(bound).all()
+    # z = (y0^3 + y0, y1): det = 3 y0^2 + 1 > 0, one-to-one: a finite bound, no warning
+    monotone = _patched_chain(
+        tiny().eval(), lambda y: torch.stack([y[:, 0] ** 3 + y[:, 0], y[:, 1]], 1)
+    )
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FoldingWarning)
+        assert torch.isfinite(monotone.elbo(x, n_samples=3, generator=gen(1))).all()

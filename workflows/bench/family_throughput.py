@@ -66,11 +66,13 @@ class NaiveLoopDDVISemi(DDVISemi):
         k = self.diffusion.random_steps(z.shape[:2], ctx.generator, x.device)
         target = self.diffusion.q_posterior(z, _take_state(chain, k + 1), k)[0]
         diff = (w * denoising_loss(_take_state(chain, k), target, cfg.denoising_loss)).sum()
-        kl, ent = _kl_standard_normal(qy).mean(), self._entropy(logits, labels)
+        kl, ce = _kl_standard_normal(qy).mean(), self._ce(logits, labels)
+        class_term, _ = self._class_term(logits, labels)
+        cls_weight = cfg.m2_cls_weight if self._m2 else cfg.cls_weight
         loss = (
             rec
             + cfg.diff_weight * diff
-            + cfg.kl_weight * (kl + cfg.entropy_weight * ent + neg_log_pz)
+            + cfg.kl_weight * (kl + class_term + cfg.prior_weight * neg_log_pz + cls_weight * ce)
         )
         return LossOutput(loss, {"rec": rec.item()})
 

@@ -182,7 +182,7 @@ class DDVI(LatentVariableModel):
         super().__init__(n_features, config, **overrides)
         cfg = self.config
         d = cfg.latent_dim
-        self.prior = make_prior(cfg.prior, d)
+        self.prior = make_prior(cfg.prior, d, **self._prior_options())
         self.encoder = encoder or GaussianEncoder(n_features, cfg.hidden, d, dropout=cfg.dropout)
         if decoder is None:
             decoder_cls = BernoulliDecoder if cfg.likelihood == "bernoulli" else GaussianDecoder
@@ -402,6 +402,10 @@ class DDVI(LatentVariableModel):
             )
         return phases
 
+    def _prior_options(self) -> dict:
+        """Return constructor overrides of the prior (the semi family sets its class count)."""
+        return {}
+
     def _training_data(self, x, labels):
         data, labels = super()._training_data(x, labels)
         if self.config.likelihood == "bernoulli" and bool(((data < 0) | (data > 1)).any()):
@@ -446,6 +450,7 @@ class DDVI(LatentVariableModel):
         torch.Tensor, shape (n,), CPU
         """
         data = self._check_input(x)
+        signs: list[torch.Tensor] = []
 
         def one_batch(b):
             values = []
@@ -454,12 +459,15 @@ class DDVI(LatentVariableModel):
                     with torch.no_grad():
                         values.append(self._elbo_terms(b, generator)[0])
                 else:
-                    values.append(self._pushforward_elbo(b, generator))
+                    value, sign = self._pushforward_elbo(b, generator, return_sign=True)
+                    values.append(value)
+                    signs.append(sign.cpu())
             return torch.stack(values).mean(0)
 
-        return self._map_batches(data, one_batch, batch_size)
+        bound = self._map_batches(data, one_batch, batch_size)
+        return bound if not signs else guard_folding(bound, torch.cat(signs))
 
-    def _pushforward_elbo(self, x: torch.Tensor, generator) -> torch.Tensor:
+    def _pushforward_elbo(self, x: torch.Tensor, generator, *, return_sign: bool = False):
         with torch.enable_grad():
             qy = self.encoder(x)
             context = self.context_net(x).detach()
@@ -470,11 +478,48 @@ class DDVI(LatentVariableModel):
                 for i in range(z.shape[1])
             ]
         jac = torch.stack(rows, dim=1)  # (n, d, d), d z_i / d y_j
-        log_det = torch.linalg.slogdet(jac)[1]
+        sign, log_det = torch.linalg.slogdet(jac)
         with torch.no_grad():
             z = z.detach()
             log_q = qy.log_prob(y_T.detach()).sum(-1) - log_det
-            return self.decoder(z).log_prob(x).sum(-1) + self.prior.log_prob(z) - log_q
+            value = self.decoder(z).log_prob(x).sum(-1) + self.prior.log_prob(z) - log_q
+        return (value, sign) if return_sign else value
+
+
+class FoldingWarning(UserWarning):
+    """The DDIM push-forward map folds, so its change-of-variables bound is not valid."""
+
+
+def guard_folding(bound: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
+    """Return ``bound``, or NaNs with a :class:`FoldingWarning` when the map is not one-to-one.
+
+    The push-forward density ``q(z|x) = q(y_T|x) / |det dz/dy_T|`` holds for an injective map.
+    A continuous map whose Jacobian determinant takes both signs (or vanishes) over the draws
+    folds space onto itself: points of z then have several preimages, ``q(z|x)`` is
+    under-estimated and the "bound" can exceed ``log p(x)``. Such a result is not returned.
+
+    Parameters
+    ----------
+    bound : torch.Tensor, shape (n,)
+    signs : torch.Tensor
+        ``sign(det dz/dy_T)`` of every draw (any shape; for class-wise chains, shape (K, m):
+        each class's map is checked on its own).
+    """
+    signs = signs.reshape(signs.shape[0], -1) if signs.ndim > 1 else signs[None]
+    positive, negative = (signs > 0).sum(1), (signs < 0).sum(1)
+    folded = ((positive > 0) & (negative > 0)) | (signs == 0).any(1)
+    if not bool(folded.any()):
+        return bound
+    import warnings
+
+    warnings.warn(
+        f"the DDIM push-forward map is not one-to-one: det dz/dy_T is positive for "
+        f"{int(positive.sum())} and negative for {int(negative.sum())} draws; the push-forward "
+        "bound is invalid and is returned as NaN (use objective='elbo' for a valid bound)",
+        FoldingWarning,
+        stacklevel=3,
+    )
+    return torch.full_like(bound, float("nan"))
 
 
 def _kl_standard_normal(q: D.Normal) -> torch.Tensor:
