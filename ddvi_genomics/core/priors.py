@@ -353,8 +353,12 @@ class LearnableMixturePrior(Prior):
         Component std (reference: 0.125, the ``tiny_gauss`` std).
     margin : float
         Hinge margin eta: centres closer than this are pushed apart (reference: 1.5).
-    box : float
-        Half-width of the box the centres are kept in (reference: 2.5).
+    box : float, optional
+        Half-width of the box the centres are kept in. Default: ``margin * ceil(sqrt(K)) / 2``,
+        the smallest box that holds a square grid of K centres ``margin`` apart with half a
+        margin to spare (3.75 for K = 20), so the hinge and the box can both be satisfied. The
+        reference's 2.5 cannot hold 20 centres 1.5 apart (the best spacing in a 5 x 5 box is
+        about 1.43), so there its hinge and box always fight; pass ``box=2.5`` to reproduce it.
     box_weight : float
         Weight of the box penalty (reference: 100).
     generator : torch.Generator, optional
@@ -367,14 +371,16 @@ class LearnableMixturePrior(Prior):
         latent_dim: int = 2,
         scale: float = 0.125,
         margin: float = 1.5,
-        box: float = 2.5,
+        box: float | None = None,
         box_weight: float = 100.0,
         generator: torch.Generator | None = None,
     ):
         super().__init__(latent_dim, n_components)
         self.scale = float(scale)
         self.margin = float(margin)
-        self.box = float(box)
+        self.box = (
+            float(box) if box is not None else margin * math.ceil(math.sqrt(n_components)) / 2
+        )
         self.box_weight = float(box_weight)
         init = 0.1 * torch.rand(n_components, latent_dim, generator=generator)
         self.centres = nn.Parameter(init)

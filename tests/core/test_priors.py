@@ -132,7 +132,7 @@ def test_gaussian_mixture__weights_drive_sampling():
 
 
 def test_learnable_mixture__log_prob_integrates_and_regularizer_behaves():
-    prior = LearnableMixturePrior(n_components=4, generator=gen(9))
+    prior = LearnableMixturePrior(n_components=4, box=2.5, generator=gen(9))  # reference box
     assert grid_integral(prior, lim=1.5) == pytest.approx(1.0, abs=1e-3)
     # initial centres lie within 0.1 of each other: the hinge is near the margin 1.5
     assert float(prior.regularizer().detach()) == pytest.approx(1.5, abs=0.15)
@@ -148,6 +148,21 @@ def test_learnable_mixture__log_prob_integrates_and_regularizer_behaves():
     prior.zero_grad()
     prior.sample(16, generator=gen(10)).sum().backward()
     assert prior.centres.grad is not None
+
+
+def test_learnable_mixture__default_box_holds_k_centres_a_margin_apart():
+    """The hinge and the box can both be satisfied: a square grid of K centres costs nothing."""
+    import math
+
+    for k in (4, 20, 26):
+        prior = LearnableMixturePrior(n_components=k)
+        side = math.ceil(math.sqrt(k))
+        assert prior.box == pytest.approx(1.5 * side / 2)
+        ticks = (torch.arange(side) - (side - 1) / 2) * 1.5  # spacing = margin
+        grid = torch.cartesian_prod(ticks, ticks)[:k]
+        with torch.no_grad():
+            prior.centres.copy_(grid)
+        assert float(prior.regularizer()) == 0.0, k
 
 
 def test_kde_prior__reference_points_are_reproducible_and_saved():
