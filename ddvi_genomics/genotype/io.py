@@ -48,6 +48,8 @@ class GenotypeMatrix:
     sample_id : np.ndarray of str, shape (n_samples,)
     n_haploid_calls : int
         Haploid calls read (counted as homozygous).
+    sample_family : np.ndarray of str, shape (n_samples,), optional
+        PLINK family IDs (FID) where the input has them (a ``.fam``); None for VCF/BCF.
     """
 
     dosage: np.ndarray
@@ -58,6 +60,7 @@ class GenotypeMatrix:
     variant_alt: np.ndarray
     sample_id: np.ndarray
     n_haploid_calls: int = 0
+    sample_family: np.ndarray | None = None
 
     @property
     def n_variants(self) -> int:
@@ -82,6 +85,7 @@ class GenotypeMatrix:
             self.variant_alt[v],
             self.sample_id[s],
             self.n_haploid_calls,
+            None if self.sample_family is None else self.sample_family[s],
         )
 
 
@@ -457,6 +461,7 @@ def read_plink(
         bim_df["a2"].to_numpy(object),
         bim_df["a1"].to_numpy(object),
         fam_df["iid"].to_numpy(object)[keep],
+        sample_family=fam_df["fid"].to_numpy(object)[keep],
     )
 
 
@@ -538,7 +543,14 @@ def write_plink(gm: GenotypeMatrix, prefix: str | os.PathLike) -> None:
     )
     bim.to_csv(prefix.with_name(prefix.name + ".bim"), sep="\t", header=False, index=False)
     fam = pd.DataFrame(
-        {"fid": gm.sample_id, "iid": gm.sample_id, "f": 0, "m": 0, "sex": 0, "ph": -9}
+        {
+            "fid": gm.sample_id if gm.sample_family is None else gm.sample_family,
+            "iid": gm.sample_id,
+            "f": 0,
+            "m": 0,
+            "sex": 0,
+            "ph": -9,
+        }
     )
     fam.to_csv(prefix.with_name(prefix.name + ".fam"), sep="\t", header=False, index=False)
 

@@ -103,6 +103,8 @@ class AncestryMap:
         Saves, loads and projects new samples.
     history : list of dict or None
         Per-epoch training losses (DDVI, VAE).
+    sample_family : np.ndarray of str or None
+        PLINK family IDs when the input had them (written to ``.eigenvec`` as ``#FID IID``).
     """
 
     sample_id: np.ndarray
@@ -116,11 +118,17 @@ class AncestryMap:
     timings: dict
     model: AncestryModel
     history: list | None = None
+    sample_family: np.ndarray | None = None
 
     @property
     def method(self) -> str:
         """The embedding method."""
         return self.model.method
+
+    @property
+    def eigenvectors(self) -> np.ndarray:
+        """Unit eigenvectors ``(n_samples, n_pcs)``: the PC scores over the singular values."""
+        return self.pcs / self.model.pca.singular_values_[: self.pcs.shape[1]]
 
     def table(self) -> pd.DataFrame:
         """Return the embedding table: ``#IID DIM1 DIM2 [DIM1_SD DIM2_SD] [POP [SUPER_POP]]``."""
@@ -243,6 +251,7 @@ def infer(
         timings,
         model,
         emb.history,
+        gm.sample_family,
     )
 
 

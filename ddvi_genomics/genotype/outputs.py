@@ -208,7 +208,7 @@ def write_map_into(out: OutputSet, amap: AncestryMap, *, title: str = "", run_in
     """Write the files of :func:`write_map` into an open :class:`OutputSet` and publish it."""
     table = amap.table()
     write_table(table, out.path(".embedding.tsv"))
-    write_eigenvec(out.path(".eigenvec"), amap.sample_id, amap.pcs)
+    write_eigenvec(out.path(".eigenvec"), amap.sample_id, amap.eigenvectors, amap.sample_family)
     write_eigenval(out.path(".eigenval"), amap.model.pca.eigenvalues_)
     plot_embedding(
         amap.coords,
@@ -304,12 +304,22 @@ def read_embedding_table(path) -> pd.DataFrame:
 
 
 def read_eigenvec(path) -> pd.DataFrame:
-    """Read a PC table (ours ``#IID PC1 ..`` or PLINK 2's ``#FID IID PC1 ..``) indexed by IID."""
+    """Read PC coordinates from a ``.eigenvec`` (``#IID PC1 ..`` or ``#FID IID PC1 ..``).
+
+    PLINK 2 (and ``infer``) write unit eigenvectors; when ``.eigenval`` sits beside the file, each
+    column is multiplied by the square root of its eigenvalue, which restores the relative scale
+    of the PC scores (up to one common factor, which neighbour and rank metrics ignore).
+    """
     df = _read_id_table(path, "eigenvec file", ("PC1",))
     pcs = df[[c for c in df.columns if c.startswith("PC")]]
     values = pcs.apply(pd.to_numeric, errors="coerce").to_numpy(float)
     if not np.isfinite(values).all():
         raise InputError(f"{path}: PC columns must hold finite numbers")
+    eigenval = Path(str(path)).with_suffix(".eigenval")
+    if eigenval.is_file():
+        lam = np.loadtxt(eigenval, ndmin=1)[: values.shape[1]]
+        if len(lam) == values.shape[1] and (lam >= 0).all():
+            values = values * np.sqrt(lam)
     return pd.DataFrame(values, index=df.index, columns=pcs.columns)
 
 

@@ -43,8 +43,9 @@ class GenotypePCA:
         Loadings (right singular vectors).
     singular_values_ : np.ndarray, shape (n_components,)
     eigenvalues_ : np.ndarray, shape (n_components,)
-        ``s^2 / n_variants``: eigenvalues of the variance-standardised relationship matrix
-        ``X X^T / M``, what PLINK writes to ``.eigenval``.
+        ``s^2 / (2 M)``: eigenvalues of PLINK 2's variance-standardised relationship matrix, whose
+        genotypes are scaled by ``sqrt(2 p (1 - p))`` (Patterson's ``sqrt(p (1 - p))`` makes the
+        scores larger by ``sqrt(2)``); what ``plink2 --pca`` writes to ``.eigenval``.
     explained_variance_ratio_ : np.ndarray, shape (n_components,)
     """
 
@@ -92,7 +93,7 @@ class GenotypePCA:
         u, vt = u * flip, vt * flip[:, None]
         self.components_ = vt.astype(np.float64)
         self.singular_values_ = s
-        self.eigenvalues_ = s**2 / n_var
+        self.eigenvalues_ = s**2 / (2 * n_var)
         total = float((x.astype(np.float64) ** 2).sum())
         self.explained_variance_ratio_ = s**2 / total
         self.solver_used_ = solver
@@ -188,13 +189,24 @@ def clamp_n_components(requested: int, n_variants: int, n_samples: int) -> tuple
     return requested, None
 
 
-def write_eigenvec(path: str | os.PathLike, sample_id, coords: np.ndarray) -> None:
-    """PLINK 2 ``.eigenvec``: tab-separated, header ``#IID PC1 .. PCk``."""
-    k = coords.shape[1]
-    lines = ["#IID\t" + "\t".join(f"PC{i + 1}" for i in range(k))]
-    lines += [
-        f"{sid}\t" + "\t".join(f"{v:.6g}" for v in row) for sid, row in zip(sample_id, coords)
-    ]
+def write_eigenvec(path: str | os.PathLike, sample_id, vectors: np.ndarray, family=None) -> None:
+    """PLINK 2 ``.eigenvec``: unit eigenvectors, tab-separated, ``#FID IID PC1 ..`` or ``#IID ..``.
+
+    Parameters
+    ----------
+    path : path
+    sample_id : sequence of str, shape (n_samples,)
+    vectors : np.ndarray, shape (n_samples, k)
+        Unit-norm eigenvectors of the relationship matrix (PC scores divided by the singular
+        values), as ``plink2 --pca`` writes them.
+    family : sequence of str, optional
+        Family IDs; given (a PLINK input), the header is ``#FID IID`` as PLINK writes it.
+    """
+    k = vectors.shape[1]
+    head = ["#FID", "IID"] if family is not None else ["#IID"]
+    lines = ["\t".join(head + [f"PC{i + 1}" for i in range(k)])]
+    ids = zip(family, sample_id) if family is not None else ((s,) for s in sample_id)
+    lines += ["\t".join([*key, *(f"{v:.6g}" for v in row)]) for key, row in zip(ids, vectors)]
     Path(path).write_text("\n".join(lines) + "\n")
 
 

@@ -1,0 +1,93 @@
+"""PCA files in PLINK 2's exact semantics, checked against ``plink2 --pca`` (skips without plink2)."""
+
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from ddvi_genomics.cli import main
+from ddvi_genomics.genotype.io import GenotypeMatrix, read_plink, write_plink
+from tests.genotype.conftest import three_populations
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("plink2") is None, reason="plink2 is not installed (Debian package plink2)"
+)
+
+
+@pytest.fixture(scope="module")
+def plink_set(tmp_path_factory):
+    d = tmp_path_factory.mktemp("plink")
+    dosage, labels = three_populations(n_per_pop=50, n_variants=400, seed=4)
+    n = dosage.shape[1]
+    gm = GenotypeMatrix(
+        dosage,
+        np.full(400, "1", object),
+        np.arange(1, 401) * 1000,
+        np.array([f"rs{i}" for i in range(400)], object),
+        np.full(400, "A", object),
+        np.full(400, "G", object),
+        np.array([f"I{i}" for i in range(n)], object),
+        sample_family=np.array([f"F{i // 2}" for i in range(n)], object),
+    )
+    write_plink(gm, d / "p")
+    subprocess.run(
+        ["plink2", "--bfile", str(d / "p"), "--pca", "5", "--out", str(d / "ref"),
+         "--threads", "1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    result = CliRunner().invoke(
+        main,
+        ["infer", str(d / "p.bed"), "--out", str(d / "ours"), "--method", "pca", "--n-pcs", "5"],
+    )
+    assert result.exit_code == 0, result.output
+    return d
+
+
+def test_read_plink__family_ids_round_trip(plink_set):
+    gm = read_plink(plink_set / "p")
+    assert gm.sample_family[:4].tolist() == ["F0", "F0", "F1", "F1"]
+    assert gm.sample_id[:2].tolist() == ["I0", "I1"]
+
+
+def test_eigenvec__same_layout_and_unit_eigenvectors_as_plink2(plink_set):
+    ours = pd.read_csv(plink_set / "ours.eigenvec", sep="\t")
+    ref = pd.read_csv(plink_set / "ref.eigenvec", sep="\t")
+    assert (
+        list(ours.columns)
+        == list(ref.columns)
+        == ["#FID", "IID", "PC1", "PC2", "PC3", "PC4", "PC5"]
+    )
+    assert (
+        ours["IID"].tolist() == ref["IID"].tolist()
+        and ours["#FID"].tolist() == ref["#FID"].tolist()
+    )
+    for k in range(1, 6):
+        a, b = ours[f"PC{k}"].to_numpy(), ref[f"PC{k}"].to_numpy()
+        sign = np.sign(a @ b)
+        np.testing.assert_allclose(a, sign * b, atol=2e-4, err_msg=f"PC{k}")
+        assert np.linalg.norm(a) == pytest.approx(1.0, abs=1e-3)  # unit vectors, not scores
+
+
+def test_eigenval__equals_plink2(plink_set):
+    ours = np.loadtxt(plink_set / "ours.eigenval")
+    ref = np.loadtxt(plink_set / "ref.eigenval")
+    np.testing.assert_allclose(ours, ref, rtol=1e-4)
+
+
+def test_evaluate__reads_plink2_files(plink_set):
+    panel = plink_set / "p.panel"
+    ids = pd.read_csv(plink_set / "ref.eigenvec", sep="\t")["IID"]
+    panel.write_text("sample\tpop\n" + "".join(f"{s}\tP{i // 50}\n" for i, s in enumerate(ids)))
+    common = ["evaluate", str(plink_set / "ours.embedding.tsv"), "--panel", str(panel)]
+    with_ref = CliRunner().invoke(main, [*common, "--eigenvec", str(plink_set / "ref.eigenvec")])
+    with_ours = CliRunner().invoke(main, [*common, "--eigenvec", str(plink_set / "ours.eigenvec")])
+    assert with_ref.exit_code == 0 and with_ours.exit_code == 0, with_ref.output
+    import json
+
+    a, b = json.loads(with_ref.output), json.loads(with_ours.output)
+    # PLINK's and our files describe the same PC space: the same geometry metrics
+    for key in ("trustworthiness_k10", "continuity_k10", "distance_spearman"):
+        assert a[key] == pytest.approx(b[key], abs=1e-3), key
