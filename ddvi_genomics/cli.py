@@ -129,9 +129,18 @@ def _panel_columns(flags: dict):
 @click.option("--n-pcs", default=20, show_default=True, type=int, help="PCs fed to the embedding.")
 @click.option(
     "--method",
-    type=click.Choice(["ddvi", "vae", "pca", "tsne", "umap"]),
+    type=click.Choice(["ddvi", "vae", "pca", "tsne", "umap", "ddvi-semi"]),
     default="ddvi",
     show_default=True,
+    help="ddvi-semi: label-guided ancestry, trained with the --panel labels; adds population "
+    "probabilities (PREFIX.proba.tsv) and calls (PRED_POP, PRED_PROB).",
+)
+@click.option(
+    "--min-confidence",
+    default=0.5,
+    show_default=True,
+    type=float,
+    help="ddvi-semi: calls below this probability are 'unassigned'.",
 )
 @click.option("--epochs", type=int, help="DDVI / VAE training epochs (default 150).")
 @click.option("--min-maf", default=0.01, show_default=True, type=float)
@@ -226,6 +235,13 @@ def _infer_options(flags: dict, progress):
     show_default=True,
     type=float,
     help="Minimum fraction of model variants found.",
+)
+@click.option(
+    "--min-confidence",
+    default=0.5,
+    show_default=True,
+    type=float,
+    help="Label-guided maps: calls below this probability are 'unassigned'.",
 )
 @force_option
 @device_option

@@ -89,6 +89,7 @@ def test_project__every_flag_reaches_run_project():
     assert {k: v for k, v in kwargs.items() if k != "command"} == {
         "samples_file": "s.txt",
         "min_overlap": 0.8,
+        "min_confidence": 0.5,
         "device": "cpu",
         "force": True,
     }

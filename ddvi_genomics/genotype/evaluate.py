@@ -56,6 +56,32 @@ def continuity(high, low, *, n_neighbors: int = 10) -> float:
     return float(trustworthiness(low, high, n_neighbors=n_neighbors))
 
 
+def expected_calibration_error(probs, labels, *, n_bins: int = 10) -> float:
+    """Return the expected calibration error of the top-class probability (equal-width bins).
+
+    ``ECE = sum_b |B_b| / n * |accuracy(B_b) - mean confidence(B_b)|`` over bins of the
+    confidence ``max_c p(c | x)`` (Guo et al., 2017).
+
+    Parameters
+    ----------
+    probs : np.ndarray, shape (n, K)
+    labels : np.ndarray of int, shape (n,)
+        True class indices.
+    n_bins : int
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    labels = np.asarray(labels)
+    confidence, predicted = probs.max(1), probs.argmax(1)
+    correct = predicted == labels
+    bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        members = bins == b
+        if members.any():
+            ece += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+    return float(ece)
+
+
 def evaluate_embedding(
     coords: np.ndarray,
     population: np.ndarray,

@@ -26,7 +26,7 @@ import pandas as pd
 
 from ..core.config import Config
 from ..core.runtime import resolve_device
-from .embed import METHODS, embed
+from .embed import LABEL_GUIDED_METHODS, METHODS, embed
 from .errors import InputError
 from .evaluate import N_REFERENCE_PCS, evaluate_embedding
 from .io import GenotypeMatrix, read_genotypes
@@ -105,6 +105,11 @@ class AncestryMap:
         Per-epoch training losses (DDVI, VAE).
     sample_family : np.ndarray of str or None
         PLINK family IDs when the input had them (written to ``.eigenvec`` as ``#FID IID``).
+    class_probs : np.ndarray, shape (n_samples, n_populations), or None
+        Label-guided methods: population probabilities ``q(c | x)``, columns in the order of
+        ``model.class_names``.
+    min_confidence : float
+        A population call needs at least this probability; below it the call is "unassigned".
     """
 
     sample_id: np.ndarray
@@ -119,6 +124,8 @@ class AncestryMap:
     model: AncestryModel
     history: list | None = None
     sample_family: np.ndarray | None = None
+    class_probs: np.ndarray | None = None
+    min_confidence: float = 0.5
 
     @property
     def method(self) -> str:
@@ -141,7 +148,34 @@ class AncestryMap:
             table["POP"] = self.labels["population"].fillna("NA").to_numpy()
             if "super_population" in self.labels:
                 table["SUPER_POP"] = self.labels["super_population"].fillna("NA").to_numpy()
+        if self.class_probs is not None:
+            call, prob = population_calls(
+                self.class_probs, self.model.class_names, self.min_confidence
+            )
+            table["PRED_POP"], table["PRED_PROB"] = call, prob
         return table
+
+    def probability_table(self) -> pd.DataFrame | None:
+        """``#IID`` and one probability column per reference population (label-guided only)."""
+        if self.class_probs is None:
+            return None
+        table = pd.DataFrame(self.class_probs, columns=list(self.model.class_names))
+        table.insert(0, "#IID", self.sample_id)
+        return table
+
+
+def population_calls(probs: np.ndarray, class_names, min_confidence: float):
+    """Most probable population per row and its probability; "unassigned" below the threshold.
+
+    Returns
+    -------
+    call : np.ndarray of str, shape (n,)
+    probability : np.ndarray, shape (n,)
+    """
+    best = probs.argmax(1)
+    prob = probs[np.arange(len(probs)), best]
+    call = np.asarray(class_names, dtype=object)[best]
+    return np.where(prob >= min_confidence, call, "unassigned"), prob
 
 
 def check_range(name: str, value, low, high, *, integer: bool = False) -> None:
@@ -171,6 +205,7 @@ def infer(
     device: str = "auto",
     n_draws: int = 20,
     verbose: bool | None = None,
+    min_confidence: float = 0.5,
 ) -> AncestryMap:
     """Fit a 2-D ancestry map of genotypes; write nothing.
 
@@ -185,7 +220,9 @@ def infer(
     qc : QCOptions
     n_pcs : int
         PCs fed to the embedding (clamped to what the data allow, with a warning).
-    method : {"ddvi", "vae", "pca", "tsne", "umap"}
+    method : {"ddvi", "vae", "pca", "tsne", "umap", "ddvi-semi"}
+        ``ddvi-semi`` is label-guided ancestry: the semi-supervised DDVI trained with the labels
+        (unlabelled samples are classified); the map then also gives population probabilities.
     config : DDVIConfig or VAEConfig, optional
         The network's configuration (default: the genotype preset of the method's family).
     seed : int
@@ -196,6 +233,8 @@ def infer(
         Posterior draws per sample for the coordinates and their sd.
     verbose : bool, optional
         Progress on stderr (default: only on a terminal).
+    min_confidence : float
+        Label-guided calls below this probability are "unassigned".
 
     Returns
     -------
@@ -205,6 +244,7 @@ def infer(
         raise InputError(f"method {method!r} is not allowed; choose one of {list(METHODS)}")
     check_range("--n-pcs", n_pcs, 1, None, integer=True)
     check_range("n_draws", n_draws, 2, None, integer=True)
+    check_range("--min-confidence", min_confidence, 0.0, 1.0)
     if config is not None:
         check_range("--epochs", config.epochs, 1, None, integer=True)
     device = str(resolve_device(device))
@@ -223,6 +263,7 @@ def infer(
     pcs = reference_pcs[:, : pca.n_components]
     timings["pca"] = time.perf_counter() - t0
     t0 = time.perf_counter()
+    class_names, class_index = training_classes(aligned, method)
     emb = embed(
         pcs,
         method=method,
@@ -231,13 +272,16 @@ def infer(
         config=config,
         n_draws=n_draws,
         verbose=verbose,
+        labels=class_index,
     )
     timings["embedding"] = time.perf_counter() - t0
     model = AncestryModel(
-        method, VariantTable.of(gm), pca, emb.input_scale, emb.model, seed, n_draws
+        method, VariantTable.of(gm), pca, emb.input_scale, emb.model, seed, n_draws, class_names
     )
     t0 = time.perf_counter()
     metrics = score_map(emb.coords, aligned, reference_pcs, method=method, seed=seed)
+    if metrics is not None and class_names:
+        metrics["labels_used_in_training"] = True  # label-guided: these metrics are optimistic
     timings["metrics"] = time.perf_counter() - t0
     return AncestryMap(
         np.asarray(gm.sample_id),
@@ -252,7 +296,28 @@ def infer(
         model,
         emb.history,
         gm.sample_family,
+        emb.class_probs,
+        min_confidence,
     )
+
+
+def training_classes(labels: pd.DataFrame | None, method: str):
+    """Class names and per-sample indices (-1 unlabelled) for label-guided methods.
+
+    Returns ``((), None)`` for the other methods.
+    """
+    if method not in LABEL_GUIDED_METHODS:
+        return (), None
+    if labels is None or labels["population"].notna().sum() == 0:
+        raise InputError(f"method {method!r} needs population labels: give --panel")
+    pops = labels["population"]
+    names = tuple(sorted(pops.dropna().unique()))
+    if len(names) < 2:
+        raise InputError(f"method {method!r} needs at least 2 labelled populations; got {names}")
+    index = np.full(len(pops), -1, dtype=np.int64)
+    known = pops.notna().to_numpy()
+    index[known] = np.searchsorted(names, pops[known].to_numpy())
+    return names, index
 
 
 def fit_pca(gm: GenotypeMatrix, n_pcs: int, *, seed: int = 0) -> tuple[GenotypePCA, np.ndarray]:

@@ -24,7 +24,7 @@ import torch
 
 from ..core.runtime import resolve_device, seeded_global_rng
 from ..core.training import load_plain
-from .embed import NETWORK_FAMILIES, posterior_summary
+from .embed import NETWORK_FAMILIES, class_probabilities, posterior_summary
 from .errors import InputError
 from .io import GenotypeMatrix, normalize_contig
 from .pca import GenotypePCA
@@ -34,7 +34,7 @@ MODEL_FORMAT = "ddvi-genomics/AncestryModel"
 #: name. Version 1 files (pickled NumPy arrays) are refused with a message to re-run ``infer``.
 MODEL_FORMAT_VERSION = 2
 #: Methods whose map can place new samples.
-PROJECTABLE_METHODS = ("ddvi", "vae", "pca")
+PROJECTABLE_METHODS = ("ddvi", "vae", "pca", "ddvi-semi")
 
 
 @dataclasses.dataclass
@@ -131,6 +131,9 @@ class Projection:
         Posterior standard deviations (DDVI, VAE).
     pcs : np.ndarray, shape (n, n_pcs)
     alignment : AlignmentReport
+    class_probs : np.ndarray, shape (n, n_populations), or None
+        Label-guided maps: population probabilities, columns in the order of ``class_names``.
+    class_names : tuple of str
     """
 
     sample_id: np.ndarray
@@ -138,6 +141,8 @@ class Projection:
     sd: np.ndarray | None
     pcs: np.ndarray
     alignment: AlignmentReport
+    class_probs: np.ndarray | None = None
+    class_names: tuple = ()
 
 
 @dataclasses.dataclass
@@ -160,6 +165,8 @@ class AncestryModel:
         Seed of the ``"posterior"`` draws that summarise each sample.
     n_draws : int
         Posterior draws per sample for the mean and standard deviation.
+    class_names : tuple of str
+        Label-guided maps: the reference populations, in the order of the class head.
     """
 
     method: str
@@ -169,6 +176,7 @@ class AncestryModel:
     network: torch.nn.Module | None = None
     seed: int = 0
     n_draws: int = 20
+    class_names: tuple = ()
 
     @property
     def n_pcs(self) -> int:
@@ -188,8 +196,18 @@ class AncestryModel:
             raise InputError(
                 f"a {self.method} map cannot place new samples; use --method ddvi, vae or pca"
             )
-        x = (np.asarray(pcs) / self.input_scale).astype(np.float32)
-        return posterior_summary(self.network, x, n_draws=self.n_draws, seed=self.seed)
+        return posterior_summary(
+            self.network, self._inputs(pcs), n_draws=self.n_draws, seed=self.seed
+        )
+
+    def class_probabilities(self, pcs: np.ndarray) -> np.ndarray | None:
+        """Return population probabilities ``(n, n_populations)`` of a label-guided map, or None."""
+        if not self.class_names or self.network is None:
+            return None
+        return class_probabilities(self.network, self._inputs(pcs))
+
+    def _inputs(self, pcs: np.ndarray) -> np.ndarray:
+        return (np.asarray(pcs) / self.input_scale).astype(np.float32)
 
     def project(self, genotypes: GenotypeMatrix, *, min_overlap: float = 0.0) -> Projection:
         """Place new samples on the map.
@@ -218,7 +236,10 @@ class AncestryModel:
             )
         pcs = self.pca.transform(dosage)
         coords, sd = self.embed_pcs(pcs)
-        return Projection(np.asarray(genotypes.sample_id), coords, sd, pcs, report)
+        probs = self.class_probabilities(pcs)
+        return Projection(
+            np.asarray(genotypes.sample_id), coords, sd, pcs, report, probs, self.class_names
+        )
 
     def to(self, device: str | torch.device) -> AncestryModel:
         """Move the network to ``device`` (``"auto"`` resolved); return self."""
@@ -249,6 +270,7 @@ class AncestryModel:
             "input_scale": float(self.input_scale),
             "seed": int(self.seed),
             "n_draws": int(self.n_draws),
+            "class_names": list(self.class_names),
             "network": None
             if net is None
             else {
@@ -292,6 +314,7 @@ class AncestryModel:
                 network=network,
                 seed=int(payload["seed"]),
                 n_draws=int(payload["n_draws"]),
+                class_names=tuple(str(c) for c in payload.get("class_names", [])),
             )
         except (KeyError, TypeError, AttributeError, ValueError, RuntimeError) as err:
             raise InputError(f"{source} is damaged or incomplete: {err}") from None

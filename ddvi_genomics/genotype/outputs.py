@@ -9,6 +9,7 @@ Outputs of ``infer``:
 ``PREFIX.model.pt``            the :class:`~.model.AncestryModel` (plain data, safe to load)
 ``PREFIX.log``                 command line, versions, options, counts, timings, device
 ``PREFIX.provenance.json``     the same facts, machine-readable
+``PREFIX.proba.tsv``           label-guided maps: ``#IID`` and one probability per population
 
 Every file is first written under a temporary name and the set is renamed into place at the
 end, so a failed run leaves nothing half-written; with ``force``, outputs of an earlier run that
@@ -26,7 +27,7 @@ import pandas as pd
 
 from ..provenance import provenance, versions_line
 from .errors import InputError
-from .mapping import AncestryMap
+from .mapping import AncestryMap, population_calls
 from .model import Projection
 from .pca import write_eigenval, write_eigenvec
 from .plots import plot_embedding
@@ -40,8 +41,9 @@ INFER_SUFFIXES = (
     ".model.pt",
     ".log",
     ".provenance.json",
+    ".proba.tsv",
 )
-PROJECT_SUFFIXES = (".embedding.tsv", ".log")
+PROJECT_SUFFIXES = (".embedding.tsv", ".proba.tsv", ".log")
 
 
 class OutputSet:
@@ -219,6 +221,9 @@ def write_map_into(out: OutputSet, amap: AncestryMap, *, title: str = "", run_in
     )
     if amap.metrics is not None:
         out.path(".metrics.json").write_text(json.dumps(amap.metrics, indent=2) + "\n")
+    probabilities = amap.probability_table()
+    if probabilities is not None:
+        write_table(probabilities, out.path(".proba.tsv"))
     amap.model.save(out.path(".model.pt"))
     info = dict(run_info or {})
     lines = [f"ddvi-genomics infer (log of {out.prefix})", *run_info_lines(info)]
@@ -253,14 +258,27 @@ def map_summary(amap: AncestryMap) -> list[str]:
 
 
 def write_projection(
-    projection: Projection, prefix, *, force: bool = False, run_info: dict | None = None
+    projection: Projection,
+    prefix,
+    *,
+    force: bool = False,
+    run_info: dict | None = None,
+    min_confidence: float = 0.5,
 ) -> list[Path]:
-    """Write ``PREFIX.embedding.tsv`` and ``PREFIX.log`` for projected samples."""
+    """Write ``PREFIX.embedding.tsv``, ``PREFIX.log`` (and ``.proba.tsv``) for projected samples."""
     with OutputSet(prefix, PROJECT_SUFFIXES, force) as out:
-        return write_projection_into(out, projection, run_info=run_info)
+        return write_projection_into(
+            out, projection, run_info=run_info, min_confidence=min_confidence
+        )
 
 
-def write_projection_into(out: OutputSet, projection: Projection, *, run_info=None) -> list[Path]:
+def write_projection_into(
+    out: OutputSet,
+    projection: Projection,
+    *,
+    run_info=None,
+    min_confidence: float = 0.5,
+) -> list[Path]:
     """Write the files of :func:`write_projection` into an open :class:`OutputSet`; publish it."""
     table = pd.DataFrame(
         {
@@ -271,6 +289,14 @@ def write_projection_into(out: OutputSet, projection: Projection, *, run_info=No
     )
     if projection.sd is not None:
         table["DIM1_SD"], table["DIM2_SD"] = projection.sd[:, 0], projection.sd[:, 1]
+    if projection.class_probs is not None:
+        names = list(projection.class_names)
+        table["PRED_POP"], table["PRED_PROB"] = population_calls(
+            projection.class_probs, names, min_confidence
+        )
+        probs = pd.DataFrame(projection.class_probs, columns=names)
+        probs.insert(0, "#IID", projection.sample_id)
+        write_table(probs, out.path(".proba.tsv"))
     write_table(table, out.path(".embedding.tsv"))
     lines = [
         f"ddvi-genomics project (log of {out.prefix})",

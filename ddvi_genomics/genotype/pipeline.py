@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.runtime import resolve_device
-from .embed import preset_config
+from .embed import NETWORK_FAMILIES, preset_config
 from .errors import InputError
 from .evaluate import evaluate_embedding
 from .io import GenotypeMatrix, read_genotypes, read_panel, read_samples_file
@@ -64,6 +64,7 @@ class InferOptions:
     device: str = "auto"
     epochs: int | None = None
     qc: QCOptions = QCOptions()
+    min_confidence: float = 0.5
     force: bool = False
     verbose: bool | None = None
 
@@ -75,7 +76,7 @@ class InferOptions:
 
     def network_config(self):
         """Return the network's config (the preset, with ``--epochs``), or None for non-neural methods."""
-        if self.method not in ("ddvi", "vae"):
+        if self.method not in NETWORK_FAMILIES:
             return None
         return preset_config(self.method, self.epochs)
 
@@ -120,6 +121,7 @@ def run_infer(input_path, out_prefix, opts: InferOptions, *, command: str = "") 
             seed=opts.seed,
             device=opts.device,
             verbose=opts.verbose,
+            min_confidence=opts.min_confidence,
         )
         run_info = {
             "command": command or " ".join(sys.argv),
@@ -143,6 +145,7 @@ def run_project(
     device: str = "auto",
     force: bool = False,
     command: str = "",
+    min_confidence: float = 0.5,
 ) -> dict:
     """Place new samples on a saved map: ``PREFIX.embedding.tsv`` and ``PREFIX.log``.
 
@@ -152,6 +155,7 @@ def run_project(
         The variant alignment report (matched, swapped, absent, overlap).
     """
     check_range("--min-overlap", min_overlap, 0.0, 1.0)
+    check_range("--min-confidence", min_confidence, 0.0, 1.0)
     with OutputSet(out_prefix, PROJECT_SUFFIXES, force) as out:
         model = AncestryModel.load(model_path, device=device)
         gm, read_line = read_input(input_path, samples_file=samples_file)
@@ -162,7 +166,7 @@ def run_project(
             "model": str(model_path),
             "read": read_line,
         }
-        write_projection_into(out, projection, run_info=run_info)
+        write_projection_into(out, projection, run_info=run_info, min_confidence=min_confidence)
     return projection.alignment.to_dict()
 
 

@@ -177,6 +177,7 @@ def test_m2__class_head_keeps_learning_in_stage2_on_digits_with_100_labels():
     def accuracies(objective):
         with seeded_global_rng(derive_seed(0, "init")):
             model = DDVISemi(64, **small, semi_objective=objective)
+
         def score(m):
             return {"acc": float((m.predict_classes(x_te).numpy() == y_te).mean())}
 

@@ -322,6 +322,14 @@ class DDVISemi(DDVI):
         return qy, context, [s[cls, rows] for s in states]
 
     @torch.no_grad()
+    def predict_proba(self, x, *, batch_size: int = 1024) -> torch.Tensor:
+        """Class probabilities ``q(c|x)`` of the class head (eval mode), shape (n, K), CPU."""
+        data = self._check_input(x)
+        return self._map_batches(
+            data, lambda b: torch.softmax(self.encoder.classify(b)[1], dim=1), batch_size
+        )
+
+    @torch.no_grad()
     def predict_classes(self, x, *, batch_size: int = 1024) -> torch.Tensor:
         """Argmax of the class head ``q(c|x)``, shape (n,), CPU."""
         data = self._check_input(x)
