@@ -123,3 +123,16 @@ def test_infer__same_seed_gives_byte_identical_tables(tmp_path):
     a, b, c = (Path(f"{tmp_path / n}.embedding.tsv").read_bytes() for n in "abc")
     assert a == b
     assert a != c
+
+
+def test_help__does_not_load_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from click.testing import CliRunner; from ddvi_genomics.cli import main; "
+        "r = CliRunner().invoke(main, ['infer', '--help']); "
+        "print(r.exit_code, 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["0", "False"], out.stdout + out.stderr
