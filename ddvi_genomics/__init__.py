@@ -49,6 +49,7 @@ def __getattr__(name: str):
 def __dir__():
     return sorted(set(globals()) | set(_CORE_NAMES))
 
+
 __all__ = [
     "AAE",
     "AAESemi",

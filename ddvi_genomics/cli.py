@@ -152,6 +152,16 @@ def _panel_columns(flags: dict):
     help="Max fraction of missing calls per variant.",
 )
 @click.option("--thin", "thin_bp", type=int, help="Keep variants at least this many bp apart.")
+@click.option(
+    "--chr",
+    "contigs",
+    help="Keep only these contigs, PLINK-style: 1-22,X or 2L,2R (default: human autosomes).",
+)
+@click.option(
+    "--all-contigs",
+    is_flag=True,
+    help="Keep every contig (non-human genomes, sex chromosomes).",
+)
 @click.option("--ld-prune", nargs=3, type=(int, int, float), help="WINDOW STEP R2 for LD pruning.")
 @click.option("--threads", type=int, help="CPU threads for torch.")
 @force_option
@@ -209,7 +219,12 @@ def _infer_options(flags: dict, progress):
 
     flags = dict(flags)
     columns = _panel_columns(flags)
+    from .genotype.qc import parse_contig_list
+
+    contigs, all_contigs = flags.pop("contigs"), flags.pop("all_contigs")
     qc = QCOptions(
+        autosomes_only=not all_contigs,
+        contigs=None if contigs is None else parse_contig_list(contigs),
         min_maf=flags.pop("min_maf"),
         max_variant_missing=flags.pop("max_missing"),
         thin_bp=flags.pop("thin_bp"),

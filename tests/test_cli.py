@@ -136,3 +136,13 @@ def test_help__does_not_load_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["0", "False"], out.stdout + out.stderr
+
+
+def test_infer__contig_flags_reach_the_qc_options():
+    with captured("ddvi_genomics.genotype.pipeline.run_infer", INFER_RESULT) as run:
+        assert (
+            invoke("infer", "x.vcf", "--out", "p", "--chr", "1-2,X", "--all-contigs").exit_code
+            == 0
+        )
+    qc = run.call_args.args[2].qc
+    assert qc.contigs == ("1", "2", "X") and qc.autosomes_only is False

@@ -50,7 +50,8 @@ def example_paths() -> tuple[Path, Path]:
 class QCOptions:
     """Variant and sample filters, in the field's habit (see :func:`~.qc.run_qc`)."""
 
-    autosomes_only: bool = True
+    autosomes_only: bool = True  # human autosomes 1-22 unless contigs are named
+    contigs: tuple[str, ...] | None = None  # PLINK --chr: keep only these contigs
     min_maf: float = 0.01  # PLINK --maf 0.01
     max_variant_missing: float = 0.1  # PLINK --geno 0.1
     max_sample_missing: float = 1.0  # PLINK --mind (off by default)

@@ -49,6 +49,33 @@ def is_autosome(contig: np.ndarray) -> np.ndarray:
     return np.array([bool(_AUTOSOME.match(str(c))) for c in contig], dtype=bool)
 
 
+def parse_contig_list(spec: str) -> tuple[str, ...]:
+    """Parse a PLINK-style ``--chr`` list: ``1-22,X`` or ``2L,2R,3L`` (ranges for numbers).
+
+    Returns the contig names without ``chr`` prefixes.
+    """
+    names: list[str] = []
+    for part in (p.strip() for p in str(spec).split(",")):
+        if not part:
+            continue
+        lo, dash, hi = part.partition("-")
+        if dash and lo.isdigit() and hi.isdigit():
+            if int(hi) < int(lo):
+                raise InputError(f"--chr range {part!r} runs backwards")
+            names += [str(i) for i in range(int(lo), int(hi) + 1)]
+        else:
+            names.append(normalize_contig(part))
+    if not names:
+        raise InputError(f"--chr {spec!r} names no contig; e.g. --chr 1-22,X or --chr 2L,2R")
+    return tuple(names)
+
+
+def is_in_contigs(contig: np.ndarray, names) -> np.ndarray:
+    """Return True for variants on one of ``names`` (``chr`` prefixes ignored on both sides)."""
+    wanted = {normalize_contig(n) for n in names}
+    return np.array([normalize_contig(c) in wanted for c in contig], dtype=bool)
+
+
 def count_called(dosage: np.ndarray, axis: int) -> np.ndarray:
     """Count non-missing calls along ``axis`` (1: per variant, 0: per sample)."""
     return (dosage >= 0).sum(axis=axis)
@@ -156,6 +183,7 @@ def run_qc(
     gm: GenotypeMatrix,
     *,
     autosomes_only: bool = True,
+    contigs: tuple[str, ...] | None = None,
     min_maf: float = 0.01,
     max_variant_missing: float = 0.1,
     max_sample_missing: float = 1.0,
@@ -192,8 +220,13 @@ def run_qc(
         gm.variant_contig, gm.variant_position, gm.variant_ref, gm.variant_alt
     )
     apply("duplicate site (same contig, position and alleles; first kept)", ~repeat)
-    if autosomes_only:
-        apply("not on an autosome (1-22)", is_autosome(gm.variant_contig))
+    if contigs is not None:
+        apply(f"not on --chr {','.join(contigs)}", is_in_contigs(gm.variant_contig, contigs))
+    elif autosomes_only:
+        apply(
+            "not on a human autosome (1-22; other genomes: --chr or --all-contigs)",
+            is_autosome(gm.variant_contig),
+        )
     if max_sample_missing < 1.0:
         keep_s = sample_missing_rate(gm.dosage) <= max_sample_missing
         report.steps.append(

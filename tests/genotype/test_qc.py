@@ -53,7 +53,7 @@ def test_run_qc__counts_equal_hand_computed():
     # non-SNPs: rs3 multi-allelic, rs5 indel, rs8 symbolic, rs10 no ALT
     assert steps["not a biallelic SNP"] == 4
     assert "multiallelic 1, indel 1, symbolic 1, no_alt 1" in report.steps[0][2]
-    assert steps["not on an autosome (1-22)"] == 1  # rs9 on X
+    assert steps["not on a human autosome (1-22; other genomes: --chr or --all-contigs)"] == 1
     assert steps["variant missingness > 0.3"] == 1  # rs6: 2 of 4 missing
     assert steps["monomorphic"] == 1  # rs4
     assert list(out.variant_id) == ["rs1", "rs2", "rs7"]
@@ -78,3 +78,47 @@ def test_locate_unlinked__drops_a_duplicated_variant():
     d[3] = d[1]  # perfect LD with variant 1
     keep = locate_unlinked(d, size=6, step=1, threshold=0.5)
     assert keep.sum() == 5 and not (keep[1] and keep[3])
+
+
+def test_parse_contig_list__plink_ranges_and_names():
+    from ddvi_genomics.genotype.qc import parse_contig_list
+
+    assert parse_contig_list("1-3,X") == ("1", "2", "3", "X")
+    assert parse_contig_list("chr2L, 2R") == ("2L", "2R")
+    with pytest.raises(InputError, match="runs backwards"):
+        parse_contig_list("5-2")
+
+
+def test_any_genome__drosophila_contigs_with_chr_or_all_contigs(tmp_path):
+    from click.testing import CliRunner
+
+    from ddvi_genomics.cli import main
+    from tests.genotype.conftest import three_populations, write_vcf
+
+    dosage, _ = three_populations(n_per_pop=10, n_variants=60)
+    ids = [f"S{i}" for i in range(30)]
+    write_vcf(tmp_path / "a.vcf", dosage[:30], ids, contig="2L")
+    write_vcf(tmp_path / "b.vcf", dosage[30:], ids, contig="2R")
+    # one file with both arms: header of a, records of a and b
+    lines_b = [
+        ln for ln in (tmp_path / "b.vcf").read_text().splitlines() if not ln.startswith("#")
+    ]
+    text = (
+        (tmp_path / "a.vcf")
+        .read_text()
+        .replace("##contig=<ID=2L>", "##contig=<ID=2L>\n##contig=<ID=2R>")
+    )
+    (tmp_path / "fly.vcf").write_text(text + "\n".join(lines_b) + "\n")
+
+    def run(*extra):
+        args = ["infer", str(tmp_path / "fly.vcf"), "--out", str(tmp_path / "o"), "--method",
+                "pca", "--force", "--n-pcs", "2", *extra]  # fmt: skip
+        return CliRunner().invoke(main, args)
+
+    default = run()
+    assert default.exit_code == 2 and "--chr or --all-contigs" in default.output
+    assert run("--all-contigs").exit_code == 0
+    assert "QC output: 60 variants" in (tmp_path / "o.log").read_text()
+    assert run("--chr", "2L").exit_code == 0
+    log = (tmp_path / "o.log").read_text()
+    assert "not on --chr 2L: removed 30" in log and "QC output: 30 variants" in log
