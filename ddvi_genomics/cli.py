@@ -122,10 +122,23 @@ def _panel_columns(flags: dict):
 @click.option("--region", help="CONTIG[:START[-END]] (VCF/BCF only).")
 @click.option(
     "--samples",
+    "--keep",
     "samples_file",
     type=click.Path(dir_okay=False),
-    help="File of sample IDs to keep.",
+    help="Keep these samples (PLINK keep file: IID, or FID IID, per line).",
 )
+@click.option(
+    "--remove",
+    "remove_file",
+    type=click.Path(dir_okay=False),
+    help="Drop these samples (same format as --keep).",
+)
+@click.option(
+    "--extract",
+    type=click.Path(dir_okay=False),
+    help="Keep only these variant IDs (one per line).",
+)
+@click.option("--exclude", type=click.Path(dir_okay=False), help="Drop these variant IDs.")
 @click.option("--n-pcs", default=20, show_default=True, type=int, help="PCs fed to the embedding.")
 @click.option(
     "--method",
@@ -143,13 +156,31 @@ def _panel_columns(flags: dict):
     help="ddvi-semi: calls below this probability are 'unassigned'.",
 )
 @click.option("--epochs", type=int, help="DDVI / VAE training epochs (default 150).")
-@click.option("--min-maf", default=0.01, show_default=True, type=float)
+@click.option(
+    "--min-maf",
+    "--maf",
+    "min_maf",
+    default=0.01,
+    show_default=True,
+    type=float,
+    help="Minimum minor allele frequency (PLINK --maf).",
+)
 @click.option(
     "--max-missing",
+    "--geno",
+    "max_missing",
     default=0.1,
     show_default=True,
     type=float,
-    help="Max fraction of missing calls per variant.",
+    help="Max fraction of missing calls per variant (PLINK --geno).",
+)
+@click.option(
+    "--mind",
+    "max_sample_missing",
+    default=1.0,
+    show_default=True,
+    type=float,
+    help="Max fraction of missing calls per sample (PLINK --mind; 1 = off).",
 )
 @click.option("--thin", "thin_bp", type=int, help="Keep variants at least this many bp apart.")
 @click.option(
@@ -219,10 +250,14 @@ def _infer_options(flags: dict, progress):
 
     flags = dict(flags)
     columns = _panel_columns(flags)
-    from .genotype.qc import parse_contig_list
+    from .genotype.qc import parse_contig_list, read_variant_ids
 
     contigs, all_contigs = flags.pop("contigs"), flags.pop("all_contigs")
+    extract, exclude = flags.pop("extract"), flags.pop("exclude")
     qc = QCOptions(
+        extract=None if extract is None else read_variant_ids(extract),
+        exclude=None if exclude is None else read_variant_ids(exclude),
+        max_sample_missing=flags.pop("max_sample_missing"),
         autosomes_only=not all_contigs,
         contigs=None if contigs is None else parse_contig_list(contigs),
         min_maf=flags.pop("min_maf"),

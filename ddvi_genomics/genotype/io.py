@@ -120,7 +120,11 @@ def _same_contig(a: str, b: str) -> bool:
 
 
 def read_samples_file(path: str | os.PathLike) -> list[str]:
-    """Sample IDs, one per line (first whitespace-separated field; '#' lines ignored)."""
+    """Sample IDs from a PLINK 2 ``--keep`` / ``--remove`` style file.
+
+    One column means IIDs; two or more mean ``FID IID ...`` (the IID is used). A header line
+    starting with ``#FID`` or ``#IID`` says which; other ``#`` lines are comments.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"samples file {path} does not exist or is not a file")
@@ -128,7 +132,21 @@ def read_samples_file(path: str | os.PathLike) -> list[str]:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as err:
         raise InputError(f"samples file {path} cannot be read as text: {err}") from None
-    ids = [ln.split()[0] for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    column = None
+    ids = []
+    for line in text.splitlines():
+        fields = line.split()
+        if not fields:
+            continue
+        if fields[0] in ("#FID", "#IID"):
+            column = fields.index("IID") if "IID" in fields else 0
+            continue
+        if fields[0].startswith("#"):
+            continue
+        index = column if column is not None else (1 if len(fields) >= 2 else 0)
+        if index >= len(fields):
+            raise InputError(f"samples file {path}: line {line!r} has no IID column")
+        ids.append(fields[index])
     if not ids:
         raise InputError(f"samples file {path} lists no sample IDs")
     seen: set[str] = set()

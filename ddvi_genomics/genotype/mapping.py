@@ -52,6 +52,8 @@ class QCOptions:
 
     autosomes_only: bool = True  # human autosomes 1-22 unless contigs are named
     contigs: tuple[str, ...] | None = None  # PLINK --chr: keep only these contigs
+    extract: frozenset[str] | None = None  # PLINK --extract: keep only these variant IDs
+    exclude: frozenset[str] | None = None  # PLINK --exclude: drop these variant IDs
     min_maf: float = 0.01  # PLINK --maf 0.01
     max_variant_missing: float = 0.1  # PLINK --geno 0.1
     max_sample_missing: float = 1.0  # PLINK --mind (off by default)

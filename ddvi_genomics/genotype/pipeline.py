@@ -58,6 +58,7 @@ class InferOptions:
     columns: PanelColumns = PanelColumns()
     region: str | None = None
     samples_file: str | None = None
+    remove_file: str | None = None
     n_pcs: int = 20
     method: str = "ddvi"
     seed: int = 0
@@ -82,12 +83,17 @@ class InferOptions:
 
 
 def read_input(
-    path, *, region=None, samples_file=None, verbose=None
+    path, *, region=None, samples_file=None, remove_file=None, verbose=None
 ) -> tuple[GenotypeMatrix, str]:
-    """Read genotypes; return them and a log line with counts and the read time."""
+    """Read genotypes (``--keep`` / ``--remove`` applied); return them and a log line."""
     samples = read_samples_file(samples_file) if samples_file else None
     t0 = time.perf_counter()
     gm = read_genotypes(path, region=region, samples=samples, progress=verbose)
+    if remove_file:
+        removed = set(read_samples_file(remove_file))
+        gm = gm.subset(samples=np.array([s not in removed for s in gm.sample_id], dtype=bool))
+        if gm.n_samples == 0:
+            raise InputError(f"--remove {remove_file} removes every sample of {path}")
     if gm.n_variants == 0:
         raise InputError(f"{path} has no variants" + (f" in region {region}" if region else ""))
     line = (
@@ -108,7 +114,11 @@ def run_infer(input_path, out_prefix, opts: InferOptions, *, command: str = "") 
     """
     with OutputSet(out_prefix, INFER_SUFFIXES, opts.force) as out:  # checked before any work
         gm, read_line = read_input(
-            input_path, region=opts.region, samples_file=opts.samples_file, verbose=opts.verbose
+            input_path,
+            region=opts.region,
+            samples_file=opts.samples_file,
+            remove_file=opts.remove_file,
+            verbose=opts.verbose,
         )
         labels = opts.columns.read(opts.panel) if opts.panel else None
         amap = infer(

@@ -49,6 +49,19 @@ def is_autosome(contig: np.ndarray) -> np.ndarray:
     return np.array([bool(_AUTOSOME.match(str(c))) for c in contig], dtype=bool)
 
 
+def read_variant_ids(path) -> frozenset[str]:
+    """Variant IDs for ``--extract`` / ``--exclude``: the first field of each non-empty line."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"variant ID file {path} does not exist")
+    ids = frozenset(ln.split()[0] for ln in path.read_text().splitlines() if ln.strip())
+    if not ids:
+        raise InputError(f"variant ID file {path} lists no IDs")
+    return ids
+
+
 def parse_contig_list(spec: str) -> tuple[str, ...]:
     """Parse a PLINK-style ``--chr`` list: ``1-22,X`` or ``2L,2R,3L`` (ranges for numbers).
 
@@ -184,6 +197,8 @@ def run_qc(
     *,
     autosomes_only: bool = True,
     contigs: tuple[str, ...] | None = None,
+    extract=None,
+    exclude=None,
     min_maf: float = 0.01,
     max_variant_missing: float = 0.1,
     max_sample_missing: float = 1.0,
@@ -220,6 +235,11 @@ def run_qc(
         gm.variant_contig, gm.variant_position, gm.variant_ref, gm.variant_alt
     )
     apply("duplicate site (same contig, position and alleles; first kept)", ~repeat)
+    ids = np.asarray(gm.variant_id, dtype=object)
+    if extract is not None:
+        apply("not in --extract", np.array([v in extract for v in ids], dtype=bool))
+    if exclude is not None:
+        apply("in --exclude", np.array([v not in exclude for v in gm.variant_id], dtype=bool))
     if contigs is not None:
         apply(f"not on --chr {','.join(contigs)}", is_in_contigs(gm.variant_contig, contigs))
     elif autosomes_only:

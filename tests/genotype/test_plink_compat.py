@@ -91,3 +91,35 @@ def test_evaluate__reads_plink2_files(plink_set):
     # PLINK's and our files describe the same PC space: the same geometry metrics
     for key in ("trustworthiness_k10", "continuity_k10", "distance_spearman"):
         assert a[key] == pytest.approx(b[key], abs=1e-3), key
+
+
+def test_plink_named_filters__keep_remove_extract_exclude_and_aliases(plink_set, tmp_path):
+    (tmp_path / "keep.txt").write_text(
+        "#FID\tIID\n" + "".join(f"F{i // 2}\tI{i}\n" for i in range(60))
+    )
+    (tmp_path / "remove.txt").write_text("I0\nI1\n")
+    (tmp_path / "extract.txt").write_text("".join(f"rs{i}\n" for i in range(300)))
+    (tmp_path / "exclude.txt").write_text("rs0\nrs1\nrs2\n")
+    result = CliRunner().invoke(
+        main,
+        ["infer", str(plink_set / "p.bed"), "--out", str(tmp_path / "o"), "--method", "pca",
+         "--keep", str(tmp_path / "keep.txt"), "--remove", str(tmp_path / "remove.txt"),
+         "--extract", str(tmp_path / "extract.txt"), "--exclude", str(tmp_path / "exclude.txt"),
+         "--maf", "0.05", "--geno", "0.2", "--mind", "0.5", "--n-pcs", "3"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    log = (tmp_path / "o.log").read_text()
+    assert "QC input: 400 variants x 58 samples" in log  # 60 kept, 2 removed
+    assert "not in --extract: removed 100" in log and "in --exclude: removed 3" in log
+    eigenvec = pd.read_csv(tmp_path / "o.eigenvec", sep="\t")
+    assert eigenvec["IID"].tolist() == [f"I{i}" for i in range(2, 60)]
+    # oracle: plink2 with the same sample and variant filters keeps the same variants
+    subprocess.run(
+        ["plink2", "--bfile", str(plink_set / "p"), "--keep", str(tmp_path / "keep.txt"),
+         "--remove", str(tmp_path / "remove.txt"), "--extract", str(tmp_path / "extract.txt"),
+         "--exclude", str(tmp_path / "exclude.txt"), "--maf", "0.05", "--geno", "0.2",
+         "--write-snplist", "--out", str(tmp_path / "ref"), "--threads", "1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    kept = (tmp_path / "ref.snplist").read_text().split()
+    assert f"QC output: {len(kept)} variants x 58 samples" in log
