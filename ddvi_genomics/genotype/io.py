@@ -528,7 +528,7 @@ def _check_bed_padding(packed: np.ndarray, n_samples: int, bed: Path, fam: Path)
             f"{fam}; the .fam seems to lack rows (PLINK pads with zero bits)"
         )
     last_code = (packed[:, -1] >> np.uint8(2 * (used - 1))) & np.uint8(3)
-    if packed.shape[0] >= 20 and not last_code.any():
+    if packed.shape[0] >= 32 and not last_code.any():
         raise InputError(
             f"{bed}: the last sample of {fam} reads as homozygous A1 at all {packed.shape[0]} "
             "variants, which is what zero padding looks like; the .fam seems to have an extra row"
