@@ -3,7 +3,9 @@
 Outputs of ``infer``:
 
 ``PREFIX.embedding.tsv``       ``#IID DIM1 DIM2 DIM1_SD DIM2_SD [POP SUPER_POP]``
-``PREFIX.eigenvec/.eigenval``  PLINK 2-compatible PCA front end
+``PREFIX.eigenvec/.eigenval``  PLINK 2's ``--pca`` files (unit eigenvectors, PLINK's eigenvalues)
+``PREFIX.eigenvec.allele``     PLINK 2 allele weights and ``PREFIX.afreq`` training frequencies:
+                               ``plink2 --score`` projects new samples with them
 ``PREFIX.png``                 scatter coloured by population
 ``PREFIX.metrics.json``        embedding metrics (when labels are known)
 ``PREFIX.model.pt``            the :class:`~.model.AncestryModel` (plain data, safe to load)
@@ -29,7 +31,7 @@ from ..provenance import provenance, versions_line
 from .errors import InputError
 from .mapping import AncestryMap, population_calls
 from .model import Projection
-from .pca import write_eigenval, write_eigenvec
+from .pca import write_afreq, write_allele_weights, write_eigenval, write_eigenvec
 from .plots import plot_embedding
 
 INFER_SUFFIXES = (
@@ -42,6 +44,8 @@ INFER_SUFFIXES = (
     ".log",
     ".provenance.json",
     ".proba.tsv",
+    ".eigenvec.allele",
+    ".afreq",
 )
 PROJECT_SUFFIXES = (".embedding.tsv", ".proba.tsv", ".log")
 
@@ -80,10 +84,18 @@ class OutputSet:
         if not os.access(folder, os.W_OK | os.X_OK):
             raise InputError(f"output folder {folder} is not writable")
         self._remove_dead_temporaries()
-        existing = [self.final(s) for s in self.suffixes if self.final(s).exists()]
-        if existing and not force:
-            raise InputError(f"output {existing[0]} exists; use --force to overwrite")
+        self._refuse_existing()
         self.lock = self._acquire_lock()
+        try:  # again under the lock: a run that finished meanwhile has published its set
+            self._refuse_existing()
+        except InputError:
+            self._release_lock()
+            raise
+
+    def _refuse_existing(self) -> None:
+        existing = [self.final(s) for s in self.suffixes if self.final(s).exists()]
+        if existing and not self.force:
+            raise InputError(f"output {existing[0]} exists; use --force to overwrite")
 
     def final(self, suffix: str) -> Path:
         """Return the published path of ``suffix``."""
@@ -122,23 +134,31 @@ class OutputSet:
             self.discard()
 
     def _acquire_lock(self) -> Path:
+        """Create ``PREFIX.lock`` holding our pid, atomically (written aside, then hard-linked).
+
+        A lock whose pid no longer runs was left by a killed run and is taken over.
+        """
         lock = Path(f"{self.prefix}.lock")
-        for _ in range(2):
-            try:
-                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                owner = _pid_in(lock.read_text(errors="replace") if lock.exists() else "")
-                if owner is not None and _alive(owner):
-                    raise InputError(
-                        f"another run (pid {owner}) is writing {self.prefix}.*; wait for it or "
-                        "choose another --out"
-                    ) from None
-                lock.unlink(missing_ok=True)  # left by a run that died
-                continue
-            with os.fdopen(fd, "w") as fh:
-                fh.write(f"{os.getpid()}\n")
-            return lock
-        raise InputError(f"cannot take the lock {lock}")
+        mine = Path(f"{lock}.tmp-{os.getpid()}")
+        mine.write_text(f"{os.getpid()}\n")
+        try:
+            for _ in range(3):
+                try:
+                    os.link(mine, lock)  # fails if the lock exists: no window with an empty file
+                    return lock
+                except FileExistsError:
+                    text = lock.read_text(errors="replace") if lock.exists() else ""
+                    owner = _pid_in(text)
+                    if owner is not None and _alive(owner):
+                        raise InputError(
+                            f"another run (pid {owner}) is writing {self.prefix}.*; wait for it "
+                            "or choose another --out"
+                        ) from None
+                    if lock.exists() and lock.read_text(errors="replace") == text:
+                        lock.unlink(missing_ok=True)  # left by a run that died
+            raise InputError(f"cannot take the lock {lock}; another run keeps taking it")
+        finally:
+            mine.unlink(missing_ok=True)
 
     def _release_lock(self) -> None:
         lock = getattr(self, "lock", None)
@@ -211,7 +231,10 @@ def write_map_into(out: OutputSet, amap: AncestryMap, *, title: str = "", run_in
     table = amap.table()
     write_table(table, out.path(".embedding.tsv"))
     write_eigenvec(out.path(".eigenvec"), amap.sample_id, amap.eigenvectors, amap.sample_family)
-    write_eigenval(out.path(".eigenval"), amap.model.pca.eigenvalues_)
+    pca, variants = amap.model.pca, amap.model.variants
+    write_eigenval(out.path(".eigenval"), pca.eigenvalues_)
+    write_allele_weights(out.path(".eigenvec.allele"), variants, pca.components_)
+    write_afreq(out.path(".afreq"), variants, pca.allele_frequency_, pca.observed_allele_count_)
     plot_embedding(
         amap.coords,
         table["POP"].to_numpy() if "POP" in table else None,
