@@ -45,15 +45,28 @@ class VariantTable:
     position: np.ndarray
     ref: np.ndarray
     alt: np.ndarray
+    id: np.ndarray | None = None
 
     @classmethod
     def of(cls, gm: GenotypeMatrix) -> VariantTable:
-        """Return the variant table of a genotype matrix."""
+        """Return the variant table of a genotype matrix.
+
+        Missing IDs (``.`` or empty) become ``CHROM:POS:REF:ALT``, as ``plink2
+        --set-all-var-ids @:#:$r:$a`` names them, so PLINK files written from the table work.
+        """
+        ids = [
+            str(v) if str(v) not in (".", "", "None") else f"{c}:{p}:{r}:{a}"
+            for v, c, p, r, a in zip(
+                gm.variant_id, gm.variant_contig, gm.variant_position, gm.variant_ref,
+                gm.variant_alt,
+            )
+        ]  # fmt: skip
         return cls(
             np.asarray(gm.variant_contig, dtype=str),
             np.asarray(gm.variant_position, dtype=np.int64),
             np.asarray(gm.variant_ref, dtype=str),
             np.asarray(gm.variant_alt, dtype=str),
+            np.asarray(ids, dtype=str),
         )
 
     def __len__(self) -> int:
@@ -261,6 +274,7 @@ class AncestryModel:
                 "position": torch.as_tensor(self.variants.position),
                 "ref": self.variants.ref.tolist(),
                 "alt": self.variants.alt.tolist(),
+                "id": None if self.variants.id is None else self.variants.id.tolist(),
             },
             "pca": {
                 "allele_frequency": torch.as_tensor(self.pca.allele_frequency_),
@@ -299,6 +313,7 @@ class AncestryModel:
                 v["position"].numpy().astype(np.int64),
                 np.asarray(v["ref"], dtype=str),
                 np.asarray(v["alt"], dtype=str),
+                None if v.get("id") is None else np.asarray(v["id"], dtype=str),
             )
             pca = GenotypePCA.from_state(
                 p["allele_frequency"].numpy(),

@@ -76,6 +76,7 @@ class GenotypePCA:
             )
         self.allele_frequency_ = p
         self.scale_ = patterson_scale(p)
+        self.observed_allele_count_ = 2 * (dosage >= 0).sum(axis=1)
         k_max = min(n_var, n_samp)
         if self.n_components > k_max:
             self.n_components = k_max
@@ -136,6 +137,8 @@ class GenotypePCA:
             self.components_[:n_components],
             eigenvalues=None if eigenvalues is None else eigenvalues[:n_components],
         )
+        if hasattr(self, "observed_allele_count_"):
+            pca.observed_allele_count_ = self.observed_allele_count_
         for name in ("explained_variance_ratio_", "singular_values_"):
             if hasattr(self, name):
                 setattr(pca, name, getattr(self, name)[:n_components])
@@ -207,6 +210,43 @@ def write_eigenvec(path: str | os.PathLike, sample_id, vectors: np.ndarray, fami
     lines = ["\t".join(head + [f"PC{i + 1}" for i in range(k)])]
     ids = zip(family, sample_id) if family is not None else ((s,) for s in sample_id)
     lines += ["\t".join([*key, *(f"{v:.6g}" for v in row)]) for key, row in zip(ids, vectors)]
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
+def write_allele_weights(path: str | os.PathLike, variants, components: np.ndarray) -> None:
+    """PLINK 2 ``.eigenvec.allele`` (``--pca allele-wts``): two rows per variant, A1 = REF, ALT.
+
+    PLINK's weight of the ALT allele is the loading times ``sqrt(M) / 2`` (M variants), the REF
+    row its negative; with ``.afreq`` they project new samples through
+    ``plink2 --read-freq PREFIX.afreq --score PREFIX.eigenvec.allele 2 5 header-read
+    no-mean-imputation variance-standardize --score-col-nums 6-...``.
+
+    Parameters
+    ----------
+    path : path
+    variants : VariantTable-like
+        ``contig``, ``position`` and ``ref`` / ``alt`` arrays, plus ``id``.
+    components : np.ndarray, shape (k, n_variants)
+        Unit-norm loadings.
+    """
+    k, m = components.shape
+    weights = components.T * (np.sqrt(m) / 2)  # (n_variants, k), ALT allele
+    lines = ["\t".join(["#CHROM", "ID", "REF", "ALT", "A1", *(f"PC{i + 1}" for i in range(k))])]
+    for j in range(m):
+        site = [str(variants.contig[j]), str(variants.id[j]), variants.ref[j], variants.alt[j]]
+        for allele, sign in ((variants.ref[j], -1.0), (variants.alt[j], 1.0)):
+            lines.append("\t".join([*site, allele, *(f"{sign * w:.6g}" for w in weights[j])]))
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
+def write_afreq(path: str | os.PathLike, variants, alt_frequency, observed_count) -> None:
+    """PLINK 2 ``.afreq``: ``#CHROM ID REF ALT ALT_FREQS OBS_CT`` (training frequencies)."""
+    lines = ["#CHROM\tID\tREF\tALT\tALT_FREQS\tOBS_CT"]
+    for j in range(len(alt_frequency)):
+        lines.append(
+            f"{variants.contig[j]}\t{variants.id[j]}\t{variants.ref[j]}\t{variants.alt[j]}\t"
+            f"{alt_frequency[j]:.6g}\t{int(observed_count[j])}"
+        )
     Path(path).write_text("\n".join(lines) + "\n")
 
 

@@ -123,3 +123,37 @@ def test_plink_named_filters__keep_remove_extract_exclude_and_aliases(plink_set,
     )  # fmt: skip
     kept = (tmp_path / "ref.snplist").read_text().split()
     assert f"QC output: {len(kept)} variants x 58 samples" in log
+
+
+def test_allele_weights_and_afreq__equal_plink2_and_project_with_plink_score(plink_set, tmp_path):
+    subprocess.run(
+        ["plink2", "--bfile", str(plink_set / "p"), "--freq", "--pca", "5", "allele-wts",
+         "--out", str(tmp_path / "ref"), "--threads", "1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    ours = pd.read_csv(plink_set / "ours.eigenvec.allele", sep="\t")
+    ref = pd.read_csv(tmp_path / "ref.eigenvec.allele", sep="\t")
+    assert list(ours.columns) == list(ref.columns)
+    assert ours[["ID", "A1"]].equals(ref[["ID", "A1"]])
+    for k in range(1, 6):
+        a, b = ours[f"PC{k}"].to_numpy(), ref[f"PC{k}"].to_numpy()
+        np.testing.assert_allclose(a, np.sign(a @ b) * b, atol=2e-4, rtol=1e-3, err_msg=f"PC{k}")
+    freq, ref_freq = (
+        pd.read_csv(f, sep="\t") for f in (plink_set / "ours.afreq", tmp_path / "ref.afreq")
+    )
+    assert freq["OBS_CT"].tolist() == ref_freq["OBS_CT"].tolist()
+    np.testing.assert_allclose(freq["ALT_FREQS"], ref_freq["ALT_FREQS"], atol=1e-5)
+    # a PLINK user projects with PLINK: the scores are our PC scores up to one constant
+    subprocess.run(
+        ["plink2", "--bfile", str(plink_set / "p"), "--read-freq", str(plink_set / "ours.afreq"),
+         "--score", str(plink_set / "ours.eigenvec.allele"), "2", "5", "header-read",
+         "no-mean-imputation", "variance-standardize", "--score-col-nums", "6-10",
+         "--out", str(tmp_path / "proj"), "--threads", "1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    scores = pd.read_csv(tmp_path / "proj.sscore", sep="\t")
+    vectors = pd.read_csv(plink_set / "ours.eigenvec", sep="\t")
+    for k in range(1, 6):
+        col = next(c for c in scores.columns if c.startswith(f"PC{k}_"))
+        r = np.corrcoef(scores[col], vectors[f"PC{k}"])[0, 1]
+        assert r > 0.99999, (k, r)
