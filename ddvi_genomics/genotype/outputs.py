@@ -4,6 +4,8 @@ Outputs of ``infer``:
 
 ``PREFIX.embedding.tsv``       ``#IID DIM1 DIM2 DIM1_SD DIM2_SD [POP SUPER_POP]``
 ``PREFIX.eigenvec/.eigenval``  PLINK 2's ``--pca`` files (unit eigenvectors, PLINK's eigenvalues)
+``PREFIX.pcscores``            PC scores (``#IID PC1 ..``, eigenvectors times singular values):
+                               the embedding's input, before its scaling
 ``PREFIX.eigenvec.allele``     PLINK 2 allele weights and ``PREFIX.afreq`` training frequencies:
                                ``plink2 --score`` projects new samples with them
 ``PREFIX.png``                 scatter coloured by population
@@ -46,6 +48,7 @@ INFER_SUFFIXES = (
     ".proba.tsv",
     ".eigenvec.allele",
     ".afreq",
+    ".pcscores",
 )
 PROJECT_SUFFIXES = (".embedding.tsv", ".proba.tsv", ".log")
 
@@ -231,6 +234,9 @@ def write_map_into(out: OutputSet, amap: AncestryMap, *, title: str = "", run_in
     table = amap.table()
     write_table(table, out.path(".embedding.tsv"))
     write_eigenvec(out.path(".eigenvec"), amap.sample_id, amap.eigenvectors, amap.sample_family)
+    score_table = pd.DataFrame(amap.pcs, columns=[f"PC{k + 1}" for k in range(amap.pcs.shape[1])])
+    score_table.insert(0, "#IID", amap.sample_id)
+    write_table(score_table, out.path(".pcscores"))
     pca, variants = amap.model.pca, amap.model.variants
     write_eigenval(out.path(".eigenval"), pca.eigenvalues_)
     write_allele_weights(out.path(".eigenvec.allele"), variants, pca.components_)

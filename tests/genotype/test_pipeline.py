@@ -47,6 +47,9 @@ def test_infer__separates_three_populations_and_writes_every_output(ddvi_run, si
         ".metrics.json",
         ".model.pt",
         ".log",
+        ".pcscores",
+        ".eigenvec.allele",
+        ".afreq",
     ):
         assert (ddvi_run.parent / (ddvi_run.name + suffix)).stat().st_size > 0, suffix
     table = pd.read_csv(f"{ddvi_run}.embedding.tsv", sep="\t")

@@ -157,3 +157,13 @@ def test_allele_weights_and_afreq__equal_plink2_and_project_with_plink_score(pli
         col = next(c for c in scores.columns if c.startswith(f"PC{k}_"))
         r = np.corrcoef(scores[col], vectors[f"PC{k}"])[0, 1]
         assert r > 0.99999, (k, r)
+
+
+def test_pcscores__are_eigenvectors_times_singular_values(plink_set):
+    scores = pd.read_csv(plink_set / "ours.pcscores", sep="\t")
+    vectors = pd.read_csv(plink_set / "ours.eigenvec", sep="\t")
+    lam = np.loadtxt(plink_set / "ours.eigenval")
+    # s_k = sqrt(2 M lambda_k) with PLINK's eigenvalues lambda_k (M = 400 variants)
+    for k in range(1, 6):
+        expected = vectors[f"PC{k}"] * np.sqrt(2 * 400 * lam[k - 1])
+        np.testing.assert_allclose(scores[f"PC{k}"], expected, rtol=1e-3, atol=1e-3)
