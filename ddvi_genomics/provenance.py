@@ -66,8 +66,9 @@ def provenance(extra: dict | None = None, *, command: str | None = None) -> dict
     Returns
     -------
     dict
-        ``date_utc``, ``command``, ``git_commit``, ``versions``, ``platform``, ``processor``,
-        ``cpu_count``, ``torch_threads``, ``cuda_device`` and the ``extra`` keys.
+        ``date_utc``, ``command``, ``git_commit``, ``versions``, ``hostname``,
+        ``working_directory``, ``platform``, ``processor``, ``cpu_count``, ``torch_threads``,
+        ``cuda_device`` and the ``extra`` keys.
     """
     import torch
 
@@ -76,6 +77,8 @@ def provenance(extra: dict | None = None, *, command: str | None = None) -> dict
         "command": command if command is not None else " ".join(sys.argv),
         "git_commit": git_commit(),
         "versions": package_versions(),
+        "hostname": platform.node(),
+        "working_directory": os.getcwd(),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),

@@ -112,6 +112,7 @@ def run_infer(input_path, out_prefix, opts: InferOptions, *, command: str = "") 
     InputError
         For bad input (the command line prints it as one line and exits with code 2).
     """
+    started = _utc_now()
     with OutputSet(out_prefix, INFER_SUFFIXES, opts.force) as out:  # checked before any work
         gm, read_line = read_input(
             input_path,
@@ -135,14 +136,28 @@ def run_infer(input_path, out_prefix, opts: InferOptions, *, command: str = "") 
         )
         run_info = {
             "command": command or " ".join(sys.argv),
+            "started_utc": started,
             "input": str(input_path),
             "device": str(resolve_device(opts.device)),
+            "torch_threads": _torch_threads(),
             "options": dataclasses.asdict(opts),
             "read": read_line,
         }
         title = f"{opts.method.upper()} embedding of {Path(input_path).name}"
         written = write_map_into(out, amap, title=title, run_info=run_info)
     return {"outputs": [str(p) for p in written], "metrics": amap.metrics, "map": amap}
+
+
+def _utc_now() -> str:
+    import datetime
+
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def run_project(
