@@ -243,22 +243,12 @@ def infer(
     -------
     AncestryMap
     """
-    if method not in METHODS:
-        raise InputError(f"method {method!r} is not allowed; choose one of {list(METHODS)}")
-    check_range("--n-pcs", n_pcs, 1, None, integer=True)
-    check_range("n_draws", n_draws, 2, None, integer=True)
-    check_range("--min-confidence", min_confidence, 0.0, 1.0)
-    if config is not None:
-        check_range("--epochs", config.epochs, 1, None, integer=True)
+    _check_arguments(method, n_pcs, n_draws, min_confidence, config)
     device = str(resolve_device(device))
     gm = genotypes if isinstance(genotypes, GenotypeMatrix) else read_genotypes(genotypes)
     timings = {}
     t0 = time.perf_counter()
-    gm, report = qc.apply(gm)
-    if gm.n_samples < MIN_SAMPLES:
-        raise InputError(
-            f"{gm.n_samples} sample(s) after QC; a map needs at least {MIN_SAMPLES} samples"
-        )
+    gm, report = apply_qc(gm, qc)
     timings["qc"] = time.perf_counter() - t0
     aligned = align_labels(labels, gm.sample_id)
     t0 = time.perf_counter()
@@ -287,21 +277,29 @@ def infer(
         metrics["labels_used_in_training"] = True  # label-guided: these metrics are optimistic
     timings["metrics"] = time.perf_counter() - t0
     return AncestryMap(
-        np.asarray(gm.sample_id),
-        emb.coords,
-        emb.sd,
-        pcs,
-        reference_pcs,
-        aligned,
-        report,
-        metrics,
-        timings,
-        model,
-        emb.history,
-        gm.sample_family,
-        emb.class_probs,
-        min_confidence,
-    )
+        np.asarray(gm.sample_id), emb.coords, emb.sd, pcs, reference_pcs, aligned, report,
+        metrics, timings, model, emb.history, gm.sample_family, emb.class_probs, min_confidence,
+    )  # fmt: skip
+
+
+def _check_arguments(method, n_pcs, n_draws, min_confidence, config) -> None:
+    if method not in METHODS:
+        raise InputError(f"method {method!r} is not allowed; choose one of {list(METHODS)}")
+    check_range("--n-pcs", n_pcs, 1, None, integer=True)
+    check_range("n_draws", n_draws, 2, None, integer=True)
+    check_range("--min-confidence", min_confidence, 0.0, 1.0)
+    if config is not None:
+        check_range("--epochs", config.epochs, 1, None, integer=True)
+
+
+def apply_qc(gm: GenotypeMatrix, qc: QCOptions) -> tuple[GenotypeMatrix, QCReport]:
+    """Run ``qc`` on ``gm``; refuse a result with too few samples for a map."""
+    gm, report = qc.apply(gm)
+    if gm.n_samples < MIN_SAMPLES:
+        raise InputError(
+            f"{gm.n_samples} sample(s) after QC; a map needs at least {MIN_SAMPLES} samples"
+        )
+    return gm, report
 
 
 def training_classes(labels: pd.DataFrame | None, method: str):
