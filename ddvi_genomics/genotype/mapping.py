@@ -76,7 +76,17 @@ class QCOptions:
 
     def apply(self, gm: GenotypeMatrix) -> tuple[GenotypeMatrix, QCReport]:
         """Run the filters on ``gm``; return the kept matrix and the report."""
-        return run_qc(gm, **dataclasses.asdict(self))
+        return run_qc(gm, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+
+    def summary(self) -> dict:
+        """Return the options for logs: ID sets shown by their size, not listed."""
+        out = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            out[field.name] = (
+                f"{len(value)} variant IDs" if isinstance(value, frozenset) else value
+            )
+        return out
 
 
 @dataclasses.dataclass
@@ -141,30 +151,46 @@ class AncestryMap:
         return self.pcs / self.model.pca.singular_values_[: self.pcs.shape[1]]
 
     def table(self) -> pd.DataFrame:
-        """Return the embedding table: ``#IID DIM1 DIM2 [DIM1_SD DIM2_SD] [POP [SUPER_POP]]``."""
-        table = pd.DataFrame(
-            {"#IID": self.sample_id, "DIM1": self.coords[:, 0], "DIM2": self.coords[:, 1]}
-        )
-        if self.sd is not None:
-            table["DIM1_SD"], table["DIM2_SD"] = self.sd[:, 0], self.sd[:, 1]
+        """Return the embedding table: ``#IID DIM1 DIM2 [DIM1_SD DIM2_SD] [POP [SUPER_POP]]``.
+
+        Label-guided maps add ``PRED_POP PRED_PROB``.
+        """
+        table = embedding_table(self.sample_id, self.coords, self.sd)
         if self.labels is not None:
             table["POP"] = self.labels["population"].fillna("NA").to_numpy()
             if "super_population" in self.labels:
                 table["SUPER_POP"] = self.labels["super_population"].fillna("NA").to_numpy()
-        if self.class_probs is not None:
-            call, prob = population_calls(
-                self.class_probs, self.model.class_names, self.min_confidence
-            )
-            table["PRED_POP"], table["PRED_PROB"] = call, prob
+        add_population_calls(table, self.class_probs, self.model.class_names, self.min_confidence)
         return table
 
     def probability_table(self) -> pd.DataFrame | None:
         """``#IID`` and one probability column per reference population (label-guided only)."""
-        if self.class_probs is None:
-            return None
-        table = pd.DataFrame(self.class_probs, columns=list(self.model.class_names))
-        table.insert(0, "#IID", self.sample_id)
-        return table
+        return probability_table(self.sample_id, self.class_probs, self.model.class_names)
+
+
+def embedding_table(sample_id, coords: np.ndarray, sd: np.ndarray | None) -> pd.DataFrame:
+    """``#IID DIM1 DIM2 [DIM1_SD DIM2_SD]`` for coordinates ``(n, 2)`` (shared by map and projection)."""
+    table = pd.DataFrame({"#IID": sample_id, "DIM1": coords[:, 0], "DIM2": coords[:, 1]})
+    if sd is not None:
+        table["DIM1_SD"], table["DIM2_SD"] = sd[:, 0], sd[:, 1]
+    return table
+
+
+def add_population_calls(table: pd.DataFrame, probs, class_names, min_confidence: float) -> None:
+    """Add ``PRED_POP PRED_PROB`` to ``table`` in place when there are class probabilities."""
+    if probs is not None:
+        table["PRED_POP"], table["PRED_PROB"] = population_calls(
+            probs, class_names, min_confidence
+        )
+
+
+def probability_table(sample_id, probs, class_names) -> pd.DataFrame | None:
+    """``#IID`` and one column per population, or None without probabilities."""
+    if probs is None:
+        return None
+    table = pd.DataFrame(probs, columns=list(class_names))
+    table.insert(0, "#IID", sample_id)
+    return table
 
 
 def population_calls(probs: np.ndarray, class_names, min_confidence: float):

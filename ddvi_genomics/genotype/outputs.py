@@ -31,7 +31,7 @@ import pandas as pd
 
 from ..provenance import provenance, versions_line
 from .errors import InputError
-from .mapping import AncestryMap, population_calls
+from .mapping import AncestryMap, add_population_calls, embedding_table, probability_table
 from .model import Projection
 from .pca import write_afreq, write_allele_weights, write_eigenval, write_eigenvec
 from .plots import plot_embedding
@@ -309,23 +309,12 @@ def write_projection_into(
     min_confidence: float = 0.5,
 ) -> list[Path]:
     """Write the files of :func:`write_projection` into an open :class:`OutputSet`; publish it."""
-    table = pd.DataFrame(
-        {
-            "#IID": projection.sample_id,
-            "DIM1": projection.coords[:, 0],
-            "DIM2": projection.coords[:, 1],
-        }
-    )
-    if projection.sd is not None:
-        table["DIM1_SD"], table["DIM2_SD"] = projection.sd[:, 0], projection.sd[:, 1]
-    if projection.class_probs is not None:
-        names = list(projection.class_names)
-        table["PRED_POP"], table["PRED_PROB"] = population_calls(
-            projection.class_probs, names, min_confidence
-        )
-        probs = pd.DataFrame(projection.class_probs, columns=names)
-        probs.insert(0, "#IID", projection.sample_id)
-        write_table(probs, out.path(".proba.tsv"))
+    table = embedding_table(projection.sample_id, projection.coords, projection.sd)
+    names = projection.class_names
+    add_population_calls(table, projection.class_probs, names, min_confidence)
+    probabilities = probability_table(projection.sample_id, projection.class_probs, names)
+    if probabilities is not None:
+        write_table(probabilities, out.path(".proba.tsv"))
     write_table(table, out.path(".embedding.tsv"))
     lines = [
         f"ddvi-genomics project (log of {out.prefix})",

@@ -75,6 +75,11 @@ class InferOptions:
             check_range("--epochs", self.epochs, 1, None, integer=True)
         check_range("--seed", self.seed, 0, None, integer=True)
 
+    def summary(self) -> dict:
+        """Return the options for the log and provenance record (QC ID sets by their size)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {**out, "columns": dataclasses.asdict(self.columns), "qc": self.qc.summary()}
+
     def network_config(self):
         """Return the network's config (the preset, with ``--epochs``), or None for non-neural methods."""
         if self.method not in NETWORK_FAMILIES:
@@ -140,7 +145,7 @@ def run_infer(input_path, out_prefix, opts: InferOptions, *, command: str = "") 
             "input": str(input_path),
             "device": str(resolve_device(opts.device)),
             "torch_threads": _torch_threads(),
-            "options": dataclasses.asdict(opts),
+            "options": opts.summary(),
             "read": read_line,
         }
         title = f"{opts.method.upper()} embedding of {Path(input_path).name}"

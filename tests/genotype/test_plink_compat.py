@@ -111,6 +111,7 @@ def test_plink_named_filters__keep_remove_extract_exclude_and_aliases(plink_set,
     log = (tmp_path / "o.log").read_text()
     assert "QC input: 400 variants x 58 samples" in log  # 60 kept, 2 removed
     assert "not in --extract: removed 100" in log and "in --exclude: removed 3" in log
+    assert '"extract": "300 variant IDs"' in log and "rs299" not in log  # sizes, not lists
     eigenvec = pd.read_csv(tmp_path / "o.eigenvec", sep="\t")
     assert eigenvec["IID"].tolist() == [f"I{i}" for i in range(2, 60)]
     # oracle: plink2 with the same sample and variant filters keeps the same variants
