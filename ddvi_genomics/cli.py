@@ -380,7 +380,7 @@ def plot(embedding, out_path, panel, force, **flags):
     "model_id",
     default="OutOfAfrica_3G09",
     show_default=True,
-    help="stdpopsim HomSap model.",
+    help="stdpopsim HomSap model, or StarSplit10_T200 (10 closely related populations).",
 )
 @click.option("--n-per-pop", default=50, show_default=True, type=int)
 @click.option("--length", default=5e6, show_default=True, type=float, help="Contig length in bp.")

@@ -41,6 +41,19 @@ def main() -> None:
     "--out", "out_dir", required=True, help="Run directory (resumes when it holds a checkpoint)."
 )
 @click.option("--epochs", type=int, help="Shrink every stage to N epochs (reduced protocol).")
+@click.option(
+    "--data-epochs",
+    type=int,
+    help="Equal budget: N passes over the data in all (DDVI: N//2 stage 1 + the rest stage 2).",
+)
+@click.option(
+    "--weights",
+    type=click.Choice(presets.WEIGHTINGS),
+    default="reference",
+    show_default=True,
+    help="reference: the authors' loss weights; elbo: every family trains its exact bound.",
+)
+@click.option("--diffusion-steps", type=int, help="DDVI's number of diffusion steps T (ablation).")
 @click.option("--subset", type=int, help="Use the first N training images.")
 @click.option("--test-subset", type=int, help="Use the first N test images.")
 @click.option("--data-dir", help="Folder with the MNIST IDX files or cifar-10-batches-py/.")
@@ -61,6 +74,9 @@ def train(
     seed,
     out_dir,
     epochs,
+    data_epochs,
+    weights,
+    diffusion_steps,
     subset,
     test_subset,
     data_dir,
@@ -73,7 +89,21 @@ def train(
     try:
         d, m, p, s = presets.resolve(dataset, method, prior, semi)
         spec = RunSpec(
-            d, m, p, s, labels, seed, epochs, subset, test_subset, data_dir, synthetic, smoke=smoke
+            d,
+            m,
+            p,
+            s,
+            labels,
+            seed,
+            epochs,
+            subset,
+            test_subset,
+            data_dir,
+            synthetic,
+            smoke=smoke,
+            data_epochs=data_epochs,
+            weights=weights,
+            diffusion_steps=diffusion_steps,
         )
         metrics = train_run(spec, out_dir, device=device, verbose=True if verbose else None)
     except ValueError as err:

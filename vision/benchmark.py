@@ -46,9 +46,22 @@ class RunSpec:
     synthetic: bool = False
     label_masking: str = "balanced"
     smoke: bool = False
+    data_epochs: int | None = None  # equal data-epoch budget (DDVI's stages counted together)
+    weights: str = "reference"  # presets.WEIGHTINGS
+    diffusion_steps: int | None = None  # DDVI's T (ablation)
 
     def __post_init__(self):
-        for name in ("labels", "epochs", "subset", "test_subset"):
+        if self.epochs is not None and self.data_epochs is not None:
+            raise ValueError("give --epochs (every stage) or --data-epochs (all stages), not both")
+        if self.weights not in presets.WEIGHTINGS:
+            raise ValueError(
+                f"--weights {self.weights!r} is not allowed; choose one of {list(presets.WEIGHTINGS)}"
+            )
+        if self.weights == "elbo" and self.semi:
+            raise ValueError("--weights elbo applies to the unsupervised setting only")
+        if self.diffusion_steps is not None and self.method != "ddvi":
+            raise ValueError(f"--diffusion-steps applies to ddvi only; got method {self.method!r}")
+        for name in ("labels", "epochs", "subset", "test_subset", "data_epochs", "diffusion_steps"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(
@@ -87,16 +100,21 @@ def load_data(spec: RunSpec) -> dict[str, np.ndarray]:
 def _networks(spec: RunSpec, cfg) -> dict:
     if spec.dataset != "cifar10":
         return {}
+    decoder = nets.TransposedConvDecoder(
+        cfg.latent_dim,
+        likelihood=getattr(cfg, "likelihood", "bernoulli"),
+        scale=getattr(cfg, "decoder_scale", 1.0),
+    )
     if spec.method == "ddvi":
         return {
             "encoder": None,
-            "decoder": nets.TransposedConvDecoder(cfg.latent_dim),
+            "decoder": decoder,
             "context_net": nets.cifar_context_net(cfg.context_dim, cfg.context_dropout),
             "_encoder_body": nets.cifar_encoder_body(cfg.hidden[-1], cfg.dropout),
         }
     return {
         "encoder_body": nets.cifar_encoder_body(cfg.hidden[-1], cfg.dropout),
-        "decoder": nets.TransposedConvDecoder(cfg.latent_dim),
+        "decoder": decoder,
     }
 
 
@@ -116,12 +134,14 @@ def build_networks(spec: RunSpec, cfg) -> dict:
 
 def build_model(spec: RunSpec):
     """Build the model for a spec, with reference hyperparameters and the ``--epochs`` override."""
-    cfg = presets.with_epochs(
-        presets.config_for(spec.dataset, spec.method, spec.prior, spec.semi), spec.epochs
-    )
+    n_features = 784 if spec.dataset == "mnist" else nets.CIFAR_FEATURES
+    cfg = presets.config_for(spec.dataset, spec.method, spec.prior, spec.semi)
+    cfg = presets.with_epochs(cfg, spec.epochs)
+    cfg = presets.with_data_epochs(cfg, spec.data_epochs)
+    cfg = presets.with_weights(cfg, spec.weights, n_features)
+    cfg = presets.with_diffusion_steps(cfg, spec.diffusion_steps)
     if spec.smoke:
         cfg = presets.smoke(cfg)
-    n_features = 784 if spec.dataset == "mnist" else nets.CIFAR_FEATURES
     with seeded_global_rng(derive_seed(spec.seed, "init")):  # network initialisation
         return presets.model_class(spec.method, spec.semi)(
             n_features, cfg, **build_networks(spec, cfg)
@@ -192,6 +212,30 @@ def _plots(run: Path, model, z_te, y_te, spec: RunSpec) -> None:
     plt.close(fig)
 
 
+def write_history(path: Path, rows: list[dict]) -> None:
+    """Per-epoch training rows (phase, epoch, seconds, loss terms) as CSV, for learning curves."""
+    import pandas as pd
+
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+
+def _save_arrays(path: Path, model, z_te, y_te, spec: RunSpec) -> None:
+    """Test latents, their labels, prior samples and decoded prior samples (for summary figures).
+
+    Arrays: ``z_test`` (n_test, d), ``y_test`` (n_test,), ``prior_z`` (2000, d) and ``decoded``
+    (64, n_features); written without pickling.
+    """
+    prior_z = model.prior.sample(2000, generator=stream(spec.seed, "prior-figure")).cpu().numpy()
+    decoded = model.sample(64, generator=stream(spec.seed, "sample-figure", model.device)).numpy()
+    np.savez_compressed(
+        path,
+        z_test=np.asarray(z_te, dtype=np.float32),
+        y_test=np.asarray(y_te),
+        prior_z=prior_z.astype(np.float32),
+        decoded=decoded.astype(np.float32),
+    )
+
+
 def train_run(spec: RunSpec, out_dir: str | Path, *, device: str = "auto", verbose=None) -> dict:
     """Train (resuming from ``checkpoint.pt`` when present) and evaluate; write the run directory."""
     run = Path(out_dir)
@@ -240,6 +284,8 @@ def train_run(spec: RunSpec, out_dir: str | Path, *, device: str = "auto", verbo
         }
     )
     (run / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_history(run / "history.csv", history.rows)
+    _save_arrays(run / "latents.npz", model, z_te, arrays["y_test"], spec)
     _plots(run, model, z_te, arrays["y_test"], spec)
     (run / "provenance.json").write_text(
         json.dumps(provenance({"spec": dataclasses.asdict(spec)}), indent=2)
@@ -268,6 +314,8 @@ def check_run_folder(run: Path, spec: RunSpec) -> None:
     except (OSError, ValueError) as err:
         raise ValueError(f"{spec_file} cannot be read ({err}); use another --out") from None
     wanted = dataclasses.asdict(spec)
+    defaults = dataclasses.asdict(RunSpec(spec.dataset, spec.method, spec.prior))
+    saved = {**{k: defaults[k] for k in wanted if k not in saved}, **saved}  # older spec.json
     differ = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
     if differ:
         shown = ", ".join(f"{k} {saved.get(k)!r} -> {wanted.get(k)!r}" for k in differ)

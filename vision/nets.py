@@ -47,12 +47,19 @@ def cifar_encoder_body(width: int = 1000, dropout: float = 0.2) -> nn.Sequential
 class TransposedConvDecoder(nn.Module):
     """Reference ``TransposedConvNet``: z -> 64x1x1 -> 5x5 -> 13x13 -> 29x29 -> 32x32, sigmoid.
 
-    Returns a :class:`torch.distributions.Bernoulli` over the 3,072 values in [0, 1] (its mean is
-    the sigmoid output); the reference reconstruction for CIFAR is mean squared error on that mean.
+    Returns ``p(x | z)`` over the 3,072 values in [0, 1] whose mean is the sigmoid output: a
+    :class:`~torch.distributions.Bernoulli` (``likelihood="bernoulli"``) or a
+    :class:`~torch.distributions.Normal` with a fixed ``scale`` (``likelihood="gaussian"``, the
+    reference's mean-squared-error reconstruction for CIFAR), so ``elbo()`` scores the likelihood
+    the model was trained with.
     """
 
-    def __init__(self, latent_dim: int = 2):
+    def __init__(self, latent_dim: int = 2, likelihood: str = "bernoulli", scale: float = 1.0):
         super().__init__()
+        if likelihood not in ("bernoulli", "gaussian"):
+            raise ValueError(f"likelihood={likelihood!r} is not allowed; use bernoulli or gaussian")
+        self.likelihood = likelihood
+        self.scale = float(scale)
         self.net = nn.Sequential(
             nn.Linear(latent_dim, 64),
             nn.ReLU(),
@@ -70,9 +77,13 @@ class TransposedConvDecoder(nn.Module):
             nn.Flatten(),
         )
 
-    def forward(self, z: torch.Tensor) -> D.Bernoulli:
-        """``p(x | z)`` with logits of shape (n, 3072)."""
-        return D.Bernoulli(logits=self.net(z), validate_args=False)
+    def forward(self, z: torch.Tensor) -> D.Distribution:
+        """``p(x | z)`` with batch shape (n, 3072)."""
+        logits = self.net(z)
+        if self.likelihood == "gaussian":
+            mean = torch.sigmoid(logits)
+            return D.Normal(mean, torch.full_like(mean, self.scale))
+        return D.Bernoulli(logits=logits, validate_args=False)
 
 
 def cifar_context_net(context_dim: int = 2, dropout: float = 0.2) -> nn.Sequential:

@@ -337,7 +337,8 @@ def _run_epoch(run: _Run, phase: Phase, optims, epoch: int) -> dict[str, float]:
         for plan in phase.plans:
             for _ in range(plan.repeats):
                 out = _step(run.model, plan, optims[plan.name], batch, ctx)
-                for key, value in out.terms.items():
+                # the minimised loss itself beside its terms (learning curves)
+                for key, value in {"loss": float(out.loss.detach()), **out.terms}.items():
                     tag = f"{plan.name}/{key}" if len(phase.plans) > 1 else key
                     sums[tag] = sums.get(tag, 0.0) + value
                     counts[tag] = counts.get(tag, 0) + 1

@@ -1,6 +1,7 @@
 """Simulated genotypes from stdpopsim demographic models fitted to 1000 Genomes populations.
 
-Needs the optional extra ``ddvi-genomics[sim]`` (msprime, stdpopsim). Uses a generic contig with
+Also :data:`STAR_SPLIT_MODEL`, many closely related populations (fine-scale structure) simulated
+with msprime directly. Needs the optional extra ``ddvi-genomics[sim]`` (msprime, stdpopsim). Uses a generic contig with
 the species' mean mutation and recombination rates, so nothing is downloaded. Sites with more than
 one mutation are removed (biallelic SNPs only), and positions are shifted by +1 because VCF
 positions are 1-based (msprime's are 0-based).
@@ -14,6 +15,42 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+
+
+#: Ten populations of 10,000 diploids that split from one ancestor 200 generations ago, no
+#: migration: expected F_ST about 1 - exp(-200 / 20,000) = 0.01, the scale of neighbouring
+#: populations within a continent (e.g. CHB-JPT, CEU-TSI in 1000 Genomes).
+STAR_SPLIT_MODEL = "StarSplit10_T200"
+STAR_SPLIT = {"n_populations": 10, "split_generations": 200, "population_size": 10_000}
+HUMAN_MUTATION_RATE = 1.29e-8  # per bp per generation (stdpopsim HomSap default)
+HUMAN_RECOMBINATION_RATE = 1e-8  # per bp per generation
+
+
+def _simulate_star_split(n_per_population: int, length: float, seed: int):
+    import msprime
+
+    from ..core.runtime import derive_seed
+
+    k = STAR_SPLIT["n_populations"]
+    size = STAR_SPLIT["population_size"]
+    demography = msprime.Demography()
+    names = [f"P{i + 1:02d}" for i in range(k)]
+    for name in names:
+        demography.add_population(name=name, initial_size=size)
+    demography.add_population(name="ANC", initial_size=size)
+    demography.add_population_split(
+        time=STAR_SPLIT["split_generations"], derived=names, ancestral="ANC"
+    )
+    ts = msprime.sim_ancestry(
+        {name: n_per_population for name in names},
+        demography=demography,
+        sequence_length=length,
+        recombination_rate=HUMAN_RECOMBINATION_RATE,
+        random_seed=derive_seed(seed, "ancestry") % (2**31 - 1) + 1,
+    )
+    return msprime.sim_mutations(
+        ts, rate=HUMAN_MUTATION_RATE, random_seed=derive_seed(seed, "mutations") % (2**31 - 1) + 1
+    )
 
 
 def simulate_tree_sequence(
@@ -36,17 +73,20 @@ def simulate_tree_sequence(
         raise InputError(
             "simulation needs the optional extra: pip install 'ddvi-genomics[sim]'"
         ) from None
-    species = stdpopsim.get_species("HomSap")
-    try:
-        model = species.get_demographic_model(model_id)
-    except ValueError:
-        ids = sorted(m.id for m in species.demographic_models)
-        raise InputError(f"unknown --model {model_id!r}; choose one of {ids}") from None
-    contig = species.get_contig(length=length, mutation_rate=model.mutation_rate)
-    sampled = [p.name for p in model.populations if p.allow_samples]
-    ts = stdpopsim.get_engine("msprime").simulate(
-        model, contig, {p: n_per_population for p in sampled}, seed=seed
-    )
+    if model_id == STAR_SPLIT_MODEL:
+        ts = _simulate_star_split(n_per_population, length, seed)
+    else:
+        species = stdpopsim.get_species("HomSap")
+        try:
+            model = species.get_demographic_model(model_id)
+        except ValueError:
+            ids = sorted(m.id for m in species.demographic_models) + [STAR_SPLIT_MODEL]
+            raise InputError(f"unknown --model {model_id!r}; choose one of {ids}") from None
+        contig = species.get_contig(length=length, mutation_rate=model.mutation_rate)
+        sampled = [p.name for p in model.populations if p.allow_samples]
+        ts = stdpopsim.get_engine("msprime").simulate(
+            model, contig, {p: n_per_population for p in sampled}, seed=seed
+        )
     ts = ts.delete_sites([s.id for s in ts.sites() if len(s.mutations) > 1])
     pops = [
         ts.population(ts.node(ind.nodes[0]).population).metadata["name"]
