@@ -61,7 +61,14 @@ class RunSpec:
             raise ValueError("--weights elbo applies to the unsupervised setting only")
         if self.diffusion_steps is not None and self.method != "ddvi":
             raise ValueError(f"--diffusion-steps applies to ddvi only; got method {self.method!r}")
-        for name in ("labels", "epochs", "subset", "test_subset", "data_epochs", "diffusion_steps"):
+        for name in (
+            "labels",
+            "epochs",
+            "subset",
+            "test_subset",
+            "data_epochs",
+            "diffusion_steps",
+        ):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(

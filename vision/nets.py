@@ -57,7 +57,9 @@ class TransposedConvDecoder(nn.Module):
     def __init__(self, latent_dim: int = 2, likelihood: str = "bernoulli", scale: float = 1.0):
         super().__init__()
         if likelihood not in ("bernoulli", "gaussian"):
-            raise ValueError(f"likelihood={likelihood!r} is not allowed; use bernoulli or gaussian")
+            raise ValueError(
+                f"likelihood={likelihood!r} is not allowed; use bernoulli or gaussian"
+            )
         self.likelihood = likelihood
         self.scale = float(scale)
         self.net = nn.Sequential(

@@ -56,9 +56,7 @@ def _first_finished(cfg: dict, cells: list) -> dict:
 def _axes_grid(n_rows: int, n_cols: int, size: float = 2.2):
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(
-        n_rows, n_cols, figsize=(size * n_cols, size * n_rows), squeeze=False
-    )
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(size * n_cols, size * n_rows), squeeze=False)
     return fig, axes
 
 
@@ -128,7 +126,9 @@ def _tile(images: np.ndarray, dataset: str, per_row: int = 4) -> np.ndarray:
         imgs = images.reshape(-1, 28, 28)
     else:
         imgs = images.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    rows = [np.concatenate(list(imgs[r : r + per_row]), axis=1) for r in range(0, len(imgs), per_row)]
+    rows = [
+        np.concatenate(list(imgs[r : r + per_row]), axis=1) for r in range(0, len(imgs), per_row)
+    ]
     return np.clip(np.concatenate(rows, axis=0), 0.0, 1.0)
 
 
@@ -220,7 +220,9 @@ def genotype_maps(cfg: dict, cells: list, runs: pd.DataFrame, path: Path) -> Pat
                 ax.set_title(f"{method}: not finished", fontsize=8)
                 continue
             cell = grid.GenotypeCell(dataset, method, int(done["seed"].iloc[0]))
-            table = pd.read_csv(grid.status_path(cfg, cell).parent / "run" / "embedding.tsv", sep="\t")
+            table = pd.read_csv(
+                grid.status_path(cfg, cell).parent / "run" / "embedding.tsv", sep="\t"
+            )
             codes, names = pd.factorize(table["population"])
             cmap = plt.get_cmap("tab20", max(len(names), 1))
             ax.scatter(table["x"], table["y"], c=codes % 20, cmap=cmap, s=2, rasterized=True)

@@ -118,7 +118,9 @@ def main(argv: list[str] | None = None) -> None:
         device=args.device,
     )
     knn = record["metrics"].get("knn20_cv_accuracy_population")
-    print(f"{args.method} seed {args.seed}: population kNN20 {knn:.3f}, {record['total_seconds']:.1f} s")
+    print(
+        f"{args.method} seed {args.seed}: population kNN20 {knn:.3f}, {record['total_seconds']:.1f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -242,8 +242,7 @@ def ablation_cells(cfg: dict) -> list[VisionCell]:
         variants += [] if "ref" in variants else ["ref"]
         for variant in [*variants, "elbo"]:
             cells += [
-                VisionCell(dataset, "unsup", "ddvi", grid["prior"], variant, s)
-                for s in v["seeds"]
+                VisionCell(dataset, "unsup", "ddvi", grid["prior"], variant, s) for s in v["seeds"]
             ]
     return cells
 

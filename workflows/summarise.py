@@ -118,7 +118,10 @@ def summarise_groups(runs: pd.DataFrame, keys: list[str], metrics: Sequence[str]
             values = ok[metric].dropna().to_numpy(float) if metric in ok else np.array([])
             if len(values):
                 mean, half = mean_ci(values)
-                row[f"{metric}_mean"], row[f"{metric}_ci95"] = mean, np.nan if half is None else half
+                row[f"{metric}_mean"], row[f"{metric}_ci95"] = (
+                    mean,
+                    np.nan if half is None else half,
+                )
             else:
                 row[f"{metric}_mean"] = row[f"{metric}_ci95"] = np.nan
         rows.append(row)

@@ -16,7 +16,6 @@ import numpy as np
 
 from .errors import InputError
 
-
 #: Ten populations of 10,000 diploids that split from one ancestor 200 generations ago, no
 #: migration: expected F_ST about 1 - exp(-200 / 20,000) = 0.01, the scale of neighbouring
 #: populations within a continent (e.g. CHB-JPT, CEU-TSI in 1000 Genomes).

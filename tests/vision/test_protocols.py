@@ -57,7 +57,9 @@ def test_weights_elbo__gaussian_loss_is_the_negative_bound_up_to_the_constant():
 
 
 def test_weights_elbo__ddvi_trains_the_auxiliary_bound_and_aae_is_unchanged():
-    ddvi = presets.with_weights(presets.config_for("mnist", "ddvi", "pinwheel", False), "elbo", 784)
+    ddvi = presets.with_weights(
+        presets.config_for("mnist", "ddvi", "pinwheel", False), "elbo", 784
+    )
     assert ddvi.objective == "elbo"
     aae = presets.config_for("mnist", "aae", "pinwheel", False)
     assert presets.with_weights(aae, "elbo", 784) == aae

@@ -23,7 +23,9 @@ pytestmark = [
         reason="snakemake is in the [test] and [workflows] extras and not installed here",
     ),
 ]
-pytest.importorskip("msprime", reason="the genotype workflow simulates with msprime ([test] extra)")
+pytest.importorskip(
+    "msprime", reason="the genotype workflow simulates with msprime ([test] extra)"
+)
 
 
 def snakemake(tmp_path: Path, *extra: str) -> str:
