@@ -79,3 +79,19 @@ def test_grid__cell_arguments_parse_with_the_cell_runner():
 def test_grid__unknown_config_key_is_named():
     with pytest.raises(ValueError, match="unknown config key 'vision.sedes'"):
         grid.load({"vision": {"sedes": [0]}})
+
+
+def test_cell_runner__a_run_that_raises_is_recorded_as_failed_with_its_error(tmp_path):
+    from workflows.cell import main
+
+    missing = tmp_path / "nowhere.vcf.gz"
+    argv = ["genotype", "--genotypes", str(missing), "--panel", str(tmp_path / "p.panel")]
+    assert main([*argv, "--method", "pca-2d", "--out", str(tmp_path / "cell")]) == 0
+    status = json.loads((tmp_path / "cell" / "status.json").read_text())
+    assert status["status"] == "failed"
+    assert "nowhere.vcf.gz" in status["error"]
+    cfg = grid.load({"runs": str(tmp_path)})
+    (tmp_path / "genotype/x/pca-2d").mkdir(parents=True)
+    (tmp_path / "cell").rename(tmp_path / "genotype/x/pca-2d/seed0")
+    row = read_cell(cfg, grid.GenotypeCell("x", "pca-2d", 0))
+    assert row["state"] == "failed" and "nowhere.vcf.gz" in row["error"]
