@@ -133,6 +133,22 @@ def _panel_columns(flags: dict):
     type=click.Path(dir_okay=False),
     help="Drop these samples (same format as --keep).",
 )
+@click.option("--double-id", is_flag=True, help="VCF names: FID = IID = the name (PLINK).")
+@click.option(
+    "--const-fid",
+    is_flag=False,
+    flag_value="0",
+    default=None,
+    help="VCF names: FID = this value (default 0), IID = the name (PLINK).",
+)
+@click.option(
+    "--id-delim",
+    is_flag=False,
+    flag_value="_",
+    default=None,
+    help="VCF names: split FID<CHAR>IID at this character (default _), as plink --export vcf "
+    "writes them (PLINK).",
+)
 @click.option(
     "--extract",
     type=click.Path(dir_okay=False),
@@ -265,7 +281,10 @@ def _infer_options(flags: dict, progress):
         thin_bp=flags.pop("thin_bp"),
         ld_prune=flags.pop("ld_prune"),
     )
-    return InferOptions(columns=columns, qc=qc, verbose=progress, **flags)
+    from .genotype.ids import SampleIdRule
+
+    id_rule = SampleIdRule(flags.pop("double_id"), flags.pop("const_fid"), flags.pop("id_delim"))
+    return InferOptions(columns=columns, qc=qc, id_rule=id_rule, verbose=progress, **flags)
 
 
 @main.command()

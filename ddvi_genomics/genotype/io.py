@@ -157,7 +157,14 @@ def read_samples_file(path: str | os.PathLike) -> list[str]:
     return ids
 
 
-def _check_samples(all_ids: Sequence[str], wanted: Sequence[str] | None, path) -> np.ndarray:
+def select_samples(all_ids: Sequence[str], wanted: Sequence[str] | None, path) -> np.ndarray:
+    """Column indices of ``wanted`` in ``all_ids`` (all columns when ``wanted`` is None).
+
+    Raises
+    ------
+    InputError
+        When ``all_ids`` is empty or holds duplicates, or a wanted ID is absent (``path`` named).
+    """
     seen, dups = set(), []
     for s in all_ids:
         if s in seen:
@@ -215,7 +222,7 @@ def read_vcf(
     path = _readable_file(path, "input file")
     with htslib_messages(path) as stderr:
         vcf = _open_vcf(path)
-        keep = _check_samples(list(vcf.samples), samples, path)
+        keep = select_samples(list(vcf.samples), samples, path)
         reader = _GenotypeBlocks(path, np.asarray(vcf.samples, dtype=object), keep)
         reporter = RateProgress("read", progress, stream=stderr)
         last = "the header"
@@ -286,7 +293,7 @@ def _open_vcf(path: Path):
     except Exception as err:  # cyvcf2 raises a bare Exception on a bad header
         header_samples = _text_header_samples(path)
         if header_samples:  # htslib refuses duplicate names; say which one
-            _check_samples(header_samples, None, path)
+            select_samples(header_samples, None, path)
         raise InputError(f"{path} is not a readable VCF/BCF file ({err})") from None
     try:
         header_ids = [h["ID"] for h in vcf.header_iter() if h.type == "FORMAT"]
@@ -469,7 +476,7 @@ def read_plink(
         raise InputError(f"{bed} holds {body.size} bytes; .bim/.fam imply {n_var * per_variant}")
     packed = body.reshape(n_var, per_variant)
     _check_bed_padding(packed, n_samp, bed, fam)
-    keep = _check_samples(list(fam_df["iid"]), samples, fam)
+    keep = select_samples(list(fam_df["iid"]), samples, fam)
     dosage = _BED_LUT[packed].reshape(n_var, per_variant * 4)[:, :n_samp]
     return GenotypeMatrix(
         np.ascontiguousarray(dosage[:, keep]),
@@ -586,6 +593,41 @@ def read_genotypes(path: str | os.PathLike, **kwargs) -> GenotypeMatrix:
 # -- panels ---------------------------------------------------------------------------------------
 
 
+#: Label columns looked for in a ``.psam`` (1000 Genomes releases use Population / SuperPop).
+PSAM_POPULATION_COLUMNS = ("Population", "population", "pop", "POP")
+PSAM_SUPER_COLUMNS = ("SuperPop", "super_pop", "superpopulation", "SUPERPOP")
+FAM_COLUMNS = ["FID", "IID", "PAT", "MAT", "SEX", "PHENO1"]
+
+
+def _plink_sample_table(path: Path) -> pd.DataFrame:
+    """A ``.fam`` (no header) or ``.psam`` (``#FID``/``#IID`` header, or none) as a string table."""
+    with open(path, errors="replace") as fh:
+        first = fh.readline()
+    if first.startswith(("#FID", "#IID")):
+        table = pd.read_csv(path, sep=r"\s+", dtype=str, engine="python")
+        return table.rename(columns={table.columns[0]: table.columns[0].lstrip("#")})
+    return _read_plink_table(path, FAM_COLUMNS, min_cols=2)
+
+
+def _plink_label_columns(df, id_col, label_col, super_col, path):
+    """Columns of a PLINK sample file: IID for IDs; the population from the named column, else a
+    Population-like column, else the FID (the usual place for it in a ``.fam``).
+    """
+    if id_col not in df.columns:
+        id_col = "IID"
+    if label_col not in df.columns:
+        found = [c for c in (*PSAM_POPULATION_COLUMNS, "FID") if c in df.columns]
+        if not found:
+            raise InputError(
+                f"{path} has no population column (tried {label_col!r}, "
+                f"{', '.join(PSAM_POPULATION_COLUMNS)}, FID); columns are {list(df.columns)}"
+            )
+        label_col = found[0]
+    if super_col not in df.columns:
+        super_col = next((c for c in PSAM_SUPER_COLUMNS if c in df.columns), None)
+    return id_col, label_col, super_col
+
+
 def read_panel(
     path: str | os.PathLike,
     *,
@@ -593,7 +635,9 @@ def read_panel(
     label_col: str = "pop",
     super_col: str | None = "super_pop",
 ) -> pd.DataFrame:
-    """Read a sample panel: the 1000 Genomes layout (``sample pop super_pop gender``) or any TSV/CSV.
+    """Read a sample panel: the 1000 Genomes layout (``sample pop super_pop gender``), any TSV/CSV,
+    or a PLINK ``.fam`` / ``.psam`` (IDs from IID; the population from ``label_col`` when present,
+    else a ``Population`` column, else the FID; the super-population from ``SuperPop``).
 
     Returns
     -------
@@ -602,11 +646,15 @@ def read_panel(
         ``super_population``; ``attrs["source"]`` names the file for error messages.
     """
     path = _readable_file(path, "panel file")
-    sep = "," if path.suffix.lower() == ".csv" else r"\s+"
-    try:
-        df = pd.read_csv(path, sep=sep, dtype=str, engine="python")
-    except (ValueError, UnicodeDecodeError) as err:  # pandas' EmptyDataError and parser errors
-        raise InputError(f"panel {path} cannot be read as a table: {err}") from None
+    if path.suffix.lower() in (".fam", ".psam"):
+        df = _plink_sample_table(path)
+        id_col, label_col, super_col = _plink_label_columns(df, id_col, label_col, super_col, path)
+    else:
+        sep = "," if path.suffix.lower() == ".csv" else r"\s+"
+        try:
+            df = pd.read_csv(path, sep=sep, dtype=str, engine="python")
+        except (ValueError, UnicodeDecodeError) as err:  # pandas' EmptyDataError, parser errors
+            raise InputError(f"panel {path} cannot be read as a table: {err}") from None
     if df.empty:
         raise InputError(f"panel {path} lists no samples (a header line and one row per sample)")
     for col in (id_col, label_col):

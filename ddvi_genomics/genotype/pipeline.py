@@ -20,7 +20,8 @@ from ..core.runtime import resolve_device
 from .embed import NETWORK_FAMILIES, preset_config
 from .errors import InputError
 from .evaluate import evaluate_embedding
-from .io import GenotypeMatrix, read_genotypes, read_panel, read_samples_file
+from .ids import SampleIdRule
+from .io import GenotypeMatrix, read_genotypes, read_panel, read_samples_file, select_samples
 from .mapping import QCOptions, check_range, infer
 from .model import AncestryModel
 from .outputs import (
@@ -59,6 +60,7 @@ class InferOptions:
     region: str | None = None
     samples_file: str | None = None
     remove_file: str | None = None
+    id_rule: SampleIdRule = SampleIdRule()
     n_pcs: int = 20
     method: str = "ddvi"
     seed: int = 0
@@ -78,7 +80,12 @@ class InferOptions:
     def summary(self) -> dict:
         """Return the options for the log and provenance record (QC ID sets by their size)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return {**out, "columns": dataclasses.asdict(self.columns), "qc": self.qc.summary()}
+        return {
+            **out,
+            "columns": dataclasses.asdict(self.columns),
+            "id_rule": dataclasses.asdict(self.id_rule),
+            "qc": self.qc.summary(),
+        }
 
     def network_config(self):
         """Return the network's config (the preset, with ``--epochs``), or None for non-neural methods."""
@@ -88,12 +95,25 @@ class InferOptions:
 
 
 def read_input(
-    path, *, region=None, samples_file=None, remove_file=None, verbose=None
+    path,
+    *,
+    region=None,
+    samples_file=None,
+    remove_file=None,
+    verbose=None,
+    id_rule: SampleIdRule = SampleIdRule(),
 ) -> tuple[GenotypeMatrix, str]:
-    """Read genotypes (``--keep`` / ``--remove`` applied); return them and a log line."""
+    """Read genotypes (VCF names split by ``id_rule``, then ``--keep`` / ``--remove`` applied by
+    IID); return them and a log line.
+    """
     samples = read_samples_file(samples_file) if samples_file else None
     t0 = time.perf_counter()
-    gm = read_genotypes(path, region=region, samples=samples, progress=verbose)
+    if id_rule.active:  # --keep names IIDs, which exist only after the split
+        gm = id_rule.apply(read_genotypes(path, region=region, progress=verbose), str(path))
+        if samples is not None:
+            gm = gm.subset(samples=select_samples(list(gm.sample_id), samples, samples_file))
+    else:
+        gm = read_genotypes(path, region=region, samples=samples, progress=verbose)
     if remove_file:
         removed = set(read_samples_file(remove_file))
         gm = gm.subset(samples=np.array([s not in removed for s in gm.sample_id], dtype=bool))
@@ -125,6 +145,7 @@ def run_infer(input_path, out_prefix, opts: InferOptions, *, command: str = "") 
             samples_file=opts.samples_file,
             remove_file=opts.remove_file,
             verbose=opts.verbose,
+            id_rule=opts.id_rule,
         )
         labels = opts.columns.read(opts.panel) if opts.panel else None
         amap = infer(
