@@ -600,7 +600,7 @@ FAM_COLUMNS = ["FID", "IID", "PAT", "MAT", "SEX", "PHENO1"]
 
 
 def _plink_sample_table(path: Path) -> pd.DataFrame:
-    """A ``.fam`` (no header) or ``.psam`` (``#FID``/``#IID`` header, or none) as a string table."""
+    """Read a ``.fam`` (no header) or ``.psam`` (``#FID``/``#IID`` header, or none) as strings."""
     with open(path, errors="replace") as fh:
         first = fh.readline()
     if first.startswith(("#FID", "#IID")):
@@ -635,9 +635,11 @@ def read_panel(
     label_col: str = "pop",
     super_col: str | None = "super_pop",
 ) -> pd.DataFrame:
-    """Read a sample panel: the 1000 Genomes layout (``sample pop super_pop gender``), any TSV/CSV,
-    or a PLINK ``.fam`` / ``.psam`` (IDs from IID; the population from ``label_col`` when present,
-    else a ``Population`` column, else the FID; the super-population from ``SuperPop``).
+    """Read a sample panel: 1000 Genomes layout, any TSV/CSV, or a PLINK ``.fam`` / ``.psam``.
+
+    The 1000 Genomes layout is ``sample pop super_pop gender``. A ``.fam`` / ``.psam`` gives IDs
+    from IID, the population from ``label_col`` when present, else a ``Population`` column,
+    else the FID, and the super-population from ``SuperPop``.
 
     Returns
     -------

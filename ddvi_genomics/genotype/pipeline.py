@@ -101,11 +101,13 @@ def read_input(
     samples_file=None,
     remove_file=None,
     verbose=None,
-    id_rule: SampleIdRule = SampleIdRule(),
+    id_rule: SampleIdRule | None = None,
 ) -> tuple[GenotypeMatrix, str]:
-    """Read genotypes (VCF names split by ``id_rule``, then ``--keep`` / ``--remove`` applied by
-    IID); return them and a log line.
+    """Read genotypes; return them and a log line.
+
+    VCF names are split by ``id_rule`` first, then ``--keep`` / ``--remove`` apply by IID.
     """
+    id_rule = id_rule or SampleIdRule()
     samples = read_samples_file(samples_file) if samples_file else None
     t0 = time.perf_counter()
     if id_rule.active:  # --keep names IIDs, which exist only after the split
