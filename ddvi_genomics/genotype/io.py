@@ -610,8 +610,10 @@ def _plink_sample_table(path: Path) -> pd.DataFrame:
 
 
 def _plink_label_columns(df, id_col, label_col, super_col, path):
-    """Columns of a PLINK sample file: IID for IDs; the population from the named column, else a
-    Population-like column, else the FID (the usual place for it in a ``.fam``).
+    """Pick the ID, population and super-population columns of a PLINK sample file.
+
+    IDs come from IID; the population from the named column, else a Population-like column,
+    else the FID (the usual place for it in a ``.fam``).
     """
     if id_col not in df.columns:
         id_col = "IID"
