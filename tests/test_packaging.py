@@ -1,9 +1,11 @@
 """What a wheel holds: the genotype tool and the vision benchmarks (the description says so)."""
 
-import tomllib
 from pathlib import Path
 
+import pytest
 from setuptools import find_packages
+
+tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
 
 ROOT = Path(__file__).resolve().parents[1]
 
