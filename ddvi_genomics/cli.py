@@ -198,6 +198,12 @@ def _panel_columns(flags: dict):
     type=float,
     help="Max fraction of missing calls per sample (PLINK --mind; 1 = off).",
 )
+@click.option(
+    "--hwe",
+    type=float,
+    help="Drop variants whose Hardy-Weinberg exact-test p-value is below this (PLINK --hwe).",
+)
+@click.option("--hwe-midp", is_flag=True, help="Use the mid-p exact test for --hwe (PLINK midp).")
 @click.option("--thin", "thin_bp", type=int, help="Keep variants at least this many bp apart.")
 @click.option(
     "--chr",
@@ -280,6 +286,8 @@ def _infer_options(flags: dict, progress):
         max_variant_missing=flags.pop("max_missing"),
         thin_bp=flags.pop("thin_bp"),
         ld_prune=flags.pop("ld_prune"),
+        hwe=flags.pop("hwe"),
+        hwe_midp=flags.pop("hwe_midp"),
     )
     from .genotype.ids import SampleIdRule
 

@@ -59,6 +59,8 @@ class QCOptions:
     max_sample_missing: float = 1.0  # PLINK --mind (off by default)
     thin_bp: int | None = None
     ld_prune: tuple[int, int, float] | None = None  # PLINK --indep-pairwise WINDOW STEP R2
+    hwe: float | None = None  # PLINK --hwe P: drop variants with exact-test p below P
+    hwe_midp: bool = False  # PLINK --hwe P midp
 
     def __post_init__(self):
         check_range("--min-maf", self.min_maf, 0.0, 0.5)
@@ -66,6 +68,8 @@ class QCOptions:
         check_range("max_sample_missing", self.max_sample_missing, 0.0, 1.0)
         if self.thin_bp is not None:
             check_range("--thin", self.thin_bp, 1, None, integer=True)
+        if self.hwe is not None:
+            check_range("--hwe", self.hwe, 0.0, 1.0)
         if self.ld_prune is not None:
             if len(self.ld_prune) != 3:
                 raise InputError(f"--ld-prune takes WINDOW STEP R2; got {self.ld_prune!r}")

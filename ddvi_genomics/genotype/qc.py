@@ -118,6 +118,57 @@ def minor_allele_frequency(dosage: np.ndarray) -> np.ndarray:
     return np.minimum(p, 1 - p)
 
 
+def genotype_counts(dosage: np.ndarray) -> np.ndarray:
+    """Count called genotypes per variant: columns (hom ref, het, hom alt), shape (n_variants, 3)."""
+    return np.stack([(dosage == k).sum(1) for k in (0, 1, 2)], axis=1).astype(np.int64)
+
+
+def hwe_exact_pvalue(n_het: int, n_hom1: int, n_hom2: int, *, midp: bool = False) -> float:
+    """Exact test of Hardy-Weinberg equilibrium for one variant (Wigginton et al. 2005, AJHG 76).
+
+    Conditional on the allele counts, the number of heterozygotes has the distribution of
+    Levene (1949); the p-value sums the probabilities of every het count no more likely than the
+    observed one (``midp``: minus half the observed one's, PLINK's ``midp`` modifier).
+    Computed from the mode outwards by the ratio of neighbouring probabilities, as in the paper.
+    """
+    n = n_het + n_hom1 + n_hom2
+    if n == 0:
+        return 1.0
+    hom_rare, hom_common = sorted((n_hom1, n_hom2))
+    n_rare = 2 * hom_rare + n_het
+    probs = np.zeros(n_rare + 1)
+    mode = n_rare * (2 * n - n_rare) // (2 * n)
+    if (n_rare - mode) % 2:
+        mode += 1  # het count has the parity of the rare allele count
+    probs[mode] = 1.0
+    rare, common = (n_rare - mode) // 2, n - mode - (n_rare - mode) // 2
+    for het in range(mode, 1, -2):  # towards fewer heterozygotes
+        probs[het - 2] = probs[het] * het * (het - 1) / (4.0 * (rare + 1) * (common + 1))
+        rare, common = rare + 1, common + 1
+    rare, common = (n_rare - mode) // 2, n - mode - (n_rare - mode) // 2
+    for het in range(mode, n_rare - 1, 2):  # towards more heterozygotes
+        probs[het + 2] = probs[het] * 4.0 * rare * common / ((het + 2.0) * (het + 1.0))
+        rare, common = rare - 1, common - 1
+    probs /= probs.sum()
+    observed = probs[n_het]
+    p = probs[probs <= observed * (1 + 1e-8)].sum()
+    if midp:
+        p -= 0.5 * observed
+    return float(min(1.0, p))
+
+
+def hwe_pvalues(dosage: np.ndarray, *, midp: bool = False) -> np.ndarray:
+    """Exact HWE p-value of every variant (called genotypes only), shape (n_variants,).
+
+    Variants share their genotype counts often, so each distinct ``(het, hom, hom)`` triple is
+    tested once.
+    """
+    counts = genotype_counts(dosage)
+    unique, inverse = np.unique(counts, axis=0, return_inverse=True)
+    p = np.array([hwe_exact_pvalue(int(h), int(a), int(b), midp=midp) for a, h, b in unique])
+    return p[np.asarray(inverse).ravel()]
+
+
 def locate_thinned(contig: np.ndarray, position: np.ndarray, min_distance: int) -> np.ndarray:
     """Keep the first variant, then each next one at least ``min_distance`` bp after the last kept."""
     keep = np.zeros(len(position), dtype=bool)
@@ -204,11 +255,14 @@ def run_qc(
     max_sample_missing: float = 1.0,
     thin_bp: int | None = None,
     ld_prune: tuple[int, int, float] | None = None,
+    hwe: float | None = None,
+    hwe_midp: bool = False,
 ) -> tuple[GenotypeMatrix, QCReport]:
     """Apply the default QC in the field's habit and report every step.
 
     Order: biallelic SNPs only (counts per dropped class), autosomes, sample missingness, variant
-    missingness, monomorphic, MAF, thinning, LD pruning.
+    missingness, monomorphic, MAF, Hardy-Weinberg (``hwe``: drop variants whose exact-test
+    p-value is below it, PLINK ``--hwe``), thinning, LD pruning.
 
     Raises
     ------
@@ -261,6 +315,9 @@ def run_qc(
     apply("monomorphic", np.nan_to_num(maf) > 0)
     maf = minor_allele_frequency(gm.dosage)
     apply(f"MAF < {min_maf:g}", maf >= min_maf)
+    if hwe is not None:
+        test = "mid-p exact test" if hwe_midp else "exact test"
+        apply(f"HWE p < {hwe:g} ({test})", hwe_pvalues(gm.dosage, midp=hwe_midp) >= hwe)
     if thin_bp or ld_prune is not None:  # order-dependent steps need sorted input
         order = sort_order(gm.variant_contig, gm.variant_position)
         if np.any(order != np.arange(len(order))):

@@ -1,0 +1,114 @@
+"""Hardy-Weinberg exact test: against Levene's distribution summed naively, and against plink2."""
+
+import math
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from ddvi_genomics.cli import main
+from ddvi_genomics.genotype.io import GenotypeMatrix, write_plink
+from ddvi_genomics.genotype.qc import hwe_exact_pvalue, hwe_pvalues, run_qc
+
+
+def naive_pvalue(n_het, n_hom1, n_hom2, midp=False):
+    """Sum P(het | n, n_rare) = n! / (aa! het! bb!) 2^het na! nb! / (2n)! over as-likely counts."""
+    n = n_het + n_hom1 + n_hom2
+    n_a = 2 * n_hom1 + n_het
+    n_b = 2 * n_hom2 + n_het
+
+    def log_prob(het):
+        aa, bb = (n_a - het) // 2, (n_b - het) // 2
+        return (
+            math.lgamma(n + 1) - math.lgamma(aa + 1) - math.lgamma(het + 1) - math.lgamma(bb + 1)
+            + het * math.log(2) + math.lgamma(n_a + 1) + math.lgamma(n_b + 1)
+            - math.lgamma(2 * n + 1)
+        )  # fmt: skip
+
+    hets = [h for h in range(min(n_a, n_b) + 1) if (n_a - h) % 2 == 0]
+    probs = {h: math.exp(log_prob(h)) for h in hets}
+    observed = probs[n_het]
+    p = sum(q for q in probs.values() if q <= observed * (1 + 1e-8))
+    return p - 0.5 * observed if midp else p
+
+
+@pytest.mark.parametrize(
+    "counts",
+    [(57, 14, 29), (50, 25, 25), (0, 50, 50), (1, 0, 0), (3, 1, 96), (10, 45, 45), (7, 0, 3)],
+)
+@pytest.mark.parametrize("midp", [False, True])
+def test_exact_test__equals_levene_distribution_summed_naively(counts, midp):
+    assert hwe_exact_pvalue(*counts, midp=midp) == pytest.approx(
+        naive_pvalue(*counts, midp=midp), rel=1e-9, abs=1e-300
+    )
+
+
+def test_hwe_pvalues__ignores_missing_calls_and_matches_per_variant_test():
+    dosage = np.array([[0, 1, 2, -1, 1, 1], [2, 2, 2, 2, 0, -1], [1, 1, 1, 1, 1, 1]], np.int8)
+    expected = [hwe_exact_pvalue(3, 1, 1), hwe_exact_pvalue(0, 1, 4), hwe_exact_pvalue(6, 0, 0)]
+    np.testing.assert_allclose(hwe_pvalues(dosage), expected)
+
+
+def hwe_set(seed=0, n_samples=200, n_variants=300):
+    """Variants in HWE, plus some with too many or too few heterozygotes."""
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0.05, 0.5, n_variants)
+    dosage = rng.binomial(2, p[:, None], size=(n_variants, n_samples)).astype(np.int8)
+    excess = rng.choice(n_variants, 40, replace=False)
+    dosage[excess[:20], : n_samples // 2] = 1  # heterozygote excess
+    dosage[excess[20:], : n_samples // 3] = rng.choice([0, 2], size=(20, n_samples // 3))
+    dosage[rng.random(dosage.shape) < 0.02] = -1
+    return GenotypeMatrix(
+        dosage,
+        np.full(n_variants, "1", object),
+        np.arange(1, n_variants + 1) * 1000,
+        np.array([f"rs{i}" for i in range(n_variants)], object),
+        np.full(n_variants, "A", object),
+        np.full(n_variants, "G", object),
+        np.array([f"S{i}" for i in range(n_samples)], object),
+    )
+
+
+def test_run_qc__hwe_drops_the_disequilibrium_variants_and_reports_them():
+    gm = hwe_set()
+    kept, report = run_qc(gm, min_maf=0.0, max_variant_missing=1.0, hwe=1e-6)
+    dropped = set(gm.variant_id) - set(kept.variant_id)
+    assert len(dropped) >= 30
+    p = hwe_pvalues(gm.dosage)
+    assert dropped == set(gm.variant_id[p < 1e-6])
+    assert any(step[0].startswith("HWE p < 1e-06") for step in report.steps)
+
+
+@pytest.mark.skipif(
+    shutil.which("plink2") is None, reason="plink2 is not installed (Debian plink2)"
+)
+@pytest.mark.parametrize("midp", [False, True])
+def test_hwe__pvalues_and_filter_equal_plink2(tmp_path, midp):
+    gm = hwe_set(seed=3)
+    write_plink(gm, tmp_path / "h")
+    modifier = ["midp"] if midp else []
+    base = ["plink2", "--bfile", str(tmp_path / "h"), "--threads", "1"]
+    subprocess.run(
+        [*base, "--hardy", *modifier, "--out", str(tmp_path / "ref")],
+        check=True,
+        capture_output=True,
+    )
+    table = np.genfromtxt(
+        tmp_path / "ref.hardy", names=True, dtype=None, encoding=None, comments=None
+    )
+    column = "MIDP" if midp else "P"
+    ref = np.asarray(table[column], dtype=float)
+    np.testing.assert_allclose(hwe_pvalues(gm.dosage, midp=midp), ref, rtol=1e-4, atol=1e-300)
+    subprocess.run(
+        [*base, "--hwe", "1e-4", *modifier, "--write-snplist", "--out", str(tmp_path / "kept")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    theirs = (tmp_path / "kept.snplist").read_text().split()
+    args = ["infer", str(tmp_path / "h.bed"), "--method", "pca", "--n-pcs", "2", "--maf", "0",
+            "--geno", "1", "--hwe", "1e-4", "--out", str(tmp_path / "ours")]  # fmt: skip
+    result = CliRunner().invoke(main, args + (["--hwe-midp"] if midp else []))
+    assert result.exit_code == 0, result.output
+    ours = (tmp_path / "ours.eigenvec.allele").read_text().splitlines()[1:]
+    assert sorted({line.split("\t")[1] for line in ours}) == sorted(theirs)
