@@ -215,7 +215,15 @@ def _panel_columns(flags: dict):
     is_flag=True,
     help="Keep every contig (non-human genomes, sex chromosomes).",
 )
-@click.option("--ld-prune", nargs=3, type=(int, int, float), help="WINDOW STEP R2 for LD pruning.")
+@click.option(
+    "--ld-prune",
+    "--indep-pairwise",
+    "ld_prune",
+    nargs=3,
+    type=(int, int, float),
+    help="WINDOW STEP R2: LD pruning per contig as plink --indep-pairwise (writes "
+    "PREFIX.prune.in/.prune.out).",
+)
 @click.option("--threads", type=int, help="CPU threads for torch.")
 @force_option
 @seed_option

@@ -14,6 +14,7 @@ Outputs of ``infer``:
 ``PREFIX.log``                 command line, versions, options, counts, timings, device
 ``PREFIX.provenance.json``     the same facts, machine-readable
 ``PREFIX.proba.tsv``           label-guided maps: ``#IID`` and one probability per population
+``PREFIX.prune.in`` / ``.out``  with ``--ld-prune``: variant IDs kept / pruned (PLINK's lists)
 
 Every file is first written under a temporary name and the set is renamed into place at the
 end, so a failed run leaves nothing half-written; with ``force``, outputs of an earlier run that
@@ -49,6 +50,8 @@ INFER_SUFFIXES = (
     ".eigenvec.allele",
     ".afreq",
     ".pcscores",
+    ".prune.in",
+    ".prune.out",
 )
 PROJECT_SUFFIXES = (".embedding.tsv", ".proba.tsv", ".log")
 
@@ -253,6 +256,9 @@ def write_map_into(out: OutputSet, amap: AncestryMap, *, title: str = "", run_in
     probabilities = amap.probability_table()
     if probabilities is not None:
         write_table(probabilities, out.path(".proba.tsv"))
+    if amap.qc.prune_in is not None:  # --ld-prune: PLINK's variant lists
+        out.path(".prune.in").write_text("".join(f"{v}\n" for v in amap.qc.prune_in))
+        out.path(".prune.out").write_text("".join(f"{v}\n" for v in amap.qc.prune_out))
     amap.model.save(out.path(".model.pt"))
     info = dict(run_info or {})
     lines = [f"ddvi-genomics infer (log of {out.prefix})", *run_info_lines(info)]

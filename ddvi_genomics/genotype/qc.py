@@ -13,6 +13,7 @@ import numpy as np
 
 from .errors import InputError
 from .io import GenotypeMatrix, normalize_contig
+from .ldprune import prune_pairwise
 
 _BASES = set("ACGT")
 _AUTOSOME = re.compile(r"^(chr)?([1-9]|1[0-9]|2[0-2])$", re.IGNORECASE)
@@ -201,23 +202,6 @@ def sort_order(contig, position) -> np.ndarray:
     return np.lexsort((np.asarray(position), rank))
 
 
-def locate_unlinked(
-    dosage: np.ndarray, *, size: int = 100, step: int = 20, threshold: float = 0.1, n_iter: int = 1
-) -> np.ndarray:
-    """LD pruning with scikit-allel's sliding-window r^2 (missing calls imputed with the mean)."""
-    import allel
-
-    g = dosage.astype(np.float32)
-    p2 = np.nan_to_num(2 * alt_allele_frequency(dosage))
-    g = np.where(dosage < 0, p2[:, None], g)
-    keep = np.ones(len(dosage), dtype=bool)
-    for _ in range(n_iter):
-        idx = np.flatnonzero(keep)
-        sub = allel.locate_unlinked(g[idx], size=size, step=step, threshold=threshold)
-        keep[idx[~sub]] = False
-    return keep
-
-
 @dataclasses.dataclass
 class QCReport:
     """What each QC step removed: rows of ``(step, n_removed, detail)`` and the final counts."""
@@ -227,6 +211,9 @@ class QCReport:
     steps: list[tuple[str, int, str]] = dataclasses.field(default_factory=list)
     n_variants_out: int = 0
     n_samples_out: int = 0
+    #: Variant IDs the LD-pruning step kept and pruned (``PREFIX.prune.in`` / ``.prune.out``).
+    prune_in: list[str] | None = None
+    prune_out: list[str] | None = None
 
     def lines(self) -> list[str]:
         """Human-readable lines for the log."""
@@ -239,8 +226,12 @@ class QCReport:
         return out
 
     def to_dict(self) -> dict:
-        """JSON-friendly form."""
-        return dataclasses.asdict(self)
+        """JSON-friendly form (the pruned ID lists by their size)."""
+        out = dataclasses.asdict(self)
+        for name in ("prune_in", "prune_out"):
+            if out[name] is not None:
+                out[name] = f"{len(out[name])} variant IDs"
+        return out
 
 
 def run_qc(
@@ -330,10 +321,10 @@ def run_qc(
         )
     if ld_prune is not None:
         size, step, thr = ld_prune
-        apply(
-            f"LD pruned (window {size}, step {step}, r2 > {thr:g})",
-            locate_unlinked(gm.dosage, size=size, step=step, threshold=thr),
-        )
+        keep = prune_pairwise(gm.dosage, gm.variant_contig, window=size, step=step, r2=thr)
+        report.prune_in = [str(v) for v in gm.variant_id[keep]]
+        report.prune_out = [str(v) for v in gm.variant_id[~keep]]
+        apply(f"LD pruned (--indep-pairwise {size} {step} {thr:g}, per contig)", keep)
     report.n_variants_out, report.n_samples_out = gm.n_variants, gm.n_samples
     if gm.n_variants == 0 or gm.n_samples == 0:
         raise InputError("nothing left after QC: " + "; ".join(report.lines()[1:-1]).strip())

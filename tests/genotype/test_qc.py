@@ -3,11 +3,11 @@ import pytest
 
 from ddvi_genomics.genotype.errors import InputError
 from ddvi_genomics.genotype.io import read_vcf
+from ddvi_genomics.genotype.ldprune import prune_pairwise
 from ddvi_genomics.genotype.qc import (
     alt_allele_frequency,
     is_autosome,
     locate_thinned,
-    locate_unlinked,
     minor_allele_frequency,
     run_qc,
     variant_allele_classes,
@@ -72,12 +72,15 @@ def test_locate_thinned__naive():
     assert list(locate_thinned(contig, pos, 100)) == [True, False, True, True, False]
 
 
-def test_locate_unlinked__drops_a_duplicated_variant():
+def test_prune_pairwise__drops_one_of_a_duplicated_pair_and_never_crosses_contigs():
     rng = np.random.default_rng(0)
     d = rng.integers(0, 3, size=(6, 200)).astype(np.int8)
     d[3] = d[1]  # perfect LD with variant 1
-    keep = locate_unlinked(d, size=6, step=1, threshold=0.5)
-    assert keep.sum() == 5 and not (keep[1] and keep[3])
+    contig = np.array(["1"] * 6)
+    keep = prune_pairwise(d, contig, window=6, step=1, r2=0.5)
+    assert keep.sum() == 5 and keep[1] and not keep[3]  # a tie in MAF prunes the later one
+    # the same pair split over two contigs is not a pair
+    assert prune_pairwise(d, np.array(["1"] * 2 + ["2"] * 4), window=6, step=1, r2=0.5).all()
 
 
 def test_parse_contig_list__plink_ranges_and_names():

@@ -1,0 +1,90 @@
+"""LD pruning against plink2 --indep-pairwise on an msprime simulation (skips without plink2)."""
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from ddvi_genomics.cli import main
+from ddvi_genomics.genotype.io import GenotypeMatrix, write_plink
+from ddvi_genomics.genotype.ldprune import band_r2
+
+msprime = pytest.importorskip("msprime", reason="msprime is in the [test] and [sim] extras")
+
+
+def simulated(n_samples=80, length=4e5, seed=5, missing=0.0, n_contigs=2):
+    """Two contigs of linked SNPs (maf >= 0.05 after QC) as a GenotypeMatrix."""
+    parts = []
+    for c in range(n_contigs):
+        ts = msprime.sim_ancestry(
+            n_samples, sequence_length=length, recombination_rate=1e-8,
+            population_size=1e4, random_seed=seed + c,
+        )  # fmt: skip
+        ts = msprime.sim_mutations(ts, rate=2e-8, random_seed=seed + 10 + c)
+        ts = ts.delete_sites([s.id for s in ts.sites() if len(s.mutations) > 1])
+        hap = ts.genotype_matrix()
+        dosage = (hap[:, 0::2] + hap[:, 1::2]).astype(np.int8)
+        pos = np.array([int(s.position) + 1 for s in ts.sites()])
+        keep = np.r_[True, np.diff(pos) > 0]
+        parts.append((str(c + 1), dosage[keep], pos[keep]))
+    dosage = np.concatenate([p[1] for p in parts])
+    rng = np.random.default_rng(seed)
+    dosage[rng.random(dosage.shape) < missing] = -1
+    n = len(dosage)
+    return GenotypeMatrix(
+        dosage,
+        np.concatenate([[c] * len(d) for c, d, _ in parts]).astype(object),
+        np.concatenate([p for _, _, p in parts]),
+        np.array([f"v{i}" for i in range(n)], object),
+        np.full(n, "A", object),
+        np.full(n, "G", object),
+        np.array([f"S{i}" for i in range(dosage.shape[1])], object),
+    )
+
+
+def test_band_r2__equals_pairwise_complete_correlation_by_hand():
+    gm = simulated(n_samples=30, length=5e4, missing=0.05, n_contigs=1)
+    d = gm.dosage[:12]
+    band = band_r2(d, 5, chunk=4)
+    for i in range(12):
+        for k in range(4):
+            j = i + k + 1
+            if j >= 12:
+                assert band[i, k] == 0
+                continue
+            both = (d[i] >= 0) & (d[j] >= 0)
+            x, y = d[i, both].astype(float), d[j, both].astype(float)
+            expected = np.corrcoef(x, y)[0, 1] ** 2 if x.std() > 0 and y.std() > 0 else 0.0
+            assert band[i, k] == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.skipif(
+    shutil.which("plink2") is None, reason="plink2 is not installed (Debian plink2)"
+)
+@pytest.mark.parametrize("missing, window", [(0.0, (50, 5, 0.2)), (0.02, (20, 3, 0.5))])
+def test_ld_prune__prune_in_matches_plink2_indep_pairwise(tmp_path, missing, window):
+    gm = simulated(missing=missing)
+    write_plink(gm, tmp_path / "g")
+    size, step, r2 = window
+    subprocess.run(
+        ["plink2", "--bfile", str(tmp_path / "g"), "--maf", "0.05", "--geno", "0.1",
+         "--indep-pairwise", str(size), str(step), str(r2), "--out", str(tmp_path / "ref"),
+         "--threads", "1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    args = ["infer", str(tmp_path / "g.bed"), "--method", "pca", "--n-pcs", "2", "--maf", "0.05",
+            "--ld-prune", size, step, r2, "--out", str(tmp_path / "ours")]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    ours = set((tmp_path / "ours.prune.in").read_text().split())
+    theirs = set((tmp_path / "ref.prune.in").read_text().split())
+    pruned = set((tmp_path / "ours.prune.out").read_text().split())
+    assert len(theirs) > 20 and len(pruned) > len(ours)  # a real pruning job
+    jaccard = len(ours & theirs) / len(ours | theirs)
+    print(f"prune.in: ours {len(ours)}, plink2 {len(theirs)}, Jaccard {jaccard:.4f}")
+    assert jaccard >= 0.95, jaccard  # the issue's bar; on plink2 2.00a3 the sets are identical
+    # .prune.in and .prune.out split the variants that passed the same filters as PLINK's
+    assert ours.isdisjoint(pruned)
+    assert ours | pruned == theirs | set((tmp_path / "ref.prune.out").read_text().split())
