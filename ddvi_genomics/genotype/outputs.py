@@ -9,6 +9,7 @@ Outputs of ``infer``:
 ``PREFIX.eigenvec.allele``     PLINK 2 allele weights and ``PREFIX.afreq`` training frequencies:
                                ``plink2 --score`` projects new samples with them
 ``PREFIX.png``                 scatter coloured by population
+``PREFIX.html``                the same map, interactive (hover, toggle populations, uncertainty)
 ``PREFIX.metrics.json``        embedding metrics (when labels are known)
 ``PREFIX.model.pt``            the :class:`~.model.AncestryModel` (plain data, safe to load)
 ``PREFIX.log``                 command line, versions, options, counts, timings, device
@@ -32,6 +33,7 @@ import pandas as pd
 
 from ..provenance import provenance, versions_line
 from .errors import InputError
+from .html_map import write_html_map
 from .mapping import AncestryMap, add_population_calls, embedding_table, probability_table
 from .model import Projection
 from .pca import write_afreq, write_allele_weights, write_eigenval, write_eigenvec
@@ -52,6 +54,7 @@ INFER_SUFFIXES = (
     ".pcscores",
     ".prune.in",
     ".prune.out",
+    ".html",
 )
 PROJECT_SUFFIXES = (".embedding.tsv", ".proba.tsv", ".log")
 
@@ -250,6 +253,15 @@ def write_map_into(out: OutputSet, amap: AncestryMap, *, title: str = "", run_in
         table["SUPER_POP"].to_numpy() if "SUPER_POP" in table else None,
         title=title,
         path=out.path(".png"),
+    )
+    write_html_map(
+        out.path(".html"),
+        amap.sample_id,
+        amap.coords,
+        amap.sd,
+        table["POP"].to_numpy() if "POP" in table else None,
+        table["SUPER_POP"].to_numpy() if "SUPER_POP" in table else None,
+        title=title or "Ancestry map",
     )
     if amap.metrics is not None:
         out.path(".metrics.json").write_text(json.dumps(amap.metrics, indent=2) + "\n")

@@ -1,0 +1,217 @@
+"""An interactive ancestry map in one self-contained HTML file (SVG and a few lines of JavaScript).
+
+Hover a sample for its ID, population and coordinates with their posterior standard deviations;
+click a population (or a super-population heading) in the legend to hide or show it; tick
+"uncertainty" to draw each sample's 1-sd ellipse; scroll to zoom, drag to pan, double-click to
+reset. Colours and marker shapes follow the PNG (one colour family per super-population, a shape
+per population within it). The file needs no network and no library, so it opens on an offline
+cluster node, and stays small (about 100 bytes per sample).
+
+The data travel as JSON inside ``<script type="application/json">``; ``<``, ``>`` and ``&`` are
+written as JSON unicode escapes, so a sample ID cannot close the script element.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .plots import population_colours
+
+#: SVG path of each marker shape, centred on 0 with radius about 1 (the PNG's o, s, ^, D, v).
+SHAPES = [
+    "M1,0A1,1 0 1,1 -1,0A1,1 0 1,1 1,0Z",
+    "M-0.85,-0.85H0.85V0.85H-0.85Z",
+    "M0,-1.1L0.95,0.65H-0.95Z",
+    "M0,-1.15L1.15,0L0,1.15L-1.15,0Z",
+    "M0,1.1L0.95,-0.65H-0.95Z",
+]
+
+
+def _hex(rgba) -> str:
+    return "#" + "".join(f"{int(round(255 * c)):02x}" for c in rgba[:3])
+
+
+def map_data(sample_id, coords, sd=None, population=None, super_population=None) -> dict:
+    """Build the JSON the page draws: samples, and populations with colour, shape and group.
+
+    Parameters
+    ----------
+    sample_id : array_like of str, shape (n,)
+    coords : np.ndarray, shape (n, 2)
+    sd : np.ndarray, shape (n, 2), optional
+    population, super_population : array_like of str, shape (n,), optional
+        Missing labels (None, NaN, "") show as "unlabelled".
+    """
+    coords = np.asarray(coords, dtype=float)
+    n = len(coords)
+
+    def labels(values):
+        if values is None:
+            return None
+        return [("unlabelled" if v is None or v != v or v == "" else str(v)) for v in values]
+
+    pops = labels(population) or ["all samples"] * n
+    sups = labels(super_population)
+    colours = population_colours(pops, sups)
+    groups: dict[str, list[str]] = {}
+    for p, s in zip(pops, sups or pops):
+        members = groups.setdefault(s if sups else "", [])
+        if p not in members:
+            members.append(p)
+    legend = []
+    for group, members in sorted(groups.items()):
+        for k, p in enumerate(sorted(members)):
+            legend.append({"name": p, "group": group, "colour": _hex(colours[p]), "shape": k % 5})
+    sd = np.full((n, 2), np.nan) if sd is None else np.asarray(sd, dtype=float)
+    samples = [
+        [str(i), round(float(x), 5), round(float(y), 5), _finite(a), _finite(b), p]
+        for i, (x, y), (a, b), p in zip(sample_id, coords, sd, pops)
+    ]
+    return {"legend": legend, "samples": samples, "has_sd": bool(np.isfinite(sd).any())}
+
+
+def _finite(value: float):
+    return round(float(value), 5) if np.isfinite(value) else None
+
+
+def _safe_json(data: dict) -> str:
+    """JSON that cannot end a ``<script>`` element or open a comment."""
+    text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def write_html_map(path, sample_id, coords, sd=None, population=None, super_population=None,
+                   *, title: str = "Ancestry map") -> Path:  # fmt: skip
+    """Write the interactive map to ``path`` (see the module docstring); return the path."""
+    data = map_data(sample_id, coords, sd, population, super_population)
+    page = (
+        _PAGE.replace("__TITLE__", html.escape(title))
+        .replace("__SHAPES__", json.dumps(SHAPES))
+        .replace("__DATA__", _safe_json(data))
+    )
+    path = Path(path)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>__TITLE__</title>
+<style>
+body{font:13px system-ui,sans-serif;margin:0;display:flex;height:100vh}
+#plot{flex:1;position:relative}#svg{width:100%;height:100%;cursor:grab;background:#fff}
+.item svg{vertical-align:middle}
+#side{width:230px;overflow:auto;border-left:1px solid #ddd;padding:8px}
+.item{cursor:pointer;white-space:nowrap;user-select:none}.item.off{opacity:.3}
+.group{font-weight:600;margin-top:6px;cursor:pointer}
+#tip{position:absolute;pointer-events:none;background:#fffe;border:1px solid #999;padding:4px 6px;
+border-radius:3px;display:none;font-size:12px;white-space:pre}
+h1{font-size:14px;margin:0 0 6px}
+</style></head><body>
+<div id="plot"><svg id="svg" xmlns="http://www.w3.org/2000/svg"><g id="ell"></g><g id="pts"></g></svg>
+<div id="tip"></div></div>
+<div id="side"><h1>__TITLE__</h1>
+<label><input type="checkbox" id="unc"> uncertainty (1 sd)</label>
+<div id="count"></div><div id="legend"></div></div>
+<script type="application/json" id="data">__DATA__</script>
+<script>
+"use strict";
+const DATA = JSON.parse(document.getElementById("data").textContent);
+const SHAPES = __SHAPES__;
+const svg = document.getElementById("svg"), pts = document.getElementById("pts");
+const ell = document.getElementById("ell"), tip = document.getElementById("tip");
+const NS = "http://www.w3.org/2000/svg";
+const style = {}; DATA.legend.forEach(l => style[l.name] = l);
+const hidden = new Set();
+const xs = DATA.samples.map(s => s[1]), ys = DATA.samples.map(s => s[2]);
+const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
+const pad = 0.05 * Math.max(x1 - x0, y1 - y0, 1e-9);
+const home = [x0 - pad, -(y1 + pad), x1 - x0 + 2 * pad, y1 - y0 + 2 * pad];
+let view = home.slice();
+const size = () => 0.006 * Math.max(view[2], view[3]);
+function setView() { svg.setAttribute("viewBox", view.join(" ")); draw(); }
+function draw() {
+  const r = size();
+  for (const el of pts.children) {
+    const s = DATA.samples[+el.dataset.i];
+    el.setAttribute("transform", `translate(${s[1]},${-s[2]}) scale(${r})`);
+    el.style.display = hidden.has(s[5]) ? "none" : "";
+  }
+  const showSd = document.getElementById("unc").checked;
+  for (const el of ell.children) {
+    el.style.display = showSd && !hidden.has(DATA.samples[+el.dataset.i][5]) ? "" : "none";
+  }
+  document.getElementById("count").textContent =
+    DATA.samples.filter(s => !hidden.has(s[5])).length + " of " + DATA.samples.length + " samples shown";
+}
+DATA.samples.forEach((s, i) => {
+  const st = style[s[5]];
+  const p = document.createElementNS(NS, "path");
+  p.setAttribute("d", SHAPES[st.shape]); p.setAttribute("fill", st.colour);
+  p.setAttribute("stroke", "#333"); p.setAttribute("stroke-width", "0.15");
+  p.dataset.i = i; p.classList.add("pt"); pts.appendChild(p);
+  if (s[3] !== null && s[4] !== null) {
+    const e = document.createElementNS(NS, "ellipse");
+    e.setAttribute("cx", s[1]); e.setAttribute("cy", -s[2]);
+    e.setAttribute("rx", s[3]); e.setAttribute("ry", s[4]);
+    e.setAttribute("fill", st.colour); e.setAttribute("fill-opacity", "0.12");
+    e.dataset.i = i; ell.appendChild(e);
+  }
+});
+const fmt = (v, sd) => v.toFixed(3) + (sd === null ? "" : " \\u00b1 " + sd.toFixed(3));
+pts.addEventListener("mousemove", ev => {
+  const i = ev.target.dataset.i; if (i === undefined) return;
+  const s = DATA.samples[+i], st = style[s[5]];
+  tip.textContent = s[0] + "\\n" + s[5] + (st.group ? " (" + st.group + ")" : "") +
+    "\\nDIM1 " + fmt(s[1], s[3]) + "\\nDIM2 " + fmt(s[2], s[4]);
+  const box = svg.getBoundingClientRect();
+  tip.style.left = (ev.clientX - box.left + 12) + "px"; tip.style.top = (ev.clientY - box.top + 12) + "px";
+  tip.style.display = "block";
+});
+pts.addEventListener("mouseleave", () => tip.style.display = "none");
+const legend = document.getElementById("legend");
+let lastGroup = null;
+DATA.legend.forEach(l => {
+  if (l.group && l.group !== lastGroup) {
+    const g = document.createElement("div"); g.className = "group"; g.textContent = l.group;
+    g.onclick = () => {
+      const members = DATA.legend.filter(m => m.group === l.group).map(m => m.name);
+      const allHidden = members.every(m => hidden.has(m));
+      members.forEach(m => allHidden ? hidden.delete(m) : hidden.add(m));
+      refreshLegend(); draw();
+    };
+    legend.appendChild(g); lastGroup = l.group;
+  }
+  const row = document.createElement("div"); row.className = "item"; row.dataset.name = l.name;
+  row.innerHTML = `<svg width="12" height="12" viewBox="-1.3 -1.3 2.6 2.6"><path d="${SHAPES[l.shape]}" fill="${l.colour}"/></svg> `;
+  row.appendChild(document.createTextNode(l.name));
+  row.onclick = () => { hidden.has(l.name) ? hidden.delete(l.name) : hidden.add(l.name); refreshLegend(); draw(); };
+  legend.appendChild(row);
+});
+function refreshLegend() {
+  for (const row of legend.querySelectorAll(".item")) row.classList.toggle("off", hidden.has(row.dataset.name));
+}
+document.getElementById("unc").onchange = draw;
+svg.addEventListener("wheel", ev => {
+  ev.preventDefault();
+  const box = svg.getBoundingClientRect(), k = ev.deltaY > 0 ? 1.2 : 1 / 1.2;
+  const fx = (ev.clientX - box.left) / box.width, fy = (ev.clientY - box.top) / box.height;
+  const cx = view[0] + fx * view[2], cy = view[1] + fy * view[3];
+  view = [cx - fx * view[2] * k, cy - fy * view[3] * k, view[2] * k, view[3] * k]; setView();
+}, {passive: false});
+let drag = null;
+svg.addEventListener("mousedown", ev => drag = [ev.clientX, ev.clientY, view[0], view[1]]);
+window.addEventListener("mouseup", () => drag = null);
+window.addEventListener("mousemove", ev => {
+  if (!drag) return;
+  const box = svg.getBoundingClientRect(), sc = Math.max(view[2] / box.width, view[3] / box.height);
+  view[0] = drag[2] - (ev.clientX - drag[0]) * sc; view[1] = drag[3] - (ev.clientY - drag[1]) * sc; setView();
+});
+svg.addEventListener("dblclick", () => { view = home.slice(); setView(); });
+setView();
+document.body.dataset.ready = String(pts.children.length);
+</script></body></html>
+"""

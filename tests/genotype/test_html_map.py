@@ -1,0 +1,68 @@
+"""The interactive HTML map: its data round-trip, hostile sample IDs, and a real headless browser."""
+
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from ddvi_genomics.genotype.html_map import write_html_map
+
+HOSTILE = "</script><script>alert(1)</script><!--"
+
+
+def embedded(path):
+    text = path.read_text()
+    match = re.search(r'<script type="application/json" id="data">(.*?)</script>', text, re.S)
+    return text, json.loads(match.group(1))
+
+
+def example(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    ids = [f"S{i}" for i in range(n - 1)] + [HOSTILE]
+    coords = rng.normal(size=(n, 2))
+    sd = rng.uniform(0.01, 0.2, size=(n, 2))
+    pops = np.array(["GBR", "FIN", "YRI", "LWK"])[np.arange(n) % 4]
+    sups = np.where(np.isin(pops, ["GBR", "FIN"]), "EUR", "AFR")
+    return ids, coords, sd, pops, sups
+
+
+def test_html_map__data_round_trip_and_grouped_legend(tmp_path):
+    ids, coords, sd, pops, sups = example()
+    path = write_html_map(tmp_path / "m.html", ids, coords, sd, pops, sups, title="t <b>")
+    text, data = embedded(path)
+    assert [s[0] for s in data["samples"]] == ids
+    np.testing.assert_allclose([s[1:3] for s in data["samples"]], coords, atol=1e-5)
+    np.testing.assert_allclose([s[3:5] for s in data["samples"]], sd, atol=1e-5)
+    assert [s[5] for s in data["samples"]] == list(pops)
+    legend = {entry["name"]: entry["group"] for entry in data["legend"]}
+    assert legend == {"FIN": "EUR", "GBR": "EUR", "LWK": "AFR", "YRI": "AFR"}
+    # within a super-population, populations differ in colour and in shape
+    eur = [e for e in data["legend"] if e["group"] == "EUR"]
+    assert eur[0]["colour"] != eur[1]["colour"] and eur[0]["shape"] != eur[1]["shape"]
+    assert "<title>t &lt;b&gt;</title>" in text
+
+
+def test_html_map__a_sample_id_cannot_end_the_script(tmp_path):
+    ids, coords, *_ = example()
+    text, data = embedded(write_html_map(tmp_path / "m.html", ids, coords))
+    assert text.count("</script>") == 2  # the data block and the code block, nothing injected
+    assert "<!--" not in text and data["samples"][-1][0] == HOSTILE
+    assert data["has_sd"] is False and {s[5] for s in data["samples"]} == {"all samples"}
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None, reason="chromium is not installed (Debian chromium)"
+)
+def test_html_map__draws_every_sample_in_headless_chromium(tmp_path):
+    ids, coords, sd, pops, sups = example(n=300)
+    path = write_html_map(tmp_path / "m.html", ids, coords, sd, pops, sups)
+    dom = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", path.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    assert 'data-ready="300"' in dom  # the script ran to the end and drew 300 markers
+    assert "300 of 300 samples shown" in dom
+    assert dom.count('class="pt"') == 300 and dom.count("<ellipse") == 300
