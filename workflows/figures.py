@@ -41,15 +41,12 @@ def draw(workflow: str, cfg: dict, cells: list, runs: pd.DataFrame, out: Path) -
 
 def _first_finished(cfg: dict, cells: list) -> dict:
     """``(prior, method) -> run folder`` of the first seed with status ok (reference weights)."""
-    import json
-
     found: dict = {}
     for cell in sorted(cells, key=lambda c: c.seed):
         if cell.variant != "ref" or (cell.prior, cell.method) in found:
             continue
-        status = grid.status_path(cfg, cell)
-        if status.is_file() and json.loads(status.read_text()).get("status") == "ok":
-            found[(cell.prior, cell.method)] = status.parent / "run"
+        if (grid.read_status(cfg, cell) or {}).get("status") == "ok":
+            found[(cell.prior, cell.method)] = grid.run_folder(cfg, cell)
     return found
 
 
@@ -220,9 +217,7 @@ def genotype_maps(cfg: dict, cells: list, runs: pd.DataFrame, path: Path) -> Pat
                 ax.set_title(f"{method}: not finished", fontsize=8)
                 continue
             cell = grid.GenotypeCell(dataset, method, int(done["seed"].iloc[0]))
-            table = pd.read_csv(
-                grid.status_path(cfg, cell).parent / "run" / "embedding.tsv", sep="\t"
-            )
+            table = pd.read_csv(grid.run_folder(cfg, cell) / "embedding.tsv", sep="\t")
             codes, names = pd.factorize(table["population"])
             cmap = plt.get_cmap("tab20", max(len(names), 1))
             ax.scatter(table["x"], table["y"], c=codes % 20, cmap=cmap, s=2, rasterized=True)

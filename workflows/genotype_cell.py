@@ -52,12 +52,12 @@ def run_cell(
 ) -> dict:
     """Fit and score one cell; write its folder; return the metrics record."""
     if method not in METHODS:
-        raise SystemExit(f"--method {method!r} is not allowed; choose one of {list(METHODS)}")
+        raise ValueError(f"--method {method!r} is not allowed; choose one of {list(METHODS)}")
     if genotypes == "example":
         vcf, panel_path = example_paths()
         genotypes, panel = str(vcf), str(panel_path)
     if panel is None:
-        raise SystemExit("--panel is required (population labels score the map)")
+        raise ValueError("--panel is required (population labels score the map)")
     infer_method, n_dims = METHODS[method]
     config = preset_config(infer_method, epochs) if infer_method in ("ddvi", "vae") else None
     gm, labels = read_genotypes(genotypes), read_panel(panel)

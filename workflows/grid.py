@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 from pathlib import Path
 
 from vision import presets
@@ -199,6 +200,14 @@ def simulate_argv(cfg: dict, dataset: str) -> list[str]:
     ]
 
 
+def _over_seeds(cfg: dict, dataset, setting, method, prior, variant) -> list[VisionCell]:
+    """The cell for every seed of the profile."""
+    return [
+        VisionCell(dataset, setting, method, prior, variant, seed)
+        for seed in cfg["vision"]["seeds"]
+    ]
+
+
 def unsupervised_cells(cfg: dict) -> list[VisionCell]:
     v = cfg["vision"]
     grid = v["unsupervised"]
@@ -210,9 +219,7 @@ def unsupervised_cells(cfg: dict) -> list[VisionCell]:
                 for variant in variants:
                     if variant == "elbo" and method == "aae":
                         continue  # the AAE has no bound to train
-                    cells += [
-                        VisionCell(dataset, "unsup", method, prior, variant, s) for s in v["seeds"]
-                    ]
+                    cells += _over_seeds(cfg, dataset, "unsup", method, prior, variant)
     return cells
 
 
@@ -224,10 +231,7 @@ def semi_cells(cfg: dict) -> list[VisionCell]:
         for labels in grid["labels"].get(dataset, []):
             for prior in grid["priors"]:
                 for method in grid["methods"]:
-                    cells += [
-                        VisionCell(dataset, f"semi{labels}", method, prior, "ref", s)
-                        for s in v["seeds"]
-                    ]
+                    cells += _over_seeds(cfg, dataset, f"semi{labels}", method, prior, "ref")
     return cells
 
 
@@ -241,9 +245,7 @@ def ablation_cells(cfg: dict) -> list[VisionCell]:
         variants = ["ref" if t == default else f"T{t}" for t in grid["diffusion_steps"]]
         variants += [] if "ref" in variants else ["ref"]
         for variant in [*variants, "elbo"]:
-            cells += [
-                VisionCell(dataset, "unsup", "ddvi", grid["prior"], variant, s) for s in v["seeds"]
-            ]
+            cells += _over_seeds(cfg, dataset, "unsup", "ddvi", grid["prior"], variant)
     return cells
 
 
@@ -279,3 +281,14 @@ def cell_from_key(key: str):
 def status_path(cfg: dict, cell) -> Path:
     """The file a finished cell writes last (``ok`` or ``failed`` with the error)."""
     return Path(cfg["runs"]) / cell.key / "status.json"
+
+
+def run_folder(cfg: dict, cell) -> Path:
+    """The folder holding a cell's run (model, metrics, tables)."""
+    return Path(cfg["runs"]) / cell.key / "run"
+
+
+def read_status(cfg: dict, cell) -> dict | None:
+    """A cell's ``status.json`` (None while the cell has not finished)."""
+    path = status_path(cfg, cell)
+    return json.loads(path.read_text()) if path.is_file() else None

@@ -59,12 +59,11 @@ LAYOUT = {
 
 def read_cell(cfg: dict, cell) -> dict:
     """One expected run: its identifying columns, ``state`` (ok, failed, missing) and metrics."""
-    row = dataclass_row(cell)
-    status_file = grid.status_path(cfg, cell)
-    run = status_file.parent / "run"
-    if not status_file.is_file():
+    row = cell_columns(cell)
+    status = grid.read_status(cfg, cell)
+    run = grid.run_folder(cfg, cell)
+    if status is None:
         return {**row, "state": "missing"}
-    status = json.loads(status_file.read_text())
     if status.get("status") != "ok":
         return {**row, "state": "failed", "error": status.get("error", "unknown error")}
     metrics_file = run / "metrics.json"
@@ -76,7 +75,7 @@ def read_cell(cfg: dict, cell) -> dict:
     return {**row, "state": "ok", "wall_seconds": status.get("wall_seconds"), **metrics}
 
 
-def dataclass_row(cell) -> dict:
+def cell_columns(cell) -> dict:
     """The identifying columns of a cell."""
     if isinstance(cell, grid.GenotypeCell):
         return {"dataset": cell.dataset, "method": cell.method, "seed": cell.seed}

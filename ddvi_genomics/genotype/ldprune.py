@@ -91,29 +91,31 @@ def prune_pairwise(
     alt = np.clip(dosage, 0, 2).sum(1) / np.maximum(2 * n_called, 1)
     major = np.maximum(alt, 1.0 - alt)  # a lower minor allele frequency is a higher major one
     pruned = (major >= 1.0) | (n_called == 0)
-    linked = band_r2(dosage, window) > r2  # linked[i, k]: r^2(i, i + k + 1) > r2
+    # partners[i]: the later variants j (within a window) with r^2(i, j) > r2, in order
+    partners = [i + 1 + np.flatnonzero(row) for i, row in enumerate(band_r2(dosage, window) > r2)]
     contig = np.asarray(contig)
     bounds = np.flatnonzero(np.r_[True, contig[1:] != contig[:-1], True])
     for first, last in zip(bounds[:-1], bounds[1:]):
         start = int(first)
         while True:
             end = min(start + window, int(last))
-            _prune_window(linked, major, pruned, start, end)
+            _prune_window(partners, major, pruned, start, end)
             if end == last:
                 break
             start += step
     return ~pruned
 
 
-def _prune_window(linked, major, pruned, start: int, end: int) -> None:
+def _prune_window(partners, major, pruned, start: int, end: int) -> None:
     """Repeat passes over variants ``start .. end - 1`` until one prunes nothing (in place)."""
     while True:
         changed = False
         for a in range(start, end):
             if pruned[a]:
                 continue
-            for k in np.flatnonzero(linked[a, : end - a - 1]):
-                b = a + 1 + int(k)
+            for b in partners[a]:
+                if b >= end:
+                    break
                 if pruned[b]:
                     continue
                 if major[a] > major[b] * (1 + FREQ_TOLERANCE):

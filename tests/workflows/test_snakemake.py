@@ -68,9 +68,10 @@ def test_smoke_profile__every_workflow_writes_complete_tables_and_figures(smoke_
         assert table.filter(like="_mean").notna().any(axis=1).all()
         text = (results / f"{workflow}.md").read_text()
         assert "Provenance: commit" in text and "n/a | n/a | n/a" not in text
-        for line in text.splitlines():
-            if line.startswith("!["):
-                assert (results / line.split("(")[1].rstrip(")")).stat().st_size > 1000
+        figures = [line for line in text.splitlines() if line.startswith("![")]
+        assert figures, f"{workflow}.md shows no figure"
+        for line in figures:
+            assert (results / line.split("(")[1].rstrip(")")).stat().st_size > 1000
     unsup = pd.read_csv(results / "vision_unsupervised.csv")
     assert set(zip(unsup["method"], unsup["weights"])) == {
         ("ddvi", "reference"),
