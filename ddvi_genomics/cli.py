@@ -65,6 +65,8 @@ def _setup_logging(verbose: int, quiet: bool) -> bool | None:
     logging.basicConfig(
         level=level, format="%(levelname)s: %(message)s", stream=sys.stderr, force=True
     )
+    for handler in logging.getLogger().handlers:  # PREFIX.log may lower the loggers' level
+        handler.setLevel(level)
     return False if quiet else (True if verbose else None)
 
 
@@ -100,8 +102,25 @@ def _panel_columns(flags: dict):
     return PanelColumns(flags.pop("id_col"), flags.pop("label_col"), flags.pop("super_col"))
 
 
+threads_option = click.option(
+    "--threads",
+    default="auto",
+    show_default=True,
+    help="Threads for every engine (torch, BLAS, numba); auto = idle cores, at most 4.",
+)
+
+
+def _limit_threads(value) -> dict:
+    from .threads import limit_threads, parse_threads
+
+    try:
+        return limit_threads(parse_threads(value))
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
 @main.command()
-@click.argument("input_path", required=False, metavar="INPUT")
+@click.argument("input_paths", nargs=-1, metavar="INPUT...")
 @click.option(
     "--example",
     is_flag=True,
@@ -224,22 +243,34 @@ def _panel_columns(flags: dict):
     help="WINDOW STEP R2: LD pruning per contig as plink --indep-pairwise (writes "
     "PREFIX.prune.in/.prune.out).",
 )
-@click.option("--threads", type=int, help="CPU threads for torch.")
+@click.option(
+    "--memory",
+    "memory_mib",
+    type=float,
+    help="PCA workspace in MiB (PLINK --memory); the genotypes themselves stay 1 byte per call.",
+)
+@threads_option
 @force_option
 @seed_option
 @device_option
 @verbose_option
 @quiet_option
-def infer(input_path, example, out_prefix, threads, verbose, quiet, **flags):
-    """Genotypes (VCF/BCF/PLINK) -> QC -> PCA -> 2-D ancestry map with uncertainty."""
+def infer(input_paths, example, out_prefix, threads, verbose, quiet, **flags):
+    """Genotypes -> QC -> PCA -> 2-D ancestry map with uncertainty.
+
+    INPUT is a VCF/BCF, a PLINK 1 .bed or a PLINK 2 .pgen (or its prefix); several files holding
+    the same samples (one per chromosome) are read as one.
+    """
     from .genotype.pipeline import run_infer
 
     progress = _setup_logging(verbose, quiet)
-    _set_threads(threads)
-    input_path, flags["panel"] = _resolve_input(input_path, example, flags["panel"])
+    inputs, flags["panel"] = _resolve_input(input_paths, example, flags["panel"])
     opts = call_or_usage_error(_infer_options, flags, progress)
+    used = _limit_threads(threads)
     command = " ".join(["ddvi-genomics", *sys.argv[1:]])
-    result = call_or_usage_error(run_infer, input_path, out_prefix, opts, command=command)
+    result = call_or_usage_error(
+        run_infer, inputs, out_prefix, opts, command=command, threads=used
+    )
     if not quiet:
         m = result["metrics"] or {}
         if "knn20_cv_accuracy_population" in m:
@@ -250,27 +281,18 @@ def infer(input_path, example, out_prefix, threads, verbose, quiet, **flags):
         click.echo("wrote " + ", ".join(result["outputs"]))
 
 
-def _set_threads(threads: int | None) -> None:
-    if threads is not None:
-        if threads < 1:
-            raise UsageError(f"--threads must be >= 1; got {threads}")
-        import torch
-
-        torch.set_num_threads(threads)
-
-
-def _resolve_input(input_path, example: bool, panel):
-    """Return ``(input, panel)``: the bundled example's files under ``--example``."""
+def _resolve_input(input_paths, example: bool, panel):
+    """Return ``(inputs, panel)``: the bundled example's files under ``--example``."""
     if example:
-        if input_path:
+        if input_paths:
             raise UsageError("give INPUT or --example, not both")
         from .genotype.mapping import example_paths
 
         vcf, example_panel = example_paths()
-        return vcf, panel or str(example_panel)
-    if not input_path:
-        raise UsageError("missing INPUT (a VCF, BCF or PLINK .bed), or use --example")
-    return input_path, panel
+        return [vcf], panel or str(example_panel)
+    if not input_paths:
+        raise UsageError("missing INPUT (a VCF, BCF, PLINK .bed or .pgen), or use --example")
+    return list(input_paths), panel
 
 
 def _infer_options(flags: dict, progress):
@@ -304,7 +326,7 @@ def _infer_options(flags: dict, progress):
 
 
 @main.command()
-@click.argument("input_path", metavar="NEW")
+@click.argument("input_paths", nargs=-1, required=True, metavar="NEW...")
 @click.option(
     "--model",
     "model_path",
@@ -328,18 +350,32 @@ def _infer_options(flags: dict, progress):
     type=float,
     help="Label-guided maps: calls below this probability are 'unassigned'.",
 )
+@click.option(
+    "--reference",
+    type=click.Path(dir_okay=False),
+    help="Reference map (an infer PREFIX.embedding.tsv) drawn under the new samples in "
+    "PREFIX.png; default: the one beside the model.",
+)
+@threads_option
 @force_option
 @device_option
 @verbose_option
 @quiet_option
-def project(input_path, model_path, out_prefix, verbose, quiet, **flags):
-    """Place new samples on a map saved by infer."""
+def project(input_paths, model_path, out_prefix, threads, verbose, quiet, **flags):
+    """Place new samples (VCF/BCF/.bed/.pgen; one file or one per chromosome) on a saved map."""
     from .genotype.pipeline import run_project
 
     _setup_logging(verbose, quiet)
+    used = _limit_threads(threads)
     command = " ".join(["ddvi-genomics", *sys.argv[1:]])
     report = call_or_usage_error(
-        run_project, input_path, model_path, out_prefix, command=command, **flags
+        run_project,
+        list(input_paths),
+        model_path,
+        out_prefix,
+        command=command,
+        threads=used,
+        **flags,
     )
     if not quiet:
         click.echo(

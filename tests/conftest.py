@@ -3,6 +3,30 @@ import torch
 
 torch.set_num_threads(2)
 
+_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+@pytest.fixture(autouse=True)
+def _restore_thread_limits():
+    """Commands run in-process set process-wide thread limits (--threads); undo them per test."""
+    import os
+
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    torch_threads = torch.get_num_threads()
+    env = {k: os.environ.get(k) for k in _THREAD_ENV}
+    pools = {p["user_api"]: p["num_threads"] for p in threadpool_info()}
+    yield
+    if torch.get_num_threads() != torch_threads:
+        torch.set_num_threads(torch_threads)
+    for key, value in env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    if {p["user_api"]: p["num_threads"] for p in threadpool_info()} != pools:
+        threadpool_limits(limits=pools)
+
 
 def _devices():
     params = [pytest.param("cpu", id="cpu")]

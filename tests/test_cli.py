@@ -34,11 +34,11 @@ def test_infer__every_flag_reaches_run_infer():
             "--region", "2:100-200", "--samples", "keep.txt", "--n-pcs", 7,
             "--method", "vae", "--epochs", 3, "--min-maf", 0.05, "--max-missing", 0.2,
             "--thin", 1000, "--ld-prune", 50, 5, 0.2, "--seed", 9, "--device", "cpu",
-            "--force", "-q",
+            "--memory", 64, "--force", "-q",
         )  # fmt: skip
     assert result.exit_code == 0, result.output
-    (input_path, prefix, opts), kwargs = run.call_args
-    assert (input_path, prefix) == ("in.vcf.gz", "pre")
+    (inputs, prefix, opts), kwargs = run.call_args
+    assert (inputs, prefix) == (["in.vcf.gz"], "pre")
     assert opts == InferOptions(
         panel="p.tsv",
         columns=PanelColumns("IID", "POP", "SUPER"),
@@ -50,30 +50,62 @@ def test_infer__every_flag_reaches_run_infer():
         device="cpu",
         epochs=3,
         qc=QCOptions(min_maf=0.05, max_variant_missing=0.2, thin_bp=1000, ld_prune=(50, 5, 0.2)),
+        memory_mib=64.0,
         force=True,
         verbose=False,
     )
     assert kwargs["command"].startswith("ddvi-genomics")
+    assert kwargs["threads"]["torch"] >= 1
+
+
+def test_infer__several_inputs_reach_run_infer_in_order():
+    with captured("ddvi_genomics.genotype.pipeline.run_infer", INFER_RESULT) as run:
+        result = invoke("infer", "chr2.bcf", "chr1.vcf.gz", "p.pgen", "--out", "pre", "-q")
+    assert result.exit_code == 0, result.output
+    assert run.call_args.args[0] == ["chr2.bcf", "chr1.vcf.gz", "p.pgen"]
 
 
 def test_infer__defaults_and_example_files():
     with captured("ddvi_genomics.genotype.pipeline.run_infer", INFER_RESULT) as run:
         result = invoke("infer", "--example", "--out", "pre")
     assert result.exit_code == 0, result.output
-    (input_path, _, opts), _ = run.call_args
+    (inputs, _, opts), _ = run.call_args
     vcf, panel = example_paths()
-    assert Path(input_path) == vcf and opts.panel == str(panel)
+    assert [Path(p) for p in inputs] == [vcf] and opts.panel == str(panel)
     assert opts == InferOptions(panel=str(panel), verbose=opts.verbose)
     assert opts.qc == QCOptions() and opts.verbose is None  # progress only on a terminal
 
 
-def test_infer__threads_are_set_and_checked():
-    with captured("ddvi_genomics.genotype.pipeline.run_infer", INFER_RESULT):
-        with mock.patch("torch.set_num_threads") as set_threads:
-            assert invoke("infer", "x.vcf", "--out", "p", "--threads", 3).exit_code == 0
-    set_threads.assert_called_once_with(3)
-    bad = invoke("infer", "x.vcf", "--out", "p", "--threads", 0)
-    assert bad.exit_code == 2 and "--threads must be >= 1" in bad.output
+@pytest.mark.parametrize("command", ["infer", "project"])
+def test_threads__every_engine_is_limited_and_the_value_checked(command):
+    from threadpoolctl import threadpool_info
+
+    target = f"ddvi_genomics.genotype.pipeline.run_{command}"
+    returns = INFER_RESULT if command == "infer" else {
+        "matched": 1, "swapped_ref_alt": 0, "absent": 0, "overlap": 1.0
+    }  # fmt: skip
+    extra = ["--model", "m.pt"] if command == "project" else []
+    with captured(target, returns) as run:
+        assert invoke(command, "x.vcf", "--out", "p", *extra, "--threads", 1).exit_code == 0
+        import os
+
+        import torch
+
+        assert torch.get_num_threads() == 1 and os.environ["OMP_NUM_THREADS"] == "1"
+        assert all(p["num_threads"] == 1 for p in threadpool_info() if p["user_api"] == "blas")
+    assert run.call_args.kwargs["threads"]["torch"] == 1
+    for bad in ("0", "-2", "many"):
+        result = invoke(command, "x.vcf", "--out", "p", *extra, "--threads", bad)
+        assert result.exit_code == 2 and "--threads must be >= 1 or 'auto'" in result.output
+
+
+def test_auto_threads__idle_cores_capped():
+    from ddvi_genomics.threads import AUTO_MAX_THREADS, auto_threads
+
+    assert auto_threads(cores=16, load=0.0) == AUTO_MAX_THREADS
+    assert auto_threads(cores=16, load=13.6) == 2  # 16 - 14 idle cores
+    assert auto_threads(cores=8, load=10.0) == 1  # oversubscribed: one thread, never zero
+    assert auto_threads(cores=2, load=0.4) == 2
 
 
 def test_project__every_flag_reaches_run_project():
@@ -81,16 +113,17 @@ def test_project__every_flag_reaches_run_project():
     with captured("ddvi_genomics.genotype.pipeline.run_project", report) as run:
         result = invoke(
             "project", "new.vcf", "--model", "m.model.pt", "--out", "o", "--samples", "s.txt",
-            "--min-overlap", 0.8, "--device", "cpu", "--force",
+            "--min-overlap", 0.8, "--device", "cpu", "--reference", "r.tsv", "--force",
         )  # fmt: skip
     assert result.exit_code == 0, result.output
     args, kwargs = run.call_args
-    assert args == ("new.vcf", "m.model.pt", "o")
-    assert {k: v for k, v in kwargs.items() if k != "command"} == {
+    assert args == (["new.vcf"], "m.model.pt", "o")
+    assert {k: v for k, v in kwargs.items() if k not in ("command", "threads")} == {
         "samples_file": "s.txt",
         "min_overlap": 0.8,
         "min_confidence": 0.5,
         "device": "cpu",
+        "reference": "r.tsv",
         "force": True,
     }
     assert "1 matched, 0 with REF/ALT swapped, 0 absent" in result.output

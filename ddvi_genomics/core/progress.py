@@ -78,3 +78,50 @@ class RateProgress:
             file=self.stream,
             flush=True,
         )
+
+
+class StageTimer:
+    """Time the stages of a run, log each one's start and end, and keep the seconds per stage.
+
+    The lines go to a logger at INFO level: ``-v`` shows them on stderr and ``PREFIX.log``
+    records them, with the peak resident memory so far.
+
+    Examples
+    --------
+    >>> import logging
+    >>> stages = StageTimer(logging.getLogger("doctest"))
+    >>> with stages("pca"):
+    ...     pass
+    >>> sorted(stages.seconds)
+    ['pca']
+    """
+
+    def __init__(self, logger):
+        self.logger = logger
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str, detail: str = ""):
+        """Return a context manager that times the stage ``name`` (``detail`` joins its start line)."""
+        import contextlib
+
+        @contextlib.contextmanager
+        def stage():
+            self.logger.info(f"{name}: started" + (f" ({detail})" if detail else ""))
+            t0 = time.perf_counter()
+            yield
+            self.seconds[name] = time.perf_counter() - t0
+            self.logger.info(
+                f"{name}: done in {self.seconds[name]:.1f} s; peak memory "
+                f"{peak_rss_mib():,.0f} MiB"
+            )
+
+        return stage()
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far, in MiB (``getrusage``)."""
+    import platform
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if platform.system() == "Darwin" else peak / 1024  # bytes vs KiB

@@ -76,8 +76,12 @@ class GenotypeMatrix:
         """Select variants and/or samples by boolean mask or index array."""
         v = slice(None) if variants is None else variants
         s = slice(None) if samples is None else samples
+        if variants is None or samples is None:
+            dosage = self.dosage[v] if samples is None else self.dosage[:, s]
+        else:  # one copy, not an intermediate one per axis
+            dosage = self.dosage[np.ix_(_as_index(variants), _as_index(samples))]
         return GenotypeMatrix(
-            self.dosage[v][:, s],
+            dosage,
             self.variant_contig[v],
             self.variant_position[v],
             self.variant_id[v],
@@ -87,6 +91,11 @@ class GenotypeMatrix:
             self.n_haploid_calls,
             None if self.sample_family is None else self.sample_family[s],
         )
+
+
+def _as_index(selection) -> np.ndarray:
+    selection = np.asarray(selection)
+    return np.flatnonzero(selection) if selection.dtype == bool else selection
 
 
 def parse_region(region: str) -> tuple[str, int, int | None]:
@@ -126,7 +135,7 @@ def read_samples_file(path: str | os.PathLike) -> list[str]:
     starting with ``#FID`` or ``#IID`` says which; other ``#`` lines are comments.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists() or path.is_dir():  # a pipe (<(cut -f1 keep.txt)) is fine
         raise InputError(f"samples file {path} does not exist or is not a file")
     try:
         text = path.read_text()
@@ -465,21 +474,24 @@ def read_plink(
     bim_df = _read_plink_table(bim, ["chr", "id", "cm", "pos", "a1", "a2"])
     fam_df = _read_plink_table(fam, ["fid", "iid", "father", "mother", "sex", "pheno"], min_cols=2)
     n_var, n_samp = len(bim_df), len(fam_df)
-    raw = np.fromfile(bed, dtype=np.uint8)
-    if raw.size < 3 or raw[0] != 0x6C or raw[1] != 0x1B:
+    with open(bed, "rb") as fh:
+        magic = np.frombuffer(fh.read(3), dtype=np.uint8)
+    if magic.size < 3 or magic[0] != 0x6C or magic[1] != 0x1B:
         raise InputError(f"{bed} is not a PLINK 1 .bed file (bad magic number)")
-    if raw[2] != 1:
+    if magic[2] != 1:
         raise InputError(f"{bed} is sample-major; only variant-major .bed files are supported")
     per_variant = (n_samp + 3) // 4
-    body = raw[3:]
-    if body.size != n_var * per_variant:
-        raise InputError(f"{bed} holds {body.size} bytes; .bim/.fam imply {n_var * per_variant}")
-    packed = body.reshape(n_var, per_variant)
+    body_size = bed.stat().st_size - 3
+    if body_size != n_var * per_variant:
+        raise InputError(f"{bed} holds {body_size} bytes; .bim/.fam imply {n_var * per_variant}")
+    # memory-mapped: only one block of packed rows is unpacked at a time
+    packed = np.memmap(bed, dtype=np.uint8, mode="r", offset=3, shape=(n_var, per_variant))
     _check_bed_padding(packed, n_samp, bed, fam)
     keep = select_samples(list(fam_df["iid"]), samples, fam)
-    dosage = _BED_LUT[packed].reshape(n_var, per_variant * 4)[:, :n_samp]
+    dosage = _unpack_bed(packed, n_samp, keep)
+    del packed
     return GenotypeMatrix(
-        np.ascontiguousarray(dosage[:, keep]),
+        dosage,
         bim_df["chr"].to_numpy(object),
         bim_df["pos"].astype(np.int64).to_numpy(),
         bim_df["id"].to_numpy(object),
@@ -488,6 +500,127 @@ def read_plink(
         fam_df["iid"].to_numpy(object)[keep],
         sample_family=fam_df["fid"].to_numpy(object)[keep],
     )
+
+
+def _unpack_bed(packed: np.ndarray, n_samples: int, keep, block: int = 8192) -> np.ndarray:
+    """Dosages of the kept samples from packed ``.bed`` rows, block by block.
+
+    Parameters
+    ----------
+    packed : np.ndarray, uint8, shape (n_variants, ceil(n_samples / 4))
+        May be a memory map.
+    keep : np.ndarray of int or bool, or slice
+        Samples to keep.
+
+    Returns
+    -------
+    np.ndarray, int8, shape (n_variants, n_kept)
+    """
+    n_var = packed.shape[0]
+    n_kept = len(np.arange(n_samples)[keep])
+    out = np.empty((n_var, n_kept), dtype=np.int8)
+    for lo in range(0, n_var, block):
+        hi = min(lo + block, n_var)
+        rows = _BED_LUT[np.asarray(packed[lo:hi])].reshape(hi - lo, -1)[:, :n_samples]
+        out[lo:hi] = rows[:, keep]
+    return out
+
+
+def read_pgen(
+    prefix: str | os.PathLike, *, samples: Sequence[str] | None = None, block: int = 8192
+) -> GenotypeMatrix:
+    """Read PLINK 2 ``PREFIX.pgen/.pvar/.psam`` through pgenlib, one block of variants at a time.
+
+    Dosages count non-reference alleles (``2 -`` the REF count), as for VCF, so a
+    multi-allelic site gets the number of non-reference alleles; hard calls only (stored
+    dosages are ignored). A ``.pvar`` without a ``#CHROM`` header line is read as a ``.bim``
+    and a ``.psam`` without header as a ``.fam``, as PLINK 2 does.
+    """
+    try:
+        import pgenlib
+    except ImportError:  # pragma: no cover - a dependency; absent only in broken installs
+        raise InputError("reading .pgen needs the pgenlib package (pip install pgenlib)") from None
+    prefix = Path(str(prefix).removesuffix(".pgen"))
+    pgen, pvar, psam = (prefix.with_name(prefix.name + ext) for ext in (".pgen", ".pvar", ".psam"))
+    for f in (pgen, pvar, psam):
+        if not f.is_file():
+            raise InputError(f"PLINK 2 file {f} does not exist (need .pgen, .pvar and .psam)")
+    variants = _read_pvar(pvar)
+    sample_table = _plink_sample_table(psam)
+    if "IID" not in sample_table.columns:
+        raise InputError(f"{psam} has no IID column (columns: {list(sample_table.columns)})")
+    iid = sample_table["IID"].to_numpy(object)
+    fid = sample_table["FID"].to_numpy(object) if "FID" in sample_table.columns else None
+    keep = select_samples(list(iid), samples, psam)
+    order = np.argsort(keep, kind="stable")  # pgenlib reads an increasing subset
+    n_alleles = variants["alt"].str.count(",").to_numpy() + 2
+    offsets = np.concatenate([[0], np.cumsum(np.maximum(n_alleles, 2))]).astype(np.uintp)
+    try:
+        reader = pgenlib.PgenReader(
+            bytes(pgen),
+            raw_sample_ct=len(iid),
+            variant_ct=len(variants),
+            sample_subset=np.sort(keep).astype(np.uint32),
+            allele_idx_offsets=offsets if (n_alleles > 2).any() else None,
+        )
+    except RuntimeError as err:
+        raise InputError(f"{pgen} cannot be read with {pvar} and {psam}: {err}") from None
+    dosage = np.empty((len(variants), len(keep)), dtype=np.int8)
+    buffer = np.empty((min(block, max(len(variants), 1)), len(keep)), dtype=np.int8)
+    try:
+        for lo in range(0, len(variants), block):
+            hi = min(lo + block, len(variants))
+            rows = buffer[: hi - lo]
+            reader.read_range(lo, hi, rows, allele_idx=0)  # REF counts; -9 = missing
+            ref_count = rows[:, np.argsort(order)]
+            dosage[lo:hi] = np.where(ref_count < 0, -1, 2 - ref_count)
+    except RuntimeError as err:
+        raise InputError(f"{pgen}: {err}") from None
+    finally:
+        reader.close()
+    return GenotypeMatrix(
+        dosage,
+        variants["chrom"].to_numpy(object),
+        variants["pos"].astype(np.int64).to_numpy(),
+        variants["id"].to_numpy(object),
+        variants["ref"].to_numpy(object),
+        variants["alt"].replace(".", "").to_numpy(object),
+        iid[keep],
+        sample_family=None if fid is None else fid[keep],
+    )
+
+
+def _read_pvar(path: Path) -> pd.DataFrame:
+    """Variant table of a ``.pvar`` (``#CHROM POS ID REF ALT ...``) or header-less ``.bim``."""
+    header = None
+    skip = 0
+    with open(path, errors="replace") as fh:
+        for line in fh:
+            if line.startswith("##"):
+                skip += 1
+                continue
+            if line.startswith("#CHROM"):
+                header = line.lstrip("#").split()
+                skip += 1
+            break
+    if header is None:  # a .bim: CHROM ID CM POS ALT(A1) REF(A2)
+        bim = _read_plink_table(path, ["chr", "id", "cm", "pos", "a1", "a2"])
+        return pd.DataFrame(
+            {"chrom": bim["chr"], "pos": bim["pos"], "id": bim["id"], "ref": bim["a2"],
+             "alt": bim["a1"]}
+        )  # fmt: skip
+    missing = [c for c in ("CHROM", "POS", "ID", "REF", "ALT") if c not in header]
+    if missing:
+        raise InputError(f"{path}: header has no {missing[0]} column (header: {' '.join(header)})")
+    table = pd.read_csv(path, sep="\t", skiprows=skip, header=None, names=header, dtype=str)
+    table = table.rename(columns=str.lower)[["chrom", "pos", "id", "ref", "alt"]]
+    bad = ~table["pos"].fillna("").str.fullmatch(r"\d+")
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(
+            f"{path}, variant {row + 1}: position {table['pos'][row]!r} is not a non-negative integer"
+        )
+    return table
 
 
 def _read_plink_table(path: Path, names: list[str], min_cols: int | None = None) -> pd.DataFrame:
@@ -581,13 +714,53 @@ def write_plink(gm: GenotypeMatrix, prefix: str | os.PathLike) -> None:
 
 
 def read_genotypes(path: str | os.PathLike, **kwargs) -> GenotypeMatrix:
-    """Dispatch on the file name: ``.bed`` (or a PLINK prefix) to :func:`read_plink`, else VCF/BCF."""
+    """Dispatch on the file name: ``.bed`` / ``.pgen`` (or their prefix) to PLINK, else VCF/BCF."""
     p = Path(path)
-    if p.suffix == ".bed" or (not p.exists() and p.with_name(p.name + ".bed").exists()):
-        if kwargs.get("region"):
-            raise InputError("--region is supported for VCF/BCF input only")
-        return read_plink(p, samples=kwargs.get("samples"))
+    for suffix, reader in ((".bed", read_plink), (".pgen", read_pgen)):
+        if p.suffix == suffix or (not p.exists() and p.with_name(p.name + suffix).exists()):
+            if kwargs.get("region"):
+                raise InputError("--region is supported for VCF/BCF input only")
+            return reader(p, samples=kwargs.get("samples"))
     return read_vcf(p, **kwargs)
+
+
+def stack_variants(parts: Sequence[GenotypeMatrix], names: Sequence[str]) -> GenotypeMatrix:
+    """Stack the variants of several files that hold the same samples (e.g. one per chromosome).
+
+    Raises
+    ------
+    InputError
+        When a file's samples differ from the first file's (names the file and the first
+        differing sample).
+    """
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+    for gm, name in zip(parts[1:], names[1:]):
+        if gm.n_samples != first.n_samples or not np.array_equal(gm.sample_id, first.sample_id):
+            where = next(
+                (i for i, (a, b) in enumerate(zip(first.sample_id, gm.sample_id)) if a != b),
+                min(gm.n_samples, first.n_samples),
+            )
+            theirs = gm.sample_id[where] if where < gm.n_samples else "(none)"
+            ours = first.sample_id[where] if where < first.n_samples else "(none)"
+            raise InputError(
+                f"{name} does not hold the samples of {names[0]} in the same order: sample "
+                f"{where + 1} is {theirs!r}, not {ours!r} ({gm.n_samples} vs {first.n_samples} "
+                "samples); several inputs must share one sample list"
+            )
+    return GenotypeMatrix(
+        np.concatenate([gm.dosage for gm in parts]),
+        *(
+            np.concatenate([getattr(gm, name) for gm in parts])
+            for name in (
+                "variant_contig", "variant_position", "variant_id", "variant_ref", "variant_alt"
+            )
+        ),
+        first.sample_id,
+        sum(gm.n_haploid_calls for gm in parts),
+        first.sample_family,
+    )  # fmt: skip
 
 
 # -- panels ---------------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import time
 from importlib import resources
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.config import Config
+from ..core.progress import StageTimer
 from ..core.runtime import resolve_device
 from .embed import LABEL_GUIDED_METHODS, METHODS, embed
 from .errors import InputError
@@ -239,6 +239,7 @@ def infer(
     n_draws: int = 20,
     verbose: bool | None = None,
     min_confidence: float = 0.5,
+    memory_mib: float | None = None,
 ) -> AncestryMap:
     """Fit a 2-D ancestry map of genotypes; write nothing.
 
@@ -268,6 +269,9 @@ def infer(
         Progress on stderr (default: only on a terminal).
     min_confidence : float
         Label-guided calls below this probability are "unassigned".
+    memory_mib : float, optional
+        PCA workspace in MiB (PLINK's ``--memory``): the dosages are scaled block by block within
+        it; default :data:`~.pca.DEFAULT_WORKSPACE_MIB`.
 
     Returns
     -------
@@ -276,36 +280,33 @@ def infer(
     _check_arguments(method, n_pcs, n_draws, min_confidence, config)
     device = str(resolve_device(device))
     gm = genotypes if isinstance(genotypes, GenotypeMatrix) else read_genotypes(genotypes)
-    timings = {}
-    t0 = time.perf_counter()
-    gm, report = apply_qc(gm, qc)
-    timings["qc"] = time.perf_counter() - t0
+    stages = StageTimer(log)
+    with stages("qc", f"{gm.n_variants:,} variants x {gm.n_samples:,} samples"):
+        gm, report = apply_qc(gm, qc)
     aligned = align_labels(labels, gm.sample_id)
-    t0 = time.perf_counter()
-    pca, reference_pcs = fit_pca(gm, n_pcs, seed=seed)
-    pcs = reference_pcs[:, : pca.n_components]
-    timings["pca"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    class_names, class_index = training_classes(aligned, method)
-    emb = embed(
-        pcs,
-        method=method,
-        seed=seed,
-        device=device,
-        config=config,
-        n_draws=n_draws,
-        verbose=verbose,
-        labels=class_index,
-    )
-    timings["embedding"] = time.perf_counter() - t0
+    with stages("pca", f"{gm.n_variants:,} variants x {gm.n_samples:,} samples"):
+        pca, reference_pcs = fit_pca(gm, n_pcs, seed=seed, memory_mib=memory_mib)
+        pcs = reference_pcs[:, : pca.n_components]
+    with stages("embedding", f"{method} on {pcs.shape[1]} PCs, device {device}"):
+        class_names, class_index = training_classes(aligned, method)
+        emb = embed(
+            pcs,
+            method=method,
+            seed=seed,
+            device=device,
+            config=config,
+            n_draws=n_draws,
+            verbose=verbose,
+            labels=class_index,
+        )
     model = AncestryModel(
         method, VariantTable.of(gm), pca, emb.input_scale, emb.model, seed, n_draws, class_names
     )
-    t0 = time.perf_counter()
-    metrics = score_map(emb.coords, aligned, reference_pcs, method=method, seed=seed)
-    if metrics is not None and class_names:
-        metrics["labels_used_in_training"] = True  # label-guided: these metrics are optimistic
-    timings["metrics"] = time.perf_counter() - t0
+    with stages("metrics"):
+        metrics = score_map(emb.coords, aligned, reference_pcs, method=method, seed=seed)
+        if metrics is not None and class_names:
+            metrics["labels_used_in_training"] = True  # label-guided: these metrics are optimistic
+    timings = stages.seconds
     return AncestryMap(
         np.asarray(gm.sample_id), emb.coords, emb.sd, pcs, reference_pcs, aligned, report,
         metrics, timings, model, emb.history, gm.sample_family, emb.class_probs, min_confidence,
@@ -351,7 +352,9 @@ def training_classes(labels: pd.DataFrame | None, method: str):
     return names, index
 
 
-def fit_pca(gm: GenotypeMatrix, n_pcs: int, *, seed: int = 0) -> tuple[GenotypePCA, np.ndarray]:
+def fit_pca(
+    gm: GenotypeMatrix, n_pcs: int, *, seed: int = 0, memory_mib: float | None = None
+) -> tuple[GenotypePCA, np.ndarray]:
     """Fit the PCA front end.
 
     Returns
@@ -365,7 +368,7 @@ def fit_pca(gm: GenotypeMatrix, n_pcs: int, *, seed: int = 0) -> tuple[GenotypeP
     if warning:
         log.warning(warning)
     n_fit = max(n_pcs, min(N_REFERENCE_PCS, gm.n_variants, gm.n_samples))
-    pca = GenotypePCA(n_fit, seed=seed)
+    pca = GenotypePCA(n_fit, seed=seed, memory_mib=memory_mib)
     scores = pca.fit_transform(gm.dosage)
     return pca.truncated(n_pcs), scores
 

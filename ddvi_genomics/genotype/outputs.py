@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..provenance import provenance, versions_line
+from ..provenance import provenance
 from .errors import InputError
 from .html_map import write_html_map
 from .mapping import AncestryMap, add_population_calls, embedding_table, probability_table
@@ -56,7 +56,7 @@ INFER_SUFFIXES = (
     ".prune.out",
     ".html",
 )
-PROJECT_SUFFIXES = (".embedding.tsv", ".proba.tsv", ".log")
+PROJECT_SUFFIXES = (".embedding.tsv", ".proba.tsv", ".pcscores", ".png", ".log")
 
 
 class OutputSet:
@@ -102,7 +102,11 @@ class OutputSet:
             raise
 
     def _refuse_existing(self) -> None:
+        from .runlog import is_failure_log
+
         existing = [self.final(s) for s in self.suffixes if self.final(s).exists()]
+        if existing == [self.final(".log")] and is_failure_log(existing[0]):
+            existing = []  # only the record of a failed run: replacing it loses no result
         if existing and not self.force:
             raise InputError(f"output {existing[0]} exists; use --force to overwrite")
 
@@ -128,6 +132,26 @@ class OutputSet:
             os.replace(tmp, final)
         self._release_lock()
         return [final for _, final in self.pending]
+
+    def publish_alone(self, suffix: str) -> Path:
+        """Publish only ``suffix`` (a failed run's log); discard the rest.
+
+        Under ``force`` the earlier run's other outputs are removed too, so every file beside
+        the published one comes from the same run.
+        """
+        final = self.final(suffix)
+        tmp = next(t for t, f in self.pending if f == final)
+        self.pending = [(t, f) for t, f in self.pending if f != final]
+        for t, _ in self.pending:
+            t.unlink(missing_ok=True)
+        self.pending = []
+        if self.force:
+            for other in self.suffixes:
+                if other != suffix:
+                    self.final(other).unlink(missing_ok=True)
+        os.replace(tmp, final)
+        self._release_lock()
+        return final
 
     def discard(self) -> None:
         """Remove every pending temporary file and release the lock."""
@@ -231,18 +255,24 @@ def write_map(
     list of Path
         The published files.
     """
+    from .runlog import RunLog
+
     with OutputSet(prefix, INFER_SUFFIXES, force) as out:
-        return write_map_into(out, amap, title=title, run_info=run_info)
+        with RunLog(out, "infer", dict(run_info or {})) as runlog:
+            return write_map_into(out, runlog, amap, title=title, run_info=run_info)
 
 
-def write_map_into(out: OutputSet, amap: AncestryMap, *, title: str = "", run_info=None):
-    """Write the files of :func:`write_map` into an open :class:`OutputSet` and publish it."""
+def write_map_into(
+    out: OutputSet, runlog, amap: AncestryMap, *, title: str = "", run_info=None
+) -> list[Path]:
+    """Write the files of :func:`write_map` into an open :class:`OutputSet` and publish it.
+
+    ``runlog`` is the set's open :class:`~.runlog.RunLog`: the map's summary ends it.
+    """
     table = amap.table()
     write_table(table, out.path(".embedding.tsv"))
     write_eigenvec(out.path(".eigenvec"), amap.sample_id, amap.eigenvectors, amap.sample_family)
-    score_table = pd.DataFrame(amap.pcs, columns=[f"PC{k + 1}" for k in range(amap.pcs.shape[1])])
-    score_table.insert(0, "#IID", amap.sample_id)
-    write_table(score_table, out.path(".pcscores"))
+    write_table(pc_score_table(amap.sample_id, amap.pcs), out.path(".pcscores"))
     pca, variants = amap.model.pca, amap.model.variants
     write_eigenval(out.path(".eigenval"), pca.eigenvalues_)
     write_allele_weights(out.path(".eigenvec.allele"), variants, pca.components_)
@@ -251,6 +281,7 @@ def write_map_into(out: OutputSet, amap: AncestryMap, *, title: str = "", run_in
         amap.coords,
         table["POP"].to_numpy() if "POP" in table else None,
         table["SUPER_POP"].to_numpy() if "SUPER_POP" in table else None,
+        sd=amap.sd,
         title=title,
         path=out.path(".png"),
     )
@@ -273,21 +304,12 @@ def write_map_into(out: OutputSet, amap: AncestryMap, *, title: str = "", run_in
         out.path(".prune.out").write_text("".join(f"{v}\n" for v in amap.qc.prune_out))
     amap.model.save(out.path(".model.pt"))
     info = dict(run_info or {})
-    lines = [f"ddvi-genomics infer (log of {out.prefix})", *run_info_lines(info)]
-    out.path(".log").write_text("\n".join(lines + map_summary(amap)) + "\n")
+    runlog.write(map_summary(amap))
+    runlog.close()
     info.update(qc=amap.qc.to_dict(), timings=amap.timings, method=amap.method)
     record = provenance(info, command=info.pop("command", None))
     out.path(".provenance.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
     return out.publish()
-
-
-def run_info_lines(info: dict) -> list[str]:
-    """``key: value`` log lines (dicts as JSON), then the versions line."""
-    lines = [
-        f"{k}: {json.dumps(v, default=str) if isinstance(v, dict | list) else v}"
-        for k, v in info.items()
-    ]
-    return lines + [versions_line()]
 
 
 def map_summary(amap: AncestryMap) -> list[str]:
@@ -313,20 +335,29 @@ def write_projection(
     min_confidence: float = 0.5,
 ) -> list[Path]:
     """Write ``PREFIX.embedding.tsv``, ``PREFIX.log`` (and ``.proba.tsv``) for projected samples."""
+    from .runlog import RunLog
+
     with OutputSet(prefix, PROJECT_SUFFIXES, force) as out:
-        return write_projection_into(
-            out, projection, run_info=run_info, min_confidence=min_confidence
-        )
+        with RunLog(out, "project", dict(run_info or {})) as runlog:
+            return write_projection_into(out, runlog, projection, min_confidence=min_confidence)
 
 
 def write_projection_into(
     out: OutputSet,
+    runlog,
     projection: Projection,
     *,
-    run_info=None,
     min_confidence: float = 0.5,
+    reference: pd.DataFrame | None = None,
 ) -> list[Path]:
-    """Write the files of :func:`write_projection` into an open :class:`OutputSet`; publish it."""
+    """Write the projected samples' files into an open :class:`OutputSet`; publish it.
+
+    ``PREFIX.embedding.tsv`` (coordinates, sd, label-guided calls), ``PREFIX.pcscores`` (the
+    samples' PC scores on the reference axes, as ``infer`` writes them), ``PREFIX.png`` (the new
+    samples over the reference map when ``reference``, an embedding table read by
+    :func:`read_embedding_table`, is given; alone otherwise), ``PREFIX.proba.tsv`` for
+    label-guided maps, and the end of ``PREFIX.log``.
+    """
     table = embedding_table(projection.sample_id, projection.coords, projection.sd)
     names = projection.class_names
     add_population_calls(table, projection.class_probs, names, min_confidence)
@@ -334,14 +365,46 @@ def write_projection_into(
     if probabilities is not None:
         write_table(probabilities, out.path(".proba.tsv"))
     write_table(table, out.path(".embedding.tsv"))
-    lines = [
-        f"ddvi-genomics project (log of {out.prefix})",
-        *run_info_lines(dict(run_info or {})),
-        f"variants: {json.dumps(projection.alignment.to_dict())}",
-        f"samples: {len(projection.sample_id)}",
-    ]
-    out.path(".log").write_text("\n".join(lines) + "\n")
+    write_table(pc_score_table(projection.sample_id, projection.pcs), out.path(".pcscores"))
+    calls = table["PRED_POP"].to_numpy() if "PRED_POP" in table else None
+    ref = None
+    if reference is not None:
+        ref = (
+            reference[["DIM1", "DIM2"]].to_numpy(float),
+            reference["POP"].astype(str).to_numpy() if "POP" in reference else None,
+            reference["SUPER_POP"].astype(str).to_numpy() if "SUPER_POP" in reference else None,
+        )
+    plot_embedding(
+        projection.coords,
+        calls,
+        None,
+        sd=projection.sd,
+        title=f"{len(projection.sample_id)} projected samples"
+        + (" over the reference map" if ref is not None else ""),
+        path=out.path(".png"),
+        reference=ref,
+    )
+    runlog.write(
+        [
+            f"variants: {json.dumps(projection.alignment.to_dict())}",
+            f"samples: {len(projection.sample_id)}",
+            "reference map: "
+            + (
+                "drawn under the new samples"
+                if ref is not None
+                else "not found (new samples alone)"
+            ),
+        ]
+    )
+    runlog.close()
     return out.publish()
+
+
+def pc_score_table(sample_id, pcs: np.ndarray) -> pd.DataFrame:
+    """``#IID PC1 ..`` table of PC scores (eigenvectors times singular values)."""
+    table = pd.DataFrame(pcs, columns=[f"PC{k + 1}" for k in range(pcs.shape[1])])
+    table.insert(0, "#IID", sample_id)
+    return table
 
 
 def read_embedding_table(path) -> pd.DataFrame:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import sys
 import time
@@ -21,7 +22,14 @@ from .embed import NETWORK_FAMILIES, preset_config
 from .errors import InputError
 from .evaluate import evaluate_embedding
 from .ids import SampleIdRule
-from .io import GenotypeMatrix, read_genotypes, read_panel, read_samples_file, select_samples
+from .io import (
+    GenotypeMatrix,
+    read_genotypes,
+    read_panel,
+    read_samples_file,
+    select_samples,
+    stack_variants,
+)
 from .mapping import QCOptions, check_range, infer
 from .model import AncestryModel
 from .outputs import (
@@ -34,6 +42,9 @@ from .outputs import (
     write_projection_into,
 )
 from .plots import plot_embedding
+from .runlog import RunLog
+
+log = logging.getLogger("ddvi_genomics")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,11 +79,14 @@ class InferOptions:
     epochs: int | None = None
     qc: QCOptions = QCOptions()
     min_confidence: float = 0.5
+    memory_mib: float | None = None
     force: bool = False
     verbose: bool | None = None
 
     def __post_init__(self):
         check_range("--n-pcs", self.n_pcs, 1, None, integer=True)
+        if self.memory_mib is not None:
+            check_range("--memory", self.memory_mib, 1, None)
         if self.epochs is not None:
             check_range("--epochs", self.epochs, 1, None, integer=True)
         check_range("--seed", self.seed, 0, None, integer=True)
@@ -95,7 +109,7 @@ class InferOptions:
 
 
 def read_input(
-    path,
+    paths,
     *,
     region=None,
     samples_file=None,
@@ -103,83 +117,103 @@ def read_input(
     verbose=None,
     id_rule: SampleIdRule | None = None,
 ) -> tuple[GenotypeMatrix, str]:
-    """Read genotypes; return them and a log line.
+    """Read genotypes from one file or several (e.g. one per chromosome); return them and a log line.
 
     VCF names are split by ``id_rule`` first, then ``--keep`` / ``--remove`` apply by IID.
+    Several files must hold the same samples in the same order; their variants are stacked.
     """
+    paths = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     id_rule = id_rule or SampleIdRule()
     samples = read_samples_file(samples_file) if samples_file else None
     t0 = time.perf_counter()
-    if id_rule.active:  # --keep names IIDs, which exist only after the split
-        gm = id_rule.apply(read_genotypes(path, region=region, progress=verbose), str(path))
-        if samples is not None:
-            gm = gm.subset(samples=select_samples(list(gm.sample_id), samples, samples_file))
-    else:
-        gm = read_genotypes(path, region=region, samples=samples, progress=verbose)
+    parts = []
+    for path in paths:
+        if id_rule.active:  # --keep names IIDs, which exist only after the split
+            gm = id_rule.apply(read_genotypes(path, region=region, progress=verbose), str(path))
+            if samples is not None:
+                gm = gm.subset(samples=select_samples(list(gm.sample_id), samples, samples_file))
+        else:
+            gm = read_genotypes(path, region=region, samples=samples, progress=verbose)
+        parts.append(gm)
+    gm = stack_variants(parts, [str(p) for p in paths])
+    where = str(paths[0]) if len(paths) == 1 else f"{len(paths)} files ({paths[0]} ...)"
     if remove_file:
         removed = set(read_samples_file(remove_file))
         gm = gm.subset(samples=np.array([s not in removed for s in gm.sample_id], dtype=bool))
         if gm.n_samples == 0:
-            raise InputError(f"--remove {remove_file} removes every sample of {path}")
+            raise InputError(f"--remove {remove_file} removes every sample of {where}")
     if gm.n_variants == 0:
-        raise InputError(f"{path} has no variants" + (f" in region {region}" if region else ""))
+        raise InputError(f"{where} has no variants" + (f" in region {region}" if region else ""))
     line = (
-        f"read {gm.n_variants:,} variants x {gm.n_samples:,} samples from {path} in "
+        f"read {gm.n_variants:,} variants x {gm.n_samples:,} samples from {where} in "
         f"{time.perf_counter() - t0:.1f} s; haploid calls {gm.n_haploid_calls:,}; missing calls "
         f"{int((gm.dosage < 0).sum()):,} (mean-imputed in PCA)"
     )
     return gm, line
 
 
-def run_infer(input_path, out_prefix, opts: InferOptions, *, command: str = "") -> dict:
+def run_infer(
+    input_path, out_prefix, opts: InferOptions, *, command: str = "", threads: dict | None = None
+) -> dict:
     """Read genotypes, fit the map, write every output; return a summary dict.
+
+    ``PREFIX.log`` is written from the start; a failed run leaves only it (see
+    :mod:`~.runlog`).
+
+    Parameters
+    ----------
+    input_path : path or list of paths
+        One genotype file, or several holding the same samples (e.g. one per chromosome).
+    out_prefix : path
+    opts : InferOptions
+    command : str
+        The command line, for the log.
+    threads : dict, optional
+        Threads per engine (from :func:`ddvi_genomics.threads.limit_threads`), for the log.
 
     Raises
     ------
     InputError
         For bad input (the command line prints it as one line and exits with code 2).
     """
-    started = _utc_now()
+    inputs = [input_path] if isinstance(input_path, str | os.PathLike) else list(input_path)
+    header = {
+        "command": command or " ".join(sys.argv),
+        "input": ", ".join(str(p) for p in inputs),
+        "seed": opts.seed,
+        "threads": threads or {"torch": _torch_threads()},
+        "device": str(resolve_device(opts.device)),
+        "options": opts.summary(),
+    }
     with OutputSet(out_prefix, INFER_SUFFIXES, opts.force) as out:  # checked before any work
-        gm, read_line = read_input(
-            input_path,
-            region=opts.region,
-            samples_file=opts.samples_file,
-            remove_file=opts.remove_file,
-            verbose=opts.verbose,
-            id_rule=opts.id_rule,
-        )
-        labels = opts.columns.read(opts.panel) if opts.panel else None
-        amap = infer(
-            gm,
-            labels,
-            qc=opts.qc,
-            n_pcs=opts.n_pcs,
-            method=opts.method,
-            config=opts.network_config(),
-            seed=opts.seed,
-            device=opts.device,
-            verbose=opts.verbose,
-            min_confidence=opts.min_confidence,
-        )
-        run_info = {
-            "command": command or " ".join(sys.argv),
-            "started_utc": started,
-            "input": str(input_path),
-            "device": str(resolve_device(opts.device)),
-            "torch_threads": _torch_threads(),
-            "options": opts.summary(),
-            "read": read_line,
-        }
-        title = f"{opts.method.upper()} embedding of {Path(input_path).name}"
-        written = write_map_into(out, amap, title=title, run_info=run_info)
+        with RunLog(out, "infer", header) as runlog:
+            gm, read_line = read_input(
+                inputs,
+                region=opts.region,
+                samples_file=opts.samples_file,
+                remove_file=opts.remove_file,
+                verbose=opts.verbose,
+                id_rule=opts.id_rule,
+            )
+            log.info(read_line)
+            labels = opts.columns.read(opts.panel) if opts.panel else None
+            amap = infer(
+                gm,
+                labels,
+                qc=opts.qc,
+                n_pcs=opts.n_pcs,
+                method=opts.method,
+                config=opts.network_config(),
+                seed=opts.seed,
+                device=opts.device,
+                verbose=opts.verbose,
+                min_confidence=opts.min_confidence,
+                memory_mib=opts.memory_mib,
+            )
+            run_info = {**header, "started_utc": runlog.started_utc, "read": read_line}
+            title = f"{opts.method.upper()} embedding of {Path(inputs[0]).name}"
+            written = write_map_into(out, runlog, amap, title=title, run_info=run_info)
     return {"outputs": [str(p) for p in written], "metrics": amap.metrics, "map": amap}
-
-
-def _utc_now() -> str:
-    import datetime
-
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def _torch_threads() -> int:
@@ -199,8 +233,13 @@ def run_project(
     force: bool = False,
     command: str = "",
     min_confidence: float = 0.5,
+    threads: dict | None = None,
+    reference=None,
 ) -> dict:
-    """Place new samples on a saved map: ``PREFIX.embedding.tsv`` and ``PREFIX.log``.
+    """Place new samples on a saved map: ``PREFIX.embedding.tsv``, ``.pcscores``, ``.png``, ``.log``.
+
+    The PNG draws the new samples over the reference map: ``reference`` (an ``infer``
+    embedding table), by default ``X.embedding.tsv`` beside a model ``X.model.pt``.
 
     Returns
     -------
@@ -209,18 +248,43 @@ def run_project(
     """
     check_range("--min-overlap", min_overlap, 0.0, 1.0)
     check_range("--min-confidence", min_confidence, 0.0, 1.0)
+    inputs = [input_path] if isinstance(input_path, str | os.PathLike) else list(input_path)
+    header = {
+        "command": command or " ".join(sys.argv),
+        "input": ", ".join(str(p) for p in inputs),
+        "model": str(model_path),
+        "threads": threads or {"torch": _torch_threads()},
+        "options": {"min_overlap": min_overlap, "min_confidence": min_confidence},
+    }
     with OutputSet(out_prefix, PROJECT_SUFFIXES, force) as out:
-        model = AncestryModel.load(model_path, device=device)
-        gm, read_line = read_input(input_path, samples_file=samples_file)
-        projection = model.project(gm, min_overlap=min_overlap)
-        run_info = {
-            "command": command or " ".join(sys.argv),
-            "input": str(input_path),
-            "model": str(model_path),
-            "read": read_line,
-        }
-        write_projection_into(out, projection, run_info=run_info, min_confidence=min_confidence)
+        with RunLog(out, "project", header) as runlog:
+            model = AncestryModel.load(model_path, device=device)
+            reference_table = _reference_map(model_path, reference)
+            gm, read_line = read_input(inputs, samples_file=samples_file)
+            log.info(read_line)
+            projection = model.project(gm, min_overlap=min_overlap)
+            write_projection_into(
+                out, runlog, projection, min_confidence=min_confidence, reference=reference_table
+            )
     return projection.alignment.to_dict()
+
+
+def _reference_map(model_path, reference) -> pd.DataFrame | None:
+    """Return the map to draw under projected samples (None when there is none).
+
+    ``reference`` when given, else the table beside the model (``X.embedding.tsv`` for
+    ``X.model.pt``).
+    """
+    if reference is not None:
+        return read_embedding_table(reference)
+    name = Path(model_path).name
+    if name.endswith(".model.pt"):
+        beside = Path(model_path).with_name(name.removesuffix(".model.pt") + ".embedding.tsv")
+        if beside.is_file():
+            log.info("reference map: %s", beside)
+            return read_embedding_table(beside)
+    log.warning("no reference map beside %s; the PNG shows the new samples alone", model_path)
+    return None
 
 
 def evaluate_table(
@@ -262,10 +326,12 @@ def plot_table(embedding, out_path, *, panel=None, columns: PanelColumns = Panel
             sup = labels["super_population"].fillna("NA").to_numpy()
     tmp = Path(f"{out_path}.tmp-{os.getpid()}")
     try:
+        sd = df[["DIM1_SD", "DIM2_SD"]].to_numpy(np.float64) if "DIM1_SD" in df else None
         plot_embedding(
             df[["DIM1", "DIM2"]].to_numpy(np.float64),
             pop,
             sup,
+            sd=sd,
             title=Path(embedding).name,
             path=tmp,
         )

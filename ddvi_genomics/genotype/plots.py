@@ -1,7 +1,9 @@
 """Publication-style scatter of an ancestry embedding, coloured by population.
 
-One colour family per super-population (shades of one colormap), legend grouped by
-super-population and placed outside the axes, readable with 26+ populations.
+One colour family per super-population (shades of one colormap, each population also with its
+own marker), legend grouped by super-population and placed outside the axes, readable with 26+
+populations. With posterior sds a second panel shows each sample's uncertainty; ``project``
+draws new samples over the reference map.
 """
 
 from __future__ import annotations
@@ -39,75 +41,144 @@ def population_colours(population, super_population=None) -> dict:
             groups[s].append(p)
     for gi, (_sup, members) in enumerate(sorted(groups.items())):
         cmap = matplotlib.colormaps[_FAMILIES[gi % len(_FAMILIES)]]
-        shades = np.linspace(0.45, 0.95, len(members)) if len(members) > 1 else [0.7]
+        shades = np.linspace(0.4, 0.95, len(members)) if len(members) > 1 else [0.7]
         for p, shade in zip(sorted(members), shades):
             colours[p] = cmap(shade)
     return colours
 
 
-def plot_embedding(coords, population=None, super_population=None, *, title: str = "", path=None):
-    """Scatter ``coords`` (n, 2); save to ``path`` (PNG) when given; return the figure."""
+def plot_embedding(
+    coords,
+    population=None,
+    super_population=None,
+    *,
+    sd=None,
+    title: str = "",
+    path=None,
+    reference=None,
+):
+    """Scatter ``coords`` (n, 2) by population; save to ``path`` (PNG) when given; return the figure.
+
+    Within a super-population, populations differ in shade *and* marker, so five shades of one
+    colour family stay distinguishable.
+
+    Parameters
+    ----------
+    coords : array, shape (n, 2)
+    population, super_population : array of str, shape (n,), optional
+    sd : array, shape (n, 2), optional
+        Posterior standard deviations: a second panel colours every sample by its
+        ``sqrt((sd1^2 + sd2^2) / 2)``, so the map's uncertainty is visible in the PNG.
+    title : str
+    path : path, optional
+    reference : tuple (coords, population, super_population), optional
+        A reference map drawn faintly underneath (``project``): ``coords`` are then new samples,
+        drawn on top as black-edged markers (filled by ``population`` when it is given, e.g.
+        the label-guided calls).
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
 
     coords = np.asarray(coords)
-    fig, ax = plt.subplots(figsize=(9, 6.5))
-    if population is None:
-        ax.scatter(coords[:, 0], coords[:, 1], s=6, c="0.3", alpha=0.8, linewidths=0)
+    with_sd = sd is not None and np.isfinite(np.asarray(sd, dtype=float)).all()
+    fig, axes = plt.subplots(
+        1, 2 if with_sd else 1, figsize=(15.5 if with_sd else 9, 6.5), squeeze=False
+    )
+    ax = axes[0, 0]
+    if reference is not None:
+        ref_coords, ref_pop, ref_sup = reference
+        handles = _scatter_populations(ax, np.asarray(ref_coords), ref_pop, ref_sup, alpha=0.3)
+        handles += _scatter_new_samples(ax, coords, population, super_population)
     else:
-        population = np.asarray(population)
-        sup = None if super_population is None else np.asarray(super_population)
-        colours = population_colours(population, sup)
-        handles = []
-        groups = sorted(set(sup)) if sup is not None else [None]
-        for group in groups:
-            members = sorted(set(population if group is None else population[sup == group]))
-            if group is not None:
-                handles.append(Line2D([], [], linestyle="", label=f"$\\bf{{{group}}}$"))
-            for pi, pop in enumerate(members):
-                mask = population == pop
-                marker = (
-                    _MARKERS[pi % len(_MARKERS)] if group is None and len(members) > 20 else "o"
-                )
-                ax.scatter(
-                    coords[mask, 0],
-                    coords[mask, 1],
-                    s=7,
-                    color=colours[pop],
-                    marker=marker,
-                    alpha=0.85,
-                    linewidths=0,
-                )
-                handles.append(
-                    Line2D(
-                        [],
-                        [],
-                        marker=marker,
-                        linestyle="",
-                        color=colours[pop],
-                        markersize=6,
-                        label=f"{pop} ({int(mask.sum())})",
-                    )
-                )
-        ncol = 1 if len(handles) <= 32 else 2
+        handles = _scatter_populations(ax, coords, population, super_population, alpha=0.85)
+    if handles:
         ax.legend(
             handles=handles,
             loc="upper left",
             bbox_to_anchor=(1.01, 1.0),
             frameon=False,
             fontsize=7.5,
-            ncol=ncol,
+            ncol=1 if len(handles) <= 32 else 2,
             handletextpad=0.3,
             borderaxespad=0.0,
         )
     ax.set_xlabel("DIM1")
     ax.set_ylabel("DIM2")
     ax.set_title(title)
+    if with_sd:
+        _plot_uncertainty(fig, axes[0, 1], coords, np.asarray(sd, dtype=float), ax)
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=150, format="png")
         plt.close(fig)
     return fig
+
+
+def _scatter_populations(ax, coords, population, super_population, *, alpha):
+    """Draw samples by population; return the legend handles (grouped by super-population)."""
+    from matplotlib.lines import Line2D
+
+    if population is None:
+        ax.scatter(coords[:, 0], coords[:, 1], s=6, c="0.3", alpha=alpha, linewidths=0)
+        return []
+    population = np.asarray(population)
+    sup = None if super_population is None else np.asarray(super_population)
+    colours = population_colours(population, sup)
+    handles = []
+    groups = sorted(set(sup)) if sup is not None else [None]
+    for group in groups:
+        members = sorted(set(population if group is None else population[sup == group]))
+        if group is not None:
+            handles.append(Line2D([], [], linestyle="", label=f"$\\bf{{{group}}}$"))
+        for pi, pop in enumerate(members):
+            mask = population == pop
+            marker = (
+                _MARKERS[pi % len(_MARKERS)] if group is not None or len(members) > 20 else "o"
+            )
+            ax.scatter(
+                coords[mask, 0], coords[mask, 1], s=8, color=colours[pop], marker=marker,
+                alpha=alpha, linewidths=0,
+            )  # fmt: skip
+            handles.append(
+                Line2D([], [], marker=marker, linestyle="", color=colours[pop], markersize=6,
+                       label=f"{pop} ({int(mask.sum())})")
+            )  # fmt: skip
+    return handles
+
+
+def _scatter_new_samples(ax, coords, population, super_population):
+    """Projected samples on top of a reference map; return their legend handles."""
+    from matplotlib.lines import Line2D
+
+    kwargs = dict(s=28, marker="D", edgecolors="black", linewidths=0.8, zorder=5)
+    if population is None:
+        ax.scatter(coords[:, 0], coords[:, 1], c="black", **kwargs)
+        return [Line2D([], [], marker="D", linestyle="", color="black", markersize=6,
+                       label=f"new samples ({len(coords)})")]  # fmt: skip
+    population = np.asarray(population)
+    colours = population_colours(population, super_population)
+    handles = [Line2D([], [], linestyle="", label="$\\bf{new\\ samples}$")]
+    for pop in sorted(set(population)):
+        mask = population == pop
+        ax.scatter(coords[mask, 0], coords[mask, 1], color=colours[pop], **kwargs)
+        handles.append(Line2D([], [], marker="D", linestyle="", color=colours[pop],
+                              markeredgecolor="black", markersize=6,
+                              label=f"{pop} ({int(mask.sum())})"))  # fmt: skip
+    return handles
+
+
+def _plot_uncertainty(fig, ax, coords, sd, map_ax) -> None:
+    """Second panel: every sample coloured by its posterior sd, on the same axes limits."""
+    spread = np.sqrt((sd**2).mean(axis=1))
+    order = np.argsort(spread)  # most uncertain on top
+    points = ax.scatter(
+        coords[order, 0], coords[order, 1], c=spread[order], s=8, cmap="viridis", linewidths=0
+    )
+    ax.set_xlim(map_ax.get_xlim())
+    ax.set_ylim(map_ax.get_ylim())
+    ax.set_xlabel("DIM1")
+    ax.set_ylabel("DIM2")
+    ax.set_title("posterior uncertainty (sd per sample)")
+    fig.colorbar(points, ax=ax, label="sqrt((sd1² + sd2²) / 2)")

@@ -90,9 +90,25 @@ def is_in_contigs(contig: np.ndarray, names) -> np.ndarray:
     return np.array([normalize_contig(c) in wanted for c in contig], dtype=bool)
 
 
+VARIANT_BLOCK = 16384
+"""Variants per block in the per-variant counts (bounds their temporaries, not their results)."""
+
+
+def _blocks(n_variants: int):
+    for lo in range(0, n_variants, VARIANT_BLOCK):
+        yield slice(lo, min(lo + VARIANT_BLOCK, n_variants))
+
+
 def count_called(dosage: np.ndarray, axis: int) -> np.ndarray:
     """Count non-missing calls along ``axis`` (1: per variant, 0: per sample)."""
-    return (dosage >= 0).sum(axis=axis)
+    if axis == 1:
+        return np.concatenate(
+            [(dosage[b] >= 0).sum(axis=1) for b in _blocks(dosage.shape[0])] or [np.zeros(0, int)]
+        )
+    total = np.zeros(dosage.shape[1], dtype=np.int64)
+    for b in _blocks(dosage.shape[0]):
+        total += (dosage[b] >= 0).sum(axis=0)
+    return total
 
 
 def variant_missing_rate(dosage: np.ndarray) -> np.ndarray:
@@ -108,7 +124,13 @@ def sample_missing_rate(dosage: np.ndarray) -> np.ndarray:
 def alt_allele_frequency(dosage: np.ndarray) -> np.ndarray:
     """ALT allele frequency per variant over called genotypes (NaN when nothing is called)."""
     called = count_called(dosage, 1)
-    total = np.where(dosage >= 0, dosage, 0).sum(axis=1, dtype=np.int64)
+    total = np.concatenate(
+        [
+            np.where(dosage[b] >= 0, dosage[b], 0).sum(axis=1, dtype=np.int64)
+            for b in _blocks(dosage.shape[0])
+        ]
+        or [np.zeros(0, np.int64)]
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         return total / (2.0 * called)
 
@@ -121,7 +143,13 @@ def minor_allele_frequency(dosage: np.ndarray) -> np.ndarray:
 
 def genotype_counts(dosage: np.ndarray) -> np.ndarray:
     """Count called genotypes per variant: columns (hom ref, het, hom alt), shape (n_variants, 3)."""
-    return np.stack([(dosage == k).sum(1) for k in (0, 1, 2)], axis=1).astype(np.int64)
+    return np.concatenate(
+        [
+            np.stack([(dosage[b] == k).sum(1) for k in (0, 1, 2)], axis=1).astype(np.int64)
+            for b in _blocks(dosage.shape[0])
+        ]
+        or [np.zeros((0, 3), np.int64)]
+    )
 
 
 def hwe_exact_pvalue(n_het: int, n_hom1: int, n_hom2: int, *, midp: bool = False) -> float:

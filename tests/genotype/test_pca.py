@@ -85,3 +85,46 @@ def test_clamp_and_writers(tmp_path):
     ]
     write_eigenval(tmp_path / "x.eigenval", np.array([2.5, 1.0]))
     assert (tmp_path / "x.eigenval").read_text() == "2.5\n1\n"
+
+
+def dense_patterson(d):
+    """The scaled matrix built naively, samples x variants (oracle for the block operator)."""
+    x = d.astype(float)
+    p = np.array([row[row >= 0].sum() / (2 * (row >= 0).sum()) for row in x])
+    x = np.where(d < 0, 2 * p[:, None], x)
+    return ((x - 2 * p[:, None]) / np.sqrt(p * (1 - p))[:, None]).T
+
+
+@pytest.mark.parametrize("solver", ["exact", "randomized"])
+def test_pca__tiny_workspace_blocks_give_the_dense_svd(solver):
+    d = simulated_dosage(n_var=500, n_samp=80, seed=3)
+    d[7, 11] = d[200, 3] = -1
+    x = dense_patterson(d)
+    u, s, vt = np.linalg.svd(x, full_matrices=False)
+    pca = GenotypePCA(4, solver=solver, seed=2, memory_mib=0.01)  # blocks of ~5 variants
+    coords = pca.fit_transform(d)
+    from ddvi_genomics.genotype.pca import ScaledGenotypes
+
+    assert pca._operator(d).block_variants < 10
+    # randomized subspace iteration is exact on the separated PC1, close on the flat noise tail
+    np.testing.assert_allclose(pca.singular_values_[0], s[0], rtol=1e-9)
+    np.testing.assert_allclose(
+        pca.singular_values_, s[:4], rtol=1e-9 if solver == "exact" else 1e-2
+    )
+    for k in range(1 if solver == "randomized" else 2):
+        sign = np.sign(coords[:, k] @ u[:, k])
+        np.testing.assert_allclose(coords[:, k], sign * u[:, k] * s[k], atol=1e-6 * s[0])
+    np.testing.assert_allclose(pca.explained_variance_ratio_[0], s[0] ** 2 / (x**2).sum())
+    op = ScaledGenotypes(d, pca.allele_frequency_, pca.scale_, memory_mib=0.01)
+    w = np.random.default_rng(0).normal(size=(500, 3))
+    np.testing.assert_allclose(op.matmul(w), x @ w, atol=1e-9)
+    np.testing.assert_allclose(op.gram(), x @ x.T, atol=1e-8)
+
+
+def test_pca__more_samples_than_variants_uses_the_dense_branch():
+    d = simulated_dosage(n_var=30, n_samp=120, seed=4)
+    x = dense_patterson(d)
+    s = np.linalg.svd(x, compute_uv=False)
+    pca = GenotypePCA(5, solver="exact")
+    pca.fit_transform(d)
+    np.testing.assert_allclose(pca.singular_values_, s[:5], rtol=1e-8)

@@ -89,6 +89,15 @@ def test_project__training_samples_land_on_their_embedding(ddvi_run, sim_files, 
     a = pd.read_csv(f"{ddvi_run}.embedding.tsv", sep="\t")
     b = pd.read_csv(tmp_path / "p.embedding.tsv", sep="\t")
     np.testing.assert_allclose(b[["DIM1", "DIM2"]], a[["DIM1", "DIM2"]], atol=1e-3)
+    # the projected PCs are the training PC scores (oracle: infer's own .pcscores)
+    pcs_infer = pd.read_csv(f"{ddvi_run}.pcscores", sep="\t").set_index("#IID")
+    pcs_project = pd.read_csv(tmp_path / "p.pcscores", sep="\t").set_index("#IID")
+    assert list(pcs_project.columns) == list(pcs_infer.columns)
+    scale = np.abs(pcs_infer.to_numpy()).max()
+    np.testing.assert_allclose(pcs_project.to_numpy(), pcs_infer.to_numpy(), atol=1e-5 * scale)
+    # the PNG draws them over the reference map found beside the model
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+    assert "reference map: drawn under the new samples" in (tmp_path / "p.log").read_text()
 
 
 def test_project__swapped_alleles_and_missing_variants(ddvi_run, sim_files, tmp_path):
@@ -197,7 +206,8 @@ def test_bad_input__nothing_left_after_qc(sim_files, tmp_path):
     write_vcf(tmp_path / "x.vcf", sim_files["dosage"][:20], sim_files["ids"], contig="X")
     result = invoke("infer", tmp_path / "x.vcf", "--out", tmp_path / "o", "--method", "pca")
     assert_one_line_error(result, "nothing left after QC")
-    assert [p.name for p in tmp_path.iterdir()] == ["x.vcf"]  # nothing half-written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.log", "x.vcf"]  # the log alone
+    assert (tmp_path / "o.log").read_text().splitlines()[-1] == "status: failed"
 
 
 def test_bad_input__panel_matches_no_sample(sim_files, tmp_path):
@@ -277,3 +287,58 @@ def test_infer_vae_baseline__separates_populations_and_projects(sim_files, tmp_p
     a = pd.read_csv(f"{out}.embedding.tsv", sep="\t")
     b = pd.read_csv(tmp_path / "p.embedding.tsv", sep="\t")
     np.testing.assert_allclose(b[["DIM1", "DIM2"]], a[["DIM1", "DIM2"]], atol=1e-3)
+
+
+def test_log__written_from_the_start_with_run_facts_warnings_and_peak_memory(sim_files, tmp_path):
+    import os
+    import platform
+
+    panel = tmp_path / "part.panel"
+    lines = sim_files["panel"].read_text().splitlines()
+    panel.write_text("\n".join(lines[:-10]) + "\n")  # 10 samples unlabelled
+    result = invoke("infer", sim_files["vcf"], "--out", tmp_path / "o", "--method", "pca",
+                    "--panel", panel, "--threads", 1, "--seed", 3)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    log = (tmp_path / "o.log").read_text().splitlines()
+    head = {ln.split(": ", 1)[0]: ln.split(": ", 1)[1] for ln in log[1:8] if ": " in ln}
+    assert head["host"].startswith(platform.node())
+    assert head["working directory"] == os.getcwd()
+    assert head["seed"] == "3" and '"torch": 1' in head["threads"]
+    assert "started" in head
+    # the warning reached the log (with seconds since the start), not only stderr
+    warning = next(ln for ln in log if "warning: " in ln)
+    assert "labels 140 of 150 samples" in warning and warning.startswith("[")
+    assert any(ln.endswith("qc: started (400 variants x 150 samples)") for ln in log)
+    assert any("pca: done in" in ln and "peak memory" in ln for ln in log)
+    assert log[-3].startswith("peak memory: ") and log[-2].startswith("ended: ")
+    assert log[-1] == "status: ok"
+
+
+def test_log__a_failed_runs_log_is_replaced_without_force_a_good_run_is_not(sim_files, tmp_path):
+    bad = invoke("infer", tmp_path / "absent.vcf", "--out", tmp_path / "o", "--method", "pca")
+    assert bad.exit_code == 2
+    assert (tmp_path / "o.log").read_text().splitlines()[-1] == "status: failed"
+    good = invoke("infer", sim_files["vcf"], "--out", tmp_path / "o", "--method", "pca")
+    assert good.exit_code == 0, good.output  # only a failure record was there
+    again = invoke("infer", sim_files["vcf"], "--out", tmp_path / "o", "--method", "pca")
+    assert again.exit_code == 2 and "exists; use --force" in again.output
+
+
+def test_log__failure_under_force_leaves_no_outputs_of_the_earlier_run(sim_files, tmp_path):
+    assert (
+        invoke("infer", sim_files["vcf"], "--out", tmp_path / "o", "--method", "pca").exit_code
+        == 0
+    )
+    bad = invoke("infer", tmp_path / "absent.vcf", "--out", tmp_path / "o", "--force")
+    assert bad.exit_code == 2
+    assert sorted(p.name for p in tmp_path.glob("o.*")) == ["o.log"]
+
+
+def test_verbose__stage_lines_on_stderr_quiet_by_default(sim_files, tmp_path):
+    runner = CliRunner()
+    args = ["infer", str(sim_files["vcf"]), "--method", "pca"]
+    loud = runner.invoke(main, [*args, "--out", str(tmp_path / "v"), "-v"])
+    quiet = runner.invoke(main, [*args, "--out", str(tmp_path / "q")])
+    assert loud.exit_code == quiet.exit_code == 0
+    assert "INFO: pca: done in" in loud.output and "INFO: read 400 variants" in loud.output
+    assert "pca: done" not in quiet.output

@@ -1,4 +1,7 @@
-"""Bad input, faults and adversarial files: one line, exit code 2, nothing written or left behind.
+"""Bad input, faults and adversarial files: one line, exit code 2, nothing half-written.
+
+A run that fails after claiming its prefix leaves exactly one file, ``PREFIX.log``, which ends
+with the error and ``status: failed``; a run refused before that leaves nothing.
 
 One test per failure class of the reliability review, on inputs the tests write themselves.
 """
@@ -41,6 +44,16 @@ def assert_one_line_error(result, *patterns):
         assert pattern in result.output, (pattern, result.output)
 
 
+def assert_only_failure_log(folder, prefix, *patterns):
+    """The failed run left only PREFIX.log, ending with its error and ``status: failed``."""
+    assert sorted(p.name for p in folder.glob(f"{prefix}.*")) == [f"{prefix}.log"]
+    lines = (folder / f"{prefix}.log").read_text().splitlines()
+    assert lines[-1] == "status: failed"
+    error = next(ln for ln in lines if ln.startswith("error: "))
+    for pattern in patterns:
+        assert pattern in error, (pattern, error)
+
+
 def vcf_with(tmp_path, body, name="x.vcf"):
     path = tmp_path / name
     path.write_text(HEADER + body)
@@ -59,7 +72,7 @@ def test_gt_allele_beyond_alt__names_file_record_and_sample(tmp_path):
     with pytest.raises(InputError, match=r"x.vcf: record 1:100, sample 'S2': an allele index"):
         read_vcf(vcf)
     assert_one_line_error(infer_pca(vcf, tmp_path / "o"), "x.vcf", "1:100", "S2")
-    assert not list(tmp_path.glob("o.*"))
+    assert_only_failure_log(tmp_path, "o", "x.vcf", "1:100", "S2")
 
 
 def test_triploid_call__refused(tmp_path):
@@ -87,7 +100,7 @@ def test_malformed_record__one_line_naming_the_file(tmp_path, body, what):
     vcf = vcf_with(tmp_path, good + body)
     result = infer_pca(vcf, tmp_path / "o")
     assert_one_line_error(result, "x.vcf", "after 1:50 (record 2)")
-    assert not list(tmp_path.glob("o.*")), what
+    assert_only_failure_log(tmp_path, "o", "x.vcf", "after 1:50 (record 2)")
 
 
 def test_truncated_gzip__one_line(tmp_path):
@@ -96,7 +109,7 @@ def test_truncated_gzip__one_line(tmp_path):
     data = gzip.compress((tmp_path / "full.vcf").read_bytes())
     (tmp_path / "cut.vcf.gz").write_bytes(data[: len(data) // 2])
     assert_one_line_error(infer_pca(tmp_path / "cut.vcf.gz", tmp_path / "o"), "cut.vcf.gz")
-    assert not list(tmp_path.glob("o.*"))
+    assert_only_failure_log(tmp_path, "o", "cut.vcf.gz")
 
 
 def test_plink_fam_row_too_many_or_too_few(tmp_path):

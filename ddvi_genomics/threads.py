@@ -1,0 +1,101 @@
+"""One thread budget for every engine a run uses: torch, BLAS/OpenMP (NumPy, scikit-learn) and numba.
+
+The default, ``auto``, counts the cores this process may run on and subtracts the load already
+on them (the one-minute load average), then caps the result at :data:`AUTO_MAX_THREADS`: the
+genotype networks are small, so threads beyond a few buy little on an idle machine (one thread
+costs about 1.1x) while oversubscribing a busy shared server makes every OpenMP barrier wait for
+a descheduled thread (``workflows/bench/threads.py`` measures both).
+"""
+
+from __future__ import annotations
+
+import os
+
+AUTO_MAX_THREADS = 4
+"""Upper bound of the ``auto`` thread count."""
+
+_ENV_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+)
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def auto_threads(cores: int | None = None, load: float | None = None) -> int:
+    """Threads for ``--threads auto``: idle cores, at least 1, at most :data:`AUTO_MAX_THREADS`.
+
+    Parameters
+    ----------
+    cores : int, optional
+        Usable cores (default :func:`usable_cores`).
+    load : float, optional
+        Runnable processes already on the machine (default: the one-minute load average).
+    """
+    cores = usable_cores() if cores is None else cores
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except OSError:  # no load average on this platform
+            load = 0.0
+    idle = cores - int(round(load))
+    return max(1, min(idle, cores, AUTO_MAX_THREADS))
+
+
+def parse_threads(value: str | int | None) -> int:
+    """Turn ``--threads`` (``auto``, None or a positive integer) into a thread count.
+
+    Raises
+    ------
+    ValueError
+        For anything else.
+    """
+    if value is None or str(value).strip().lower() == "auto":
+        return auto_threads()
+    try:
+        n = int(str(value).strip())
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"--threads must be >= 1 or 'auto'; got {value!r}")
+    return n
+
+
+def limit_threads(n: int) -> dict[str, int]:
+    """Use at most ``n`` threads in torch, BLAS/OpenMP and numba for the rest of the process.
+
+    Sets the usual environment variables (read by libraries not loaded yet and by child
+    processes), :func:`torch.set_num_threads`, threadpoolctl's limits on the loaded BLAS and
+    OpenMP pools, and numba's thread count when numba is loaded.
+
+    Returns
+    -------
+    dict
+        What each engine now uses, for the log: ``torch``, ``blas`` (the smallest loaded BLAS
+        pool, or ``n``), ``numba`` (when loaded).
+    """
+    import sys
+
+    for name in _ENV_VARIABLES:
+        os.environ[name] = str(n)
+    import torch
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    torch.set_num_threads(n)
+    threadpool_limits(limits=n)  # applies now, for the whole process
+    pools = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
+    used = {"torch": torch.get_num_threads(), "blas": min(pools) if pools else n}
+    if "numba" in sys.modules:
+        import numba
+
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+        used["numba"] = numba.get_num_threads()
+    return used
