@@ -15,7 +15,15 @@ main job in memory::
 from .embed import GENOTYPE_DDVI_CONFIG, GENOTYPE_VAE_CONFIG, METHODS, embed
 from .errors import InputError
 from .evaluate import evaluate_embedding
-from .io import GenotypeMatrix, read_genotypes, read_panel, read_plink, read_vcf
+from .io import (
+    GenotypeMatrix,
+    read_genotypes,
+    read_panel,
+    read_pgen,
+    read_plink,
+    read_vcf,
+    stack_variants,
+)
 from .mapping import AncestryMap, QCOptions, example_paths, infer
 from .model import AlignmentReport, AncestryModel, Projection, align_variants
 from .outputs import read_embedding_table, write_map, write_projection
@@ -43,9 +51,11 @@ __all__ = [
     "read_embedding_table",
     "read_genotypes",
     "read_panel",
+    "read_pgen",
     "read_plink",
     "read_vcf",
     "run_qc",
+    "stack_variants",
     "write_map",
     "write_projection",
 ]
