@@ -125,6 +125,7 @@ def embed(
     n_draws: int = 20,
     verbose: bool | None = None,
     labels: np.ndarray | None = None,
+    options: dict | None = None,
 ) -> Embedding:
     """Embed PCA coordinates ``(n_samples, n_pcs)`` in two dimensions.
 
@@ -143,6 +144,9 @@ def embed(
     verbose : bool, optional
     labels : np.ndarray of int, shape (n_samples,), optional
         ``ddvi-semi`` only: class indices 0..K-1, -1 for unlabelled samples.
+    options : dict, optional
+        Knobs of the neighbour methods: ``perplexity`` (t-SNE, default 30), ``n_neighbors`` and
+        ``min_dist`` (UMAP, defaults 15 and 0.5). Unknown keys are an error.
 
     Returns
     -------
@@ -151,12 +155,14 @@ def embed(
     check_choice("method", method, METHODS)
     pcs = np.asarray(pcs, dtype=np.float32)
     if method == "pca":
+        _method_options(method, options, {})
         return Embedding("pca", pcs[:, :2].astype(np.float64))
     if method == "tsne":
         from sklearn.manifold import TSNE
 
+        perplexity = float(_method_options(method, options, {"perplexity": 30.0})["perplexity"])
         coords = TSNE(
-            2, perplexity=min(30.0, (len(pcs) - 1) / 3), random_state=seed, init="pca"
+            2, perplexity=min(perplexity, (len(pcs) - 1) / 3), random_state=seed, init="pca"
         ).fit_transform(pcs)
         return Embedding("tsne", coords)
     if method == "umap":
@@ -166,8 +172,13 @@ def embed(
             raise ValueError(
                 "method 'umap' needs the umap-learn package: pip install 'ddvi-genomics[umap]'"
             ) from None
-        coords = umap.UMAP(n_neighbors=15, min_dist=0.5, random_state=seed).fit_transform(pcs)
+        knobs = _method_options(method, options, {"n_neighbors": 15, "min_dist": 0.5})
+        coords = umap.UMAP(
+            n_neighbors=int(knobs["n_neighbors"]), min_dist=float(knobs["min_dist"]),
+            random_state=seed,
+        ).fit_transform(pcs)  # fmt: skip
         return Embedding("umap", coords)
+    _method_options(method, options, {})
     scale = input_scale(pcs)
     x = pcs / scale
     if method in LABEL_GUIDED_METHODS:
@@ -182,6 +193,15 @@ def embed(
     mean, sd = posterior_summary(model, x, n_draws=n_draws, seed=seed)
     probs = class_probabilities(model, x)
     return Embedding(method, mean, sd, model, scale, history.rows, probs)
+
+
+def _method_options(method: str, options: dict | None, defaults: dict) -> dict:
+    """Merge ``options`` into ``defaults``; refuse keys the method does not have."""
+    unknown = sorted(set(options or {}) - set(defaults))
+    if unknown:
+        allowed = sorted(defaults) or "none"
+        raise ValueError(f"method {method!r} has no option {unknown[0]!r}; allowed: {allowed}")
+    return {**defaults, **(options or {})}
 
 
 def class_probabilities(model, x: np.ndarray) -> np.ndarray | None:

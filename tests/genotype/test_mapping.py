@@ -206,3 +206,20 @@ def test_module_example__runs_as_documented():
 
     result = doctest.testmod(mapping, verbose=False)
     assert result.attempted >= 3 and result.failed == 0
+
+
+def test_embed__neighbour_method_options_reach_the_estimator():
+    from sklearn.manifold import TSNE
+
+    from ddvi_genomics.genotype.embed import embed
+
+    pcs = np.random.default_rng(0).normal(size=(60, 5)).astype(np.float32)
+    ours = embed(pcs, method="tsne", seed=3, options={"perplexity": 7}).coords
+    oracle = TSNE(2, perplexity=7, random_state=3, init="pca").fit_transform(pcs)
+    np.testing.assert_allclose(ours, oracle, rtol=1e-5, atol=1e-5)
+    default = embed(pcs, method="tsne", seed=3).coords  # perplexity 30 (clamped to (n-1)/3)
+    assert not np.allclose(default, ours)
+    with pytest.raises(ValueError, match="method 'tsne' has no option 'n_neighbors'"):
+        embed(pcs, method="tsne", options={"n_neighbors": 5})
+    with pytest.raises(ValueError, match="method 'pca' has no option 'perplexity'"):
+        embed(pcs, method="pca", options={"perplexity": 5})
