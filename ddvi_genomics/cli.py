@@ -192,6 +192,14 @@ def _limit_threads(value) -> dict:
 )
 @click.option("--epochs", type=int, help="DDVI / VAE training epochs (default 150).")
 @click.option(
+    "--recipe",
+    type=click.Choice(["ours", "paper"]),
+    default="ours",
+    show_default=True,
+    help="DDVI training recipe: ours, or the paper's clustering recipe (wake step on MSE + "
+    "KL(y) only, denoiser trained sleep-style on the learned prior).",
+)
+@click.option(
     "--min-maf",
     "--maf",
     "min_maf",

@@ -34,7 +34,7 @@ def test_infer__every_flag_reaches_run_infer():
             "--region", "2:100-200", "--samples", "keep.txt", "--n-pcs", 7,
             "--method", "vae", "--epochs", 3, "--min-maf", 0.05, "--max-missing", 0.2,
             "--thin", 1000, "--ld-prune", 50, 5, 0.2, "--seed", 9, "--device", "cpu",
-            "--memory", 64, "--force", "-q",
+            "--memory", 64, "--recipe", "ours", "--force", "-q",
         )  # fmt: skip
     assert result.exit_code == 0, result.output
     (inputs, prefix, opts), kwargs = run.call_args
@@ -179,3 +179,14 @@ def test_infer__contig_flags_reach_the_qc_options():
         )
     qc = run.call_args.args[2].qc
     assert qc.contigs == ("1", "2", "X") and qc.autosomes_only is False
+
+
+def test_infer__paper_recipe_reaches_the_network_config_and_is_ddvi_only():
+    from ddvi_genomics.genotype.embed import GENOTYPE_DDVI_PAPER_CONFIG
+
+    with captured("ddvi_genomics.genotype.pipeline.run_infer", INFER_RESULT) as run:
+        assert invoke("infer", "x.vcf", "--out", "p", "--recipe", "paper", "-q").exit_code == 0
+    opts = run.call_args.args[2]
+    assert opts.recipe == "paper" and opts.network_config() == GENOTYPE_DDVI_PAPER_CONFIG
+    bad = invoke("infer", "x.vcf", "--out", "p", "--recipe", "paper", "--method", "vae")
+    assert bad.exit_code == 2 and "--recipe paper applies to --method ddvi only" in bad.output

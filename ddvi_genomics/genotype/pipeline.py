@@ -77,6 +77,7 @@ class InferOptions:
     seed: int = 0
     device: str = "auto"
     epochs: int | None = None
+    recipe: str = "ours"
     qc: QCOptions = QCOptions()
     min_confidence: float = 0.5
     memory_mib: float | None = None
@@ -87,6 +88,8 @@ class InferOptions:
         check_range("--n-pcs", self.n_pcs, 1, None, integer=True)
         if self.memory_mib is not None:
             check_range("--memory", self.memory_mib, 1, None)
+        if self.recipe != "ours" and self.method != "ddvi":
+            raise InputError(f"--recipe {self.recipe} applies to --method ddvi only")
         if self.epochs is not None:
             check_range("--epochs", self.epochs, 1, None, integer=True)
         check_range("--seed", self.seed, 0, None, integer=True)
@@ -105,7 +108,7 @@ class InferOptions:
         """Return the network's config (the preset, with ``--epochs``), or None for non-neural methods."""
         if self.method not in NETWORK_FAMILIES:
             return None
-        return preset_config(self.method, self.epochs)
+        return preset_config(self.method, self.epochs, self.recipe)
 
 
 def read_input(

@@ -275,3 +275,32 @@ def test_pushforward_elbo__a_folding_map_is_detected_and_not_returned():
     with warnings.catch_warnings():
         warnings.simplefilter("error", FoldingWarning)
         assert torch.isfinite(monotone.elbo(x, n_samples=3, generator=gen(1))).all()
+
+
+@pytest.mark.parametrize("wake_trains_denoiser", [True, False])
+def test_wake_trains_denoiser__false_leaves_chain_to_the_sleep_step(wake_trains_denoiser):
+    """The paper's clustering recipe: with no sleep steps, its denoiser never moves."""
+    cfg = DDVIConfig(**TINY, sleep_steps=0, wake_trains_denoiser=wake_trains_denoiser)
+    torch.manual_seed(0)
+    model = DDVI(16, cfg)
+    before = {k: v.clone() for k, v in model.denoiser.state_dict().items()}
+    encoder_before = {k: v.clone() for k, v in model.encoder.state_dict().items()}
+    x = torch.rand(64, 16, generator=gen(1))
+    model.fit(x.numpy(), seed=0, verbose=False)
+    moved = any(not torch.equal(before[k], v) for k, v in model.denoiser.state_dict().items())
+    assert moved == wake_trains_denoiser
+    assert any(
+        not torch.equal(encoder_before[k], v) for k, v in model.encoder.state_dict().items()
+    )
+
+
+def test_paper_recipe_preset__wake_loss_is_reconstruction_plus_kl_on_y():
+    from ddvi_genomics.genotype.embed import GENOTYPE_DDVI_PAPER_CONFIG, preset_config
+
+    paper = preset_config("ddvi", recipe="paper")
+    assert paper == GENOTYPE_DDVI_PAPER_CONFIG
+    assert (paper.prior_weight, paper.diff_weight, paper.kl_weight) == (0.0, 0.0, 0.005)
+    assert not paper.wake_trains_denoiser and paper.sleep_steps >= 1
+    assert preset_config("ddvi", 7, recipe="paper").epochs == 7
+    with pytest.raises(ValueError, match="recipe 'paper' exists for method 'ddvi' only"):
+        preset_config("vae", recipe="paper")

@@ -107,6 +107,9 @@ class DDVIConfig(Config):
     decoder_frozen_fraction: float = 0.3  # reference: middle_optim for epochs 0-29 of 100
     sleep_grad_clip: float = 0.0  # 0 = none; reference clustering model clips the diffusion at 0.1
     prior_lr: float = 0.01  # learnable priors only: reference clustering head optimiser lr
+    # False: the wake step trains only encoder and decoder, and the denoiser and context network
+    # learn in the sleep step alone (the reference clustering model, diff_vae_autoclustering_mse)
+    wake_trains_denoiser: bool = True
 
     def __post_init__(self):
         canonical_prior_name(self.prior)
@@ -365,12 +368,10 @@ class DDVI(LatentVariableModel):
             )
             phases.append(Phase("stage1", [plan], cfg.stage1_epochs, cfg.batch_size))
         if cfg.epochs:
-            wake = OptimiserPlan(
-                "wake",
-                [self.decoder, self.encoder, self.context_net, self.denoiser],
-                self._wake_loss,
-                lr=cfg.lr,
-            )
+            wake_modules = [self.decoder, self.encoder]
+            if cfg.wake_trains_denoiser:
+                wake_modules += [self.context_net, self.denoiser]
+            wake = OptimiserPlan("wake", wake_modules, self._wake_loss, lr=cfg.lr)
             plans = [wake]
             if cfg.sleep_steps:
                 plans.append(
