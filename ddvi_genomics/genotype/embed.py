@@ -37,12 +37,16 @@ GENOTYPE_DDVI_CONFIG = DDVIConfig(
     n_steps=20,  # reference: T = 20
     prior_pretrain_epochs=0,  # the prior is learned jointly, so there is nothing to pre-train on
     stage1_epochs=0,
-    epochs=150,  # reference: 200 epochs over the data repeated 5x
+    # reference: 200 epochs over the data repeated 5x. The fair-tuning search
+    # (workflows/results/tuning) picked 300 on the tuning half; on the reporting half 300 gave
+    # population kNN20 0.354 +- 0.019 against 0.340 +- 0.012 at twice the time, within the
+    # intervals, so the default stays at 150 (--epochs 300 for the selected setting).
+    epochs=150,
     batch_size=128,  # reference: 128
     lr=1e-3,  # reference: 1e-4 over 5x more steps
-    # reference: autoclustering kld_weight 0.005. Lowered to 0.001 after a sweep on the bundled
-    # example (seed 0, population kNN20 0.317 at 0.005, 0.382 at 0.001, 0.367 at 0.0005); the
-    # sweep used the data the benchmark reports on, see workflows/results/genotype.
+    # reference: autoclustering kld_weight 0.005; 0.001 won the fair-tuning search over
+    # {0.001, 0.005} x PCs {10, 20} x epochs {150, 300} on the tuning half of the example
+    # (the VAE's search over the same grid picked 0.001 too).
     kl_weight=0.001,
     sleep_steps=1,
     decoder_frozen_fraction=0.0,  # decoder is trained from scratch (no stage 1)
@@ -64,6 +68,11 @@ GENOTYPE_DDVI_PAPER_CONFIG = GENOTYPE_DDVI_CONFIG.replace(
 #: Named genotype recipes of the DDVI family: ``ours`` (the default) and ``paper``.
 DDVI_RECIPES = {"ours": GENOTYPE_DDVI_CONFIG, "paper": GENOTYPE_DDVI_PAPER_CONFIG}
 
+#: t-SNE's perplexity: 100 won the fair-tuning search over {10, 30, 50, 100} on the tuning half;
+#: on the reporting half it kept population kNN20 (0.400 against 0.398 at 30) and raised distance
+#: Spearman from 0.791 to 0.869 (workflows/results/tuning).
+TSNE_PERPLEXITY = 100.0
+
 #: The VAE baseline with the same cluster-head prior and network sizes (the reference's
 #: ``clustering_vae_mse`` counterpart), so the comparison isolates the posterior family.
 GENOTYPE_VAE_CONFIG = VAEConfig(
@@ -74,7 +83,10 @@ GENOTYPE_VAE_CONFIG = VAEConfig(
     epochs=150,
     batch_size=128,
     lr=1e-3,
-    kl_weight=0.005,
+    # the reference's 0.005 until the fair-tuning search (same grid as DDVI) picked 0.001 on the
+    # tuning half; on the reporting half it raised population kNN20 from 0.308 +- 0.016 to
+    # 0.367 +- 0.010 (workflows/results/tuning)
+    kl_weight=0.001,
     kl_schedule="constant",
     p_weight=1.0,
     prior_lr=0.01,
@@ -146,7 +158,8 @@ def embed(
     ----------
     pcs : np.ndarray, shape (n_samples, n_pcs)
     method : {"ddvi", "vae", "pca", "tsne", "umap"}
-        ``vae`` is the VAE baseline with the same prior (:data:`GENOTYPE_VAE_CONFIG`); ``pca`` is PC1-PC2; ``tsne`` uses scikit-learn (perplexity 30); ``umap`` needs the
+        ``vae`` is the VAE baseline with the same prior (:data:`GENOTYPE_VAE_CONFIG`); ``pca`` is PC1-PC2; ``tsne`` uses scikit-learn (perplexity
+        100, the fair-tuning search's choice, capped at ``(n - 1) / 3``); ``umap`` needs the
         ``umap-learn`` package (15 neighbours, min_dist 0.5, the reference's settings).
     seed : int
     device : str
@@ -158,7 +171,7 @@ def embed(
     labels : np.ndarray of int, shape (n_samples,), optional
         ``ddvi-semi`` only: class indices 0..K-1, -1 for unlabelled samples.
     options : dict, optional
-        Knobs of the neighbour methods: ``perplexity`` (t-SNE, default 30), ``n_neighbors`` and
+        Knobs of the neighbour methods: ``perplexity`` (t-SNE, default 100), ``n_neighbors`` and
         ``min_dist`` (UMAP, defaults 15 and 0.5). Unknown keys are an error.
 
     Returns
@@ -173,7 +186,8 @@ def embed(
     if method == "tsne":
         from sklearn.manifold import TSNE
 
-        perplexity = float(_method_options(method, options, {"perplexity": 30.0})["perplexity"])
+        knobs = _method_options(method, options, {"perplexity": TSNE_PERPLEXITY})
+        perplexity = float(knobs["perplexity"])
         coords = TSNE(
             2, perplexity=min(perplexity, (len(pcs) - 1) / 3), random_state=seed, init="pca"
         ).fit_transform(pcs)

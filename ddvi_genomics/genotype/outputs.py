@@ -366,13 +366,13 @@ def write_projection_into(
         write_table(probabilities, out.path(".proba.tsv"))
     write_table(table, out.path(".embedding.tsv"))
     write_table(pc_score_table(projection.sample_id, projection.pcs), out.path(".pcscores"))
-    calls = table["PRED_POP"].to_numpy() if "PRED_POP" in table else None
+    calls = table["PRED_POP"].fillna("NA").astype(str).to_numpy() if "PRED_POP" in table else None
     ref = None
     if reference is not None:
         ref = (
             reference[["DIM1", "DIM2"]].to_numpy(float),
-            reference["POP"].astype(str).to_numpy() if "POP" in reference else None,
-            reference["SUPER_POP"].astype(str).to_numpy() if "SUPER_POP" in reference else None,
+            _labels(reference, "POP"),
+            _labels(reference, "SUPER_POP"),
         )
     plot_embedding(
         projection.coords,
@@ -398,6 +398,11 @@ def write_projection_into(
     )
     runlog.close()
     return out.publish()
+
+
+def _labels(table: pd.DataFrame, column: str):
+    """Return a label column as str (``NA`` for unlabelled samples), or None when absent."""
+    return table[column].fillna("NA").astype(str).to_numpy() if column in table else None
 
 
 def pc_score_table(sample_id, pcs: np.ndarray) -> pd.DataFrame:

@@ -217,7 +217,7 @@ def test_embed__neighbour_method_options_reach_the_estimator():
     ours = embed(pcs, method="tsne", seed=3, options={"perplexity": 7}).coords
     oracle = TSNE(2, perplexity=7, random_state=3, init="pca").fit_transform(pcs)
     np.testing.assert_allclose(ours, oracle, rtol=1e-5, atol=1e-5)
-    default = embed(pcs, method="tsne", seed=3).coords  # perplexity 30 (clamped to (n-1)/3)
+    default = embed(pcs, method="tsne", seed=3).coords  # perplexity 100, capped at (n-1)/3
     assert not np.allclose(default, ours)
     with pytest.raises(ValueError, match="method 'tsne' has no option 'n_neighbors'"):
         embed(pcs, method="tsne", options={"n_neighbors": 5})
