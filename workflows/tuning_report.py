@@ -71,6 +71,17 @@ def write_tuning_results(out, record: dict) -> None:
         "population kNN20 (5-fold CV) wins, distance Spearman breaks ties. Selected and default "
         f"configurations then run seeds {protocol['report_seeds']} on the reporting half and on "
         "simulations that took no part in the search. One CPU thread per fit.",
+        *(
+            [
+                "",
+                "`ddvi-extended` is a second search that only DDVI got (extra budget: 8 more "
+                "configurations over objective, diffusion steps T and network width at the first "
+                "search's KL weight and PCs, 150 epochs); it is not part of the equal-budget "
+                "comparison, and shows whether the knobs the first grid left alone help DDVI.",
+            ]
+            if "ddvi-extended" in record["selected"]
+            else []
+        ),
         "",
         "## Search (tuning half, one fit per configuration)",
         "",

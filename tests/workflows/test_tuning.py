@@ -76,3 +76,15 @@ def test_report_table__mean_and_interval_equal_scipy():
     assert row[tg.SELECTION_METRIC] == pytest.approx(np.mean(knn))
     assert row[f"{tg.SELECTION_METRIC}_ci95"] == pytest.approx(half)
     assert row["seconds"] == pytest.approx(12.0) and row["seeds"] == 5
+
+
+def test_extended_ddvi_search__eight_more_configurations_reported_without_a_default_row():
+    grids = tg.extended_grids()
+    assert len(tg.grid_configs(grids["ddvi-extended"])) == 8
+    assert all(c["kl_weight"] == 0.001 for c in tg.grid_configs(grids["ddvi-extended"]))
+    params = tg.grid_configs(grids["ddvi-extended"])[0]
+    cells = tg.report_cells({"ddvi-extended": params}, ["report"], [0])
+    assert [(c.method, c.label) for c in cells if c.method == "ddvi-extended"] == [
+        ("ddvi-extended", "selected")
+    ]
+    assert tg.config_name({"objective": "elbo", "n_steps": 40}) == "n_steps40-objectiveelbo"
