@@ -328,11 +328,8 @@ def report_cells(selected: dict, datasets: list[str], seeds) -> list[Cell]:
     return cells
 
 
-def main(argv=None) -> None:
-    from ddvi_genomics.provenance import provenance
-
-    from .tuning_report import write_tuning_results
-
+def parse_args(argv=None) -> argparse.Namespace:
+    """The command line of :func:`main`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="workflows/results/tuning")
     parser.add_argument("--jobs", type=int, default=2)
@@ -342,7 +339,20 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--sim-dir", default="", help="Where simulations are written (default OUT/sims)."
     )
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--extended-ddvi",
+        action="store_true",
+        help="Also run DDVI's second search (EXTENDED_GRIDS: extra budget, reported as such).",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    from ddvi_genomics.provenance import provenance
+
+    from .tuning_report import write_tuning_results
+
+    args = parse_args(argv)
     out = Path(args.out)
     sim_dir = args.sim_dir or str(out / "sims")
     grids = dict(SMOKE_GRIDS if args.smoke else GRIDS)

@@ -88,3 +88,9 @@ def test_extended_ddvi_search__eight_more_configurations_reported_without_a_defa
         ("ddvi-extended", "selected")
     ]
     assert tg.config_name({"objective": "elbo", "n_steps": 40}) == "n_steps40-objectiveelbo"
+
+
+def test_command_line__every_documented_flag_parses():
+    args = tg.parse_args(["--out", "o", "--jobs", "1", "--smoke", "--extended-ddvi"])
+    assert (args.out, args.jobs, args.smoke, args.extended_ddvi) == ("o", 1, True, True)
+    assert not tg.parse_args([]).extended_ddvi
