@@ -305,11 +305,10 @@ def write_map_into(
     amap.model.save(out.path(".model.pt"))
     info = dict(run_info or {})
     runlog.write(map_summary(amap))
-    runlog.close()
     info.update(qc=amap.qc.to_dict(), timings=amap.timings, method=amap.method)
     record = provenance(info, command=info.pop("command", None))
     out.path(".provenance.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
-    return out.publish()
+    return _publish_then_close(out, runlog)
 
 
 def map_summary(amap: AncestryMap) -> list[str]:
@@ -396,13 +395,22 @@ def write_projection_into(
             ),
         ]
     )
-    runlog.close()
-    return out.publish()
+    return _publish_then_close(out, runlog)
 
 
 def _labels(table: pd.DataFrame, column: str):
     """Return a label column as str (``NA`` for unlabelled samples), or None when absent."""
     return table[column].fillna("NA").astype(str).to_numpy() if column in table else None
+
+
+def _publish_then_close(out: OutputSet, runlog) -> list[Path]:
+    """Publish the set, then end its log.
+
+    ``status: ok`` is written only once every file is in place (the open log follows its rename).
+    """
+    written = out.publish()
+    runlog.close()
+    return written
 
 
 def pc_score_table(sample_id, pcs: np.ndarray) -> pd.DataFrame:

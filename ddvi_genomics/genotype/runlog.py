@@ -153,7 +153,8 @@ class RunLog:
         with contextlib.suppress(Exception):
             self.stream.write(message + "\n")
         self.close(status="failed")
-        self.out.publish_alone(".log")
+        with contextlib.suppress(StopIteration, OSError):  # publishing itself may have failed
+            self.out.publish_alone(".log")
 
 
 def run_info_lines(info: dict) -> list[str]:
