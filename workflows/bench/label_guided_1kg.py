@@ -47,20 +47,35 @@ def labelled_subset(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     return keep
 
 
-def predict(method: str, x_tr, y_tr, keep, x_te, n_classes: int, seed: int) -> np.ndarray:
-    """Class probabilities ``(n_test, n_classes)`` from a method trained on one fold."""
+def predict(
+    method: str, x_tr, y_tr, keep, x_te, n_classes: int, seed: int, params: dict | None = None
+) -> np.ndarray:
+    """Class probabilities ``(n_test, n_classes)`` from a method trained on one fold.
+
+    ``params``: ``C`` for ``logistic`` (default 1), ``k`` for ``knn`` (``knn20`` is k = 20), and
+    :class:`DDVISemiConfig` fields for ``ddvi-semi`` (default: the label-guided preset).
+    """
+    params = dict(params or {})
     if method == "logistic":
         from sklearn.linear_model import LogisticRegression
 
-        clf = LogisticRegression(max_iter=5000).fit(x_tr[keep], y_tr[keep])
+        clf = LogisticRegression(C=params.get("C", 1.0), max_iter=5000)
+        clf.fit(x_tr[keep], y_tr[keep])
         return _full(clf.predict_proba(x_te), clf.classes_, n_classes)
-    if method == "knn20":
+    if method in ("knn", "knn20"):
         from sklearn.neighbors import KNeighborsClassifier
 
-        clf = KNeighborsClassifier(20).fit(x_tr[keep], y_tr[keep])
+        k = int(params.get("k", 20))
+        clf = KNeighborsClassifier(min(k, int(keep.sum()))).fit(x_tr[keep], y_tr[keep])
         return _full(clf.predict_proba(x_te), clf.classes_, n_classes)
+    from ddvi_genomics.genotype.embed import preset_config
+
+    config = preset_config("ddvi-semi").replace(**params) if params else None
     labels = np.where(keep, y_tr, -1)
-    emb = embed(x_tr, method="ddvi-semi", seed=seed, device="cpu", labels=labels, verbose=False)
+    emb = embed(
+        x_tr, method="ddvi-semi", seed=seed, device="cpu", labels=labels, config=config,
+        verbose=False,
+    )  # fmt: skip
     return emb.model.predict_proba((x_te / emb.input_scale).astype(np.float32)).numpy()
 
 
