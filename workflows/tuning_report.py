@@ -24,6 +24,10 @@ def _value(record: dict, key: str) -> float:
     return record["seconds"] if key == "seconds" else record["metrics"].get(key, float("nan"))
 
 
+def _text(value) -> str:
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
+
+
 def search_rows(search: list[dict], selected: dict) -> list[list]:
     """One row per searched configuration, best first within each method."""
     rows = []
@@ -98,7 +102,7 @@ def write_tuning_results(out, record: dict) -> None:
     for _, row in table.iterrows():
         config = row["configuration"]
         if config == "selected" or row["method"] in ("pca-10d", "pca-2d"):
-            params = ", ".join(f"{k}={v:g}" for k, v in sorted(row["params"].items()))
+            params = ", ".join(f"{k}={_text(v)}" for k, v in sorted(row["params"].items()))
             config = f"{config} ({params})" if params else config
         cells = [format_mean_ci(row[k], row[f"{k}_ci95"], 1 if k == "seconds" else 3)
                  for k, _ in REPORT_METRICS]  # fmt: skip

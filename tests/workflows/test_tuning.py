@@ -94,3 +94,22 @@ def test_command_line__every_documented_flag_parses():
     args = tg.parse_args(["--out", "o", "--jobs", "1", "--smoke", "--extended-ddvi"])
     assert (args.out, args.jobs, args.smoke, args.extended_ddvi) == ("o", 1, True, True)
     assert not tg.parse_args([]).extended_ddvi
+
+
+def test_write_tuning_results__text_valued_knobs_are_written(tmp_path):
+    from workflows.tuning_report import write_tuning_results
+
+    params = {"objective": "elbo", "n_steps": 40}
+    rec = {"dataset": "report", "method": "ddvi-extended", "label": "selected", "params": params,
+           "seed": 0, "seconds": 1.0, "metrics": {tg.SELECTION_METRIC: 0.3, tg.TIE_BREAK_METRIC: 0.8}}  # fmt: skip
+    record = {
+        "protocol": {"split_seed": 1, "tuning_seed": 2, "report_seeds": [0]},
+        "selected": {"ddvi-extended": params},
+        "search": [{**rec, "label": tg.config_name(params)}],
+        "report": [rec],
+        "wall_seconds": 60.0,
+        "provenance": {"versions": {}},
+    }
+    write_tuning_results(tmp_path, record)
+    text = (tmp_path / "tuning.md").read_text()
+    assert "selected (n_steps=40, objective=elbo)" in text and "extra budget" in text
