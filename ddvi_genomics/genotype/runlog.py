@@ -67,6 +67,16 @@ class _ElapsedFormatter(logging.Formatter):
         return f"[{time.perf_counter() - self.start:7.1f} s] {level}{record.getMessage()}"
 
 
+class _ForwardToRoot(logging.Handler):
+    """Pass records at or above ``level`` on to the root logger's handlers."""
+
+    def __init__(self, level: int):
+        super().__init__(level)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger().handle(record)
+
+
 class RunLog:
     """The live log of one command, a context manager inside an open :class:`OutputSet`.
 
@@ -103,13 +113,18 @@ class RunLog:
         self.stream.write("\n".join(lines + run_info_lines(header)) + "\n")
 
     def __enter__(self) -> RunLog:
+        # The log takes INFO records; what the caller's own handlers see stays as it was: the
+        # loggers stop propagating and forward only records at their former level or above.
         self._previous = []
         for name in LOGGER_NAMES:
             logger = logging.getLogger(name)
-            self._previous.append((logger, logger.level))
-            if logger.getEffectiveLevel() > logging.INFO:
-                logger.setLevel(logging.INFO)
+            former = logger.getEffectiveLevel()
+            forward = _ForwardToRoot(former)
+            self._previous.append((logger, logger.level, logger.propagate, forward))
+            logger.setLevel(min(former, logging.INFO))
+            logger.propagate = False
             logger.addHandler(self.handler)
+            logger.addHandler(forward)
         self._capture = logging.captureWarnings(True)
         self._warnings = warnings.catch_warnings()
         self._warnings.__enter__()
@@ -136,9 +151,11 @@ class RunLog:
     def _detach(self) -> None:
         self._warnings.__exit__(None, None, None)
         logging.captureWarnings(False)
-        for logger, level in self._previous:
+        for logger, level, propagate, forward in self._previous:
             logger.removeHandler(self.handler)
+            logger.removeHandler(forward)
             logger.setLevel(level)
+            logger.propagate = propagate
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:

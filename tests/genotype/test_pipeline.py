@@ -342,3 +342,29 @@ def test_verbose__stage_lines_on_stderr_quiet_by_default(sim_files, tmp_path):
     assert loud.exit_code == quiet.exit_code == 0
     assert "INFO: pca: done in" in loud.output and "INFO: read 400 variants" in loud.output
     assert "pca: done" not in quiet.output
+
+
+def test_log__api_callers_console_keeps_its_level(sim_files, tmp_path):
+    """A run's log takes INFO lines; a caller's own WARNING-level handler still sees no INFO."""
+    import logging
+
+    from ddvi_genomics.genotype.pipeline import InferOptions, run_infer
+
+    seen = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            seen.append(record)
+
+    root = logging.getLogger()
+    handler, old_level = Collect(), root.level
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    try:
+        run_infer(str(sim_files["vcf"]), str(tmp_path / "o"), InferOptions(method="pca"))
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    assert "pca: done in" in (tmp_path / "o.log").read_text()
+    assert not [r for r in seen if r.levelno < logging.WARNING]
+    assert logging.getLogger("ddvi_genomics").propagate  # restored
