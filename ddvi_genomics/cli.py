@@ -393,6 +393,37 @@ def project(input_paths, model_path, out_prefix, threads, verbose, quiet, **flag
 
 
 @main.command()
+@click.argument("input_paths", nargs=-1, required=True, metavar="INPUT...")
+@click.option(
+    "--out", "store", required=True, help="The VCF Zarr store to write (e.g. cohort.vcz)."
+)
+@click.option("--workers", default=0, show_default=True, type=int, help="Worker processes.")
+@click.option("--variants-chunk-size", type=int, help="Variants per chunk (bio2zarr default).")
+@click.option("--samples-chunk-size", type=int, help="Samples per chunk (bio2zarr default).")
+@force_option
+def convert(input_paths, store, workers, variants_chunk_size, samples_chunk_size, force):
+    """Convert VCF/BCF files (one per chromosome is fine) or a PLINK .bed to a VCF Zarr store.
+
+    Every command then reads the store (INPUT may be a store) one chunk at a time. Needs the
+    scale extra: pip install 'ddvi-genomics[scale]'.
+    """
+    from .genotype.store import write_store
+
+    if workers < 0:
+        raise UsageError(f"--workers must be >= 0; got {workers}")
+    out = call_or_usage_error(
+        write_store,
+        list(input_paths),
+        store,
+        force=force,
+        workers=workers,
+        variants_chunk_size=variants_chunk_size,
+        samples_chunk_size=samples_chunk_size,
+    )
+    click.echo(f"wrote {out}")
+
+
+@main.command()
 @click.argument("embedding", type=click.Path(dir_okay=False))
 @click.option("--panel", required=True, type=click.Path(dir_okay=False))
 @panel_options

@@ -714,8 +714,14 @@ def write_plink(gm: GenotypeMatrix, prefix: str | os.PathLike) -> None:
 
 
 def read_genotypes(path: str | os.PathLike, **kwargs) -> GenotypeMatrix:
-    """Dispatch on the file name: ``.bed`` / ``.pgen`` (or their prefix) to PLINK, else VCF/BCF."""
+    """Dispatch: a VCF Zarr store, ``.bed`` / ``.pgen`` (or their prefix), else VCF/BCF."""
     p = Path(path)
+    from .store import looks_like_store, read_store
+
+    if looks_like_store(p):
+        if kwargs.get("region"):
+            raise InputError("--region is supported for VCF/BCF input only")
+        return read_store(p, samples=kwargs.get("samples"))
     for suffix, reader in ((".bed", read_plink), (".pgen", read_pgen)):
         if p.suffix == suffix or (not p.exists() and p.with_name(p.name + suffix).exists()):
             if kwargs.get("region"):

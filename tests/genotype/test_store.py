@@ -1,0 +1,106 @@
+"""VCF Zarr stores: converted with bio2zarr, read back equal to the source file."""
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from ddvi_genomics.cli import main
+from ddvi_genomics.genotype.errors import InputError
+from ddvi_genomics.genotype.io import read_genotypes, read_vcf
+from ddvi_genomics.genotype.store import dosage_from_calls, read_store, write_store
+from tests.genotype.conftest import three_populations, write_vcf
+
+pytest.importorskip("zarr", reason="the scale extra (zarr) is not installed")
+pytest.importorskip("bio2zarr", reason="the scale extra (bio2zarr) is not installed")
+
+HEADER = (
+    "##fileformat=VCFv4.2\n##contig=<ID=1>\n"
+    '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2\tS3\n"
+)
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def assert_same_matrix(a, b):
+    assert np.array_equal(a.dosage, b.dosage)
+    assert a.sample_id.tolist() == b.sample_id.tolist()
+    assert a.variant_position.tolist() == b.variant_position.tolist()
+    assert [str(c) for c in a.variant_contig] == [str(c) for c in b.variant_contig]
+    assert a.variant_ref.tolist() == b.variant_ref.tolist()
+    assert a.variant_alt.tolist() == b.variant_alt.tolist()
+    assert a.variant_id.tolist() == b.variant_id.tolist()
+    assert a.n_haploid_calls == b.n_haploid_calls
+
+
+def test_dosage_from_calls__hand_computed():
+    calls = np.array([[[0, 0], [0, 1], [1, 1], [-1, -1]],
+                      [[0, 2], [1, 2], [1, -2], [0, -1]]], dtype=np.int8)  # fmt: skip
+    dosage, haploid = dosage_from_calls(calls)
+    # 1/-2 is a haploid ALT call (counted as homozygous); 0/-1 has a missing allele
+    assert dosage.tolist() == [[0, 1, 2, -1], [1, 2, 2, -1]]
+    assert haploid == 1
+
+
+def test_store__round_trip_of_a_hand_written_vcf(tmp_path):
+    body = (
+        "1\t100\trs1\tA\tG\t.\t.\t.\tGT\t0/0\t0/1\t1/1\n"
+        "1\t200\t.\tC\tT,G\t.\t.\t.\tGT\t0/2\t1/2\t./.\n"
+        "1\t300\trs3\tG\tA\t.\t.\t.\tGT\t1\t0/1\t0|0\n"
+    )
+    (tmp_path / "x.vcf").write_text(HEADER + body)
+    write_store([tmp_path / "x.vcf"], tmp_path / "x.vcz")
+    assert_same_matrix(read_store(tmp_path / "x.vcz"), read_vcf(tmp_path / "x.vcf"))
+    kept = read_genotypes(tmp_path / "x.vcz", samples=["S3", "S1"])  # dispatch + --keep order
+    assert kept.sample_id.tolist() == ["S3", "S1"] and kept.dosage[:, 0].tolist() == [2, -1, 0]
+
+
+def test_store__round_trip_of_an_msprime_simulation_read_in_small_chunks(tmp_path):
+    dosage, _ = three_populations(n_per_pop=20, n_variants=500, seed=8)
+    dosage[[3, 100], [5, 9]] = -1
+    write_vcf(tmp_path / "s.vcf", dosage, [f"I{i}" for i in range(60)])
+    write_store([tmp_path / "s.vcf"], tmp_path / "s.vcz", variants_chunk_size=64)
+    source = read_vcf(tmp_path / "s.vcf")
+    assert_same_matrix(read_store(tmp_path / "s.vcz"), source)
+    assert_same_matrix(read_store(tmp_path / "s.vcz", block=7), source)
+
+
+def test_convert_then_infer__same_pcs_as_from_the_vcf(sim_files, tmp_path):
+    result = invoke("convert", sim_files["vcf"], "--out", tmp_path / "sim.vcz")
+    assert result.exit_code == 0, result.output
+    for name, source in (("v", sim_files["vcf"]), ("z", tmp_path / "sim.vcz")):
+        run = invoke("infer", source, "--out", tmp_path / name, "--method", "pca", "--n-pcs", 3)
+        assert run.exit_code == 0, run.output
+    assert (tmp_path / "v.eigenvec").read_text() == (tmp_path / "z.eigenvec").read_text()
+
+
+def test_convert__refuses_clobbering_and_non_stores_and_leaves_nothing_on_failure(
+    sim_files, tmp_path
+):
+    assert invoke("convert", sim_files["vcf"], "--out", tmp_path / "a.vcz").exit_code == 0
+    again = invoke("convert", sim_files["vcf"], "--out", tmp_path / "a.vcz")
+    assert again.exit_code == 2 and "exists; use --force" in again.output
+    assert (
+        invoke("convert", sim_files["vcf"], "--out", tmp_path / "a.vcz", "--force").exit_code == 0
+    )
+    (tmp_path / "plain").mkdir()
+    refused = invoke("convert", sim_files["vcf"], "--out", tmp_path / "plain", "--force")
+    assert refused.exit_code == 2 and "is not a Zarr store; not overwriting" in refused.output
+    bad = tmp_path / "bad.vcf"
+    bad.write_text(HEADER + "1\tabc\t.\tA\tG\t.\t.\t.\tGT\t0/1\t0/1\t0/0\n")
+    failed = invoke("convert", bad, "--out", tmp_path / "b.vcz")
+    assert failed.exit_code == 2 and len(failed.output.strip().splitlines()) == 1
+    assert not list(tmp_path.glob("b.vcz*"))
+
+
+def test_read_store__a_store_without_genotypes_is_one_line(tmp_path):
+    import zarr
+
+    root = zarr.open_group(str(tmp_path / "empty.vcz"), mode="w")
+    root.create_array("sample_id", shape=(2,), dtype=str)
+    with pytest.raises(InputError, match="is not a VCF Zarr store: it has no 'call_genotype'"):
+        read_store(tmp_path / "empty.vcz")
+    result = invoke("infer", tmp_path / "empty.vcz", "--out", tmp_path / "o", "--method", "pca")
+    assert result.exit_code == 2 and "no 'call_genotype' array" in result.output
