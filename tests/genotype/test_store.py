@@ -57,7 +57,7 @@ def test_store__round_trip_of_a_hand_written_vcf(tmp_path):
     assert kept.sample_id.tolist() == ["S3", "S1"] and kept.dosage[:, 0].tolist() == [2, -1, 0]
 
 
-def test_store__round_trip_of_an_msprime_simulation_read_in_small_chunks(tmp_path):
+def test_store__round_trip_of_a_simulation_read_in_small_chunks(tmp_path):
     dosage, _ = three_populations(n_per_pop=20, n_variants=500, seed=8)
     dosage[[3, 100], [5, 9]] = -1
     write_vcf(tmp_path / "s.vcf", dosage, [f"I{i}" for i in range(60)])
@@ -65,6 +65,24 @@ def test_store__round_trip_of_an_msprime_simulation_read_in_small_chunks(tmp_pat
     source = read_vcf(tmp_path / "s.vcf")
     assert_same_matrix(read_store(tmp_path / "s.vcz"), source)
     assert_same_matrix(read_store(tmp_path / "s.vcz", block=7), source)
+
+
+def test_store__round_trip_of_an_msprime_simulation(tmp_path):
+    pytest.importorskip("msprime", reason="msprime (the sim extra) is not installed")
+    from ddvi_genomics.genotype.simulate import simulate_tree_sequence, write_simulation
+
+    ts, names, pops = simulate_tree_sequence(
+        "StarSplit10_T200", n_per_population=3, length=2e5, seed=3
+    )
+    vcf, _ = write_simulation(ts, names, pops, tmp_path / "ms")
+    plain = tmp_path / "ms.vcf"  # bio2zarr wants plain or bgzipped text; the writer uses gzip
+    import gzip
+
+    plain.write_bytes(gzip.decompress(vcf.read_bytes()))
+    write_store([plain], tmp_path / "ms.vcz", variants_chunk_size=100)
+    source = read_vcf(plain)
+    assert source.n_variants > 100
+    assert_same_matrix(read_store(tmp_path / "ms.vcz"), source)
 
 
 def test_convert_then_infer__same_pcs_as_from_the_vcf(sim_files, tmp_path):
