@@ -1,0 +1,208 @@
+"""Out-of-core QC and PCA of a VCF Zarr store on Dask: the in-memory result, in bounded memory.
+
+The store's ``call_genotype`` is read as a Dask array chunked along variants (all samples of a
+chunk together); every pass below reduces chunk by chunk, so peak memory is a few chunks plus
+the ``n x n`` Gram matrix, whatever the number of variants.
+
+1. QC pass: per variant, called genotypes and ALT allele counts (and the allele table), giving
+   the biallelic-SNP, missingness, monomorphic and MAF filters of the in-memory QC.
+2. Gram pass: ``X X^T = sum_b X_b X_b^T`` over the kept variants, ``X`` Patterson-scaled with
+   missing calls imputed to the mean (as :class:`~.pca.GenotypePCA`); ``eigh`` on it gives the
+   exact top-k PCs (PLINK's exact ``--pca`` computes the same relationship matrix).
+3. Loadings pass: ``V = X^T U / s``.
+
+Without ``scheduler`` Dask's local threaded scheduler runs the passes; with a
+``dask.distributed`` address they run on that cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+from .pca import GenotypePCA, patterson_scale
+from .store import REQUIRED_ARRAYS, _strings, _zarr, dosage_from_calls
+
+_BASES = frozenset("ACGT")
+
+
+@dataclasses.dataclass
+class StoreQC:
+    """Variants kept by the out-of-core QC, with the counts of each filter.
+
+    Attributes
+    ----------
+    keep : np.ndarray of bool, shape (n_variants,)
+    allele_frequency : np.ndarray, shape (n_kept,)
+        ALT frequency over called genotypes of the kept variants.
+    removed : dict
+        Variants removed per filter, in the order the filters apply.
+    """
+
+    keep: np.ndarray
+    allele_frequency: np.ndarray
+    removed: dict
+
+
+def _dosage_array(store: Path):
+    """Open a store; return it and its dosages as a Dask array (n_variants, n_samples), int8."""
+    import dask.array as da
+
+    zarr = _zarr()
+    try:
+        root = zarr.open_group(str(store), mode="r")
+    except Exception as err:
+        raise InputError(f"{store} is not a Zarr store: {err}") from None
+    missing = [name for name in REQUIRED_ARRAYS if name not in root]
+    if missing:
+        raise InputError(f"{store} is not a VCF Zarr store: it has no {missing[0]!r} array")
+    calls = da.from_zarr(root["call_genotype"]).rechunk({1: -1, 2: -1})
+    dosage = calls.map_blocks(lambda c: dosage_from_calls(c)[0], drop_axis=2, dtype=np.int8)
+    return root, dosage
+
+
+@contextlib.contextmanager
+def dask_scheduler(address: str | None, timeout: float = 10.0):
+    """Run the enclosed Dask work on ``address`` (a ``dask.distributed`` scheduler) or locally.
+
+    Raises
+    ------
+    InputError
+        When the scheduler does not answer within ``timeout`` seconds, or ``distributed`` is
+        not installed.
+    """
+    if not address:
+        yield None
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        raise InputError(
+            "--scheduler needs dask.distributed: pip install 'ddvi-genomics[scale]'"
+        ) from None
+    try:
+        client = Client(address, timeout=timeout)
+    except (OSError, TimeoutError) as err:
+        raise InputError(
+            f"Dask scheduler {address} did not answer within {timeout:g} s ({type(err).__name__})"
+        ) from None
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def store_qc(store, *, min_maf: float = 0.01, max_variant_missing: float = 0.1) -> StoreQC:
+    """Biallelic-SNP, missingness, monomorphic and MAF filters of a store, one chunk at a time.
+
+    The same filters, thresholds and order as the in-memory QC's (``QCOptions``) steps of those
+    names; contig, duplicate-site, HWE and LD filters are not applied here.
+    """
+    import dask
+    import dask.array as da
+
+    root, dosage = _dosage_array(Path(store))
+    n_samples = dosage.shape[1]
+    called = (dosage >= 0).sum(axis=1)
+    alt_count = da.where(dosage >= 0, dosage, 0).astype(np.int64).sum(axis=1)
+    called, alt_count = dask.compute(called, alt_count)
+    alleles = _strings(root["variant_allele"][:])
+    snp = np.array(
+        [
+            len(row[0]) == 1
+            and row[0].upper() in _BASES
+            and sum(1 for a in row[1:] if a) == 1
+            and len(row[1]) == 1
+            and row[1].upper() in _BASES
+            for row in alleles
+        ]
+    )
+    removed = {}
+    keep = snp.copy()
+    removed["not a biallelic SNP"] = int((~snp).sum())
+    missing_rate = 1.0 - called / n_samples
+    step = keep & (missing_rate <= max_variant_missing)
+    removed[f"variant missingness > {max_variant_missing:g}"] = int((keep & ~step).sum())
+    keep = step
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = alt_count / (2.0 * called)
+    step = keep & (p > 0) & (p < 1)
+    removed["monomorphic"] = int((keep & ~step).sum())
+    keep = step
+    step = keep & (np.minimum(p, 1 - p) >= min_maf)
+    removed[f"MAF < {min_maf:g}"] = int((keep & ~step).sum())
+    keep = step
+    if not keep.any():
+        raise InputError(f"nothing left after QC of {store}: {removed}")
+    return StoreQC(keep, p[keep], removed)
+
+
+def store_pca(
+    store,
+    n_components: int = 10,
+    *,
+    qc: StoreQC | None = None,
+    scheduler: str | None = None,
+) -> tuple[GenotypePCA, np.ndarray, StoreQC]:
+    """Exact PCA of a store's QC-passing variants, out of core.
+
+    Parameters
+    ----------
+    store : path
+    n_components : int
+    qc : StoreQC, optional
+        Default: :func:`store_qc` with its default thresholds.
+    scheduler : str, optional
+        A ``dask.distributed`` scheduler address; local threads otherwise.
+
+    Returns
+    -------
+    pca : GenotypePCA
+        Loadings over the kept variants (for projection), eigenvalues on PLINK's scale.
+    scores : np.ndarray, shape (n_samples, n_components)
+        PC scores ``U s``, with :class:`GenotypePCA`'s sign convention.
+    qc : StoreQC
+    """
+    with dask_scheduler(scheduler):
+        qc = qc or store_qc(store)
+        _, dosage = _dosage_array(Path(store))
+        kept = dosage[qc.keep]
+        p = qc.allele_frequency
+        mean = 2 * p
+        inv_scale = 1.0 / patterson_scale(p)
+        n_var, n_samp = kept.shape
+        k = min(n_components, n_var, n_samp)
+
+        def scaled(block, mean_b, inv_b):  # mean_b, inv_b: (block variants, 1)
+            x = block.astype(np.float64) - mean_b
+            x[block < 0] = 0.0
+            return x * inv_b
+
+        import dask.array as da
+
+        chunks = kept.chunks[0]
+        x = da.map_blocks(
+            scaled,
+            kept,
+            da.from_array(mean[:, None], chunks=(chunks, 1)),
+            da.from_array(inv_scale[:, None], chunks=(chunks, 1)),
+            dtype=np.float64,
+        )
+        gram, total = da.compute(x.T @ x, (x * x).sum())
+        evals, evecs = np.linalg.eigh(gram)
+        order = np.argsort(evals)[::-1][:k]
+        s = np.sqrt(np.clip(evals[order], 0.0, None))
+        u = evecs[:, order]
+        v = (x @ (u / np.where(s > 0, s, 1.0))).compute()  # (n_var, k) loadings
+    vt = v.T
+    flip = np.sign(vt[np.arange(k), np.abs(vt).argmax(axis=1)])
+    u, vt = u * flip, vt * flip[:, None]
+    pca = GenotypePCA.from_state(p, vt, eigenvalues=s**2 / (2 * n_var))
+    pca.singular_values_ = s
+    pca.explained_variance_ratio_ = s**2 / float(total)
+    pca.solver_used_ = "exact (dask, out of core)"
+    return pca, u * s, qc

@@ -1,0 +1,67 @@
+"""Out-of-core QC and PCA of a VCF Zarr store on Dask equal the in-memory QC and PCA."""
+
+import numpy as np
+import pytest
+
+from ddvi_genomics.genotype.errors import InputError
+from ddvi_genomics.genotype.io import read_vcf
+from ddvi_genomics.genotype.mapping import QCOptions, apply_qc
+from ddvi_genomics.genotype.pca import GenotypePCA
+from tests.genotype.conftest import three_populations, write_vcf
+
+pytest.importorskip("zarr", reason="the scale extra (zarr) is not installed")
+pytest.importorskip("bio2zarr", reason="the scale extra (bio2zarr) is not installed")
+pytest.importorskip("dask.array", reason="dask is not installed")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    from ddvi_genomics.genotype.store import write_store
+
+    d = tmp_path_factory.mktemp("dask")
+    dosage, _ = three_populations(n_per_pop=25, n_variants=600, seed=11)
+    rng = np.random.default_rng(0)
+    dosage[rng.random(dosage.shape) < 0.02] = -1  # scattered missing calls
+    dosage[:40][rng.random((40, 75)) < 0.3] = -1  # 40 variants with high missingness
+    dosage[50:55] = 0  # monomorphic
+    dosage[60:65] = 0
+    dosage[60:65, 0] = 1  # MAF 1/150 < 0.01
+    write_vcf(d / "s.vcf", dosage, [f"I{i}" for i in range(75)])
+    write_store([d / "s.vcf"], d / "s.vcz", variants_chunk_size=64)
+    return d
+
+
+def test_store_qc__same_counts_and_variants_as_the_in_memory_qc(store):
+    from ddvi_genomics.genotype.dask_pca import store_qc
+
+    qc = store_qc(store / "s.vcz")
+    gm, report = apply_qc(read_vcf(store / "s.vcf"), QCOptions())
+    assert int(qc.keep.sum()) == gm.n_variants
+    lines = "\n".join(report.lines())
+    for step, count in qc.removed.items():
+        assert f"{step}: removed {count:,}" in lines, (step, count, lines)
+    assert qc.removed["variant missingness > 0.1"] > 0 and qc.removed["monomorphic"] == 5
+
+
+def test_store_pca__equals_the_in_memory_pca(store):
+    from ddvi_genomics.genotype.dask_pca import store_pca
+
+    pca, scores, _ = store_pca(store / "s.vcz", 5)
+    gm, _ = apply_qc(read_vcf(store / "s.vcf"), QCOptions())
+    ref = GenotypePCA(5, solver="exact")
+    ref_scores = ref.fit_transform(gm.dosage)
+    np.testing.assert_allclose(scores, ref_scores, atol=1e-8 * np.abs(ref_scores).max())
+    np.testing.assert_allclose(pca.components_, ref.components_, atol=1e-10)
+    np.testing.assert_allclose(pca.eigenvalues_, ref.eigenvalues_, rtol=1e-10)
+    np.testing.assert_allclose(pca.explained_variance_ratio_, ref.explained_variance_ratio_)
+    # projection with the store's PCA reproduces the scores
+    np.testing.assert_allclose(pca.transform(gm.dosage), scores, atol=1e-8 * np.abs(scores).max())
+
+
+def test_store_pca__a_scheduler_that_does_not_answer_is_one_line(store):
+    pytest.importorskip("distributed", reason="dask.distributed is not installed")
+    from ddvi_genomics.genotype.dask_pca import dask_scheduler
+
+    with pytest.raises(InputError, match=r"Dask scheduler tcp://127.0.0.1:9 did not answer"):
+        with dask_scheduler("tcp://127.0.0.1:9", timeout=1):
+            pass
