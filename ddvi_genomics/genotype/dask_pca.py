@@ -25,27 +25,41 @@ import numpy as np
 
 from .errors import InputError
 from .pca import GenotypePCA, patterson_scale
+from .qc import (
+    QCReport,
+    is_autosome,
+    is_in_contigs,
+    locate_duplicate_sites,
+    variant_allele_classes,
+)
 from .store import REQUIRED_ARRAYS, _strings, _zarr, dosage_from_calls
-
-_BASES = frozenset("ACGT")
 
 
 @dataclasses.dataclass
 class StoreQC:
-    """Variants kept by the out-of-core QC, with the counts of each filter.
+    """Variants kept by the out-of-core QC, with each filter's count.
 
     Attributes
     ----------
     keep : np.ndarray of bool, shape (n_variants,)
     allele_frequency : np.ndarray, shape (n_kept,)
         ALT frequency over called genotypes of the kept variants.
-    removed : dict
-        Variants removed per filter, in the order the filters apply.
+    steps : list of (str, int, str)
+        ``(filter, variants removed, detail)`` in the order applied: the rows of the in-memory
+        :class:`~.qc.QCReport` for the same filters.
+    n_samples : int
     """
 
     keep: np.ndarray
     allele_frequency: np.ndarray
-    removed: dict
+    steps: list
+    n_samples: int
+
+    def report(self) -> QCReport:
+        """Return the QC report in the in-memory pipeline's form."""
+        return QCReport(
+            len(self.keep), self.n_samples, list(self.steps), int(self.keep.sum()), self.n_samples
+        )
 
 
 def _dosage_array(store: Path):
@@ -96,11 +110,22 @@ def dask_scheduler(address: str | None, timeout: float = 10.0):
         client.close()
 
 
-def store_qc(store, *, min_maf: float = 0.01, max_variant_missing: float = 0.1) -> StoreQC:
-    """Biallelic-SNP, missingness, monomorphic and MAF filters of a store, one chunk at a time.
+def store_qc(
+    store,
+    *,
+    min_maf: float = 0.01,
+    max_variant_missing: float = 0.1,
+    autosomes_only: bool = True,
+    contigs: tuple[str, ...] | None = None,
+    extract=None,
+    exclude=None,
+) -> StoreQC:
+    """Apply the in-memory QC's variant filters to a store, counting one chunk at a time.
 
-    The same filters, thresholds and order as the in-memory QC's (``QCOptions``) steps of those
-    names; contig, duplicate-site, HWE and LD filters are not applied here.
+    Same filters, thresholds, order and report rows as :func:`~.qc.run_qc` for: biallelic SNPs,
+    duplicate sites, ``--extract`` / ``--exclude``, ``--chr`` (or human autosomes), variant
+    missingness, monomorphic sites and MAF. Sample missingness, HWE, thinning and LD pruning are
+    not available out of core (the command line refuses them there).
     """
     import dask
     import dask.array as da
@@ -111,34 +136,49 @@ def store_qc(store, *, min_maf: float = 0.01, max_variant_missing: float = 0.1) 
     alt_count = da.where(dosage >= 0, dosage, 0).astype(np.int64).sum(axis=1)
     called, alt_count = dask.compute(called, alt_count)
     alleles = _strings(root["variant_allele"][:])
-    snp = np.array(
-        [
-            len(row[0]) == 1
-            and row[0].upper() in _BASES
-            and sum(1 for a in row[1:] if a) == 1
-            and len(row[1]) == 1
-            and row[1].upper() in _BASES
-            for row in alleles
-        ]
-    )
-    removed = {}
-    keep = snp.copy()
-    removed["not a biallelic SNP"] = int((~snp).sum())
-    missing_rate = 1.0 - called / n_samples
-    step = keep & (missing_rate <= max_variant_missing)
-    removed[f"variant missingness > {max_variant_missing:g}"] = int((keep & ~step).sum())
-    keep = step
+    ref = alleles[:, 0]
+    alt = np.array([",".join(a for a in row[1:] if a) for row in alleles], dtype=object)
+    contig = _strings(root["contig_id"][:])[np.asarray(root["variant_contig"][:])]
+    position = np.asarray(root["variant_position"][:])
+    ids = _strings(root["variant_id"][:]) if "variant_id" in root else np.full(len(ref), ".")
+    keep = np.ones(len(ref), dtype=bool)
+    steps = []
+
+    def apply(name, mask, detail=""):
+        nonlocal keep
+        steps.append((name, int((keep & ~mask).sum()), detail))
+        keep = keep & mask
+
+    classes = variant_allele_classes(ref, alt)
+    dropped = {
+        c: int((classes == c).sum()) for c in ("multiallelic", "indel", "symbolic", "no_alt")
+    }
+    apply("not a biallelic SNP", classes == "snp",
+          ", ".join(f"{k} {v}" for k, v in dropped.items() if v))  # fmt: skip
+    repeat = np.zeros(len(ref), dtype=bool)
+    kept = np.flatnonzero(keep)
+    repeat[kept] = locate_duplicate_sites(contig[kept], position[kept], ref[kept], alt[kept])
+    apply("duplicate site (same contig, position and alleles; first kept)", ~repeat)
+    if extract is not None:
+        apply("not in --extract", np.array([v in extract for v in ids], dtype=bool))
+    if exclude is not None:
+        apply("in --exclude", np.array([v not in exclude for v in ids], dtype=bool))
+    if contigs is not None:
+        apply(f"not on --chr {','.join(contigs)}", is_in_contigs(contig, contigs))
+    elif autosomes_only:
+        apply("not on a human autosome (1-22; other genomes: --chr or --all-contigs)",
+              is_autosome(contig))  # fmt: skip
+    apply(f"variant missingness > {max_variant_missing:g}",
+          1.0 - called / n_samples <= max_variant_missing)  # fmt: skip
     with np.errstate(invalid="ignore", divide="ignore"):
         p = alt_count / (2.0 * called)
-    step = keep & (p > 0) & (p < 1)
-    removed["monomorphic"] = int((keep & ~step).sum())
-    keep = step
-    step = keep & (np.minimum(p, 1 - p) >= min_maf)
-    removed[f"MAF < {min_maf:g}"] = int((keep & ~step).sum())
-    keep = step
+    maf = np.nan_to_num(np.minimum(p, 1 - p))
+    apply("monomorphic", maf > 0)
+    apply(f"MAF < {min_maf:g}", maf >= min_maf)
     if not keep.any():
-        raise InputError(f"nothing left after QC of {store}: {removed}")
-    return StoreQC(keep, p[keep], removed)
+        lines = "; ".join(f"{name}: removed {n:,}" for name, n, _ in steps)
+        raise InputError(f"nothing left after QC of {store}: {lines}")
+    return StoreQC(keep, p[keep], steps, n_samples)
 
 
 def store_pca(
