@@ -62,10 +62,8 @@ class StoreQC:
         )
 
 
-def _dosage_array(store: Path):
-    """Open a store; return it and its dosages as a Dask array (n_variants, n_samples), int8."""
-    import dask.array as da
-
+def _open_store(store: Path):
+    """Open a VCF Zarr store; return its root group and the variant bounds of its chunks."""
     zarr = _zarr()
     try:
         root = zarr.open_group(str(store), mode="r")
@@ -74,9 +72,47 @@ def _dosage_array(store: Path):
     missing = [name for name in REQUIRED_ARRAYS if name not in root]
     if missing:
         raise InputError(f"{store} is not a VCF Zarr store: it has no {missing[0]!r} array")
-    calls = da.from_zarr(root["call_genotype"]).rechunk({1: -1, 2: -1})
-    dosage = calls.map_blocks(lambda c: dosage_from_calls(c)[0], drop_axis=2, dtype=np.int8)
-    return root, dosage
+    calls = root["call_genotype"]
+    n_var, step = calls.shape[0], int(calls.chunks[0])
+    bounds = [(lo, min(lo + step, n_var)) for lo in range(0, n_var, step)]
+    return root, bounds
+
+
+# Each task below opens the store and reads one chunk of variants itself, so a task holds one
+# chunk at a time whatever the scheduler does, and only small results leave it (bounded peak
+# memory; a path, not an array, travels to dask.distributed workers).
+
+
+def _chunk_dosage(store: str, lo: int, hi: int) -> np.ndarray:
+    """Dosages of variants ``lo:hi``, shape (hi - lo, n_samples), int8."""
+    root = _zarr().open_group(store, mode="r")
+    return dosage_from_calls(np.asarray(root["call_genotype"][lo:hi]))[0]
+
+
+def _chunk_counts(store: str, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """Count called genotypes and ALT alleles per variant of one chunk."""
+    d = _chunk_dosage(store, lo, hi)
+    called = d >= 0
+    return called.sum(axis=1), np.where(called, d, 0).sum(axis=1, dtype=np.int64)
+
+
+def _chunk_scaled(store, lo, hi, keep_b, mean_b, inv_b) -> np.ndarray:
+    """Patterson-scaled kept variants of one chunk, shape (kept, n_samples); missing -> 0."""
+    d = _chunk_dosage(store, lo, hi)[keep_b]
+    x = d.astype(np.float64) - mean_b[:, None]
+    x[d < 0] = 0.0
+    return x * inv_b[:, None]
+
+
+def _chunk_gram(store, lo, hi, keep_b, mean_b, inv_b) -> np.ndarray:
+    """``X_b^T X_b`` of one chunk, shape (n_samples, n_samples)."""
+    x = _chunk_scaled(store, lo, hi, keep_b, mean_b, inv_b)
+    return x.T @ x
+
+
+def _chunk_loadings(store, lo, hi, keep_b, mean_b, inv_b, weights) -> np.ndarray:
+    """Return the chunk's rows of ``X^T U / s``, shape (kept, k)."""
+    return _chunk_scaled(store, lo, hi, keep_b, mean_b, inv_b) @ weights
 
 
 @contextlib.contextmanager
@@ -128,13 +164,12 @@ def store_qc(
     not available out of core (the command line refuses them there).
     """
     import dask
-    import dask.array as da
 
-    root, dosage = _dosage_array(Path(store))
-    n_samples = dosage.shape[1]
-    called = (dosage >= 0).sum(axis=1)
-    alt_count = da.where(dosage >= 0, dosage, 0).astype(np.int64).sum(axis=1)
-    called, alt_count = dask.compute(called, alt_count)
+    root, bounds = _open_store(Path(store))
+    n_samples = int(root["call_genotype"].shape[1])
+    counts = dask.compute(*(dask.delayed(_chunk_counts)(str(store), lo, hi) for lo, hi in bounds))
+    called = np.concatenate([c for c, _ in counts])
+    alt_count = np.concatenate([a for _, a in counts])
     alleles = _strings(root["variant_allele"][:])
     ref = alleles[:, 0]
     alt = np.array([",".join(a for a in row[1:] if a) for row in alleles], dtype=object)
@@ -209,35 +244,36 @@ def store_pca(
     """
     with dask_scheduler(scheduler):
         qc = qc or store_qc(store)
-        _, dosage = _dosage_array(Path(store))
-        kept = dosage[qc.keep]
+        _, bounds = _open_store(Path(store))
         p = qc.allele_frequency
         mean = 2 * p
         inv_scale = 1.0 / patterson_scale(p)
-        n_var, n_samp = kept.shape
+        n_var, n_samp = int(qc.keep.sum()), qc.n_samples
         k = min(n_components, n_var, n_samp)
 
-        def scaled(block, mean_b, inv_b):  # mean_b, inv_b: (block variants, 1)
-            x = block.astype(np.float64) - mean_b
-            x[block < 0] = 0.0
-            return x * inv_b
-
+        import dask
         import dask.array as da
 
-        chunks = kept.chunks[0]
-        x = da.map_blocks(
-            scaled,
-            kept,
-            da.from_array(mean[:, None], chunks=(chunks, 1)),
-            da.from_array(inv_scale[:, None], chunks=(chunks, 1)),
-            dtype=np.float64,
-        )
-        gram, total = da.compute(x.T @ x, (x * x).sum())
+        # per chunk: which of its variants pass QC, and their rows of mean / 1 / scale
+        kept_before = np.concatenate([[0], np.cumsum(qc.keep)])
+        tasks = []
+        for lo, hi in bounds:
+            a, b = kept_before[lo], kept_before[hi]
+            if b > a:
+                tasks.append((str(store), lo, hi, qc.keep[lo:hi], mean[a:b], inv_scale[a:b]))
+        grams = [
+            da.from_delayed(dask.delayed(_chunk_gram)(*t), (n_samp, n_samp), np.float64)
+            for t in tasks
+        ]
+        gram = da.stack(grams).sum(axis=0).compute()
+        total = float(np.trace(gram))  # ||X||_F^2 without a second pass
         evals, evecs = np.linalg.eigh(gram)
         order = np.argsort(evals)[::-1][:k]
         s = np.sqrt(np.clip(evals[order], 0.0, None))
         u = evecs[:, order]
-        v = (x @ (u / np.where(s > 0, s, 1.0))).compute()  # (n_var, k) loadings
+        weights = u / np.where(s > 0, s, 1.0)
+        parts = [dask.delayed(_chunk_loadings)(*t, weights) for t in tasks]
+        v = np.concatenate(dask.compute(*parts))  # (n_var, k) loadings V = X^T U / s
     vt = v.T
     flip = np.sign(vt[np.arange(k), np.abs(vt).argmax(axis=1)])
     u, vt = u * flip, vt * flip[:, None]

@@ -224,10 +224,10 @@ def dosage_from_calls(calls: np.ndarray) -> tuple[np.ndarray, int]:
     n_haploid : int
         Haploid calls seen.
     """
-    present = calls != -2
+    present = calls != -2  # int8 sums below: a chunk's temporaries stay 1 byte per call
     missing = (calls == -1).any(axis=2)
-    non_ref = ((calls > 0) & present).sum(axis=2)
-    haploid = present.sum(axis=2) == 1
-    dosage = np.where(haploid, 2 * non_ref, non_ref).astype(np.int8)
+    dosage = ((calls > 0) & present).sum(axis=2, dtype=np.int8)
+    haploid = present.sum(axis=2, dtype=np.int8) == 1
+    dosage[haploid] *= 2
     dosage[missing] = -1
     return dosage, int((haploid & ~missing).sum())
