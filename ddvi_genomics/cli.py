@@ -257,6 +257,13 @@ def _limit_threads(value) -> dict:
     type=float,
     help="PCA workspace in MiB (PLINK --memory); the genotypes themselves stay 1 byte per call.",
 )
+@click.option(
+    "--out-of-core",
+    is_flag=True,
+    help="INPUT is a VCF Zarr store: QC and PCA run chunk by chunk on Dask, genotypes never in "
+    "memory (needs the scale extra).",
+)
+@click.option("--scheduler", help="--out-of-core on this dask.distributed scheduler (tcp://...).")
 @threads_option
 @force_option
 @seed_option

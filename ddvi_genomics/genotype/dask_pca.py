@@ -48,12 +48,15 @@ class StoreQC:
         ``(filter, variants removed, detail)`` in the order applied: the rows of the in-memory
         :class:`~.qc.QCReport` for the same filters.
     n_samples : int
+    called : np.ndarray, shape (n_kept,)
+        Called genotypes per kept variant (``.afreq``'s OBS_CT is twice this).
     """
 
     keep: np.ndarray
     allele_frequency: np.ndarray
     steps: list
     n_samples: int
+    called: np.ndarray | None = None  # (n_kept,) called genotypes of the kept variants
 
     def report(self) -> QCReport:
         """Return the QC report in the in-memory pipeline's form."""
@@ -213,7 +216,7 @@ def store_qc(
     if not keep.any():
         lines = "; ".join(f"{name}: removed {n:,}" for name, n, _ in steps)
         raise InputError(f"nothing left after QC of {store}: {lines}")
-    return StoreQC(keep, p[keep], steps, n_samples)
+    return StoreQC(keep, p[keep], steps, n_samples, called[keep])
 
 
 def store_pca(
@@ -279,6 +282,7 @@ def store_pca(
     u, vt = u * flip, vt * flip[:, None]
     pca = GenotypePCA.from_state(p, vt, eigenvalues=s**2 / (2 * n_var))
     pca.singular_values_ = s
+    pca.observed_allele_count_ = 2 * qc.called
     pca.explained_variance_ratio_ = s**2 / float(total)
     pca.solver_used_ = "exact (dask, out of core)"
     return pca, u * s, qc

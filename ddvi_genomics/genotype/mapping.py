@@ -286,7 +286,19 @@ def infer(
     aligned = align_labels(labels, gm.sample_id)
     with stages("pca", f"{gm.n_variants:,} variants x {gm.n_samples:,} samples"):
         pca, reference_pcs = fit_pca(gm, n_pcs, seed=seed, memory_mib=memory_mib)
-        pcs = reference_pcs[:, : pca.n_components]
+    return _finish_map(
+        stages, np.asarray(gm.sample_id), gm.sample_family, VariantTable.of(gm), report, pca,
+        reference_pcs, aligned, method=method, config=config, seed=seed, device=device,
+        n_draws=n_draws, verbose=verbose, min_confidence=min_confidence,
+    )  # fmt: skip
+
+
+def _finish_map(
+    stages, sample_id, family, variants, report, pca, reference_pcs, aligned, *, method, config,
+    seed, device, n_draws, verbose, min_confidence,
+) -> AncestryMap:  # fmt: skip
+    """Embed the PCs, score the map and assemble the :class:`AncestryMap` (after QC and PCA)."""
+    pcs = reference_pcs[:, : pca.n_components]
     with stages("embedding", f"{method} on {pcs.shape[1]} PCs, device {device}"):
         class_names, class_index = training_classes(aligned, method)
         emb = embed(
@@ -300,16 +312,84 @@ def infer(
             labels=class_index,
         )
     model = AncestryModel(
-        method, VariantTable.of(gm), pca, emb.input_scale, emb.model, seed, n_draws, class_names
+        method, variants, pca, emb.input_scale, emb.model, seed, n_draws, class_names
     )
     with stages("metrics"):
         metrics = score_map(emb.coords, aligned, reference_pcs, method=method, seed=seed)
         if metrics is not None and class_names:
             metrics["labels_used_in_training"] = True  # label-guided: these metrics are optimistic
-    timings = stages.seconds
     return AncestryMap(
-        np.asarray(gm.sample_id), emb.coords, emb.sd, pcs, reference_pcs, aligned, report,
-        metrics, timings, model, emb.history, gm.sample_family, emb.class_probs, min_confidence,
+        sample_id, emb.coords, emb.sd, pcs, reference_pcs, aligned, report, metrics,
+        stages.seconds, model, emb.history, family, emb.class_probs, min_confidence,
+    )  # fmt: skip
+
+
+#: QC options the out-of-core path cannot apply (they need a pass over samples or windows).
+OUT_OF_CORE_UNSUPPORTED = {
+    "max_sample_missing": ("--mind", 1.0),
+    "hwe": ("--hwe", None),
+    "thin_bp": ("--thin", None),
+    "ld_prune": ("--ld-prune", None),
+}
+
+
+def infer_store(
+    store,
+    labels: pd.DataFrame | pd.Series | None = None,
+    *,
+    qc: QCOptions = QCOptions(),
+    n_pcs: int = 20,
+    method: str = "ddvi",
+    config: Config | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    n_draws: int = 20,
+    verbose: bool | None = None,
+    min_confidence: float = 0.5,
+    scheduler: str | None = None,
+) -> AncestryMap:
+    """:func:`infer` on a VCF Zarr store with QC and PCA out of core on Dask.
+
+    The genotypes are never held in memory: QC counts and the exact PCA run chunk by chunk
+    (:mod:`~.dask_pca`), locally or on the ``dask.distributed`` scheduler at ``scheduler``. The
+    map equals :func:`infer`'s on the same data for the QC filters both support.
+
+    Raises
+    ------
+    InputError
+        For a QC option that needs an in-memory pass (``--mind``, ``--hwe``, ``--thin``,
+        ``--ld-prune``), or a store that is not VCF Zarr.
+    """
+    from .dask_pca import store_pca, store_qc
+    from .store import read_store_variants
+
+    _check_arguments(method, n_pcs, n_draws, min_confidence, config)
+    for field, (flag, off) in OUT_OF_CORE_UNSUPPORTED.items():
+        if getattr(qc, field) != off:
+            raise InputError(
+                f"{flag} is not available with --out-of-core (it needs the genotypes in memory)"
+            )
+    device = str(resolve_device(device))
+    stages = StageTimer(log)
+    with stages("qc", f"out of core, {store}"):
+        store_report = store_qc(
+            store, min_maf=qc.min_maf, max_variant_missing=qc.max_variant_missing,
+            autosomes_only=qc.autosomes_only, contigs=qc.contigs, extract=qc.extract,
+            exclude=qc.exclude,
+        )  # fmt: skip
+    n_var, n_samp = int(store_report.keep.sum()), store_report.n_samples
+    n_pcs, warning = clamp_n_components(n_pcs, n_var, n_samp)
+    if warning:
+        log.warning(warning)
+    n_fit = max(n_pcs, min(N_REFERENCE_PCS, n_var, n_samp))
+    with stages("pca", f"out of core, {n_var:,} variants x {n_samp:,} samples"):
+        full, reference_pcs, _ = store_pca(store, n_fit, qc=store_report, scheduler=scheduler)
+    sample_id, variants = read_store_variants(store, store_report.keep)
+    aligned = align_labels(labels, sample_id)
+    return _finish_map(
+        stages, sample_id, None, variants, store_report.report(), full.truncated(n_pcs),
+        reference_pcs, aligned, method=method, config=config, seed=seed, device=device,
+        n_draws=n_draws, verbose=verbose, min_confidence=min_confidence,
     )  # fmt: skip
 
 

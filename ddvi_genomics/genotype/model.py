@@ -49,24 +49,28 @@ class VariantTable:
 
     @classmethod
     def of(cls, gm: GenotypeMatrix) -> VariantTable:
-        """Return the variant table of a genotype matrix.
+        """Return the variant table of a genotype matrix (see :meth:`from_arrays`)."""
+        return cls.from_arrays(
+            gm.variant_contig, gm.variant_position, gm.variant_ref, gm.variant_alt, gm.variant_id
+        )
 
-        Missing IDs (``.`` or empty) become ``CHROM:POS:REF:ALT``, as ``plink2
-        --set-all-var-ids @:#:$r:$a`` names them, so PLINK files written from the table work.
+    @classmethod
+    def from_arrays(cls, contig, position, ref, alt, ids) -> VariantTable:
+        """Return a variant table; missing IDs (``.`` or empty) become ``CHROM:POS:REF:ALT``.
+
+        That is how ``plink2 --set-all-var-ids @:#:$r:$a`` names them, so PLINK files written
+        from the table work.
         """
-        ids = [
+        names = [
             str(v) if str(v) not in (".", "", "None") else f"{c}:{p}:{r}:{a}"
-            for v, c, p, r, a in zip(
-                gm.variant_id, gm.variant_contig, gm.variant_position, gm.variant_ref,
-                gm.variant_alt,
-            )
-        ]  # fmt: skip
+            for v, c, p, r, a in zip(ids, contig, position, ref, alt)
+        ]
         return cls(
-            np.asarray(gm.variant_contig, dtype=str),
-            np.asarray(gm.variant_position, dtype=np.int64),
-            np.asarray(gm.variant_ref, dtype=str),
-            np.asarray(gm.variant_alt, dtype=str),
-            np.asarray(ids, dtype=str),
+            np.asarray(contig, dtype=str),
+            np.asarray(position, dtype=np.int64),
+            np.asarray(ref, dtype=str),
+            np.asarray(alt, dtype=str),
+            np.asarray(names, dtype=str),
         )
 
     def __len__(self) -> int:

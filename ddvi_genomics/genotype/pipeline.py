@@ -81,6 +81,8 @@ class InferOptions:
     qc: QCOptions = QCOptions()
     min_confidence: float = 0.5
     memory_mib: float | None = None
+    out_of_core: bool = False
+    scheduler: str | None = None
     force: bool = False
     verbose: bool | None = None
 
@@ -88,6 +90,16 @@ class InferOptions:
         check_range("--n-pcs", self.n_pcs, 1, None, integer=True)
         if self.memory_mib is not None:
             check_range("--memory", self.memory_mib, 1, None)
+        if self.scheduler and not self.out_of_core:
+            raise InputError("--scheduler applies to --out-of-core runs only")
+        if self.out_of_core:
+            given = [flag for flag, value in (
+                ("--region", self.region), ("--keep", self.samples_file),
+                ("--remove", self.remove_file), ("--double-id/--const-fid/--id-delim",
+                                                 self.id_rule.active),
+            ) if value]  # fmt: skip
+            if given:
+                raise InputError(f"{given[0]} is not available with --out-of-core")
         if self.recipe != "ours" and self.method != "ddvi":
             raise InputError(f"--recipe {self.recipe} applies to --method ddvi only")
         if self.epochs is not None:
@@ -190,6 +202,12 @@ def run_infer(
     }
     with OutputSet(out_prefix, INFER_SUFFIXES, opts.force) as out:  # checked before any work
         with RunLog(out, "infer", header) as runlog:
+            if opts.out_of_core:
+                amap, read_line = _infer_out_of_core(inputs, opts)
+                run_info = {**header, "started_utc": runlog.started_utc, "read": read_line}
+                title = f"{opts.method.upper()} embedding of {Path(inputs[0]).name}"
+                written = write_map_into(out, runlog, amap, title=title, run_info=run_info)
+                return {"outputs": [str(p) for p in written], "metrics": amap.metrics, "map": amap}
             gm, read_line = read_input(
                 inputs,
                 region=opts.region,
@@ -217,6 +235,35 @@ def run_infer(
             title = f"{opts.method.upper()} embedding of {Path(inputs[0]).name}"
             written = write_map_into(out, runlog, amap, title=title, run_info=run_info)
     return {"outputs": [str(p) for p in written], "metrics": amap.metrics, "map": amap}
+
+
+def _infer_out_of_core(inputs, opts: InferOptions):
+    """QC and PCA on Dask straight from a VCF Zarr store (see :func:`~.mapping.infer_store`)."""
+    from .mapping import infer_store
+    from .store import looks_like_store
+
+    if len(inputs) != 1 or not looks_like_store(inputs[0]):
+        raise InputError(
+            "--out-of-core reads one VCF Zarr store (make it with 'ddvi-genomics convert'); "
+            f"got {', '.join(map(str, inputs))}"
+        )
+    labels = opts.columns.read(opts.panel) if opts.panel else None
+    amap = infer_store(
+        inputs[0],
+        labels,
+        qc=opts.qc,
+        n_pcs=opts.n_pcs,
+        method=opts.method,
+        config=opts.network_config(),
+        seed=opts.seed,
+        device=opts.device,
+        verbose=opts.verbose,
+        min_confidence=opts.min_confidence,
+        scheduler=opts.scheduler,
+    )
+    line = f"read {inputs[0]} out of core (Dask{', scheduler ' + opts.scheduler if opts.scheduler else ''})"
+    log.info(line)
+    return amap, line
 
 
 def _torch_threads() -> int:

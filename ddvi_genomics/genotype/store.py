@@ -208,6 +208,32 @@ def _strings(values) -> np.ndarray:
     return np.vectorize(str, otypes=[object])(np.asarray(values, dtype=object))
 
 
+def read_store_variants(path: str | os.PathLike, keep: np.ndarray | None = None):
+    """Sample IDs and the variant table (optionally the ``keep`` rows) of a store, no genotypes.
+
+    Returns
+    -------
+    sample_id : np.ndarray of str, shape (n_samples,)
+    variants : VariantTable
+    """
+    from .model import VariantTable
+
+    root = _zarr().open_group(str(path), mode="r")
+    alleles = _strings(root["variant_allele"][:])
+    keep = np.ones(len(alleles), dtype=bool) if keep is None else np.asarray(keep)
+    alleles = alleles[keep]
+    contig = _strings(root["contig_id"][:])[np.asarray(root["variant_contig"][:])[keep]]
+    ids = _strings(root["variant_id"][:])[keep] if "variant_id" in root else ["."] * len(alleles)
+    variants = VariantTable.from_arrays(
+        contig,
+        np.asarray(root["variant_position"][:])[keep],
+        alleles[:, 0],
+        [",".join(a for a in row[1:] if a) for row in alleles],
+        ids,
+    )
+    return _strings(root["sample_id"][:]), variants
+
+
 def dosage_from_calls(calls: np.ndarray) -> tuple[np.ndarray, int]:
     """Non-reference allele counts of VCF Zarr calls.
 

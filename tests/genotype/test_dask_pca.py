@@ -64,3 +64,28 @@ def test_store_pca__a_scheduler_that_does_not_answer_is_one_line(store):
     with pytest.raises(InputError, match=r"Dask scheduler tcp://127.0.0.1:9 did not answer"):
         with dask_scheduler("tcp://127.0.0.1:9", timeout=1):
             pass
+
+
+def test_infer_out_of_core__same_outputs_as_in_memory_on_the_vcf(store, tmp_path):
+    from click.testing import CliRunner
+
+    from ddvi_genomics.cli import main
+
+    def run(*args):
+        return CliRunner().invoke(main, [str(a) for a in args])
+
+    common = ["--method", "pca", "--n-pcs", 4]
+    a = run("infer", store / "s.vcf", "--out", tmp_path / "mem", *common)
+    b = run("infer", store / "s.vcz", "--out", tmp_path / "ooc", "--out-of-core", *common)
+    assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
+    for suffix in (".eigenvec", ".eigenval", ".embedding.tsv", ".afreq"):
+        mine = (tmp_path / f"ooc{suffix}").read_text()
+        assert mine == (tmp_path / f"mem{suffix}").read_text(), suffix
+    log = (tmp_path / "ooc.log").read_text()
+    assert "out of core" in log and "QC output: " in log
+    bad = run("infer", store / "s.vcz", "--out", tmp_path / "x", "--out-of-core", "--hwe", 1e-6)
+    assert bad.exit_code == 2 and "--hwe is not available with --out-of-core" in bad.output
+    lone = run("infer", store / "s.vcf", "--out", tmp_path / "y", "--scheduler", "tcp://h:1")
+    assert lone.exit_code == 2 and "--scheduler applies to --out-of-core runs only" in lone.output
+    vcf = run("infer", store / "s.vcf", "--out", tmp_path / "z", "--out-of-core")
+    assert vcf.exit_code == 2 and "--out-of-core reads one VCF Zarr store" in vcf.output
