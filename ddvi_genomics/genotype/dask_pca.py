@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 from pathlib import Path
 
 import numpy as np
@@ -168,6 +169,7 @@ def store_qc(
     """
     import dask
 
+    _bound_malloc_arenas()
     root, bounds = _open_store(Path(store))
     n_samples = int(root["call_genotype"].shape[1])
     counts = dask.compute(*(dask.delayed(_chunk_counts)(str(store), lo, hi) for lo, hi in bounds))
@@ -219,6 +221,27 @@ def store_qc(
     return StoreQC(keep, p[keep], steps, n_samples, called[keep])
 
 
+def _bound_malloc_arenas() -> None:
+    """Keep glibc from serving chunk-sized buffers from its heap (Linux only; else a no-op).
+
+    glibc raises its mmap threshold after freeing a large mmapped block, after which chunk-sized
+    buffers come from the heap and fragment it: peak RSS then grows with the number of chunks
+    even though each is freed (measured: +50 MiB per 25,000 variants x 1,000 samples). Fixing the
+    threshold at 128 KiB (``M_MMAP_THRESHOLD``) returns every chunk buffer to the OS when freed.
+    """
+    import ctypes
+    import ctypes.util
+    import platform
+
+    if platform.system() != "Linux":
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def store_pca(
     store,
     n_components: int = 10,
@@ -255,8 +278,8 @@ def store_pca(
         k = min(n_components, n_var, n_samp)
 
         import dask
-        import dask.array as da
 
+        _bound_malloc_arenas()
         # per chunk: which of its variants pass QC, and their rows of mean / 1 / scale
         kept_before = np.concatenate([[0], np.cumsum(qc.keep)])
         tasks = []
@@ -264,11 +287,15 @@ def store_pca(
             a, b = kept_before[lo], kept_before[hi]
             if b > a:
                 tasks.append((str(store), lo, hi, qc.keep[lo:hi], mean[a:b], inv_scale[a:b]))
-        grams = [
-            da.from_delayed(dask.delayed(_chunk_gram)(*t), (n_samp, n_samp), np.float64)
-            for t in tasks
-        ]
-        gram = da.stack(grams).sum(axis=0).compute()
+        # batches of a few chunks, summed as they arrive: at most `batch` n x n products and
+        # chunks are alive at once, however many chunks the store has
+        batch = max(2, os.cpu_count() or 2)
+        gram = np.zeros((n_samp, n_samp))
+        for i in range(0, len(tasks), batch):
+            for part in dask.compute(
+                *(dask.delayed(_chunk_gram)(*t) for t in tasks[i : i + batch])
+            ):
+                gram += part
         total = float(np.trace(gram))  # ||X||_F^2 without a second pass
         evals, evecs = np.linalg.eigh(gram)
         order = np.argsort(evals)[::-1][:k]
