@@ -75,12 +75,15 @@ def measure(store: Path, mode: str) -> dict:
 def main(argv=None) -> None:
     from ddvi_genomics.genotype.store import write_store
     from ddvi_genomics.provenance import provenance
-    from workflows.report import markdown_table, write_result
+    from workflows.report import format_mean_ci, markdown_table, mean_ci, write_result
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="workflows/results/bench")
     parser.add_argument("--samples", type=int, default=1000)
-    parser.add_argument("--variants", default="25000,50000,100000")
+    parser.add_argument("--variants", default="25000,100000,200000")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="Runs per cell (RSS varies ~50 MiB)."
+    )
     args = parser.parse_args(argv)
     rows, records = [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -92,10 +95,13 @@ def main(argv=None) -> None:
             convert_s = time.perf_counter() - t0
             vcf.unlink()
             for mode in ("dask", "in-memory"):
-                r = measure(store, mode)
-                records.append({"variants": m, "mode": mode, "convert_seconds": convert_s, **r})
-                rows.append([f"{m:,}", mode, f"{r['kept']:,}", f"{r['seconds']:.1f}",
-                             f"{r['peak_rss_mib']:,.0f}"])  # fmt: skip
+                runs = [measure(store, mode) for _ in range(args.repeats)]
+                records.append({"variants": m, "mode": mode, "convert_seconds": convert_s,
+                                "runs": runs})  # fmt: skip
+                rss = mean_ci([r["peak_rss_mib"] for r in runs])
+                secs = mean_ci([r["seconds"] for r in runs])
+                rows.append([f"{m:,}", mode, f"{runs[0]['kept']:,}", format_mean_ci(*secs, 1),
+                             format_mean_ci(*rss, 0)])  # fmt: skip
                 print(rows[-1], flush=True)
     lines = [
         f"# Out-of-core PCA peak memory: {args.samples:,} samples, growing variant counts",
@@ -105,10 +111,13 @@ def main(argv=None) -> None:
         f"({CHUNK:,}-variant chunks). 'dask' is `store_pca` on local threads; 'in-memory' reads "
         "the whole store into int8 dosages first.",
         "",
+        f"Mean ± 95 % t-interval over {args.repeats} runs per cell (the same run's peak RSS "
+        "varies by about 50 MiB).",
+        "",
         *markdown_table(["variants", "path", "kept after QC", "seconds", "peak RSS MiB"], rows),
         "",
         "Command: `python -m workflows.bench.dask_pca_memory --out workflows/results/bench "
-        f"--samples {args.samples} --variants {args.variants}`",
+        f"--samples {args.samples} --variants {args.variants} --repeats {args.repeats}`",
     ]
     record = {"rows": records, "samples": args.samples, "provenance": provenance()}
     write_result(args.out, "dask_pca_memory_cpu", record, lines)
