@@ -28,6 +28,8 @@ from .errors import InputError
 from .pca import GenotypePCA, patterson_scale
 from .qc import (
     QCReport,
+    genotype_counts,
+    hwe_pvalues_from_counts,
     is_autosome,
     is_in_contigs,
     locate_duplicate_sites,
@@ -93,11 +95,9 @@ def _chunk_dosage(store: str, lo: int, hi: int) -> np.ndarray:
     return dosage_from_calls(np.asarray(root["call_genotype"][lo:hi]))[0]
 
 
-def _chunk_counts(store: str, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-    """Count called genotypes and ALT alleles per variant of one chunk."""
-    d = _chunk_dosage(store, lo, hi)
-    called = d >= 0
-    return called.sum(axis=1), np.where(called, d, 0).sum(axis=1, dtype=np.int64)
+def _chunk_counts(store: str, lo: int, hi: int) -> np.ndarray:
+    """Count called genotypes per variant of one chunk: (hom ref, het, hom alt), shape (v, 3)."""
+    return genotype_counts(_chunk_dosage(store, lo, hi))
 
 
 def _chunk_scaled(store, lo, hi, keep_b, mean_b, inv_b) -> np.ndarray:
@@ -159,22 +159,27 @@ def store_qc(
     contigs: tuple[str, ...] | None = None,
     extract=None,
     exclude=None,
+    hwe: float | None = None,
+    hwe_midp: bool = False,
 ) -> StoreQC:
     """Apply the in-memory QC's variant filters to a store, counting one chunk at a time.
 
     Same filters, thresholds, order and report rows as :func:`~.qc.run_qc` for: biallelic SNPs,
     duplicate sites, ``--extract`` / ``--exclude``, ``--chr`` (or human autosomes), variant
-    missingness, monomorphic sites and MAF. Sample missingness, HWE, thinning and LD pruning are
-    not available out of core (the command line refuses them there).
+    missingness, monomorphic sites, MAF and the HWE exact test (from per-chunk genotype counts).
+    Sample missingness, thinning and LD pruning are not available out of core (the command line
+    refuses them there).
     """
     import dask
 
     _bound_malloc_arenas()
     root, bounds = _open_store(Path(store))
     n_samples = int(root["call_genotype"].shape[1])
-    counts = dask.compute(*(dask.delayed(_chunk_counts)(str(store), lo, hi) for lo, hi in bounds))
-    called = np.concatenate([c for c, _ in counts])
-    alt_count = np.concatenate([a for _, a in counts])
+    counts = np.concatenate(
+        dask.compute(*(dask.delayed(_chunk_counts)(str(store), lo, hi) for lo, hi in bounds))
+    )  # (n_variants, 3): hom ref, het, hom alt
+    called = counts.sum(axis=1)
+    alt_count = counts[:, 1] + 2 * counts[:, 2]
     alleles = _strings(root["variant_allele"][:])
     ref = alleles[:, 0]
     alt = np.array([",".join(a for a in row[1:] if a) for row in alleles], dtype=object)
@@ -215,6 +220,11 @@ def store_qc(
     maf = np.nan_to_num(np.minimum(p, 1 - p))
     apply("monomorphic", maf > 0)
     apply(f"MAF < {min_maf:g}", maf >= min_maf)
+    if hwe is not None:
+        test = "mid-p exact test" if hwe_midp else "exact test"
+        pvalues = np.ones(len(keep))
+        pvalues[keep] = hwe_pvalues_from_counts(counts[keep], midp=hwe_midp)
+        apply(f"HWE p < {hwe:g} ({test})", pvalues >= hwe)
     if not keep.any():
         lines = "; ".join(f"{name}: removed {n:,}" for name, n, _ in steps)
         raise InputError(f"nothing left after QC of {store}: {lines}")

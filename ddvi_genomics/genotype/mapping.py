@@ -327,7 +327,6 @@ def _finish_map(
 #: QC options the out-of-core path cannot apply (they need a pass over samples or windows).
 OUT_OF_CORE_UNSUPPORTED = {
     "max_sample_missing": ("--mind", 1.0),
-    "hwe": ("--hwe", None),
     "thin_bp": ("--thin", None),
     "ld_prune": ("--ld-prune", None),
 }
@@ -357,8 +356,8 @@ def infer_store(
     Raises
     ------
     InputError
-        For a QC option that needs an in-memory pass (``--mind``, ``--hwe``, ``--thin``,
-        ``--ld-prune``), or a store that is not VCF Zarr.
+        For a QC option that needs an in-memory pass (``--mind``, ``--thin``, ``--ld-prune``),
+        or a store that is not VCF Zarr.
     """
     from .dask_pca import store_pca, store_qc
     from .store import read_store_variants
@@ -375,7 +374,7 @@ def infer_store(
         store_report = store_qc(
             store, min_maf=qc.min_maf, max_variant_missing=qc.max_variant_missing,
             autosomes_only=qc.autosomes_only, contigs=qc.contigs, extract=qc.extract,
-            exclude=qc.exclude,
+            exclude=qc.exclude, hwe=qc.hwe, hwe_midp=qc.hwe_midp,
         )  # fmt: skip
     n_var, n_samp = int(store_report.keep.sum()), store_report.n_samples
     n_pcs, warning = clamp_n_components(n_pcs, n_var, n_samp)

@@ -192,7 +192,13 @@ def hwe_pvalues(dosage: np.ndarray, *, midp: bool = False) -> np.ndarray:
     Variants share their genotype counts often, so each distinct ``(het, hom, hom)`` triple is
     tested once.
     """
-    counts = genotype_counts(dosage)
+    return hwe_pvalues_from_counts(genotype_counts(dosage), midp=midp)
+
+
+def hwe_pvalues_from_counts(counts: np.ndarray, *, midp: bool = False) -> np.ndarray:
+    """Exact HWE p-values from genotype counts ``(n_variants, 3)`` (hom ref, het, hom alt)."""
+    if len(counts) == 0:
+        return np.zeros(0)
     unique, inverse = np.unique(counts, axis=0, return_inverse=True)
     p = np.array([hwe_exact_pvalue(int(h), int(a), int(b), midp=midp) for a, h, b in unique])
     return p[np.asarray(inverse).ravel()]
