@@ -51,8 +51,13 @@ class StoreQC:
         ``(filter, variants removed, detail)`` in the order applied: the rows of the in-memory
         :class:`~.qc.QCReport` for the same filters.
     n_samples : int
+        Samples kept (all of them unless ``--mind`` removed some).
     called : np.ndarray, shape (n_kept,)
         Called genotypes per kept variant (``.afreq``'s OBS_CT is twice this).
+    samples : np.ndarray of int, optional
+        Indices of the samples kept by ``--mind`` (None: every sample).
+    n_samples_in : int, optional
+        Samples in the store.
     """
 
     keep: np.ndarray
@@ -60,11 +65,14 @@ class StoreQC:
     steps: list
     n_samples: int
     called: np.ndarray | None = None  # (n_kept,) called genotypes of the kept variants
+    samples: np.ndarray | None = None  # kept sample indices (--mind), None = all
+    n_samples_in: int | None = None
 
     def report(self) -> QCReport:
         """Return the QC report in the in-memory pipeline's form."""
+        n_in = self.n_samples if self.n_samples_in is None else self.n_samples_in
         return QCReport(
-            len(self.keep), self.n_samples, list(self.steps), int(self.keep.sum()), self.n_samples
+            len(self.keep), n_in, list(self.steps), int(self.keep.sum()), self.n_samples
         )
 
 
@@ -89,34 +97,40 @@ def _open_store(store: Path):
 # memory; a path, not an array, travels to dask.distributed workers).
 
 
-def _chunk_dosage(store: str, lo: int, hi: int) -> np.ndarray:
-    """Dosages of variants ``lo:hi``, shape (hi - lo, n_samples), int8."""
+def _chunk_dosage(store: str, lo: int, hi: int, samples=None) -> np.ndarray:
+    """Dosages of variants ``lo:hi`` (of ``samples``, or all), shape (hi - lo, n), int8."""
     root = _zarr().open_group(store, mode="r")
-    return dosage_from_calls(np.asarray(root["call_genotype"][lo:hi]))[0]
+    calls = np.asarray(root["call_genotype"][lo:hi])
+    return dosage_from_calls(calls if samples is None else calls[:, samples])[0]
 
 
-def _chunk_counts(store: str, lo: int, hi: int) -> np.ndarray:
+def _chunk_sample_missing(store: str, lo: int, hi: int, keep_b) -> np.ndarray:
+    """Missing calls per sample over the chunk's variants in ``keep_b``, shape (n_samples,)."""
+    return (_chunk_dosage(store, lo, hi)[keep_b] < 0).sum(axis=0)
+
+
+def _chunk_counts(store: str, lo: int, hi: int, samples=None) -> np.ndarray:
     """Count called genotypes per variant of one chunk: (hom ref, het, hom alt), shape (v, 3)."""
-    return genotype_counts(_chunk_dosage(store, lo, hi))
+    return genotype_counts(_chunk_dosage(store, lo, hi, samples))
 
 
-def _chunk_scaled(store, lo, hi, keep_b, mean_b, inv_b) -> np.ndarray:
+def _chunk_scaled(store, lo, hi, keep_b, mean_b, inv_b, samples=None) -> np.ndarray:
     """Patterson-scaled kept variants of one chunk, shape (kept, n_samples); missing -> 0."""
-    d = _chunk_dosage(store, lo, hi)[keep_b]
+    d = _chunk_dosage(store, lo, hi, samples)[keep_b]
     x = d.astype(np.float64) - mean_b[:, None]
     x[d < 0] = 0.0
     return x * inv_b[:, None]
 
 
-def _chunk_gram(store, lo, hi, keep_b, mean_b, inv_b) -> np.ndarray:
+def _chunk_gram(store, lo, hi, keep_b, mean_b, inv_b, samples=None) -> np.ndarray:
     """``X_b^T X_b`` of one chunk, shape (n_samples, n_samples)."""
-    x = _chunk_scaled(store, lo, hi, keep_b, mean_b, inv_b)
+    x = _chunk_scaled(store, lo, hi, keep_b, mean_b, inv_b, samples)
     return x.T @ x
 
 
-def _chunk_loadings(store, lo, hi, keep_b, mean_b, inv_b, weights) -> np.ndarray:
+def _chunk_loadings(store, lo, hi, keep_b, mean_b, inv_b, samples, weights) -> np.ndarray:
     """Return the chunk's rows of ``X^T U / s``, shape (kept, k)."""
-    return _chunk_scaled(store, lo, hi, keep_b, mean_b, inv_b) @ weights
+    return _chunk_scaled(store, lo, hi, keep_b, mean_b, inv_b, samples) @ weights
 
 
 @contextlib.contextmanager
@@ -161,25 +175,21 @@ def store_qc(
     exclude=None,
     hwe: float | None = None,
     hwe_midp: bool = False,
+    max_sample_missing: float = 1.0,
 ) -> StoreQC:
     """Apply the in-memory QC's variant filters to a store, counting one chunk at a time.
 
     Same filters, thresholds, order and report rows as :func:`~.qc.run_qc` for: biallelic SNPs,
     duplicate sites, ``--extract`` / ``--exclude``, ``--chr`` (or human autosomes), variant
-    missingness, monomorphic sites, MAF and the HWE exact test (from per-chunk genotype counts).
-    Sample missingness, thinning and LD pruning are not available out of core (the command line
-    refuses them there).
+    sample missingness (``--mind``, one extra pass), variant missingness, monomorphic sites, MAF
+    and the HWE exact test (from per-chunk genotype counts). Thinning and LD pruning are not
+    available out of core (the command line refuses them there).
     """
     import dask
 
     _bound_malloc_arenas()
     root, bounds = _open_store(Path(store))
-    n_samples = int(root["call_genotype"].shape[1])
-    counts = np.concatenate(
-        dask.compute(*(dask.delayed(_chunk_counts)(str(store), lo, hi) for lo, hi in bounds))
-    )  # (n_variants, 3): hom ref, het, hom alt
-    called = counts.sum(axis=1)
-    alt_count = counts[:, 1] + 2 * counts[:, 2]
+    n_samples_in = int(root["call_genotype"].shape[1])
     alleles = _strings(root["variant_allele"][:])
     ref = alleles[:, 0]
     alt = np.array([",".join(a for a in row[1:] if a) for row in alleles], dtype=object)
@@ -213,6 +223,28 @@ def store_qc(
     elif autosomes_only:
         apply("not on a human autosome (1-22; other genomes: --chr or --all-contigs)",
               is_autosome(contig))  # fmt: skip
+    samples = None
+    if max_sample_missing < 1.0:  # one pass over the variants kept so far, per sample
+        parts = dask.compute(*(
+            dask.delayed(_chunk_sample_missing)(str(store), lo, hi, keep[lo:hi])
+            for lo, hi in bounds
+        ))  # fmt: skip
+        rate = np.sum(parts, axis=0) / max(int(keep.sum()), 1)
+        keep_s = rate <= max_sample_missing
+        steps.append(
+            (f"samples missing > {max_sample_missing:g}", int((~keep_s).sum()), "samples")
+        )
+        if not keep_s.any():
+            raise InputError(f"--mind {max_sample_missing:g} removes every sample of {store}")
+        samples = None if keep_s.all() else np.flatnonzero(keep_s)
+    n_samples = n_samples_in if samples is None else len(samples)
+    counts = np.concatenate(
+        dask.compute(
+            *(dask.delayed(_chunk_counts)(str(store), lo, hi, samples) for lo, hi in bounds)
+        )
+    )  # (n_variants, 3): hom ref, het, hom alt, over the kept samples
+    called = counts.sum(axis=1)
+    alt_count = counts[:, 1] + 2 * counts[:, 2]
     apply(f"variant missingness > {max_variant_missing:g}",
           1.0 - called / n_samples <= max_variant_missing)  # fmt: skip
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -228,7 +260,7 @@ def store_qc(
     if not keep.any():
         lines = "; ".join(f"{name}: removed {n:,}" for name, n, _ in steps)
         raise InputError(f"nothing left after QC of {store}: {lines}")
-    return StoreQC(keep, p[keep], steps, n_samples, called[keep])
+    return StoreQC(keep, p[keep], steps, n_samples, called[keep], samples, n_samples_in)
 
 
 def _bound_malloc_arenas() -> None:
@@ -296,7 +328,9 @@ def store_pca(
         for lo, hi in bounds:
             a, b = kept_before[lo], kept_before[hi]
             if b > a:
-                tasks.append((str(store), lo, hi, qc.keep[lo:hi], mean[a:b], inv_scale[a:b]))
+                tasks.append(
+                    (str(store), lo, hi, qc.keep[lo:hi], mean[a:b], inv_scale[a:b], qc.samples)
+                )
         # batches of a few chunks, summed as they arrive: at most `batch` n x n products and
         # chunks are alive at once, however many chunks the store has
         batch = max(2, os.cpu_count() or 2)

@@ -326,7 +326,6 @@ def _finish_map(
 
 #: QC options the out-of-core path cannot apply (they need a pass over samples or windows).
 OUT_OF_CORE_UNSUPPORTED = {
-    "max_sample_missing": ("--mind", 1.0),
     "thin_bp": ("--thin", None),
     "ld_prune": ("--ld-prune", None),
 }
@@ -356,8 +355,8 @@ def infer_store(
     Raises
     ------
     InputError
-        For a QC option that needs an in-memory pass (``--mind``, ``--thin``, ``--ld-prune``),
-        or a store that is not VCF Zarr.
+        For a QC option that needs the genotypes in memory (``--thin``, ``--ld-prune``), or a
+        store that is not VCF Zarr.
     """
     from .dask_pca import store_pca, store_qc
     from .store import read_store_variants
@@ -375,6 +374,7 @@ def infer_store(
             store, min_maf=qc.min_maf, max_variant_missing=qc.max_variant_missing,
             autosomes_only=qc.autosomes_only, contigs=qc.contigs, extract=qc.extract,
             exclude=qc.exclude, hwe=qc.hwe, hwe_midp=qc.hwe_midp,
+            max_sample_missing=qc.max_sample_missing,
         )  # fmt: skip
     n_var, n_samp = int(store_report.keep.sum()), store_report.n_samples
     n_pcs, warning = clamp_n_components(n_pcs, n_var, n_samp)
@@ -384,6 +384,8 @@ def infer_store(
     with stages("pca", f"out of core, {n_var:,} variants x {n_samp:,} samples"):
         full, reference_pcs, _ = store_pca(store, n_fit, qc=store_report, scheduler=scheduler)
     sample_id, variants = read_store_variants(store, store_report.keep)
+    if store_report.samples is not None:  # --mind removed some
+        sample_id = sample_id[store_report.samples]
     aligned = align_labels(labels, sample_id)
     return _finish_map(
         stages, sample_id, None, variants, store_report.report(), full.truncated(n_pcs),

@@ -95,3 +95,20 @@ def test_infer_out_of_core__same_outputs_as_in_memory_on_the_vcf(store, tmp_path
     assert lone.exit_code == 2 and "--scheduler applies to --out-of-core runs only" in lone.output
     vcf = run("infer", store / "s.vcf", "--out", tmp_path / "z", "--out-of-core")
     assert vcf.exit_code == 2 and "--out-of-core reads one VCF Zarr store" in vcf.output
+
+
+def test_store_qc_and_pca__mind_removes_the_same_samples_as_in_memory(store):
+    from ddvi_genomics.genotype.dask_pca import store_pca, store_qc
+    from ddvi_genomics.genotype.qc import sample_missing_rate
+
+    source = read_vcf(store / "s.vcf")
+    snp = apply_qc(source, QCOptions(max_variant_missing=1.0, min_maf=0.0))[0]
+    threshold = float(np.median(sample_missing_rate(snp.dosage)))  # removes about half
+    options = QCOptions(max_sample_missing=threshold)
+    gm, report = apply_qc(source, options)
+    qc = store_qc(store / "s.vcz", max_sample_missing=threshold)
+    assert qc.steps == report.steps and qc.n_samples == gm.n_samples < source.n_samples
+    assert qc.report().lines() == report.lines()
+    _, scores, _ = store_pca(store / "s.vcz", 3, qc=qc)
+    ref = GenotypePCA(3, solver="exact").fit_transform(gm.dosage)
+    np.testing.assert_allclose(scores, ref, atol=1e-8 * np.abs(ref).max())
