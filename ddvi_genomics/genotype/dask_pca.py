@@ -284,12 +284,18 @@ def _bound_malloc_arenas() -> None:
         pass
 
 
+def _chunk_project(store, lo, hi, keep_b, mean_b, inv_b, samples, loadings_b) -> np.ndarray:
+    """``X_b^T V_b``: one chunk's share of every sample's scores, shape (n_samples, k)."""
+    return _chunk_scaled(store, lo, hi, keep_b, mean_b, inv_b, samples).T @ loadings_b
+
+
 def store_pca(
     store,
     n_components: int = 10,
     *,
     qc: StoreQC | None = None,
     scheduler: str | None = None,
+    fit_samples: np.ndarray | None = None,
 ) -> tuple[GenotypePCA, np.ndarray, StoreQC]:
     """Exact PCA of a store's QC-passing variants, out of core.
 
@@ -301,40 +307,60 @@ def store_pca(
         Default: :func:`store_qc` with its default thresholds.
     scheduler : str, optional
         A ``dask.distributed`` scheduler address; local threads otherwise.
+    fit_samples : np.ndarray of int, optional
+        Fit the PCA (allele frequencies included) on these samples only, indices into the
+        QC-passing samples, and project every sample onto it, as ``GenotypePCA.fit_transform``
+        on the subset then ``transform`` would (PLINK: ``--pca`` on a subset, then ``--score``).
 
     Returns
     -------
     pca : GenotypePCA
         Loadings over the kept variants (for projection), eigenvalues on PLINK's scale.
     scores : np.ndarray, shape (n_samples, n_components)
-        PC scores ``U s``, with :class:`GenotypePCA`'s sign convention.
+        PC scores ``U s`` (projections for samples outside ``fit_samples``), with
+        :class:`GenotypePCA`'s sign convention.
     qc : StoreQC
     """
+    import dask
+
     with dask_scheduler(scheduler):
         qc = qc or store_qc(store)
         _, bounds = _open_store(Path(store))
-        p = qc.allele_frequency
-        mean = 2 * p
-        inv_scale = 1.0 / patterson_scale(p)
-        n_var, n_samp = int(qc.keep.sum()), qc.n_samples
-        k = min(n_components, n_var, n_samp)
-
-        import dask
-
         _bound_malloc_arenas()
-        # per chunk: which of its variants pass QC, and their rows of mean / 1 / scale
         kept_before = np.concatenate([[0], np.cumsum(qc.keep)])
-        tasks = []
-        for lo, hi in bounds:
-            a, b = kept_before[lo], kept_before[hi]
-            if b > a:
-                tasks.append(
-                    (str(store), lo, hi, qc.keep[lo:hi], mean[a:b], inv_scale[a:b], qc.samples)
+        chunks = [(lo, hi, kept_before[lo], kept_before[hi]) for lo, hi in bounds]
+        chunks = [c for c in chunks if c[3] > c[2]]  # chunks with a QC-passing variant
+        all_samples = (
+            np.arange(qc.n_samples) if qc.samples is None else np.asarray(qc.samples)
+        )  # store indices of the QC-passing samples
+        fit = all_samples if fit_samples is None else all_samples[np.asarray(fit_samples)]
+        fit_arg = None if fit_samples is None and qc.samples is None else fit
+        p, called = qc.allele_frequency, qc.called
+        if fit_samples is not None:  # frequencies of the fit subset
+            counts = np.concatenate(dask.compute(*(
+                dask.delayed(_chunk_counts)(str(store), lo, hi, fit)[qc.keep[lo:hi]]
+                for lo, hi, _, _ in chunks
+            )))  # fmt: skip
+            called = counts.sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                p = (counts[:, 1] + 2 * counts[:, 2]) / (2.0 * called)
+            if not np.all((p > 0) & (p < 1)):
+                raise InputError(
+                    f"{int(np.sum(~((p > 0) & (p < 1))))} QC-passing variant(s) are monomorphic "
+                    "or uncalled in the PCA fit samples; choose more fit samples"
                 )
+        mean, inv_scale = 2 * p, 1.0 / patterson_scale(p)
+        n_var, n_fit = int(qc.keep.sum()), len(fit)
+        k = min(n_components, n_var, n_fit)
+
+        def task(lo, hi, a, b, samples):
+            return (str(store), lo, hi, qc.keep[lo:hi], mean[a:b], inv_scale[a:b], samples)
+
+        tasks = [task(*c, fit_arg) for c in chunks]
         # batches of a few chunks, summed as they arrive: at most `batch` n x n products and
         # chunks are alive at once, however many chunks the store has
         batch = max(2, os.cpu_count() or 2)
-        gram = np.zeros((n_samp, n_samp))
+        gram = np.zeros((n_fit, n_fit))
         for i in range(0, len(tasks), batch):
             for part in dask.compute(
                 *(dask.delayed(_chunk_gram)(*t) for t in tasks[i : i + batch])
@@ -348,12 +374,23 @@ def store_pca(
         weights = u / np.where(s > 0, s, 1.0)
         parts = [dask.delayed(_chunk_loadings)(*t, weights) for t in tasks]
         v = np.concatenate(dask.compute(*parts))  # (n_var, k) loadings V = X^T U / s
-    vt = v.T
-    flip = np.sign(vt[np.arange(k), np.abs(vt).argmax(axis=1)])
-    u, vt = u * flip, vt * flip[:, None]
+        vt = v.T
+        flip = np.sign(vt[np.arange(k), np.abs(vt).argmax(axis=1)])
+        u, vt = u * flip, vt * flip[:, None]
+        if fit_samples is None:
+            scores = u * s
+        else:  # project every QC-passing sample: scores = X^T V, one chunk's share at a time
+            all_arg = None if qc.samples is None else all_samples
+            scores = np.zeros((len(all_samples), k))
+            shares = dask.compute(*(
+                dask.delayed(_chunk_project)(*task(lo, hi, a, b, all_arg), vt[:, a:b].T)
+                for lo, hi, a, b in chunks
+            ))  # fmt: skip
+            for share in shares:
+                scores += share
     pca = GenotypePCA.from_state(p, vt, eigenvalues=s**2 / (2 * n_var))
     pca.singular_values_ = s
-    pca.observed_allele_count_ = 2 * qc.called
+    pca.observed_allele_count_ = 2 * called
     pca.explained_variance_ratio_ = s**2 / float(total)
     pca.solver_used_ = "exact (dask, out of core)"
-    return pca, u * s, qc
+    return pca, scores, qc

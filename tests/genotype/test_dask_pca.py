@@ -112,3 +112,18 @@ def test_store_qc_and_pca__mind_removes_the_same_samples_as_in_memory(store):
     _, scores, _ = store_pca(store / "s.vcz", 3, qc=qc)
     ref = GenotypePCA(3, solver="exact").fit_transform(gm.dosage)
     np.testing.assert_allclose(scores, ref, atol=1e-8 * np.abs(ref).max())
+
+
+def test_store_pca__fit_on_a_subset_and_project_the_rest(store):
+    from ddvi_genomics.genotype.dask_pca import store_pca
+
+    gm, _ = apply_qc(read_vcf(store / "s.vcf"), QCOptions())
+    fit = np.arange(0, gm.n_samples, 2)  # every other sample
+    pca, scores, _ = store_pca(store / "s.vcz", 3, fit_samples=fit)
+    ref = GenotypePCA(3, solver="exact")
+    ref_fit = ref.fit_transform(gm.dosage[:, fit])
+    ref_all = ref.transform(gm.dosage)
+    scale = np.abs(ref_all).max()
+    np.testing.assert_allclose(pca.allele_frequency_, ref.allele_frequency_, rtol=1e-12)
+    np.testing.assert_allclose(scores, ref_all, atol=1e-8 * scale)  # projections of everyone
+    np.testing.assert_allclose(scores[fit], ref_fit, atol=1e-8 * scale)  # = U s on the fit set
