@@ -264,6 +264,12 @@ def _limit_threads(value) -> dict:
     "memory (needs the scale extra).",
 )
 @click.option("--scheduler", help="--out-of-core on this dask.distributed scheduler (tcp://...).")
+@click.option(
+    "--pca-fit",
+    "pca_fit_file",
+    type=click.Path(dir_okay=False),
+    help="--out-of-core: fit the PCA on these samples (keep-file format) and project the rest.",
+)
 @threads_option
 @force_option
 @seed_option

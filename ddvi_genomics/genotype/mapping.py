@@ -29,7 +29,7 @@ from ..core.runtime import resolve_device
 from .embed import LABEL_GUIDED_METHODS, METHODS, embed
 from .errors import InputError
 from .evaluate import N_REFERENCE_PCS, evaluate_embedding
-from .io import GenotypeMatrix, read_genotypes
+from .io import GenotypeMatrix, read_genotypes, select_samples
 from .model import AncestryModel, VariantTable
 from .pca import GenotypePCA, clamp_n_components
 from .qc import QCReport, run_qc
@@ -345,12 +345,15 @@ def infer_store(
     verbose: bool | None = None,
     min_confidence: float = 0.5,
     scheduler: str | None = None,
+    pca_fit_samples: list[str] | None = None,
 ) -> AncestryMap:
     """:func:`infer` on a VCF Zarr store with QC and PCA out of core on Dask.
 
     The genotypes are never held in memory: QC counts and the exact PCA run chunk by chunk
     (:mod:`~.dask_pca`), locally or on the ``dask.distributed`` scheduler at ``scheduler``. The
-    map equals :func:`infer`'s on the same data for the QC filters both support.
+    map equals :func:`infer`'s on the same data for the QC filters both support. With
+    ``pca_fit_samples`` (sample IDs) the PCA is fitted on those samples and every sample is
+    projected onto it.
 
     Raises
     ------
@@ -381,11 +384,17 @@ def infer_store(
     if warning:
         log.warning(warning)
     n_fit = max(n_pcs, min(N_REFERENCE_PCS, n_var, n_samp))
-    with stages("pca", f"out of core, {n_var:,} variants x {n_samp:,} samples"):
-        full, reference_pcs, _ = store_pca(store, n_fit, qc=store_report, scheduler=scheduler)
     sample_id, variants = read_store_variants(store, store_report.keep)
     if store_report.samples is not None:  # --mind removed some
         sample_id = sample_id[store_report.samples]
+    fit = None
+    if pca_fit_samples is not None:
+        fit = select_samples(list(sample_id), list(pca_fit_samples), "--pca-fit")
+        n_fit = min(n_fit, len(fit))
+    with stages("pca", f"out of core, {n_var:,} variants x {n_samp:,} samples"):
+        full, reference_pcs, _ = store_pca(
+            store, n_fit, qc=store_report, scheduler=scheduler, fit_samples=fit
+        )
     aligned = align_labels(labels, sample_id)
     return _finish_map(
         stages, sample_id, None, variants, store_report.report(), full.truncated(n_pcs),

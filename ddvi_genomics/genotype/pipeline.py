@@ -83,6 +83,7 @@ class InferOptions:
     memory_mib: float | None = None
     out_of_core: bool = False
     scheduler: str | None = None
+    pca_fit_file: str | None = None
     force: bool = False
     verbose: bool | None = None
 
@@ -90,8 +91,9 @@ class InferOptions:
         check_range("--n-pcs", self.n_pcs, 1, None, integer=True)
         if self.memory_mib is not None:
             check_range("--memory", self.memory_mib, 1, None)
-        if self.scheduler and not self.out_of_core:
-            raise InputError("--scheduler applies to --out-of-core runs only")
+        for flag, value in (("--scheduler", self.scheduler), ("--pca-fit", self.pca_fit_file)):
+            if value and not self.out_of_core:
+                raise InputError(f"{flag} applies to --out-of-core runs only")
         if self.out_of_core:
             given = [flag for flag, value in (
                 ("--region", self.region), ("--keep", self.samples_file),
@@ -260,6 +262,7 @@ def _infer_out_of_core(inputs, opts: InferOptions):
         verbose=opts.verbose,
         min_confidence=opts.min_confidence,
         scheduler=opts.scheduler,
+        pca_fit_samples=read_samples_file(opts.pca_fit_file) if opts.pca_fit_file else None,
     )
     line = f"read {inputs[0]} out of core (Dask{', scheduler ' + opts.scheduler if opts.scheduler else ''})"
     log.info(line)

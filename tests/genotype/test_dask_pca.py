@@ -127,3 +127,29 @@ def test_store_pca__fit_on_a_subset_and_project_the_rest(store):
     np.testing.assert_allclose(pca.allele_frequency_, ref.allele_frequency_, rtol=1e-12)
     np.testing.assert_allclose(scores, ref_all, atol=1e-8 * scale)  # projections of everyone
     np.testing.assert_allclose(scores[fit], ref_fit, atol=1e-8 * scale)  # = U s on the fit set
+
+
+def test_infer_out_of_core__pca_fit_file_projects_the_other_samples(store, tmp_path):
+    import pandas as pd
+    from click.testing import CliRunner
+
+    from ddvi_genomics.cli import main
+
+    gm, _ = apply_qc(read_vcf(store / "s.vcf"), QCOptions())
+    fit = np.arange(0, gm.n_samples, 2)
+    (tmp_path / "fit.txt").write_text("".join(f"{gm.sample_id[i]}\n" for i in fit))
+    result = CliRunner().invoke(main, [
+        "infer", str(store / "s.vcz"), "--out", str(tmp_path / "o"), "--out-of-core",
+        "--pca-fit", str(tmp_path / "fit.txt"), "--method", "pca", "--n-pcs", "3",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    ours = pd.read_csv(tmp_path / "o.pcscores", sep="\t").set_index("#IID")
+    ref = GenotypePCA(3, solver="exact")
+    ref.fit_transform(gm.dosage[:, fit])
+    expected = ref.transform(gm.dosage)
+    np.testing.assert_allclose(
+        ours.loc[gm.sample_id].to_numpy(), expected, atol=1e-5 * np.abs(expected).max()
+    )
+    lone = CliRunner().invoke(main, ["infer", str(store / "s.vcf"), "--out", str(tmp_path / "x"),
+                                     "--pca-fit", str(tmp_path / "fit.txt")])  # fmt: skip
+    assert lone.exit_code == 2 and "--pca-fit applies to --out-of-core runs only" in lone.output
