@@ -153,3 +153,15 @@ def test_infer_out_of_core__pca_fit_file_projects_the_other_samples(store, tmp_p
     lone = CliRunner().invoke(main, ["infer", str(store / "s.vcf"), "--out", str(tmp_path / "x"),
                                      "--pca-fit", str(tmp_path / "fit.txt")])  # fmt: skip
     assert lone.exit_code == 2 and "--pca-fit applies to --out-of-core runs only" in lone.output
+
+
+def test_store_pca__on_a_dask_distributed_cluster_equals_local(store):
+    distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
+    from ddvi_genomics.genotype.dask_pca import store_pca
+
+    _, local, _ = store_pca(store / "s.vcz", 3)
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
+        _, remote, _ = store_pca(store / "s.vcz", 3, scheduler=cluster.scheduler_address)
+    np.testing.assert_allclose(remote, local, atol=1e-10 * np.abs(local).max())
