@@ -30,10 +30,10 @@ ROOT = Path(__file__).resolve().parents[2]
 N_SAMPLES = 2504
 
 
-def simulate_vcf(path: Path, n_variants: int, seed: int = 0) -> None:
+def simulate_vcf(path: Path, n_variants: int, seed: int = 0, n_samples: int = N_SAMPLES) -> None:
     rng = np.random.default_rng(seed)
     codes = np.array([b"0/0", b"0/1", b"1/1", b"./."], dtype="S3")
-    pops = np.repeat(np.arange(3), [835, 835, 834])
+    pops = np.arange(n_samples) * 3 // n_samples  # three equal populations
     with gzip.open(path, "wb", compresslevel=1) as fh:
         fh.write(
             b"##fileformat=VCFv4.2\n##contig=<ID=1>\n"
@@ -42,7 +42,7 @@ def simulate_vcf(path: Path, n_variants: int, seed: int = 0) -> None:
         fh.write(
             (
                 "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t"
-                + "\t".join(f"S{i}" for i in range(N_SAMPLES))
+                + "\t".join(f"S{i}" for i in range(n_samples))
                 + "\n"
             ).encode()
         )
@@ -51,7 +51,7 @@ def simulate_vcf(path: Path, n_variants: int, seed: int = 0) -> None:
             p = rng.uniform(0.05, 0.95, n)
             freq = np.clip(rng.beta(p[:, None] * 9, (1 - p[:, None]) * 9, size=(n, 3)), 0.01, 0.99)
             g = rng.binomial(2, freq[:, pops])
-            g[(rng.random(n) < 0.01)[:, None] & (rng.random((n, N_SAMPLES)) < 0.05)] = 3
+            g[(rng.random(n) < 0.01)[:, None] & (rng.random((n, n_samples)) < 0.05)] = 3
             cells = codes[g]
             for i in range(n):
                 fh.write(
