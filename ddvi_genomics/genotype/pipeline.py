@@ -124,6 +124,19 @@ class InferOptions:
             return None
         return preset_config(self.method, self.epochs, self.recipe)
 
+    def map_arguments(self) -> dict:
+        """Keyword arguments that :func:`~.mapping.infer` and ``infer_store`` share."""
+        return dict(
+            qc=self.qc,
+            n_pcs=self.n_pcs,
+            method=self.method,
+            config=self.network_config(),
+            seed=self.seed,
+            device=self.device,
+            verbose=self.verbose,
+            min_confidence=self.min_confidence,
+        )
+
 
 def read_input(
     paths,
@@ -206,37 +219,27 @@ def run_infer(
         with RunLog(out, "infer", header) as runlog:
             if opts.out_of_core:
                 amap, read_line = _infer_out_of_core(inputs, opts)
-                run_info = {**header, "started_utc": runlog.started_utc, "read": read_line}
-                title = f"{opts.method.upper()} embedding of {Path(inputs[0]).name}"
-                written = write_map_into(out, runlog, amap, title=title, run_info=run_info)
-                return {"outputs": [str(p) for p in written], "metrics": amap.metrics, "map": amap}
-            gm, read_line = read_input(
-                inputs,
-                region=opts.region,
-                samples_file=opts.samples_file,
-                remove_file=opts.remove_file,
-                verbose=opts.verbose,
-                id_rule=opts.id_rule,
-            )
-            log.info(read_line)
-            labels = opts.columns.read(opts.panel) if opts.panel else None
-            amap = infer(
-                gm,
-                labels,
-                qc=opts.qc,
-                n_pcs=opts.n_pcs,
-                method=opts.method,
-                config=opts.network_config(),
-                seed=opts.seed,
-                device=opts.device,
-                verbose=opts.verbose,
-                min_confidence=opts.min_confidence,
-                memory_mib=opts.memory_mib,
-            )
+            else:
+                amap, read_line = _infer_in_memory(inputs, opts)
             run_info = {**header, "started_utc": runlog.started_utc, "read": read_line}
             title = f"{opts.method.upper()} embedding of {Path(inputs[0]).name}"
             written = write_map_into(out, runlog, amap, title=title, run_info=run_info)
     return {"outputs": [str(p) for p in written], "metrics": amap.metrics, "map": amap}
+
+
+def _infer_in_memory(inputs, opts: InferOptions):
+    """Read every input into memory, then :func:`~.mapping.infer`."""
+    gm, read_line = read_input(
+        inputs,
+        region=opts.region,
+        samples_file=opts.samples_file,
+        remove_file=opts.remove_file,
+        verbose=opts.verbose,
+        id_rule=opts.id_rule,
+    )
+    log.info(read_line)
+    labels = opts.columns.read(opts.panel) if opts.panel else None
+    return infer(gm, labels, memory_mib=opts.memory_mib, **opts.map_arguments()), read_line
 
 
 def _infer_out_of_core(inputs, opts: InferOptions):
@@ -253,16 +256,9 @@ def _infer_out_of_core(inputs, opts: InferOptions):
     amap = infer_store(
         inputs[0],
         labels,
-        qc=opts.qc,
-        n_pcs=opts.n_pcs,
-        method=opts.method,
-        config=opts.network_config(),
-        seed=opts.seed,
-        device=opts.device,
-        verbose=opts.verbose,
-        min_confidence=opts.min_confidence,
         scheduler=opts.scheduler,
         pca_fit_samples=read_samples_file(opts.pca_fit_file) if opts.pca_fit_file else None,
+        **opts.map_arguments(),
     )
     line = f"read {inputs[0]} out of core (Dask{', scheduler ' + opts.scheduler if opts.scheduler else ''})"
     log.info(line)
