@@ -33,6 +33,8 @@ from .qc import (
     is_autosome,
     is_in_contigs,
     locate_duplicate_sites,
+    locate_thinned,
+    sort_order,
     variant_allele_classes,
 )
 from .store import REQUIRED_ARRAYS, _strings, _zarr, dosage_from_calls
@@ -176,14 +178,16 @@ def store_qc(
     hwe: float | None = None,
     hwe_midp: bool = False,
     max_sample_missing: float = 1.0,
+    thin_bp: int | None = None,
 ) -> StoreQC:
     """Apply the in-memory QC's variant filters to a store, counting one chunk at a time.
 
     Same filters, thresholds, order and report rows as :func:`~.qc.run_qc` for: biallelic SNPs,
     duplicate sites, ``--extract`` / ``--exclude``, ``--chr`` (or human autosomes), variant
     sample missingness (``--mind``, one extra pass), variant missingness, monomorphic sites, MAF
-    and the HWE exact test (from per-chunk genotype counts). Thinning and LD pruning are not
-    available out of core (the command line refuses them there).
+    and the HWE exact test (from per-chunk genotype counts), and ``--thin`` on a store sorted by
+    contig and position (an unsorted store is refused: the in-memory QC sorts the genotypes
+    first, which a chunked store cannot do cheaply). LD pruning is not available out of core.
     """
     import dask
 
@@ -257,6 +261,17 @@ def store_qc(
         pvalues = np.ones(len(keep))
         pvalues[keep] = hwe_pvalues_from_counts(counts[keep], midp=hwe_midp)
         apply(f"HWE p < {hwe:g} ({test})", pvalues >= hwe)
+    if thin_bp:
+        kept = np.flatnonzero(keep)
+        order = sort_order(contig[kept], position[kept])
+        if np.any(order != np.arange(len(order))):
+            raise InputError(
+                f"--thin out of core needs {store} sorted by contig and position; sort the VCF "
+                "(bcftools sort) and convert again, or run without --out-of-core"
+            )
+        thinned = np.zeros(len(keep), dtype=bool)
+        thinned[kept] = locate_thinned(contig[kept], position[kept], thin_bp)
+        apply(f"thinned to >= {thin_bp} bp apart", thinned)
     if not keep.any():
         lines = "; ".join(f"{name}: removed {n:,}" for name, n, _ in steps)
         raise InputError(f"nothing left after QC of {store}: {lines}")

@@ -326,7 +326,6 @@ def _finish_map(
 
 #: QC options the out-of-core path cannot apply (they need a pass over samples or windows).
 OUT_OF_CORE_UNSUPPORTED = {
-    "thin_bp": ("--thin", None),
     "ld_prune": ("--ld-prune", None),
 }
 
@@ -358,8 +357,8 @@ def infer_store(
     Raises
     ------
     InputError
-        For a QC option that needs the genotypes in memory (``--thin``, ``--ld-prune``), or a
-        store that is not VCF Zarr.
+        For ``--ld-prune`` (it needs windows of genotypes in memory), or a store that is not
+        VCF Zarr.
     """
     from .dask_pca import store_pca, store_qc
     from .store import read_store_variants
@@ -377,7 +376,7 @@ def infer_store(
             store, min_maf=qc.min_maf, max_variant_missing=qc.max_variant_missing,
             autosomes_only=qc.autosomes_only, contigs=qc.contigs, extract=qc.extract,
             exclude=qc.exclude, hwe=qc.hwe, hwe_midp=qc.hwe_midp,
-            max_sample_missing=qc.max_sample_missing,
+            max_sample_missing=qc.max_sample_missing, thin_bp=qc.thin_bp,
         )  # fmt: skip
     n_var, n_samp = int(store_report.keep.sum()), store_report.n_samples
     n_pcs, warning = clamp_n_components(n_pcs, n_var, n_samp)

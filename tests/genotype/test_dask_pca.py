@@ -46,6 +46,11 @@ def test_store_qc__same_counts_and_variants_as_the_in_memory_qc(store):
         gm_h, report_h = apply_qc(read_vcf(store / "s.vcf"), QCOptions(hwe=0.05, hwe_midp=midp))
         assert qc_h.steps == report_h.steps and int(qc_h.keep.sum()) == gm_h.n_variants
         assert qc_h.steps[-1][1] > 0  # the test removed something
+    # --thin on a sorted store (write_vcf spaces variants 1 kb apart)
+    qc_t = store_qc(store / "s.vcz", thin_bp=2500)
+    gm_t, report_t = apply_qc(read_vcf(store / "s.vcf"), QCOptions(thin_bp=2500))
+    assert qc_t.steps == report_t.steps and qc_t.steps[-1][1] > 0
+    assert int(qc_t.keep.sum()) == gm_t.n_variants
 
 
 def test_store_pca__equals_the_in_memory_pca(store):
@@ -89,8 +94,9 @@ def test_infer_out_of_core__same_outputs_as_in_memory_on_the_vcf(store, tmp_path
         assert mine == (tmp_path / f"mem{suffix}").read_text(), suffix
     log = (tmp_path / "ooc.log").read_text()
     assert "out of core" in log and "QC output: " in log
-    bad = run("infer", store / "s.vcz", "--out", tmp_path / "x", "--out-of-core", "--thin", 500)
-    assert bad.exit_code == 2 and "--thin is not available with --out-of-core" in bad.output
+    bad = run("infer", store / "s.vcz", "--out", tmp_path / "x", "--out-of-core",
+              "--ld-prune", 50, 5, 0.2)  # fmt: skip
+    assert bad.exit_code == 2 and "--ld-prune is not available with --out-of-core" in bad.output
     lone = run("infer", store / "s.vcf", "--out", tmp_path / "y", "--scheduler", "tcp://h:1")
     assert lone.exit_code == 2 and "--scheduler applies to --out-of-core runs only" in lone.output
     vcf = run("infer", store / "s.vcf", "--out", tmp_path / "z", "--out-of-core")
