@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from .pca import GenotypePCA, patterson_scale
+from .pca import GenotypePCA, patterson_block, patterson_scale, sign_convention, top_eigenpairs
 from .qc import (
     QCReport,
     genotype_counts,
@@ -37,7 +37,7 @@ from .qc import (
     sort_order,
     variant_allele_classes,
 )
-from .store import REQUIRED_ARRAYS, _strings, _zarr, dosage_from_calls
+from .store import REQUIRED_ARRAYS, _zarr, dosage_from_calls, variant_arrays
 
 
 @dataclasses.dataclass
@@ -118,10 +118,7 @@ def _chunk_counts(store: str, lo: int, hi: int, samples=None) -> np.ndarray:
 
 def _chunk_scaled(store, lo, hi, keep_b, mean_b, inv_b, samples=None) -> np.ndarray:
     """Patterson-scaled kept variants of one chunk, shape (kept, n_samples); missing -> 0."""
-    d = _chunk_dosage(store, lo, hi, samples)[keep_b]
-    x = d.astype(np.float64) - mean_b[:, None]
-    x[d < 0] = 0.0
-    return x * inv_b[:, None]
+    return patterson_block(_chunk_dosage(store, lo, hi, samples)[keep_b], mean_b, inv_b)
 
 
 def _chunk_gram(store, lo, hi, keep_b, mean_b, inv_b, samples=None) -> np.ndarray:
@@ -194,12 +191,8 @@ def store_qc(
     _bound_malloc_arenas()
     root, bounds = _open_store(Path(store))
     n_samples_in = int(root["call_genotype"].shape[1])
-    alleles = _strings(root["variant_allele"][:])
-    ref = alleles[:, 0]
-    alt = np.array([",".join(a for a in row[1:] if a) for row in alleles], dtype=object)
-    contig = _strings(root["contig_id"][:])[np.asarray(root["variant_contig"][:])]
-    position = np.asarray(root["variant_position"][:])
-    ids = _strings(root["variant_id"][:]) if "variant_id" in root else np.full(len(ref), ".")
+    v = variant_arrays(root)
+    contig, position, ids, ref, alt = v.contig, v.position, v.id, v.ref, v.alt
     keep = np.ones(len(ref), dtype=bool)
     steps = []
 
@@ -382,16 +375,11 @@ def store_pca(
             ):
                 gram += part
         total = float(np.trace(gram))  # ||X||_F^2 without a second pass
-        evals, evecs = np.linalg.eigh(gram)
-        order = np.argsort(evals)[::-1][:k]
-        s = np.sqrt(np.clip(evals[order], 0.0, None))
-        u = evecs[:, order]
+        u, s = top_eigenpairs(gram, k)
         weights = u / np.where(s > 0, s, 1.0)
         parts = [dask.delayed(_chunk_loadings)(*t, weights) for t in tasks]
         v = np.concatenate(dask.compute(*parts))  # (n_var, k) loadings V = X^T U / s
-        vt = v.T
-        flip = np.sign(vt[np.arange(k), np.abs(vt).argmax(axis=1)])
-        u, vt = u * flip, vt * flip[:, None]
+        u, vt = sign_convention(u, v.T)
         if fit_samples is None:
             scores = u * s
         else:  # project every QC-passing sample: scores = X^T V, one chunk's share at a time

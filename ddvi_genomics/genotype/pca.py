@@ -99,15 +99,15 @@ class GenotypePCA:
         if solver == "auto":
             solver = "exact" if n_samp <= 5000 else "randomized"
         if solver == "exact":
-            u, s, vt = _exact_svd(x, self.n_components)
+            u, s, vt, total = _exact_svd(x, self.n_components)
         else:
             u, s, vt = _randomized_svd(x, self.n_components, n_iter=7, seed=self.seed)
-        flip = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(axis=1)])
-        u, vt = u * flip, vt * flip[:, None]
+            total = x.squared_norm()
+        u, vt = sign_convention(u, vt)
         self.components_ = vt.astype(np.float64)
         self.singular_values_ = s
         self.eigenvalues_ = s**2 / (2 * n_var)
-        self.explained_variance_ratio_ = s**2 / x.squared_norm()
+        self.explained_variance_ratio_ = s**2 / total
         self.solver_used_ = solver
         return u * s
 
@@ -172,6 +172,41 @@ def patterson_scale(allele_frequency: np.ndarray) -> np.ndarray:
     return np.sqrt(p * (1 - p))
 
 
+def patterson_block(
+    dosage_block: np.ndarray, mean: np.ndarray, inv_scale: np.ndarray
+) -> np.ndarray:
+    """Patterson-scale one block of dosages; missing calls are mean-imputed (they become 0).
+
+    Parameters
+    ----------
+    dosage_block : np.ndarray, int8, shape (block variants, n_samples)
+    mean, inv_scale : np.ndarray, shape (block variants,)
+        ``2 p`` and ``1 / sqrt(p (1 - p))`` of those variants.
+
+    Returns
+    -------
+    np.ndarray, float64, shape (block variants, n_samples)
+    """
+    x = dosage_block.astype(np.float64)
+    x -= mean[:, None]
+    x[dosage_block < 0] = 0.0
+    x *= inv_scale[:, None]
+    return x
+
+
+def top_eigenpairs(gram: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k left singular vectors ``U`` (n, k) and singular values ``s`` (k,) from ``X X^T``."""
+    evals, evecs = np.linalg.eigh(gram)
+    order = np.argsort(evals)[::-1][:k]
+    return evecs[:, order], np.sqrt(np.clip(evals[order], 0.0, None))
+
+
+def sign_convention(u: np.ndarray, vt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flip each component so that its loading of largest magnitude is positive."""
+    flip = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(axis=1)])
+    return u * flip, vt * flip[:, None]
+
+
 class ScaledGenotypes:
     """The Patterson-scaled matrix ``X`` (n_samples, n_variants) as a block-wise linear operator.
 
@@ -204,11 +239,11 @@ class ScaledGenotypes:
         n_var = self.shape[1]
         for lo in range(0, n_var, self.block_variants):
             hi = min(lo + self.block_variants, n_var)
-            g = self.dosage[lo:hi].astype(np.float64)
-            g -= self.mean[lo:hi, None]
-            g[self.dosage[lo:hi] < 0] = 0.0  # mean imputation: a missing call scales to 0
-            g *= self.inv_scale[lo:hi, None]
-            yield lo, hi, g
+            yield (
+                lo,
+                hi,
+                patterson_block(self.dosage[lo:hi], self.mean[lo:hi], self.inv_scale[lo:hi]),
+            )
 
     def gram(self) -> np.ndarray:
         """``X X^T``, shape (n_samples, n_samples) (PLINK's relationship matrix times 2M)."""
@@ -238,7 +273,7 @@ class ScaledGenotypes:
 
 
 def _exact_svd(x: ScaledGenotypes, k: int):
-    """Top-k thin SVD of ``X`` (n_samples, n_variants), exact up to float64 rounding.
+    """Top-k thin SVD of ``X`` (n_samples, n_variants), exact up to float64 rounding, and ``||X||_F^2``.
 
     Eigendecomposes the n x n Gram matrix ``X X^T`` (the relationship matrix PLINK's exact
     ``--pca`` uses), accumulated over blocks of variants; ``V = X^T U / s``. With fewer variants
@@ -246,15 +281,13 @@ def _exact_svd(x: ScaledGenotypes, k: int):
     """
     n, m = x.shape
     if n <= m:
-        evals, evecs = np.linalg.eigh(x.gram())
-        order = np.argsort(evals)[::-1][:k]
-        s = np.sqrt(np.clip(evals[order], 0.0, None))
-        u = evecs[:, order]
+        gram = x.gram()
+        u, s = top_eigenpairs(gram, k)
         vt = (x.rmatmul(u) / np.where(s > 0, s, 1.0)).T
-        return u, s, vt
+        return u, s, vt, float(np.trace(gram))  # ||X||_F^2 = trace(X X^T): no extra pass
     x_t = np.concatenate([g for _, _, g in x.blocks()])  # (m, n): few variants, small
     v, s, u_t = np.linalg.svd(x_t, full_matrices=False)
-    return u_t[:k].T, s[:k], v[:, :k].T
+    return u_t[:k].T, s[:k], v[:, :k].T, float((x_t**2).sum())
 
 
 def _randomized_svd(x: ScaledGenotypes, k: int, *, n_iter: int = 7, oversample: int = 10, seed=0):

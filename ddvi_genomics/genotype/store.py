@@ -14,6 +14,7 @@ bio2zarr reads a VCF with more than one contig only through its index (``bcftool
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -187,19 +188,37 @@ def read_store(
         calls = np.asarray(genotypes[lo:hi])[:, keep]  # (v, s, ploidy)
         dosage[lo:hi], n_haploid = dosage_from_calls(calls)
         haploid += n_haploid
-    alleles = _strings(root["variant_allele"][:])
-    contigs = _strings(root["contig_id"][:])
-    ids = _strings(root["variant_id"][:]) if "variant_id" in root else np.full(n_var, ".", object)
-    alt = np.array([",".join(a for a in row[1:] if a) for row in alleles], dtype=object)
+    v = variant_arrays(root)
     return GenotypeMatrix(
-        dosage,
-        contigs[np.asarray(root["variant_contig"][:])],
+        dosage, v.contig, v.position, v.id, v.ref, v.alt, sample_ids[keep], haploid
+    )
+
+
+@dataclasses.dataclass
+class StoreVariants:
+    """A store's variant table: arrays of shape (n_variants,).
+
+    ``alt`` joins several ALT alleles with commas; a missing ID is ``.``.
+    """
+
+    contig: np.ndarray
+    position: np.ndarray
+    id: np.ndarray
+    ref: np.ndarray
+    alt: np.ndarray
+
+
+def variant_arrays(root) -> StoreVariants:
+    """Read the variant table of an open store (no genotypes)."""
+    alleles = _strings(root["variant_allele"][:])
+    n_var = len(alleles)
+    ids = _strings(root["variant_id"][:]) if "variant_id" in root else np.full(n_var, ".", object)
+    return StoreVariants(
+        _strings(root["contig_id"][:])[np.asarray(root["variant_contig"][:])],
         np.asarray(root["variant_position"][:]).astype(np.int64),
         np.array([i if i else "." for i in ids], dtype=object),
         alleles[:, 0],
-        alt,
-        sample_ids[keep],
-        haploid,
+        np.array([",".join(a for a in row[1:] if a) for row in alleles], dtype=object),
     )
 
 
@@ -219,17 +238,10 @@ def read_store_variants(path: str | os.PathLike, keep: np.ndarray | None = None)
     from .model import VariantTable
 
     root = _zarr().open_group(str(path), mode="r")
-    alleles = _strings(root["variant_allele"][:])
-    keep = np.ones(len(alleles), dtype=bool) if keep is None else np.asarray(keep)
-    alleles = alleles[keep]
-    contig = _strings(root["contig_id"][:])[np.asarray(root["variant_contig"][:])[keep]]
-    ids = _strings(root["variant_id"][:])[keep] if "variant_id" in root else ["."] * len(alleles)
+    v = variant_arrays(root)
+    keep = slice(None) if keep is None else np.asarray(keep)
     variants = VariantTable.from_arrays(
-        contig,
-        np.asarray(root["variant_position"][:])[keep],
-        alleles[:, 0],
-        [",".join(a for a in row[1:] if a) for row in alleles],
-        ids,
+        v.contig[keep], v.position[keep], v.ref[keep], v.alt[keep], v.id[keep]
     )
     return _strings(root["sample_id"][:]), variants
 
