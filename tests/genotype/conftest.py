@@ -1,6 +1,13 @@
 import numpy as np
 import pytest
 
+#: A VCF header with one contig, GT and three samples S1 S2 S3 (for hand-written records).
+HEADER = (
+    "##fileformat=VCFv4.2\n##contig=<ID=1>\n"
+    '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2\tS3\n"
+)
+
 
 def write_vcf(path, dosage, sample_ids, contig="1", positions=None, ref="A", alt="G"):
     """Write dosages (n_variants, n_samples) as an unphased GT VCF (0/0, 0/1, 1/1, ./.)."""

@@ -4,6 +4,7 @@ import shutil
 import subprocess
 
 import numpy as np
+import pgenlib  # a core dependency: its absence is a broken install, not a skip
 import pytest
 from click.testing import CliRunner
 
@@ -18,8 +19,6 @@ from ddvi_genomics.genotype.io import (
     write_plink,
 )
 from tests.genotype.conftest import three_populations, write_vcf
-
-pgenlib = pytest.importorskip("pgenlib", reason="pgenlib is a dependency; absent = broken install")
 
 
 def invoke(*args):
@@ -97,7 +96,10 @@ def test_read_pgen__missing_companion_file_is_one_line(tmp_path):
         read_pgen(tmp_path / "m.pgen")
 
 
-@pytest.mark.skipif(shutil.which("plink2") is None, reason="plink2 is not installed")
+@pytest.mark.skipif(
+    shutil.which("plink2") is None,
+    reason="plink2 (Debian package plink2, the oracle) is not on PATH; .ci/run installs it as root",
+)
 def test_read_pgen__equals_the_bed_plink2_converted(tmp_path):
     dosage, _ = three_populations(n_per_pop=10, n_variants=120, seed=5)
     dosage[[2, 40], [3, 7]] = -1

@@ -22,13 +22,7 @@ from ddvi_genomics.cli import main
 from ddvi_genomics.genotype.errors import InputError
 from ddvi_genomics.genotype.io import read_plink, read_vcf, write_plink
 from ddvi_genomics.genotype.outputs import OutputSet
-from tests.genotype.conftest import three_populations, write_vcf
-
-HEADER = (
-    "##fileformat=VCFv4.2\n##contig=<ID=1>\n"
-    '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
-    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2\tS3\n"
-)
+from tests.genotype.conftest import HEADER, three_populations, write_vcf
 
 
 def invoke(*args):
