@@ -84,7 +84,7 @@ class TransposedConvDecoder(nn.Module):
         logits = self.net(z)
         if self.likelihood == "gaussian":
             mean = torch.sigmoid(logits)
-            return D.Normal(mean, torch.full_like(mean, self.scale))
+            return D.Normal(mean, torch.full_like(mean, self.scale), validate_args=False)
         return D.Bernoulli(logits=logits, validate_args=False)
 
 

@@ -129,7 +129,8 @@ def kde_log_prob(
     reference : torch.Tensor, shape (N, d)
         Reference (kernel centre) points; treated as constants.
     bandwidths : sequence of float or torch.Tensor, shape (H,)
-        Kernel standard deviations; the estimate is their uniform mixture.
+        Kernel standard deviations; the estimate is their uniform mixture. A sequence is checked
+        here; a tensor is taken as checked by its owner (:class:`~.priors.KDEPrior`).
     max_elements : int
         Upper bound on the size of the temporary ``(chunk, N)`` arrays.
 
@@ -148,9 +149,14 @@ def kde_log_prob(
             f"z must be (n, d) and reference (N, d) with the same d; got {tuple(z.shape)} "
             f"and {tuple(reference.shape)}"
         )
-    bw = torch.as_tensor(bandwidths, dtype=z.dtype, device=z.device).reshape(-1)
-    if bw.numel() == 0 or bool((bw <= 0).any()):
-        raise ValueError(f"bandwidths must be positive; got {bw.tolist()}")
+    if isinstance(bandwidths, torch.Tensor):
+        # a tensor (a prior's buffer) was checked where it was built: reading it back here would
+        # stall the device on every training step
+        bw = bandwidths.to(device=z.device, dtype=z.dtype).reshape(-1)
+    else:
+        bw = torch.as_tensor(bandwidths, dtype=z.dtype, device=z.device).reshape(-1)
+        if bw.numel() == 0 or min(float(b) for b in bandwidths) <= 0:
+            raise ValueError(f"bandwidths must be positive; got {list(bandwidths)}")
     reference = reference.to(device=z.device, dtype=z.dtype).detach()
     if torch.is_grad_enabled() and z.requires_grad:
         return _KDELogProb.apply(z, reference, bw, max_elements)

@@ -311,7 +311,7 @@ class GaussianEncoder(nn.Module):
             scale = torch.exp(0.5 * raw)
         else:
             scale = torch.sigmoid(raw).sqrt()
-        return D.Normal(loc, scale), (logits[0] if logits else None)
+        return D.Normal(loc, scale, validate_args=False), (logits[0] if logits else None)
 
 
 class _Decoder(nn.Module):
@@ -353,4 +353,4 @@ class GaussianDecoder(_Decoder):
     def forward(self, z: torch.Tensor) -> D.Normal:
         """Return ``p(x | z)`` with batch shape (n, n_output)."""
         loc = self.net(z)
-        return D.Normal(loc, torch.full_like(loc, self.scale))
+        return D.Normal(loc, torch.full_like(loc, self.scale), validate_args=False)

@@ -138,6 +138,8 @@ class KDEPrior(Prior):
         super().__init__(latent_dim, n_classes)
         self.kde_n_samples = int(kde_n_samples)
         self.kde_seed = int(kde_seed)
+        if not kde_bandwidths or min(kde_bandwidths) <= 0:
+            raise ValueError(f"kde_bandwidths must be positive; got {list(kde_bandwidths)}")
         self.register_buffer("kde_bandwidths", torch.tensor(list(kde_bandwidths)))
         self.register_buffer("kde_reference", torch.empty(0, latent_dim))
 

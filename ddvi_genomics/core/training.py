@@ -5,7 +5,11 @@ diffusion pre-training, stage 1, stage 2). Each phase holds :class:`OptimiserPla
 run in order on every batch, each with **its own optimiser state** (DDVI's wake and sleep plans
 never share Adam moments, unlike the reference). This module owns everything else: moving data to
 the device once, shuffling with a seeded generator, freezing modules, gradient clipping, per-epoch
-progress with an ETA, history, optional held-out evaluation, and checkpoint / resume.
+progress with an ETA, history, optional held-out evaluation, checkpoint / resume, and
+data-parallel runs over ``torch.distributed`` (:mod:`.distributed`).
+
+Inside an epoch nothing waits for the device: loss terms stay device tensors, summed on the
+device and read once per epoch, and every step has the same batch shape (see :func:`_batches`).
 """
 
 from __future__ import annotations
@@ -21,16 +25,28 @@ import numpy as np
 import torch
 from torch import nn
 
+from .distributed import (
+    Shard,
+    ShardedDraws,
+    average_gradients,
+    broadcast_module,
+    current_shard,
+    mean_over_ranks,
+)
 from .progress import EpochProgress
 from .runtime import derive_seed, make_generator, resolve_device, seeded_global_rng
 
 
 @dataclasses.dataclass
 class LossOutput:
-    """A loss to minimise and its named terms (floats, for logging)."""
+    """A loss to minimise and its named terms (detached 0-d tensors or floats, for logging).
+
+    Terms stay on the device: the loop sums them there and reads them once per epoch, so a step
+    never waits for the device to report a number.
+    """
 
     loss: torch.Tensor
-    terms: dict[str, float]
+    terms: dict[str, torch.Tensor | float]
 
 
 @dataclasses.dataclass
@@ -41,6 +57,18 @@ class StepContext:
     n_epochs: int
     generator: torch.Generator
     labels: torch.Tensor | None = None  # (batch,) int64 classes, -1 unlabelled (semi families)
+    shard: Shard = Shard()
+    sharded_rows: set[int] = dataclasses.field(default_factory=set)
+
+    def local_rows(self, n: int) -> int:
+        """Rows this process draws of a data-free batch of ``n`` (all ``n`` on one process).
+
+        Families call this for draws that do not come from the data batch (DDVI's sleep batch of
+        prior samples); in a data-parallel run the draw is then sharded like the data batch.
+        """
+        rows = self.shard.local_rows(n)
+        self.sharded_rows.add(rows)
+        return rows
 
 
 @dataclasses.dataclass
@@ -174,6 +202,11 @@ class FitOptions:
     batch_transform : callable, optional
         ``batch_transform(x_batch, generator)`` applied to every training batch of ``x`` (data
         augmentation; the generator is the seeded noise stream). Labels are not passed to it.
+    distributed : bool, optional
+        Share every batch among the processes of the initialised ``torch.distributed`` group
+        (:mod:`.distributed`); None: whenever such a group of more than one process exists.
+        Every process must call :func:`fit` with the same model, data, phases and seed; only
+        rank 0 writes the checkpoint.
     """
 
     device: str | torch.device = "auto"
@@ -184,6 +217,7 @@ class FitOptions:
     eval_fn: Callable[[nn.Module], dict[str, float]] | None = None
     eval_every: int = 0
     batch_transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
+    distributed: bool | None = None
 
 
 def fit(
@@ -235,6 +269,7 @@ class _Run:
     shuffle_gen: torch.Generator
     noise_gen: torch.Generator
     history: History
+    shard: Shard = Shard()
     start_phase: int = 0
     start_epoch: int = 0
     saved_optimisers: dict = dataclasses.field(default_factory=dict)
@@ -243,7 +278,16 @@ class _Run:
     @classmethod
     def start(cls, model, x, labels, dev, opts: FitOptions) -> _Run:
         seed = opts.seed
+        shard = current_shard() if opts.distributed in (None, True) else Shard()
+        if opts.distributed and not shard.active:
+            raise ValueError(
+                "distributed=True needs an initialised torch.distributed group of more than one "
+                "process (start the run with torchrun)"
+            )
+        if shard.active and seed is None:
+            raise ValueError("a data-parallel run needs a seed shared by every process")
         model.to(dev)
+        broadcast_module(model, shard)
         run = cls(
             model=model,
             data=x.to(dev),
@@ -253,6 +297,7 @@ class _Run:
             shuffle_gen=make_generator(None if seed is None else derive_seed(seed, "shuffle")),
             noise_gen=make_generator(None if seed is None else derive_seed(seed, "noise"), dev),
             history=History(),
+            shard=shard,
         )
         if opts.resume and opts.checkpoint is not None and os.path.exists(opts.checkpoint):
             run.restore(load_plain(opts.checkpoint, map_location=dev))
@@ -315,34 +360,64 @@ def _run_phase(run: _Run, phases: Sequence[Phase], phase_idx: int) -> None:
             row.update({f"eval/{k}": v for k, v in opts.eval_fn(run.model).items()})
         run.history.rows.append(row)
         run.progress.epoch(phase.name, epoch, phase.epochs, terms, row["seconds"])
-        if opts.checkpoint is not None:
+        if opts.checkpoint is not None and run.shard.rank == 0:
             _save_atomic(run.checkpoint_state(phase_idx, epoch, last, optims), opts.checkpoint)
     _apply_freezing(phase, None)
 
 
 def _run_epoch(run: _Run, phase: Phase, optims, epoch: int) -> dict[str, float]:
-    """One pass over the data (or ``steps_per_epoch`` data-free steps); return mean loss terms."""
+    """One pass over the data (or ``steps_per_epoch`` data-free steps); return mean loss terms.
+
+    The terms are summed on the device and read back once, after the last step; a non-finite
+    loss is caught then too, before the epoch is recorded.
+    """
     run.model.train()
     _apply_freezing(phase, epoch)
     for plan in phase.plans:
         if plan.lr_factor is not None:
             for group in optims[plan.name].param_groups:
                 group["lr"] = plan.lr * plan.lr_factor(epoch)
-    sums: dict[str, float] = {}
+    sums: dict[str, torch.Tensor | float] = {}
     counts: dict[str, int] = {}
-    for batch, labels in _batches(run.data, run.labels, phase, run.shuffle_gen):
+    finite = {
+        plan.name: torch.ones((), dtype=torch.bool, device=run.device) for plan in phase.plans
+    }
+    for batch, labels in _batches(run.data, run.labels, phase, run.shuffle_gen, run.shard):
         if batch is not None and run.opts.batch_transform is not None:
             batch = run.opts.batch_transform(batch, run.noise_gen)
-        ctx = StepContext(epoch, phase.epochs, run.noise_gen, labels)
+        ctx = StepContext(epoch, phase.epochs, run.noise_gen, labels, run.shard)
         for plan in phase.plans:
             for _ in range(plan.repeats):
-                out = _step(run.model, plan, optims[plan.name], batch, ctx)
+                out = _step(run, plan, optims[plan.name], batch, ctx)
+                finite[plan.name] &= torch.isfinite(out.loss.detach()).all()
                 # the minimised loss itself beside its terms (learning curves)
-                for key, value in {"loss": float(out.loss.detach()), **out.terms}.items():
+                for key, value in {"loss": out.loss.detach(), **out.terms}.items():
                     tag = f"{plan.name}/{key}" if len(phase.plans) > 1 else key
                     sums[tag] = sums.get(tag, 0.0) + value
                     counts[tag] = counts.get(tag, 0) + 1
-    return {k: sums[k] / counts[k] for k in sums}
+    return _epoch_means(run, sums, counts, finite, epoch)
+
+
+def _epoch_means(run: _Run, sums, counts, finite, epoch: int) -> dict[str, float]:
+    """Read the device sums back once: mean terms over steps (and ranks); refuse non-finite."""
+    tags, names = list(sums), list(finite)
+    values = torch.stack(
+        [
+            torch.as_tensor(sums[t], dtype=torch.float32, device=run.device).reshape(())
+            / counts[t]
+            for t in tags
+        ]
+        + [(~finite[name]).float() for name in names]
+    )
+    values = mean_over_ranks(values, run.shard).tolist()
+    means = dict(zip(tags, values[: len(tags)], strict=True))
+    bad = [name for name, flag in zip(names, values[len(tags) :], strict=True) if flag > 0]
+    if bad:
+        shown = {k: v for k, v in means.items() if not math.isfinite(v)}
+        raise FloatingPointError(
+            f"non-finite loss in plan {bad[0]!r} during epoch {epoch + 1}: {shown}"
+        )
+    return means
 
 
 def build_optimisers(phase: Phase) -> dict[str, torch.optim.Optimizer]:
@@ -375,27 +450,45 @@ def _apply_freezing(phase: Phase, epoch: int | None) -> None:
             p.requires_grad_(id(p) not in frozen)
 
 
-def _batches(data: torch.Tensor, labels, phase: Phase, generator: torch.Generator):
-    """Yield ``(x_batch, labels_batch)``; ``(None, None)`` for data-free phases."""
+def _batches(data: torch.Tensor, labels, phase: Phase, generator: torch.Generator, shard: Shard):
+    """Yield ``(x_batch, labels_batch)``; ``(None, None)`` for data-free phases.
+
+    Every batch has the same shape: ``min(batch_size, n)`` rows, and the ragged remainder of a
+    permutation (``n mod batch_size`` rows) is dropped. The permutation is fresh every epoch, so
+    every example is left out with the same probability ``(n mod B) / n`` and the mean gradient
+    over an epoch's batches stays an unbiased estimate of the full-data gradient; a static shape
+    lets a compiled or captured step run every batch. In a data-parallel run each global batch is
+    cut into equal slices, one per rank.
+    """
     if phase.steps_per_epoch is not None:
         for _ in range(phase.steps_per_epoch):
             yield None, None
         return
     n = data.shape[0]
+    global_batch = min(phase.batch_size, n)
+    global_batch -= global_batch % shard.world_size
+    local = shard.local_rows(global_batch) if global_batch else 0
+    if local == 0:
+        raise ValueError(f"{n} training rows cannot be shared by {shard.world_size} processes")
     order = torch.randperm(n, generator=generator).to(data.device)
-    for start in range(0, n, phase.batch_size):
-        idx = order[start : start + phase.batch_size]
+    for start in range(0, n - global_batch + 1, global_batch):
+        idx = order[start : start + global_batch][shard.rows(local)]
         yield data[idx], None if labels is None else labels[idx]
 
 
-def _step(model, plan: OptimiserPlan, optim, batch, ctx) -> LossOutput:
-    model.zero_grad(set_to_none=True)
-    out = plan.loss_fn(batch if plan.uses_batch else None, ctx)
-    if not torch.isfinite(out.loss):
-        raise FloatingPointError(
-            f"non-finite loss in plan {plan.name!r} at epoch {ctx.epoch + 1}: {out.terms}"
-        )
-    out.loss.backward()
+def _step(run: _Run, plan: OptimiserPlan, optim, batch, ctx: StepContext) -> LossOutput:
+    run.model.zero_grad(set_to_none=True)
+    data = batch if plan.uses_batch else None
+    if run.shard.active:
+        if batch is not None:
+            ctx.sharded_rows.add(batch.shape[0])
+        with ShardedDraws(run.shard, ctx.sharded_rows):
+            out = plan.loss_fn(data, ctx)
+            out.loss.backward()
+        average_gradients(plan.parameters(), run.shard)
+    else:
+        out = plan.loss_fn(data, ctx)
+        out.loss.backward()
     if plan.grad_clip is not None:
         torch.nn.utils.clip_grad_norm_(plan.parameters(), plan.grad_clip)
     optim.step()

@@ -138,5 +138,29 @@ def test_fit__labels_travel_with_their_rows_and_x_has_no_label_column():
     rows = torch.cat([b[:, 0] for b, _ in seen]).long()
     assert torch.equal(torch.cat([lab for _, lab in seen]), rows % 5)
     assert all(b.shape[1] == 3 for b, _ in seen)
-    assert sorted(rows[:n].tolist()) == list(range(n))  # every row once per epoch
-    assert not torch.equal(rows[:n], torch.arange(n))  # shuffled
+    assert all(b.shape == (16, 3) for b, _ in seen)  # static shapes: the ragged 2 rows dropped
+    first = rows[:48].tolist()
+    assert len(set(first)) == 48  # no row twice within an epoch
+    assert first != list(range(48))  # shuffled
+
+
+def test_batches__the_dropped_remainder_is_uniform_over_rows():
+    """Dropping the ragged batch leaves every row out with probability (n mod B) / n."""
+    from ddvi_genomics.core.distributed import Shard
+    from ddvi_genomics.core.training import _batches
+
+    n, batch, epochs = 10, 4, 4000
+    data = torch.arange(n, dtype=torch.float32)[:, None]
+    phase = Phase("p", [], epochs=1, batch_size=batch)
+    generator = torch.Generator().manual_seed(0)
+    seen = torch.zeros(n)
+    for _ in range(epochs):
+        rows = torch.cat([b[:, 0] for b, _ in _batches(data, None, phase, generator, Shard())])
+        assert rows.numel() == 8
+        seen[rows.long()] += 1
+    share_left_out = 1 - seen / epochs
+    # binomial sd of each share: sqrt(0.2 * 0.8 / 4000) = 0.0063; 5 sd
+    assert torch.allclose(share_left_out, torch.full((n,), 2 / n), atol=0.032)
+    small = Phase("p", [], epochs=1, batch_size=64)
+    (only,) = list(_batches(data, None, small, generator, Shard()))
+    assert only[0].shape == (n, 1)  # fewer rows than a batch: one full-data batch

@@ -74,7 +74,7 @@ class NaiveLoopDDVISemi(DDVISemi):
             + cfg.diff_weight * diff
             + cfg.kl_weight * (kl + class_term + cfg.prior_weight * neg_log_pz + cls_weight * ce)
         )
-        return LossOutput(loss, {"rec": rec.item()})
+        return LossOutput(loss, {"rec": rec.detach()})
 
 
 def run_variant(name: str, device: str, batches: int, warmup: int, mnist_dir) -> dict:

@@ -104,7 +104,7 @@ class AAE(LatentVariableModel):
     def _rec_loss(self, x, ctx) -> LossOutput:
         self._set_noise(ctx)
         rec = self.config.rec_weight * F.mse_loss(self.decoder(self.encoder(x)).mean, x)
-        return LossOutput(rec, {"rec": rec.item()})
+        return LossOutput(rec, {"rec": rec.detach()})
 
     def _disc_loss(self, x, ctx) -> LossOutput:
         z = self.encoder(x).detach()
@@ -112,12 +112,12 @@ class AAE(LatentVariableModel):
         real, fake = self.discriminate(zp, ctx.generator), self.discriminate(z, ctx.generator)
         loss = -self.config.adv_weight * (F.logsigmoid(real).mean() + F.logsigmoid(-fake).mean())
         acc = 0.5 * ((real > 0).float().mean() + (fake < 0).float().mean())
-        return LossOutput(loss, {"d_loss": loss.item(), "d_accuracy": acc.item()})
+        return LossOutput(loss, {"d_loss": loss.detach(), "d_accuracy": acc.detach()})
 
     def _gen_loss(self, x, ctx) -> LossOutput:
         fake = self.discriminate(self.encoder(x), ctx.generator)
         loss = -self.config.adv_weight * F.logsigmoid(fake).mean()
-        return LossOutput(loss, {"g_loss": loss.item()})
+        return LossOutput(loss, {"g_loss": loss.detach()})
 
     def training_phases(self) -> list[Phase]:
         """Reconstruction, discriminator and generator plans, each with its own Adam."""

@@ -247,7 +247,7 @@ def prior_fit_loss(prior, z: torch.Tensor):
     """
     nll = -prior.log_prob(z.detach()).mean()
     reg = prior.regularizer() if hasattr(prior, "regularizer") else nll * 0
-    return nll + reg, {"nll": nll.item(), "reg": reg.item()}
+    return nll + reg, {"nll": nll.detach(), "reg": reg.detach()}
 
 
 def has_learnable_prior(model) -> bool:

@@ -234,14 +234,16 @@ class DDVI(LatentVariableModel):
         return (px.mean - x).square().mean()
 
     def _prior_diffusion_loss(self, batch, ctx: StepContext) -> LossOutput:
-        z = self.prior.sample(self.config.prior_pretrain_batch, generator=ctx.generator)
+        z = self.prior.sample(
+            ctx.local_rows(self.config.prior_pretrain_batch), generator=ctx.generator
+        )
         loss = self.prior_diffusion.epsilon_loss(
             self.prior_denoiser,
             z.detach(),
             loss=self.config.denoising_loss,
             generator=ctx.generator,
         ).mean()
-        return LossOutput(loss, {"diff": loss.item()})
+        return LossOutput(loss, {"diff": loss.detach()})
 
     def _stage1_loss(self, x: torch.Tensor, ctx: StepContext) -> LossOutput:
         cfg = self.config
@@ -255,13 +257,13 @@ class DDVI(LatentVariableModel):
             self.prior_denoiser, z_prior, loss=cfg.denoising_loss, generator=ctx.generator
         ).mean()
         loss = rec + cfg.stage1_kl_weight * kl + cfg.stage1_diff_weight * diff
-        return LossOutput(loss, {"rec": rec.item(), "kl": kl.item(), "diff": diff.item()})
+        return LossOutput(loss, {"rec": rec.detach(), "kl": kl.detach(), "diff": diff.detach()})
 
     def _wake_loss(self, x: torch.Tensor, ctx: StepContext) -> LossOutput:
         if self.config.objective == "elbo":
             elbo, terms = self._elbo_terms(x, ctx.generator)
             loss = -elbo.mean() / self.n_features
-            return LossOutput(loss, {"neg_elbo": -elbo.mean().item(), **terms})
+            return LossOutput(loss, {"neg_elbo": -elbo.mean().detach(), **terms})
         cfg = self.config
         qy, _, states = self.posterior_chain(x, ctx.generator, stochastic=False)
         z = states[-1]
@@ -275,19 +277,24 @@ class DDVI(LatentVariableModel):
         target = self.diffusion.q_posterior(z, chain[k + 1, rows], k)[0]
         diff = denoising_loss(chain[k, rows], target, cfg.denoising_loss).mean()
         loss = rec + cfg.kl_weight * (kl - cfg.prior_weight * log_pz) + cfg.diff_weight * diff
-        terms = {"rec": rec.item(), "kl": kl.item(), "log_pz": log_pz.item(), "diff": diff.item()}
+        terms = {
+            "rec": rec.detach(),
+            "kl": kl.detach(),
+            "log_pz": log_pz.detach(),
+            "diff": diff.detach(),
+        }
         return LossOutput(loss, terms)
 
     def _sleep_loss(self, batch, ctx: StepContext) -> LossOutput:
         cfg = self.config
-        z = self.prior.sample(cfg.batch_size, generator=ctx.generator).detach()
+        z = self.prior.sample(ctx.local_rows(cfg.batch_size), generator=ctx.generator).detach()
         with torch.no_grad():
             x_fantasy = self.decoder(z).mean  # reference: decoder mean, no gradient to P
         context = self.context_net(x_fantasy)
         diff = self.diffusion.epsilon_loss(
             self.denoiser, z, context, loss=cfg.denoising_loss, generator=ctx.generator
         ).mean()
-        return LossOutput(cfg.sleep_weight * diff, {"diff": diff.item()})
+        return LossOutput(cfg.sleep_weight * diff, {"diff": diff.detach()})
 
     def _prior_fit_loss(self, x: torch.Tensor, ctx: StepContext) -> LossOutput:
         """Learnable prior: fit it to current posterior samples (see ``base.prior_fit_loss``)."""
@@ -295,7 +302,9 @@ class DDVI(LatentVariableModel):
             z = self.posterior_chain(x, ctx.generator)[2][-1]
         return LossOutput(*prior_fit_loss(self.prior, z))
 
-    def _elbo_terms(self, x: torch.Tensor, generator) -> tuple[torch.Tensor, dict[str, float]]:
+    def _elbo_terms(
+        self, x: torch.Tensor, generator
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Single-sample auxiliary-variable ELBO with stochastic reverse steps, shape (n,)."""
         diffusion = self.diffusion
         qy = self.encoder(x)
@@ -326,9 +335,9 @@ class DDVI(LatentVariableModel):
         log_pz = self.prior.log_prob(z)
         elbo = log_px + log_pz + log_r - log_q
         terms = {
-            "log_px": log_px.mean().item(),
-            "log_pz": log_pz.mean().item(),
-            "log_r_minus_log_q": (log_r - log_q).mean().item(),
+            "log_px": log_px.mean().detach(),
+            "log_pz": log_pz.mean().detach(),
+            "log_r_minus_log_q": (log_r - log_q).mean().detach(),
         }
         return elbo, terms
 
@@ -524,8 +533,12 @@ def guard_folding(bound: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
 
 
 def _kl_standard_normal(q: D.Normal) -> torch.Tensor:
-    """``KL(q || N(0, I))`` summed over the last dimension, shape (n,)."""
-    return D.kl_divergence(q, D.Normal(torch.zeros_like(q.loc), torch.ones_like(q.scale))).sum(-1)
+    """``KL(q || N(0, I))`` summed over the last dimension, shape (n,).
+
+    Closed form ``(sigma^2 + mu^2 - 1) / 2 - log sigma`` per dimension (what
+    ``torch.distributions.kl_divergence`` computes, without building a second distribution).
+    """
+    return (0.5 * (q.scale.square() + q.loc.square() - 1) - q.scale.log()).sum(-1)
 
 
 __all__ = ["DDVI", "DDVIConfig", "OBJECTIVES", "LIKELIHOODS", "PRIOR_NAMES"]

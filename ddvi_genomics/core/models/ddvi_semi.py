@@ -210,14 +210,16 @@ class DDVISemi(DDVI):
         cfg = self.config
         z = torch.stack(
             [
-                self.prior.sample(cfg.prior_pretrain_batch, generator=ctx.generator, classes=c)
+                self.prior.sample(
+                    ctx.local_rows(cfg.prior_pretrain_batch), generator=ctx.generator, classes=c
+                )
                 for c in range(cfg.n_classes)
             ]
         ).detach()  # (K, B, d): all classes at once
         loss = self.prior_diffusion.epsilon_loss(
             self.prior_denoiser, z, loss=cfg.denoising_loss, generator=ctx.generator
         ).mean()
-        return LossOutput(loss, {"diff": loss.item()})
+        return LossOutput(loss, {"diff": loss.detach()})
 
     def _stage1_loss(self, batch, ctx: StepContext) -> LossOutput:
         cfg = self.config
@@ -234,7 +236,7 @@ class DDVISemi(DDVI):
         cls_weight = cfg.m2_cls_weight if self._m2 else cfg.stage1_cls_weight
         loss = rec + cfg.stage1_kl_weight * (kl + class_term + cls_weight * ce)
         return LossOutput(
-            loss, {"rec": rec.item(), "kl": kl.item(), "ce": ce.item(), "H": ent.item()}
+            loss, {"rec": rec.detach(), "kl": kl.detach(), "ce": ce.detach(), "H": ent.detach()}
         )
 
     def _wake_loss(self, batch, ctx: StepContext) -> LossOutput:
@@ -265,12 +267,12 @@ class DDVISemi(DDVI):
         return LossOutput(
             loss,
             {
-                "rec": rec.item(),
-                "kl": kl.item(),
-                "neg_log_pz": neg_log_pz.item(),
-                "diff": diff.item(),
-                "ce": ce.item(),
-                "H": ent.item(),
+                "rec": rec.detach(),
+                "kl": kl.detach(),
+                "neg_log_pz": neg_log_pz.detach(),
+                "diff": diff.detach(),
+                "ce": ce.detach(),
+                "H": ent.detach(),
             },
         )
 
@@ -281,7 +283,9 @@ class DDVISemi(DDVI):
                 cfg.n_classes, (1,), generator=ctx.generator, device=ctx.generator.device
             )
         )
-        z = self.prior.sample(cfg.batch_size, generator=ctx.generator, classes=c).detach()
+        z = self.prior.sample(
+            ctx.local_rows(cfg.batch_size), generator=ctx.generator, classes=c
+        ).detach()
         with torch.no_grad():
             x_fantasy = self.decoder(z).mean
         context = self.context_net(x_fantasy)
@@ -293,7 +297,7 @@ class DDVISemi(DDVI):
         diff = self.diffusion.epsilon_loss(
             eps_model, z, context, loss=cfg.denoising_loss, generator=ctx.generator
         ).mean()
-        return LossOutput(cfg.sleep_weight * diff, {"diff": diff.item()})
+        return LossOutput(cfg.sleep_weight * diff, {"diff": diff.detach()})
 
     def _stage1_modules(self) -> list:
         """Return the stage-1 modules: encoder and decoder (G frozen, ``endtoend False``)."""

@@ -57,7 +57,7 @@ class HIAFVAE(VAE):
 
     def _reverse_log_prob(self, z1, z2) -> torch.Tensor:
         loc, logvar = self.reverse(z2)
-        return D.Normal(loc, torch.exp(0.5 * logvar)).log_prob(z1).sum(-1)
+        return D.Normal(loc, torch.exp(0.5 * logvar), validate_args=False).log_prob(z1).sum(-1)
 
     def posterior(self, x, generator=None, heads=None):
         """``z = z2``; ``log q = log q(z1|x) + log q(z2|x,z1)``; ``extra = log r(z1|z2)``."""
@@ -66,9 +66,8 @@ class HIAFVAE(VAE):
         e1 = loc1 + q1.scale * torch.randn(loc1.shape, generator=generator, device=loc1.device)
         z1, ld1 = self.flow1(e1, ctx1)
         loc2, raw2, ctx2 = self.level2(torch.cat([self.features(x), z1], dim=1))
-        q2 = D.Normal(
-            loc2, torch.exp(0.5 * raw2).clamp_min(1e-3)
-        )  # reference: variance clipped >= 1e-6
+        # reference: variance clipped >= 1e-6
+        q2 = D.Normal(loc2, torch.exp(0.5 * raw2).clamp_min(1e-3), validate_args=False)
         e2 = loc2 + q2.scale * torch.randn(loc2.shape, generator=generator, device=loc2.device)
         z2, ld2 = self.flow2(e2, ctx2)
         log_q = q1.log_prob(e1).sum(-1) - ld1 + q2.log_prob(e2).sum(-1) - ld2

@@ -70,10 +70,10 @@ class _ClassHeadMixin:
         return LossOutput(
             loss,
             {
-                "rec": rec.item(),
-                "log_q": log_q.mean().item(),
-                "prior": prior_term.item(),
-                "ce": ce.item(),
+                "rec": rec.detach(),
+                "log_q": log_q.mean().detach(),
+                "prior": prior_term.detach(),
+                "ce": ce.detach(),
             },
         )
 
@@ -197,7 +197,7 @@ class AAESemi(AAE):
         fake = self.discriminate(torch.cat([z, self._tokens(labels)], 1), ctx.generator)
         loss = -cfg.adv_weight * (F.logsigmoid(real).mean() + F.logsigmoid(-fake).mean())
         acc = 0.5 * ((real > 0).float().mean() + (fake < 0).float().mean())
-        return LossOutput(loss, {"d_loss": loss.item(), "d_accuracy": acc.item()})
+        return LossOutput(loss, {"d_loss": loss.detach(), "d_accuracy": acc.detach()})
 
     def _gen_loss(self, batch, ctx) -> LossOutput:
         x, labels = batch, ctx.labels
@@ -205,7 +205,7 @@ class AAESemi(AAE):
             torch.cat([self.encoder(x), self._tokens(labels)], 1), ctx.generator
         )
         loss = -self.config.adv_weight * F.logsigmoid(fake).mean()
-        return LossOutput(loss, {"g_loss": loss.item()})
+        return LossOutput(loss, {"g_loss": loss.detach()})
 
     def _training_data(self, x, labels):
         data = self._check_input(x)

@@ -106,8 +106,8 @@ class VAE(LatentVariableModel):
 
     def _gaussian(self, loc: torch.Tensor, raw: torch.Tensor) -> D.Normal:
         if self.config.variance == "sigmoid":
-            return D.Normal(loc, torch.sigmoid(raw).sqrt() + 1e-6)
-        return D.Normal(loc, torch.exp(0.5 * raw))
+            return D.Normal(loc, torch.sigmoid(raw).sqrt() + 1e-6, validate_args=False)
+        return D.Normal(loc, torch.exp(0.5 * raw), validate_args=False)
 
     def posterior(
         self, x: torch.Tensor, generator=None, heads=None
@@ -145,9 +145,9 @@ class VAE(LatentVariableModel):
         return LossOutput(
             rec + weight * reg,
             {
-                "rec": rec.item(),
-                "log_q": log_q.mean().item(),
-                "log_pz": log_pz.mean().item(),
+                "rec": rec.detach(),
+                "log_q": log_q.mean().detach(),
+                "log_pz": log_pz.mean().detach(),
                 "kl_weight": weight,
             },
         )

@@ -1,0 +1,104 @@
+"""Data-parallel training: two gloo processes reproduce one process with the same global batch.
+
+Oracle: the weights of a one-process run. Each of two ranks computes half of every global batch
+(its slice of the data rows and of every noise draw) and the gradients are averaged, so the final
+weights must equal the one-process weights up to the order of floating-point sums.
+"""
+
+import os
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from ddvi_genomics.core.distributed import Shard, ShardedDraws
+from ddvi_genomics.core.models import DDVI, VAE
+from tests.conftest import TINY_DDVI, gen
+
+GENOTYPE_LIKE = dict(
+    TINY_DDVI,
+    prior="learnable_mixture",
+    likelihood="gaussian",
+    prior_pretrain_epochs=0,
+    stage1_epochs=0,
+    epochs=3,
+    dropout=0.2,  # dropout masks come from torch's global RNG: sharded too
+    context_dropout=0.2,
+    sleep_grad_clip=0.1,
+)
+MODELS = {
+    "ddvi-genotype": lambda: DDVI(12, **GENOTYPE_LIKE),
+    # prior pre-training (a data-free phase) and stage 1 before stage 2
+    "ddvi-pinwheel": lambda: DDVI(12, **TINY_DDVI, prior="pinwheel"),
+    "vae": lambda: VAE(12, hidden=(16,), epochs=3, batch_size=32),
+}
+
+
+def build(name: str) -> torch.nn.Module:
+    with torch.random.fork_rng():
+        torch.manual_seed(0)  # the same initial weights in every process
+        return MODELS[name]()
+
+
+def training_data():
+    return torch.rand(100, 12, generator=gen(3))  # 3 batches of 32, 4 rows left over
+
+
+def _rank_main(rank: int, world: int, name: str, rendezvous: str, out: str) -> None:
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group(
+        "gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world
+    )
+    try:
+        model = build(name)
+        history = model.fit(training_data(), device="cpu", seed=5, verbose=False)
+        if rank == 0:
+            torch.save({"state": model.state_dict(), "rows": history.rows}, out)
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_two_gloo_processes__same_weights_as_one_process(name, tmp_path):
+    out = tmp_path / "rank0.pt"
+    mp.spawn(
+        _rank_main, args=(2, name, str(tmp_path / "rendezvous"), str(out)), nprocs=2, join=True
+    )
+    parallel = torch.load(out, weights_only=True)
+    model = build(name)
+    history = model.fit(training_data(), device="cpu", seed=5, verbose=False)
+    single = model.state_dict()
+    assert parallel["state"].keys() == single.keys()
+    worst = max(
+        float((parallel["state"][k].float() - single[k].float()).abs().max()) for k in single
+    )
+    assert worst < 1e-4, f"largest weight difference {worst:.2e}"
+    # the epoch's loss terms are means over the global batch too
+    for a, b in zip(parallel["rows"], history.rows, strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            if key not in ("phase", "epoch", "seconds"):
+                assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-5), key
+
+
+def test_sharded_draws__each_rank_gets_its_rows_of_the_global_draw():
+    """Oracle: one draw of the global shape from the same generator state, cut in two."""
+    rows = {4}
+    whole = torch.randn(8, 3, generator=gen(1))
+    whole_int = torch.randint(10, (8,), generator=gen(2))
+    for rank in (0, 1):
+        with ShardedDraws(Shard(rank, 2), rows):
+            part = torch.randn(4, 3, generator=gen(1))
+            part_int = torch.randint(10, (4,), generator=gen(2))
+            unsharded = torch.randn(3, generator=gen(1))  # not a per-row draw: made whole
+        assert torch.equal(part, whole[4 * rank : 4 * rank + 4])
+        assert torch.equal(part_int, whole_int[4 * rank : 4 * rank + 4])
+        assert torch.equal(unsharded, torch.randn(3, generator=gen(1)))
+    with ShardedDraws(Shard(0, 2), rows), pytest.raises(RuntimeError, match="cannot be sharded"):
+        torch.empty(4).normal_()
+
+
+def test_shard__a_batch_the_processes_cannot_share_is_refused():
+    with pytest.raises(ValueError, match="batch of 33 rows cannot be shared by 2 processes"):
+        Shard(0, 2).local_rows(33)
+    assert os.environ.get("WORLD_SIZE") in (None, "1")

@@ -1,0 +1,57 @@
+"""No host synchronisation inside an epoch: the loop reads the device once per epoch, not per step.
+
+Oracle: every way a tensor's value can reach Python (``item``, ``tolist``, ``bool``, ``float``,
+``int``, ``numpy``, ``cpu``) is counted while a model trains. Two runs with the same epochs and
+four times as many steps per epoch must count the same number of reads; one read per step anywhere
+in a loss function or in the loop would add at least 3 per epoch.
+"""
+
+import pytest
+import torch
+
+from ddvi_genomics.core.models import AAE, DDVI, HIAFVAE, IAFVAE, VAE
+from tests.conftest import TINY_DDVI, gen
+
+READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "numpy", "cpu")
+
+
+@pytest.fixture
+def count_reads(monkeypatch):
+    counter = {"n": 0}
+    for name in READS:
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _original=original, **kwargs):
+            counter["n"] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    return counter
+
+
+FAMILIES = {
+    "ddvi-pinwheel": lambda: DDVI(12, **TINY_DDVI, prior="pinwheel"),
+    "ddvi-genotype": lambda: DDVI(
+        12,
+        **{**TINY_DDVI, "prior_pretrain_epochs": 0, "stage1_epochs": 0},
+        prior="learnable_mixture",
+        likelihood="gaussian",
+        sleep_grad_clip=0.1,
+    ),
+    "vae": lambda: VAE(12, hidden=(16,), epochs=2, batch_size=32),
+    "iaf-vae": lambda: IAFVAE(12, hidden=(16,), epochs=2, batch_size=32),
+    "h-iaf-vae": lambda: HIAFVAE(12, hidden=(16,), epochs=2, batch_size=32),
+    "aae": lambda: AAE(12, hidden=(16,), epochs=2, batch_size=32),
+}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_fit__device_reads_do_not_grow_with_steps(family, count_reads):
+    counts = []
+    for n in (64, 256):  # 2 and 8 steps per epoch of 32 rows
+        x = torch.rand(n, 12, generator=gen(0))
+        model = FAMILIES[family]()
+        count_reads["n"] = 0
+        model.fit(x, device="cpu", seed=0, verbose=False)
+        counts.append(count_reads["n"])
+    assert counts[0] == counts[1], f"{family}: {counts} device reads for 2 and 8 steps per epoch"
