@@ -68,19 +68,27 @@ def current_shard() -> Shard:
     return Shard()
 
 
-def init_from_environment(device: torch.device) -> Shard:
+def init_from_environment(device: torch.device) -> tuple[Shard, torch.device]:
     """Join the process group that ``torchrun`` describes in the environment, if any.
 
     ``WORLD_SIZE`` > 1 (set by ``torchrun``) starts ``torch.distributed`` with NCCL on CUDA and
-    gloo elsewhere; a CUDA rank uses the GPU ``LOCAL_RANK``. Without ``WORLD_SIZE`` this is a
-    single process and nothing is started.
+    gloo elsewhere; a CUDA rank takes the GPU numbered ``LOCAL_RANK``. Without ``WORLD_SIZE`` this
+    is a single process and nothing is started.
+
+    Returns
+    -------
+    shard : Shard
+    device : torch.device
+        ``device``, or this rank's GPU.
     """
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return Shard()
+        return Shard(), device
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
     if not torch.distributed.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        torch.distributed.init_process_group(backend=backend)
-    return current_shard()
+        torch.distributed.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return current_shard(), device
 
 
 # random factories whose first argument(s) give the output size

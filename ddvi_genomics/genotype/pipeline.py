@@ -11,12 +11,14 @@ import dataclasses
 import logging
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..core.distributed import init_from_environment
 from ..core.runtime import resolve_device
 from .embed import NETWORK_FAMILIES, preset_config
 from .errors import InputError
@@ -207,6 +209,20 @@ def run_infer(
         For bad input (the command line prints it as one line and exits with code 2).
     """
     inputs = [input_path] if isinstance(input_path, str | os.PathLike) else list(input_path)
+    shard, device = init_from_environment(resolve_device(opts.device))
+    if shard.active:
+        # under torchrun every rank reads, runs QC and PCA and trains its share of each batch;
+        # rank 0 writes the outputs, the others write theirs to a scratch folder that is removed
+        opts = dataclasses.replace(opts, device=str(device))
+        if shard.rank != 0:
+            with tempfile.TemporaryDirectory(prefix=f"ddvi-rank{shard.rank}-") as scratch:
+                quiet = dataclasses.replace(opts, verbose=False, force=False)
+                scratch_prefix = Path(scratch) / Path(out_prefix).name
+                return _run_infer(inputs, scratch_prefix, quiet, command, threads, shard)
+    return _run_infer(inputs, out_prefix, opts, command, threads, shard)
+
+
+def _run_infer(inputs, out_prefix, opts: InferOptions, command, threads, shard) -> dict:
     header = {
         "command": command or " ".join(sys.argv),
         "input": ", ".join(str(p) for p in inputs),
@@ -215,6 +231,8 @@ def run_infer(
         "device": str(resolve_device(opts.device)),
         "options": opts.summary(),
     }
+    if shard.active:
+        header["data_parallel"] = f"{shard.world_size} processes (torch.distributed)"
     with OutputSet(out_prefix, INFER_SUFFIXES, opts.force) as out:  # checked before any work
         with RunLog(out, "infer", header) as runlog:
             if opts.out_of_core:
