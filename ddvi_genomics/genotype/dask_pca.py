@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .ldprune import band_r2, prune_from_band
 from .pca import GenotypePCA, patterson_block, patterson_scale, sign_convention, top_eigenpairs
 from .qc import (
     QCReport,
@@ -69,13 +70,17 @@ class StoreQC:
     called: np.ndarray | None = None  # (n_kept,) called genotypes of the kept variants
     samples: np.ndarray | None = None  # kept sample indices (--mind), None = all
     n_samples_in: int | None = None
+    prune_in: list[str] | None = None  # --ld-prune: variant IDs kept / pruned
+    prune_out: list[str] | None = None
 
     def report(self) -> QCReport:
         """Return the QC report in the in-memory pipeline's form."""
         n_in = self.n_samples if self.n_samples_in is None else self.n_samples_in
-        return QCReport(
+        report = QCReport(
             len(self.keep), n_in, list(self.steps), int(self.keep.sum()), self.n_samples
         )
+        report.prune_in, report.prune_out = self.prune_in, self.prune_out
+        return report
 
 
 def _open_store(store: Path):
@@ -127,6 +132,16 @@ def _chunk_gram(store, lo, hi, keep_b, mean_b, inv_b, samples=None) -> np.ndarra
     return x.T @ x
 
 
+def _chunk_band(store, parts, samples, width: int, r2: float) -> np.ndarray:
+    """Which pairs of one chunk's kept variants exceed ``r2``, shape (kept, width - 1), bool.
+
+    ``parts`` lists ``(lo, hi, keep_b)`` for the chunk and then the following chunks that give
+    its last variants their ``width - 1`` kept successors (the look-ahead).
+    """
+    blocks = [_chunk_dosage(store, lo, hi, samples)[keep_b] for lo, hi, keep_b in parts]
+    return band_r2(np.concatenate(blocks), width, rows=len(blocks[0])) > r2
+
+
 def _chunk_loadings(store, lo, hi, keep_b, mean_b, inv_b, samples, weights) -> np.ndarray:
     """Return the chunk's rows of ``X^T U / s``, shape (kept, k)."""
     return _chunk_scaled(store, lo, hi, keep_b, mean_b, inv_b, samples) @ weights
@@ -176,15 +191,18 @@ def store_qc(
     hwe_midp: bool = False,
     max_sample_missing: float = 1.0,
     thin_bp: int | None = None,
+    ld_prune: tuple[int, int, float] | None = None,
 ) -> StoreQC:
     """Apply the in-memory QC's variant filters to a store, counting one chunk at a time.
 
     Same filters, thresholds, order and report rows as :func:`~.qc.run_qc` for: biallelic SNPs,
     duplicate sites, ``--extract`` / ``--exclude``, ``--chr`` (or human autosomes), variant
     sample missingness (``--mind``, one extra pass), variant missingness, monomorphic sites, MAF
-    and the HWE exact test (from per-chunk genotype counts), and ``--thin`` on a store sorted by
-    contig and position (an unsorted store is refused: the in-memory QC sorts the genotypes
-    first, which a chunked store cannot do cheaply). LD pruning is not available out of core.
+    and the HWE exact test (from per-chunk genotype counts); ``--thin`` and ``--ld-prune`` on a
+    store sorted by contig and position (an unsorted store is refused: the in-memory QC sorts
+    the genotypes first, which a chunked store cannot do cheaply). LD pruning computes the
+    ``r^2`` band one chunk per task (with a look-ahead into the next chunks), then runs PLINK's
+    window passes on the pairs above the threshold, as :func:`~.ldprune.prune_pairwise`.
     """
     import dask
 
@@ -254,21 +272,58 @@ def store_qc(
         pvalues = np.ones(len(keep))
         pvalues[keep] = hwe_pvalues_from_counts(counts[keep], midp=hwe_midp)
         apply(f"HWE p < {hwe:g} ({test})", pvalues >= hwe)
-    if thin_bp:
+    if thin_bp or ld_prune is not None:
         kept = np.flatnonzero(keep)
         order = sort_order(contig[kept], position[kept])
         if np.any(order != np.arange(len(order))):
+            flag = "--thin" if thin_bp else "--ld-prune"
             raise InputError(
-                f"--thin out of core needs {store} sorted by contig and position; sort the VCF "
+                f"{flag} out of core needs {store} sorted by contig and position; sort the VCF "
                 "(bcftools sort) and convert again, or run without --out-of-core"
             )
+    if thin_bp:
+        kept = np.flatnonzero(keep)
         thinned = np.zeros(len(keep), dtype=bool)
         thinned[kept] = locate_thinned(contig[kept], position[kept], thin_bp)
         apply(f"thinned to >= {thin_bp} bp apart", thinned)
+    prune_in = prune_out = None
+    if ld_prune is not None:
+        window, step, r2 = ld_prune
+        kept = np.flatnonzero(keep)
+        exceeds = _store_band(str(store), bounds, keep, samples, window, r2)
+        kept_ld = prune_from_band(
+            exceeds, p[kept], called[kept], contig[kept], window=window, step=step
+        )
+        prune_in = [str(v) for v in ids[kept[kept_ld]]]
+        prune_out = [str(v) for v in ids[kept[~kept_ld]]]
+        mask = np.zeros(len(keep), dtype=bool)
+        mask[kept[kept_ld]] = True
+        apply(f"LD pruned (--indep-pairwise {window} {step} {r2:g}, per contig)", mask)
     if not keep.any():
         lines = "; ".join(f"{name}: removed {n:,}" for name, n, _ in steps)
         raise InputError(f"nothing left after QC of {store}: {lines}")
-    return StoreQC(keep, p[keep], steps, n_samples, called[keep], samples, n_samples_in)
+    return StoreQC(
+        keep, p[keep], steps, n_samples, called[keep], samples, n_samples_in, prune_in, prune_out
+    )
+
+
+def _store_band(store: str, bounds, keep, samples, width: int, r2: float) -> np.ndarray:
+    """``band_r2(...) > r2`` over the kept variants of a store, one chunk per Dask task."""
+    import dask
+
+    n_kept = [int(keep[lo:hi].sum()) for lo, hi in bounds]
+    tasks = []
+    for i, (lo, hi) in enumerate(bounds):
+        if not n_kept[i]:
+            continue
+        parts, ahead, j = [(lo, hi, keep[lo:hi])], 0, i + 1
+        while ahead < width - 1 and j < len(bounds):  # successors of the chunk's last variants
+            if n_kept[j]:
+                parts.append((*bounds[j], keep[slice(*bounds[j])]))
+                ahead += n_kept[j]
+            j += 1
+        tasks.append(dask.delayed(_chunk_band)(store, parts, samples, width, r2))
+    return np.concatenate(dask.compute(*tasks))
 
 
 def _bound_malloc_arenas() -> None:

@@ -24,7 +24,9 @@ import numpy as np
 FREQ_TOLERANCE = 2.0**-44
 
 
-def band_r2(dosage: np.ndarray, width: int, *, chunk: int = 256) -> np.ndarray:
+def band_r2(
+    dosage: np.ndarray, width: int, *, chunk: int = 256, rows: int | None = None
+) -> np.ndarray:
     """``r^2`` of every variant with the next ``width - 1`` variants, over co-called samples.
 
     Parameters
@@ -35,19 +37,23 @@ def band_r2(dosage: np.ndarray, width: int, *, chunk: int = 256) -> np.ndarray:
         Window size: pairs less than ``width`` variants apart.
     chunk : int
         Variants per block of the computation (memory ``chunk * (chunk + width)``).
+    rows : int, optional
+        Compute the first ``rows`` variants' pairs only (the rest of ``dosage`` is their
+        look-ahead); default all.
 
     Returns
     -------
-    np.ndarray, float64, shape (n_variants, width - 1)
+    np.ndarray, float64, shape (rows, width - 1)
         ``out[i, k] = r^2(i, i + k + 1)``; 0 past the end and where a variant does not vary
         over the samples called at both.
     """
     n_variants = len(dosage)
+    n_rows = n_variants if rows is None else min(rows, n_variants)
     called = (dosage >= 0).astype(np.float64)
     codes = np.where(dosage >= 0, dosage.astype(np.float64), 0.0)
-    out = np.zeros((n_variants, max(width - 1, 0)))
-    for lo in range(0, n_variants, chunk):
-        hi = min(lo + chunk, n_variants)
+    out = np.zeros((n_rows, max(width - 1, 0)))
+    for lo in range(0, n_rows, chunk):
+        hi = min(lo + chunk, n_rows)
         right = min(hi + width - 1, n_variants)
         x, m = codes[lo:hi], called[lo:hi]
         y, w = codes[lo:right], called[lo:right]
@@ -59,11 +65,11 @@ def band_r2(dosage: np.ndarray, width: int, *, chunk: int = 256) -> np.ndarray:
         denominator = var_x * var_y
         with np.errstate(divide="ignore", invalid="ignore"):
             r2 = np.where(denominator > 0, cov * cov / denominator, 0.0)
-        rows = np.arange(hi - lo)
+        offsets = np.arange(hi - lo)
         for k in range(width - 1):
-            cols = rows + k + 1
+            cols = offsets + k + 1
             ok = cols < right - lo
-            out[lo + rows[ok], k] = r2[rows[ok], cols[ok]]
+            out[lo + offsets[ok], k] = r2[offsets[ok], cols[ok]]
     return out
 
 
@@ -88,14 +94,47 @@ def prune_pairwise(
         True for the variants kept (``PREFIX.prune.in``).
     """
     n_called = (dosage >= 0).sum(1)
-    alt = np.clip(dosage, 0, 2).sum(1) / np.maximum(2 * n_called, 1)
-    major = np.maximum(alt, 1.0 - alt)  # a lower minor allele frequency is a higher major one
-    pruned = (major >= 1.0) | (n_called == 0)
+    alt_frequency = np.clip(dosage, 0, 2).sum(1) / np.maximum(2 * n_called, 1)
+    return prune_from_band(
+        band_r2(dosage, window) > r2, alt_frequency, n_called, contig, window=window, step=step
+    )
+
+
+def prune_from_band(
+    exceeds: np.ndarray,
+    alt_frequency: np.ndarray,
+    n_called: np.ndarray,
+    contig: np.ndarray,
+    *,
+    window: int,
+    step: int,
+) -> np.ndarray:
+    """Run PLINK's window passes given which pairs exceed the ``r^2`` threshold.
+
+    Parameters
+    ----------
+    exceeds : np.ndarray of bool, shape (n_variants, window - 1)
+        ``exceeds[i, k]``: ``r^2(i, i + k + 1) > R2`` (from :func:`band_r2`, in memory or chunk
+        by chunk out of core).
+    alt_frequency : np.ndarray, shape (n_variants,)
+        ALT allele frequency over called genotypes.
+    n_called : np.ndarray of int, shape (n_variants,)
+        Called genotypes.
+    contig : np.ndarray of str, shape (n_variants,)
+    window, step : int
+
+    Returns
+    -------
+    np.ndarray of bool, shape (n_variants,)
+        True for the variants kept.
+    """
+    major = np.maximum(alt_frequency, 1.0 - alt_frequency)  # lower MAF = higher major frequency
+    pruned = (major >= 1.0) | (np.asarray(n_called) == 0)
     # partners[i]: the later variants j (within a window) with r^2(i, j) > r2, in order
-    partners = [i + 1 + np.flatnonzero(row) for i, row in enumerate(band_r2(dosage, window) > r2)]
+    partners = [i + 1 + np.flatnonzero(row) for i, row in enumerate(exceeds)]
     contig = np.asarray(contig)
     bounds = np.flatnonzero(np.r_[True, contig[1:] != contig[:-1], True])
-    for first, last in zip(bounds[:-1], bounds[1:]):
+    for first, last in zip(bounds[:-1], bounds[1:], strict=True):
         start = int(first)
         while True:
             end = min(start + window, int(last))

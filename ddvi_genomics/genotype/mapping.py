@@ -324,12 +324,6 @@ def _finish_map(
     )  # fmt: skip
 
 
-#: QC options the out-of-core path cannot apply (they need a pass over samples or windows).
-OUT_OF_CORE_UNSUPPORTED = {
-    "ld_prune": ("--ld-prune", None),
-}
-
-
 def infer_store(
     store,
     labels: pd.DataFrame | pd.Series | None = None,
@@ -357,18 +351,12 @@ def infer_store(
     Raises
     ------
     InputError
-        For ``--ld-prune`` (it needs windows of genotypes in memory), or a store that is not
-        VCF Zarr.
+        For a store that is not VCF Zarr, or ``--thin`` / ``--ld-prune`` on an unsorted store.
     """
     from .dask_pca import store_pca, store_qc
     from .store import read_store_variants
 
     _check_arguments(method, n_pcs, n_draws, min_confidence, config)
-    for field, (flag, off) in OUT_OF_CORE_UNSUPPORTED.items():
-        if getattr(qc, field) != off:
-            raise InputError(
-                f"{flag} is not available with --out-of-core (it needs the genotypes in memory)"
-            )
     device = str(resolve_device(device))
     stages = StageTimer(log)
     with stages("qc", f"out of core, {store}"):
@@ -376,7 +364,7 @@ def infer_store(
             store, min_maf=qc.min_maf, max_variant_missing=qc.max_variant_missing,
             autosomes_only=qc.autosomes_only, contigs=qc.contigs, extract=qc.extract,
             exclude=qc.exclude, hwe=qc.hwe, hwe_midp=qc.hwe_midp,
-            max_sample_missing=qc.max_sample_missing, thin_bp=qc.thin_bp,
+            max_sample_missing=qc.max_sample_missing, thin_bp=qc.thin_bp, ld_prune=qc.ld_prune,
         )  # fmt: skip
     n_var, n_samp = int(store_report.keep.sum()), store_report.n_samples
     n_pcs, warning = clamp_n_components(n_pcs, n_var, n_samp)

@@ -93,9 +93,6 @@ def test_infer_out_of_core__same_outputs_as_in_memory_on_the_vcf(store, tmp_path
         assert mine == (tmp_path / f"mem{suffix}").read_text(), suffix
     log = (tmp_path / "ooc.log").read_text()
     assert "out of core" in log and "QC output: " in log
-    bad = run("infer", store / "s.vcz", "--out", tmp_path / "x", "--out-of-core",
-              "--ld-prune", 50, 5, 0.2)  # fmt: skip
-    assert bad.exit_code == 2 and "--ld-prune is not available with --out-of-core" in bad.output
     lone = run("infer", store / "s.vcf", "--out", tmp_path / "y", "--scheduler", "tcp://h:1")
     assert lone.exit_code == 2 and "--scheduler applies to --out-of-core runs only" in lone.output
     vcf = run("infer", store / "s.vcf", "--out", tmp_path / "z", "--out-of-core")
@@ -171,3 +168,62 @@ def test_store_pca__on_a_dask_distributed_cluster_equals_local(store):
     ) as cluster:
         _, remote, _ = store_pca(store / "s.vcz", 3, scheduler=cluster.scheduler_address)
     np.testing.assert_allclose(remote, local, atol=1e-10 * np.abs(local).max())
+
+
+@pytest.fixture(scope="module")
+def linked_store(tmp_path_factory):
+    """Two contigs of variants in LD (noisy copies of their neighbours), 16 variants per chunk."""
+    from ddvi_genomics.genotype.store import write_store
+
+    d = tmp_path_factory.mktemp("ld")
+    rng = np.random.default_rng(5)
+    dosage, _ = three_populations(n_per_pop=20, n_variants=240, seed=7)
+    for i in range(1, len(dosage)):  # each variant copies the previous one in ~60 % of samples
+        copy = rng.random(dosage.shape[1]) < 0.6
+        dosage[i, copy] = dosage[i - 1, copy]
+    dosage[rng.random(dosage.shape) < 0.02] = -1
+    ids = [f"I{i}" for i in range(dosage.shape[1])]
+    write_vcf(d / "c1.vcf", dosage[:130], ids, contig="1")
+    write_vcf(d / "c2.vcf", dosage[130:], ids, contig="2")
+    write_store([d / "c1.vcf", d / "c2.vcf"], d / "ld.vcz", variants_chunk_size=16)
+    return d
+
+
+def test_store_qc__ld_prune_keeps_what_the_in_memory_pruning_keeps(linked_store):
+    """Oracle: the in-memory pruning (itself equal to plink2 --indep-pairwise, test_ldprune)."""
+    from ddvi_genomics.genotype.dask_pca import store_qc
+    from ddvi_genomics.genotype.io import stack_variants
+
+    source = stack_variants(
+        [read_vcf(linked_store / f"c{i}.vcf") for i in (1, 2)], ["c1.vcf", "c2.vcf"]
+    )
+    for window, step, r2, mind in ((20, 3, 0.3, 1.0), (5, 1, 0.5, 0.02)):  # 20 > 16 per chunk
+        options = QCOptions(ld_prune=(window, step, r2), max_sample_missing=mind)
+        gm, report = apply_qc(source, options)
+        qc = store_qc(
+            linked_store / "ld.vcz", ld_prune=(window, step, r2), max_sample_missing=mind
+        )
+        assert qc.steps == report.steps
+        assert report.steps[-1][1] > 20  # the pruning removed many variants
+        assert qc.prune_in == report.prune_in and qc.prune_out == report.prune_out
+        assert qc.report().lines() == report.lines()
+    removed = {name: count for name, count, _ in report.steps}
+    assert removed["samples missing > 0.02"] > 0  # --mind removed samples in the second case
+
+
+def test_infer_out_of_core__ld_prune_outputs_equal_in_memory(linked_store, tmp_path):
+    from click.testing import CliRunner
+
+    from ddvi_genomics.cli import main
+
+    common = ["--method", "pca", "--n-pcs", "3", "--ld-prune", "20", "3", "0.3"]
+    vcfs = [str(linked_store / f"c{i}.vcf") for i in (1, 2)]
+    a = CliRunner().invoke(main, ["infer", *vcfs, "--out", str(tmp_path / "mem"), *common])
+    b = CliRunner().invoke(
+        main,
+        ["infer", str(linked_store / "ld.vcz"), "--out", str(tmp_path / "ooc"), "--out-of-core"]
+        + common,
+    )
+    assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
+    for suffix in (".prune.in", ".prune.out", ".eigenvec", ".eigenval"):
+        assert (tmp_path / f"ooc{suffix}").read_text() == (tmp_path / f"mem{suffix}").read_text()
