@@ -6,7 +6,9 @@ variant table and sample IDs. Calls are counted as non-reference alleles, so a m
 gets the number of non-reference alleles (QC drops those sites by default). A haploid call counts
 as homozygous (0 or 2), the PLINK convention; the number of haploid calls is reported.
 
-VCF and BCF go through cyvcf2 (htslib). ``region`` uses the tabix/CSI index when there is one and
+VCF and BCF go through cyvcf2 (htslib), except the commonest form of text VCF (FORMAT ``GT`` only,
+diploid one-digit calls), which :mod:`.vcf_text` decodes block-wise with byte comparisons and
+threaded BGZF inflation. ``region`` uses the tabix/CSI index when there is one and
 otherwise filters while streaming, so unindexed files work too.
 """
 
@@ -27,6 +29,7 @@ import pandas as pd
 
 from ..core.progress import RateProgress
 from .errors import InputError
+from .vcf_text import read_simple_vcf
 
 log = logging.getLogger("ddvi_genomics")
 
@@ -234,6 +237,13 @@ def read_vcf(
         keep = select_samples(list(vcf.samples), samples, path)
         reader = _GenotypeBlocks(path, np.asarray(vcf.samples, dtype=object), keep)
         reporter = RateProgress("read", progress, stream=stderr)
+        if region is None and len(keep):
+            simple = read_simple_vcf(path, len(vcf.samples), keep, on_rows=reporter.update)
+            if simple is not None:
+                reporter.update(len(simple[0]), final=True)
+                return reader.matrix_of(*simple)
+            log.debug("%s: not a GT-only diploid text VCF; reading it through cyvcf2", path)
+            reporter = RateProgress("read", progress, stream=stderr)
         last = "the header"
         try:
             for rec in _iter_region(vcf, path, region):
@@ -394,7 +404,10 @@ class _GenotypeBlocks:
     def matrix(self) -> GenotypeMatrix:
         n = len(self.keep)
         dosage = np.concatenate(self.chunks) if self.chunks else np.zeros((0, n), dtype=np.int8)
-        cols = self.columns
+        return self.matrix_of(dosage, self.columns)
+
+    def matrix_of(self, dosage: np.ndarray, cols: dict) -> GenotypeMatrix:
+        """Return the matrix of ``dosage`` (variants, kept samples) and its site columns."""
         return GenotypeMatrix(
             dosage,
             np.array(cols["contig"], dtype=object),

@@ -9,12 +9,13 @@ positions are 1-based (msprime's are 0-based).
 
 from __future__ import annotations
 
-import gzip
+import io
 from pathlib import Path
 
 import numpy as np
 
 from .errors import InputError
+from .vcf_text import BgzfWriter
 
 #: Ten populations of 10,000 diploids that split from one ancestor 200 generations ago, no
 #: migration: expected F_ST about 1 - exp(-200 / 20,000) = 0.01, the scale of neighbouring
@@ -96,11 +97,17 @@ def simulate_tree_sequence(
 
 
 def write_simulation(ts, names, populations, prefix) -> tuple[Path, Path]:
-    """Write ``PREFIX.vcf.gz`` (contig 1, 1-based positions) and ``PREFIX.panel``."""
+    """Write ``PREFIX.vcf.gz`` and ``PREFIX.panel`` (contig 1, 1-based positions).
+
+    The VCF is BGZF-compressed, as ``bgzip`` writes it, so ``tabix`` can index it.
+    """
     prefix = Path(prefix)
     vcf = prefix.with_name(prefix.name + ".vcf.gz")
     panel = prefix.with_name(prefix.name + ".panel")
-    with gzip.open(vcf, "wt") as fh:
+    with (
+        BgzfWriter(vcf) as raw,
+        io.TextIOWrapper(io.BufferedWriter(_Unclosed(raw)), encoding="utf-8") as fh,
+    ):
         ts.write_vcf(
             fh,
             individual_names=names,
@@ -112,3 +119,17 @@ def write_simulation(ts, names, populations, prefix) -> tuple[Path, Path]:
         + "".join(f"{n}\t{p}\t{p}\tNA\n" for n, p in zip(names, populations))
     )
     return vcf, panel
+
+
+class _Unclosed(io.RawIOBase):
+    """A writable byte stream over a :class:`BgzfWriter` (closed by its own ``with``)."""
+
+    def __init__(self, out: BgzfWriter):
+        self._out = out
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._out.write(bytes(data))
+        return len(data)

@@ -43,6 +43,7 @@ def test_simulate_command__out_of_africa_writes_vcf_and_panel(tmp_path):
     )
     assert result.exit_code == 0, result.output
     gm = read_vcf(tmp_path / "ooa.vcf.gz")
+    assert (tmp_path / "ooa.vcf.gz").read_bytes()[12:14] == b"BC"  # BGZF, as bgzip writes
     panel = read_panel(tmp_path / "ooa.panel")
     assert gm.n_samples == 12 and sorted(panel["population"].unique()) == ["CEU", "CHB", "YRI"]
     bad = CliRunner().invoke(main, ["simulate", "--out", str(tmp_path / "x"), "--model", "Nope"])

@@ -1,0 +1,298 @@
+"""A fast reader for the commonest VCF: text, FORMAT ``GT`` only, diploid one-digit calls.
+
+That is the form of 1000 Genomes releases and simulators' output (``0|1``, ``1/1``, ``./.``;
+plain, gzip or BGZF). Such a record's genotype columns have a fixed width: ``n_samples`` calls of three bytes, each
+followed by a tab (a newline after the last), so the calls of a block of records are one
+``(records, n_samples, 4)`` byte array and dosages come from byte comparisons, with no per-call
+Python and no per-record htslib objects. BGZF blocks are inflated by a pool of threads (zlib
+releases the GIL) while the previous piece is parsed.
+
+Anything else (another FORMAT, a haploid or multi-digit call, a malformed record, an allele index
+beyond the site's ALT alleles) makes :func:`read_simple_vcf` return None, and the caller reads the
+file through cyvcf2, which accepts every VCF and names the offending record and sample.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import gzip
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+_TAB, _NEWLINE, _DOT, _ZERO, _PIPE, _SLASH = 9, 10, ord("."), ord("0"), ord("|"), ord("/")
+_BGZF_MAGIC = b"\x1f\x8b\x08\x04"
+
+
+class NotSimple(Exception):
+    """The file leaves the fast path's format (the caller falls back to cyvcf2)."""
+
+
+def read_simple_vcf(
+    path: Path,
+    n_samples: int,
+    keep: np.ndarray,
+    *,
+    threads: int | None = None,
+    on_rows=None,
+    piece_bytes: int = 1 << 24,
+):
+    """Read a GT-only, diploid, one-digit VCF; None when the file is not of that form.
+
+    Parameters
+    ----------
+    path : Path
+        ``.vcf``, ``.vcf.gz`` (BGZF or plain gzip).
+    n_samples : int
+        Samples in the header.
+    keep : np.ndarray of int, shape (n_kept,)
+        Sample columns to keep, in order.
+    threads : int, optional
+        Inflating threads (default: usable cores, at most 4).
+    on_rows : callable, optional
+        ``on_rows(n_records_so_far)`` after every parsed piece (progress).
+    piece_bytes : int
+        Decompressed bytes parsed at once.
+
+    Returns
+    -------
+    tuple or None
+        ``(dosage (n_variants, n_kept) int8, columns)`` with ``columns`` a dict of lists
+        ``contig, pos, id, ref, alt`` as the cyvcf2 reader builds them; None to fall back.
+    """
+    width = 4 * n_samples  # bytes per record's genotype columns, with their separators
+    chunks, columns = [], {k: [] for k in ("contig", "pos", "id", "ref", "alt")}
+    n_rows = 0
+    try:
+        for text in _record_text(path, threads, piece_bytes):
+            dosage = _parse_records(text, width, n_samples, keep, columns)
+            chunks.append(dosage)
+            n_rows += len(dosage)
+            if on_rows is not None:
+                on_rows(n_rows)
+    except NotSimple:
+        return None
+    dosage = np.concatenate(chunks) if chunks else np.zeros((0, len(keep)), dtype=np.int8)
+    return dosage, columns
+
+
+def _record_text(path: Path, threads: int | None, piece_bytes: int) -> Iterator[bytes]:
+    """Yield the data records as pieces of whole lines (the header skipped)."""
+    carry = b""
+    in_header = True
+    for piece in _inflate(path, threads, piece_bytes):
+        if in_header and not carry and not piece.startswith(b"##fileformat=VCF"):
+            raise NotSimple("not a text VCF (BCF, or no fileformat line)")
+        text = carry + piece
+        cut = text.rfind(b"\n") + 1
+        text, carry = text[:cut], text[cut:]
+        if in_header:
+            start = _end_of_header(text)
+            if start is None:  # the header runs past this piece
+                carry, text = text + carry, b""
+                continue
+            text, in_header = text[start:], False
+        if text:
+            yield text
+    if carry.strip():
+        raise NotSimple("the last line has no newline")  # cyvcf2 reads it; keep one path
+
+
+def _end_of_header(text: bytes) -> int | None:
+    """Offset of the first data line (None when every line of ``text`` is a header line)."""
+    pos = 0
+    while pos < len(text):
+        if text[pos] != ord("#"):
+            return pos
+        nl = text.find(b"\n", pos)
+        if nl < 0:
+            return None
+        pos = nl + 1
+    return None
+
+
+def _inflate(path: Path, threads: int | None, piece_bytes: int) -> Iterator[bytes]:
+    """Yield the decompressed file in pieces of about ``piece_bytes``."""
+    with open(path, "rb") as handle:
+        head = handle.read(18)
+    if head[:4] == _BGZF_MAGIC and head[12:14] == b"BC":
+        yield from _inflate_bgzf(path, threads, piece_bytes)
+    elif head[:2] == b"\x1f\x8b":
+        with gzip.open(path, "rb") as handle:
+            while piece := handle.read(piece_bytes):
+                yield piece
+    else:
+        with open(path, "rb") as handle:
+            while piece := handle.read(piece_bytes):
+                yield piece
+
+
+def _inflate_bgzf(path: Path, threads: int | None, piece_bytes: int) -> Iterator[bytes]:
+    """Inflate BGZF blocks on a thread pool, a group of blocks per task, in file order."""
+    workers = threads or min(
+        4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2
+    )
+    # a BGZF block holds at most 64 KiB of text
+    group = max(1, piece_bytes // (workers * 65536))
+    with open(path, "rb") as handle, concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        pending: list[concurrent.futures.Future] = []
+        for blocks in _bgzf_block_groups(handle, group):
+            pending.append(pool.submit(_inflate_blocks, blocks))
+            if len(pending) > workers:  # keep `workers` tasks busy while one piece is parsed
+                yield pending.pop(0).result()
+        for future in pending:
+            yield future.result()
+
+
+def _bgzf_block_groups(handle, group: int) -> Iterator[list[bytes]]:
+    """Yield lists of ``group`` raw deflate payloads read from a BGZF file."""
+    blocks = []
+    while True:
+        header = handle.read(18)
+        if not header:
+            break
+        if len(header) < 18 or header[:4] != _BGZF_MAGIC or header[12:14] != b"BC":
+            raise NotSimple("not a BGZF block")
+        (xlen,) = struct.unpack_from("<H", header, 10)
+        (bsize,) = struct.unpack_from("<H", header, 16)
+        rest = handle.read(bsize + 1 - 18)
+        # payload: after the extra field, before CRC32 and ISIZE
+        blocks.append(rest[xlen - 6 : -8])
+        if len(blocks) == group:
+            yield blocks
+            blocks = []
+    if blocks:
+        yield blocks
+
+
+def _inflate_blocks(blocks: list[bytes]) -> bytes:
+    return b"".join(zlib.decompress(block, -15) for block in blocks)
+
+
+def _parse_records(
+    text: bytes, width: int, n_samples: int, keep: np.ndarray, columns
+) -> np.ndarray:
+    """Dosages of a piece of whole data lines, shape (records, n_kept); append the site columns."""
+    buf = np.frombuffer(text, dtype=np.uint8)
+    ends = np.flatnonzero(buf == _NEWLINE)
+    starts = np.r_[0, ends[:-1] + 1]
+    calls_at = ends + 1 - width  # first byte of the first call
+    if np.any(calls_at - 4 <= starts):
+        raise NotSimple("a line too short for its samples' calls")
+    if not (
+        np.all(buf[calls_at - 1] == _TAB)
+        & np.all(buf[calls_at - 2] == ord("T"))
+        & np.all(buf[calls_at - 3] == ord("G"))
+        & np.all(buf[calls_at - 4] == _TAB)
+    ):
+        raise NotSimple("FORMAT is not GT, or the calls are not all of three bytes")
+    if len(keep) == n_samples and np.array_equal(keep, np.arange(n_samples)):
+        offsets = np.arange(width)
+    else:
+        offsets = (4 * keep[:, None] + np.arange(4)).ravel()
+    calls = buf[calls_at[:, None] + offsets].reshape(len(ends), -1, 4)
+    first, sep, second, after = (calls[..., i] for i in range(4))
+    if len(keep) == n_samples:  # every separator is checked; a subset checks its own calls
+        tabs_ok = np.all(after[:, :-1] == _TAB) and np.all(after[:, -1] == _NEWLINE)
+    else:
+        tabs_ok = np.all((after == _TAB) | (after == _NEWLINE))
+    if not tabs_ok or not np.all((sep == _PIPE) | (sep == _SLASH)):
+        raise NotSimple("calls that are not of the form a|b or a/b")
+    first_index, second_index = first - np.uint8(_ZERO), second - np.uint8(_ZERO)
+    first_missing, second_missing = first == _DOT, second == _DOT
+    if not np.all((first_index <= 9) | first_missing) or not np.all(
+        (second_index <= 9) | second_missing
+    ):
+        raise NotSimple("an allele that is not one digit or '.'")
+    top = np.maximum(
+        np.where(first_missing, 0, first_index), np.where(second_missing, 0, second_index)
+    ).max(axis=1)
+    n_alt = _site_columns(text, starts, calls_at - 4, columns)
+    if np.any(top > n_alt):
+        raise NotSimple("an allele index beyond the site's ALT alleles")  # cyvcf2 names it
+    dosage = (first_index != 0).astype(np.int8) + (second_index != 0)
+    dosage[first_missing | second_missing] = -1
+    return dosage
+
+
+def _site_columns(text: bytes, starts: np.ndarray, format_at: np.ndarray, columns) -> np.ndarray:
+    """Append CHROM, POS, ID, REF, ALT of every line; return the ALT allele counts."""
+    n_alt = np.empty(len(starts), dtype=np.int64)
+    contig, pos, ids, ref, alt = (columns[k] for k in ("contig", "pos", "id", "ref", "alt"))
+    for i, (start, stop) in enumerate(zip(starts.tolist(), format_at.tolist(), strict=True)):
+        fields = text[start:stop].split(b"\t", 5)
+        if len(fields) < 6:
+            raise NotSimple("a line with fewer than 9 fields before the calls")
+        contig.append(fields[0].decode())
+        try:
+            pos.append(int(fields[1]))
+        except ValueError:
+            raise NotSimple("a POS that is not an integer") from None
+        ids.append(fields[2].decode())
+        ref.append(fields[3].decode())
+        alts = fields[4].decode()
+        alt.append("" if alts == "." else alts)
+        n_alt[i] = 0 if alts == "." else alts.count(",") + 1
+    return n_alt
+
+
+#: The 28-byte empty block that ends every BGZF file (SAM/BAM specification, section 4.1.2).
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
+class BgzfWriter:
+    """Write BGZF (blocked gzip, what ``bgzip`` writes): gzip that htslib can index and seek.
+
+    Text is cut into blocks of at most 64 KiB, each compressed as its own gzip member with the
+    ``BC`` extra field giving the block's size; the file ends with the empty EOF block. Any gzip
+    reader reads the result; ``tabix`` indexes it.
+
+    Parameters
+    ----------
+    path : path
+    level : int
+        zlib compression level (1: fastest).
+    """
+
+    _TEXT_PER_BLOCK = 0xFF00  # as bgzip: leaves room for incompressible input
+
+    def __init__(self, path, level: int = 6):
+        self._handle = open(path, "wb")
+        self._level = level
+        self._pending = bytearray()
+
+    def write(self, data: bytes) -> None:
+        """Buffer ``data``; write every full block."""
+        self._pending += data
+        size, done = self._TEXT_PER_BLOCK, 0
+        with memoryview(self._pending) as view:
+            while len(view) - done >= size:
+                self._block(bytes(view[done : done + size]))
+                done += size
+        del self._pending[:done]
+
+    def close(self) -> None:
+        """Write the last partial block and the EOF block."""
+        if self._pending:
+            self._block(bytes(self._pending))
+            self._pending.clear()
+        self._handle.write(BGZF_EOF)
+        self._handle.close()
+
+    def __enter__(self) -> BgzfWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _block(self, text: bytes) -> None:
+        compressor = zlib.compressobj(self._level, zlib.DEFLATED, -15)
+        payload = compressor.compress(text) + compressor.flush()
+        header = _BGZF_MAGIC + struct.pack(
+            "<IBBHBBHH", 0, 0, 0xFF, 6, 66, 67, 2, len(payload) + 25
+        )
+        self._handle.write(header + payload + struct.pack("<II", zlib.crc32(text), len(text)))
