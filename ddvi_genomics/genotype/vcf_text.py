@@ -173,6 +173,32 @@ def _inflate_blocks(blocks: list[bytes]) -> bytes:
     return b"".join(zlib.decompress(block, -15) for block in blocks)
 
 
+def _call_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Lookup tables from two bytes of a call to a code: the call's two halves, added.
+
+    A call ``a s b t`` (allele, separator, allele, tab or newline) is read as two little-endian
+    16-bit words, ``a | s << 8`` and ``b | t << 8``. Each table maps a word to bits: 0-1 the
+    non-reference allele (1 for an index >= 1), 2-3 an index >= 2 (4), 4-5 a missing allele
+    (16), 6-7 a byte out of place (64). The sum of the two halves keeps the fields apart:
+    ``code & 3`` is the dosage, ``code & 48`` a missing call, ``code & 12`` a multi-allelic
+    index, ``code >= 64`` a call the fast path cannot read.
+    """
+    word = np.arange(1 << 16)
+    allele, after = word & 0xFF, word >> 8
+    digit = allele - _ZERO
+    code = np.where(
+        allele == _DOT,
+        16,
+        np.where((digit >= 0) & (digit <= 9), (digit >= 1) * 1 + (digit >= 2) * 4, 64),
+    )
+    first = np.where((after == _PIPE) | (after == _SLASH), code, 64).astype(np.uint8)
+    second = np.where((after == _TAB) | (after == _NEWLINE), code, 64).astype(np.uint8)
+    return first, second
+
+
+_FIRST_HALF, _SECOND_HALF = _call_tables()
+
+
 def _parse_records(
     text: bytes, width: int, n_samples: int, keep: np.ndarray, columns
 ) -> np.ndarray:
@@ -190,32 +216,23 @@ def _parse_records(
         & np.all(buf[calls_at - 4] == _TAB)
     ):
         raise NotSimple("FORMAT is not GT, or the calls are not all of three bytes")
-    if len(keep) == n_samples and np.array_equal(keep, np.arange(n_samples)):
-        offsets = np.arange(width)
-    else:
-        offsets = (4 * keep[:, None] + np.arange(4)).ravel()
-    calls = buf[calls_at[:, None] + offsets].reshape(len(ends), -1, 4)
-    first, sep, second, after = (calls[..., i] for i in range(4))
-    if len(keep) == n_samples:  # every separator is checked; a subset checks its own calls
-        tabs_ok = np.all(after[:, :-1] == _TAB) and np.all(after[:, -1] == _NEWLINE)
-    else:
-        tabs_ok = np.all((after == _TAB) | (after == _NEWLINE))
-    if not tabs_ok or not np.all((sep == _PIPE) | (sep == _SLASH)):
-        raise NotSimple("calls that are not of the form a|b or a/b")
-    first_index, second_index = first - np.uint8(_ZERO), second - np.uint8(_ZERO)
-    first_missing, second_missing = first == _DOT, second == _DOT
-    if not np.all((first_index <= 9) | first_missing) or not np.all(
-        (second_index <= 9) | second_missing
-    ):
-        raise NotSimple("an allele that is not one digit or '.'")
-    top = np.maximum(
-        np.where(first_missing, 0, first_index), np.where(second_missing, 0, second_index)
-    ).max(axis=1)
+    calls = np.empty((len(ends), width), dtype=np.uint8)
+    for row, at in enumerate(calls_at.tolist()):  # one contiguous copy per record
+        calls[row] = buf[at : at + width]
+    if len(keep) != n_samples or not np.array_equal(keep, np.arange(n_samples)):
+        calls = np.ascontiguousarray(calls.reshape(len(ends), n_samples, 4)[:, keep])
+    halves = calls.view("<u2").reshape(len(ends), -1, 2)
+    code = _FIRST_HALF[halves[..., 0]] + _SECOND_HALF[halves[..., 1]]
+    if np.any(code >= 64):
+        raise NotSimple("calls that are not of the form a|b or a/b with one-digit alleles")
     n_alt = _site_columns(text, starts, calls_at - 4, columns)
-    if np.any(top > n_alt):
-        raise NotSimple("an allele index beyond the site's ALT alleles")  # cyvcf2 names it
-    dosage = (first_index != 0).astype(np.int8) + (second_index != 0)
-    dosage[first_missing | second_missing] = -1
+    multi = np.flatnonzero((code & 12).any(axis=1))  # records with an allele index >= 2
+    if len(multi):
+        digits = calls.reshape(len(ends), -1, 4)[multi][..., [0, 2]].astype(np.int16) - _ZERO
+        if np.any(digits.max(axis=(1, 2)) > n_alt[multi]):
+            raise NotSimple("an allele index beyond the site's ALT alleles")  # cyvcf2 names it
+    dosage = (code & 3).astype(np.int8)
+    dosage[(code & 48) != 0] = -1
     return dosage
 
 
