@@ -8,6 +8,7 @@ import sys
 import click
 
 from ddvi_genomics.clitools import GuardedGroup, UsageError
+from ddvi_genomics.core.training import COMPILE_MODES
 
 from . import presets
 from .benchmark import RunSpec, evaluate_run, train_run
@@ -64,6 +65,14 @@ def main() -> None:
     "--smoke", is_flag=True, help="Seconds-long run: 1 epoch, few pre-training and sleep steps."
 )
 @click.option("--device", default="auto", show_default=True)
+@click.option(
+    "--compile",
+    "compile_mode",
+    type=click.Choice(COMPILE_MODES),
+    default="off",
+    show_default=True,
+    help="torch.compile every loss function (auto: CUDA graphs on CUDA, eager elsewhere).",
+)
 @click.option("-v", "--verbose", is_flag=True)
 def train(
     dataset,
@@ -83,6 +92,7 @@ def train(
     synthetic,
     smoke,
     device,
+    compile_mode,
     verbose,
 ):
     """Train one (dataset, method, prior, setting) and write its run directory."""
@@ -105,7 +115,9 @@ def train(
             weights=weights,
             diffusion_steps=diffusion_steps,
         )
-        metrics = train_run(spec, out_dir, device=device, verbose=True if verbose else None)
+        metrics = train_run(
+            spec, out_dir, device=device, verbose=True if verbose else None, compile=compile_mode
+        )
     except ValueError as err:
         raise UsageError(str(err)) from None
     click.echo(

@@ -243,8 +243,19 @@ def _save_arrays(path: Path, model, z_te, y_te, spec: RunSpec) -> None:
     )
 
 
-def train_run(spec: RunSpec, out_dir: str | Path, *, device: str = "auto", verbose=None) -> dict:
-    """Train (resuming from ``checkpoint.pt`` when present) and evaluate; write the run directory."""
+def train_run(
+    spec: RunSpec,
+    out_dir: str | Path,
+    *,
+    device: str = "auto",
+    verbose=None,
+    compile: str = "off",
+) -> dict:
+    """Train (resuming from ``checkpoint.pt`` when present) and evaluate; write the run directory.
+
+    ``compile`` is :func:`ddvi_genomics.core.training.fit`'s (``"off"``: eager); it changes
+    speed, not the run's specification.
+    """
     run = Path(out_dir)
     check_run_folder(run, spec)
     dev = resolve_device(device)
@@ -266,6 +277,7 @@ def train_run(spec: RunSpec, out_dir: str | Path, *, device: str = "auto", verbo
         checkpoint=run / "checkpoint.pt",
         resume=True,
         batch_transform=transform,
+        compile=compile,
     )
     t0 = time.perf_counter()
     if spec.semi:

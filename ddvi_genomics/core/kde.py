@@ -19,7 +19,10 @@ Implementation notes (this is the hot spot of every training step that uses a KD
 * the gradient is analytic, ``d log p / dz = sum_h pi_h (E_{w_h}[s] - z) / h^2`` with
   ``pi_h`` the bandwidth responsibilities and ``w_h`` the kernel weights, and is computed in the
   same pass, so nothing of size ``(batch, N)`` is kept for the backward pass and memory stays
-  bounded by ``max_elements`` for any batch size.
+  bounded by ``max_elements`` for any batch size;
+* the chunk size follows the device: 2^18 distances on the CPU (a chunk stays in cache, measured
+  fastest there), 2^24 on a GPU, where a training batch of 128 against 10,000 reference points
+  is then one chunk, i.e. one dense evaluation, instead of five rounds of small kernels.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ import torch
 REFERENCE_BANDWIDTHS = (0.005, 0.008, 0.01, 0.03, 0.05)
 
 _EXP_FLOOR = -87.0
+
+#: Distances per chunk by device type (``max_elements=None``): cache-sized on the CPU, whole
+#: training batches on a GPU.
+CHUNK_ELEMENTS = {"cpu": 1 << 18, "cuda": 1 << 24, "mps": 1 << 24}
 
 
 def _squared_distances(z: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
@@ -118,7 +125,7 @@ def kde_log_prob(
     reference: torch.Tensor,
     bandwidths: Sequence[float] | torch.Tensor = REFERENCE_BANDWIDTHS,
     *,
-    max_elements: int = 1 << 18,
+    max_elements: int | None = None,
 ) -> torch.Tensor:
     """Log-density of a multi-bandwidth Gaussian KDE at query points.
 
@@ -131,8 +138,9 @@ def kde_log_prob(
     bandwidths : sequence of float or torch.Tensor, shape (H,)
         Kernel standard deviations; the estimate is their uniform mixture. A sequence is checked
         here; a tensor is taken as checked by its owner (:class:`~.priors.KDEPrior`).
-    max_elements : int
-        Upper bound on the size of the temporary ``(chunk, N)`` arrays.
+    max_elements : int, optional
+        Upper bound on the size of the temporary ``(chunk, N)`` arrays; default by device
+        (:data:`CHUNK_ELEMENTS`).
 
     Returns
     -------
@@ -158,6 +166,8 @@ def kde_log_prob(
         if bw.numel() == 0 or min(float(b) for b in bandwidths) <= 0:
             raise ValueError(f"bandwidths must be positive; got {list(bandwidths)}")
     reference = reference.to(device=z.device, dtype=z.dtype).detach()
+    if max_elements is None:
+        max_elements = CHUNK_ELEMENTS.get(z.device.type, CHUNK_ELEMENTS["cuda"])
     if torch.is_grad_enabled() and z.requires_grad:
         return _KDELogProb.apply(z, reference, bw, max_elements)
     with torch.no_grad():

@@ -18,6 +18,7 @@ import dataclasses
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -202,6 +203,11 @@ class FitOptions:
     batch_transform : callable, optional
         ``batch_transform(x_batch, generator)`` applied to every training batch of ``x`` (data
         augmentation; the generator is the seeded noise stream). Labels are not passed to it.
+    compile : str
+        ``"off"`` (default: eager), ``"auto"`` (eager on the CPU and MPS, ``"reduce-overhead"``
+        on CUDA), or a :func:`torch.compile` mode (``"default"``, ``"reduce-overhead"``,
+        ``"max-autotune"``) for every plan's loss function; its backward pass is compiled with
+        it. A loss function that fails to compile runs eagerly, with a warning.
     distributed : bool, optional
         Share every batch among the processes of the initialised ``torch.distributed`` group
         (:mod:`.distributed`); None: whenever such a group of more than one process exists.
@@ -217,7 +223,21 @@ class FitOptions:
     eval_fn: Callable[[nn.Module], dict[str, float]] | None = None
     eval_every: int = 0
     batch_transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
+    compile: str = "off"
     distributed: bool | None = None
+
+
+#: Values of ``compile`` on :func:`fit` (and ``--compile`` on the runners).
+COMPILE_MODES = ("off", "auto", "default", "reduce-overhead", "max-autotune")
+
+
+def compile_mode(mode: str, device: torch.device) -> str:
+    """Resolve ``compile="auto"``: CUDA graphs on CUDA, eager elsewhere; check the name."""
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"compile={mode!r} is not allowed; choose one of {list(COMPILE_MODES)}")
+    if mode == "auto":
+        return "reduce-overhead" if device.type == "cuda" else "off"
+    return mode
 
 
 def fit(
@@ -248,6 +268,7 @@ def fit(
     """
     opts = FitOptions(**options)
     dev = resolve_device(opts.device)
+    compile_mode(opts.compile, dev)  # a bad name fails before any work
     dropout_seed = None if opts.seed is None else derive_seed(opts.seed, "dropout")
     with seeded_global_rng(dropout_seed, dev):
         run = _Run.start(model, x, labels, dev, opts)
@@ -274,6 +295,37 @@ class _Run:
     start_epoch: int = 0
     saved_optimisers: dict = dataclasses.field(default_factory=dict)
     progress: EpochProgress | None = None
+    loss_fns: dict = dataclasses.field(default_factory=dict)  # compiled loss per plan
+
+    def loss_fn(self, plan: OptimiserPlan):
+        """Return ``plan``'s loss function, compiled once per fit when ``compile`` asks for it."""
+        key = id(plan)
+        if key not in self.loss_fns:
+            mode = compile_mode(self.opts.compile, self.device)
+            fn = plan.loss_fn
+            if mode != "off":
+                fn = torch.compile(fn, mode=mode, dynamic=False)
+            self.loss_fns[key] = fn
+        return self.loss_fns[key]
+
+    def loss(self, plan: OptimiserPlan, data, ctx) -> LossOutput:
+        """Evaluate ``plan``'s loss; a compiled one that cannot compile falls back to eager."""
+        fn = self.loss_fn(plan)
+        if fn is plan.loss_fn:
+            return fn(data, ctx)
+        try:
+            return fn(data, ctx)
+        except Exception as err:  # a compiler failure (torch._dynamo / torch._inductor)
+            if not type(err).__module__.startswith(("torch._dynamo", "torch._inductor")):
+                raise
+            warnings.warn(
+                f"torch.compile failed for plan {plan.name!r} ({type(err).__name__}); "
+                "running it eagerly",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            self.loss_fns[id(plan)] = plan.loss_fn
+            return plan.loss_fn(data, ctx)
 
     @classmethod
     def start(cls, model, x, labels, dev, opts: FitOptions) -> _Run:
@@ -483,11 +535,11 @@ def _step(run: _Run, plan: OptimiserPlan, optim, batch, ctx: StepContext) -> Los
         if batch is not None:
             ctx.sharded_rows.add(batch.shape[0])
         with ShardedDraws(run.shard, ctx.sharded_rows):
-            out = plan.loss_fn(data, ctx)
+            out = run.loss(plan, data, ctx)
             out.loss.backward()
         average_gradients(plan.parameters(), run.shard)
     else:
-        out = plan.loss_fn(data, ctx)
+        out = run.loss(plan, data, ctx)
         out.loss.backward()
     if plan.grad_clip is not None:
         torch.nn.utils.clip_grad_norm_(plan.parameters(), plan.grad_clip)

@@ -48,7 +48,9 @@ def random_records(n_records=300, n_samples=3, seed=0):
                 b = "."
             calls.append(a + "|/"[int(rng.integers(2))] + b)
         vid = "." if i % 5 == 0 else f"rs{i}"
-        lines.append(f"1\t{100 + 7 * i}\t{vid}\tA\t{alts}\t50\tPASS\tDP=3;AF=0.5\tGT\t" + "\t".join(calls))
+        lines.append(
+            f"1\t{100 + 7 * i}\t{vid}\tA\t{alts}\t50\tPASS\tDP=3;AF=0.5\tGT\t" + "\t".join(calls)
+        )
     return HEADER + "\n".join(lines) + "\n"
 
 
@@ -63,7 +65,9 @@ def test_read_vcf__fast_path_equals_htslib(tmp_path, form):
     else:
         with BgzfWriter(path, level=1) as out:
             out.write(text)
-    fast = read_simple_vcf(path, 3, np.arange(3), piece_bytes=100)  # pieces cut mid-header and mid-record
+    fast = read_simple_vcf(
+        path, 3, np.arange(3), piece_bytes=100
+    )  # pieces cut mid-header and mid-record
     assert fast is not None and len(fast[0]) == 300
     assert_same(io.read_vcf(path), through_htslib(path))
     subset = ["S3", "S1"]  # a subset, in the order asked for

@@ -85,6 +85,7 @@ class LatentVariableModel(nn.Module, abc.ABC):
         eval_fn=None,
         eval_every: int = 0,
         batch_transform=None,
+        compile: str = "off",
     ):
         """Train every phase on ``x`` (n, n_features).
 
@@ -100,7 +101,7 @@ class LatentVariableModel(nn.Module, abc.ABC):
             Seeds shuffling and every noise draw (global RNGs are restored afterwards).
         verbose : bool, optional
             Per-epoch progress on stderr; default: only when stderr is a terminal.
-        checkpoint, resume, eval_fn, eval_every, batch_transform
+        checkpoint, resume, eval_fn, eval_every, batch_transform, compile
             See :func:`ddvi_genomics.core.training.fit`.
 
         Returns
@@ -122,6 +123,7 @@ class LatentVariableModel(nn.Module, abc.ABC):
             eval_fn=eval_fn,
             eval_every=eval_every,
             batch_transform=batch_transform,
+            compile=compile,
         )
 
     # -- inference ------------------------------------------------------------------------------

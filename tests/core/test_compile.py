@@ -1,0 +1,64 @@
+"""``fit(compile=...)``: the compiled loss functions give eager's losses and weights.
+
+Oracle: the eager run from the same initial weights, data and seed (the generators are consumed
+identically, so the noise draws are the same).
+"""
+
+import pytest
+import torch
+
+from ddvi_genomics.core.models import DDVI
+from ddvi_genomics.core.training import compile_mode
+from tests.conftest import TINY_DDVI, gen
+
+STAGE2_ONLY = dict(TINY_DDVI, prior_pretrain_epochs=0, stage1_epochs=0, epochs=2, dropout=0.0)
+
+
+def build() -> DDVI:
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return DDVI(12, **STAGE2_ONLY, prior="pinwheel", context_dropout=0.0)
+
+
+def test_compile_modes__auto_is_eager_off_cuda_and_bad_names_are_refused():
+    assert compile_mode("auto", torch.device("cpu")) == "off"
+    assert compile_mode("auto", torch.device("cuda")) == "reduce-overhead"
+    with pytest.raises(ValueError, match=r"compile='fast' is not allowed; choose one of"):
+        build().fit(torch.rand(64, 12), device="cpu", compile="fast")
+
+
+def test_fit_compiled__same_losses_and_weights_as_eager():
+    torch._dynamo.reset()
+    x = torch.rand(64, 12, generator=gen(1))  # 2 batches of 32 per epoch, 2 epochs
+    eager, compiled = build(), build()
+    eager_rows = eager.fit(x, device="cpu", seed=4, verbose=False).rows
+    with _no_fallback_warning():
+        compiled_rows = compiled.fit(
+            x, device="cpu", seed=4, verbose=False, compile="default"
+        ).rows
+    for a, b in zip(eager_rows, compiled_rows, strict=True):
+        for key in a:
+            if key not in ("phase", "epoch", "seconds"):
+                assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-5), key
+    worst = max(
+        float((p - q).abs().max())
+        for p, q in zip(eager.state_dict().values(), compiled.state_dict().values(), strict=True)
+    )
+    assert worst < 1e-4, f"largest weight difference {worst:.2e}"
+
+
+class _no_fallback_warning:
+    """Fail if a loss function fell back to eager (then the test would compare eager to eager)."""
+
+    def __enter__(self):
+        import warnings
+
+        self._catch = warnings.catch_warnings(record=True)
+        self.seen = self._catch.__enter__()
+        warnings.simplefilter("always")
+        return self
+
+    def __exit__(self, *exc):
+        self._catch.__exit__(*exc)
+        fallbacks = [w for w in self.seen if "torch.compile failed" in str(w.message)]
+        assert not fallbacks, str(fallbacks[0].message)
