@@ -2,7 +2,7 @@
 
 The data set imitates the 1000 Genomes Affymetrix 6.0 set the paper used: ``--samples`` (3,450)
 samples from three populations with diverged allele frequencies and ``--variants`` (500,000)
-biallelic SNPs, 1 % of variants with 5 % missing calls (binomial genotypes, gzipped VCF). Each
+biallelic SNPs, 1 % of variants with 5 % missing calls (binomial genotypes, BGZF VCF). Each
 command runs in its own process (peak resident memory of that process tree):
 
 1. ``ddvi-genomics infer VCF --method ddvi`` (everything in memory);
@@ -69,7 +69,7 @@ def main(argv=None) -> None:
     lines = [
         f"# `infer` at chip scale: {args.samples:,} samples x {args.variants:,} SNPs (2 CPU cores)",
         "",
-        "Simulated three-population genotypes (gzipped VCF); each step in its own process, "
+        "Simulated three-population genotypes (BGZF VCF); each step in its own process, "
         "default DDVI settings (150 epochs), default threads.",
         "",
         *markdown_table(["step", "minutes", "peak RSS GiB"], rows),
