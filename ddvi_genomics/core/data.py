@@ -1,8 +1,9 @@
-"""Label budgets for semi-supervised training."""
+"""Training data: label budgets for semi-supervised training, and rows streamed from the host."""
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 #: Marker of an unlabelled example in masked label arrays.
 UNLABELLED = -1
@@ -95,3 +96,65 @@ def as_label_tensor(labels, n_examples: int, n_classes: int):
             f"label {bad} is not allowed; labels must be in -1..{n_classes - 1} (-1 = unlabelled)"
         )
     return torch.as_tensor(arr, dtype=torch.long)
+
+
+class HostRows:
+    """Training rows that stay on the host (a ``np.memmap``); each batch is gathered and sent alone.
+
+    :func:`~ddvi_genomics.core.training.fit` copies an in-memory matrix to the device once;
+    a memory-mapped matrix (``np.load(path, mmap_mode="r")``) is wrapped in this instead, so the
+    rows are read from the file batch by batch, in the order of the shuffled batch, and never
+    held whole in memory. The noise and the updates are those of the in-memory run.
+
+    Parameters
+    ----------
+    array : np.ndarray, shape (n, features)
+        Usually a ``np.memmap``; validated (2-D, finite) one block of rows at a time.
+    name : str
+        Name in error messages.
+    block_rows : int
+        Rows per validation block.
+    """
+
+    def __init__(self, array: np.ndarray, name: str = "x", *, block_rows: int = 65536):
+        if array.ndim != 2:
+            raise ValueError(
+                f"{name} must be a 2-D array (n_examples, n_features); got shape {array.shape}"
+            )
+        if array.shape[0] == 0:
+            raise ValueError(f"{name} has no rows")
+        for start in range(0, array.shape[0], block_rows):
+            finite = np.isfinite(array[start : start + block_rows]).all(axis=1)
+            if not finite.all():
+                row = start + int(np.flatnonzero(~finite)[0])
+                raise ValueError(
+                    f"{name} contains NaN or infinite values (first at row {row}); allowed: "
+                    "finite numbers"
+                )
+        self.array = array
+        self.shape = torch.Size(array.shape)
+        self.device = torch.device("cpu")
+        self._block_rows = block_rows
+
+    def to(self, device) -> HostRows:
+        """Send batches to ``device`` from now on (the rows stay where they are)."""
+        self.device = torch.device(device)
+        return self
+
+    def __getitem__(self, index: torch.Tensor) -> torch.Tensor:
+        """Rows ``index`` (shape (batch,), any device) as a float32 tensor on :attr:`device`."""
+        rows = np.ascontiguousarray(self.array[index.cpu().numpy()], dtype=np.float32)
+        batch = torch.from_numpy(rows)
+        if self.device.type == "cuda":
+            return batch.pin_memory().to(self.device, non_blocking=True)
+        return batch.to(self.device)
+
+    def within(self, low: float, high: float) -> bool:
+        """Whether every value lies in ``[low, high]`` (read block by block)."""
+        return all(
+            bool(((block >= low) & (block <= high)).all())
+            for block in (
+                self.array[i : i + self._block_rows]
+                for i in range(0, self.shape[0], self._block_rows)
+            )
+        )

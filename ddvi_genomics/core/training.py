@@ -254,8 +254,9 @@ def fit(
     model : nn.Module
         Moved to the device.
     phases : sequence of Phase
-    x : torch.Tensor, shape (n, features)
-        Training data; copied to the device once (not per batch).
+    x : torch.Tensor or HostRows, shape (n, features)
+        Training data; a tensor is copied to the device once (not per batch), the rows of a
+        :class:`~.data.HostRows` (a memory-mapped matrix) are read and sent batch by batch.
     labels : torch.Tensor of int64, shape (n,), optional
         Semi-supervised classes (-1 for unlabelled); batched with ``x`` and handed to the loss
         functions as ``ctx.labels``.
@@ -522,10 +523,12 @@ def _batches(data: torch.Tensor, labels, phase: Phase, generator: torch.Generato
     local = shard.local_rows(global_batch) if global_batch else 0
     if local == 0:
         raise ValueError(f"{n} training rows cannot be shared by {shard.world_size} processes")
-    order = torch.randperm(n, generator=generator).to(data.device)
+    on_device = isinstance(data, torch.Tensor)  # else HostRows: rows gathered on the host
+    order = torch.randperm(n, generator=generator)
+    order = order.to(data.device) if on_device else order
     for start in range(0, n - global_batch + 1, global_batch):
         idx = order[start : start + global_batch][shard.rows(local)]
-        yield data[idx], None if labels is None else labels[idx]
+        yield data[idx], None if labels is None else labels[idx.to(labels.device)]
 
 
 def _step(run: _Run, plan: OptimiserPlan, optim, batch, ctx: StepContext) -> LossOutput:

@@ -164,3 +164,42 @@ def test_batches__the_dropped_remainder_is_uniform_over_rows():
     small = Phase("p", [], epochs=1, batch_size=64)
     (only,) = list(_batches(data, None, small, generator, Shard()))
     assert only[0].shape == (n, 1)  # fewer rows than a batch: one full-data batch
+
+
+@pytest.mark.parametrize("family", ["ddvi", "ddvi-semi"])
+def test_fit__memory_mapped_rows_stream_and_train_as_in_memory(family, tmp_path, monkeypatch):
+    """Oracle: the same fit on the in-memory matrix (same seed, noise and updates)."""
+    import numpy as np
+
+    from ddvi_genomics.core.data import HostRows
+    from ddvi_genomics.core.models import DDVI, DDVISemi
+    from tests.conftest import TINY_DDVI
+
+    x = np.random.default_rng(0).random((70, 12)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    labels = np.where(np.arange(70) % 3 == 0, np.arange(70) % 10, -1)
+
+    def build():
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            if family == "ddvi":
+                return DDVI(12, **TINY_DDVI)
+            return DDVISemi(12, **TINY_DDVI)
+
+    gathered = []
+    real_getitem = HostRows.__getitem__
+    monkeypatch.setattr(
+        HostRows, "__getitem__", lambda self, i: gathered.append(len(i)) or real_getitem(self, i)
+    )
+    streamed, in_memory = build(), build()
+    extra = () if family == "ddvi" else (labels,)
+    streamed.fit(mapped, *extra, device="cpu", seed=2, verbose=False)
+    in_memory.fit(x, *extra, device="cpu", seed=2, verbose=False)
+    assert gathered and set(gathered) == {32}  # batch by batch, never the whole matrix
+    for key, value in in_memory.state_dict().items():
+        assert torch.equal(streamed.state_dict()[key], value), key
+    bad = np.load(tmp_path / "x.npy", mmap_mode="r+")
+    bad[65, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN .*row 65"):
+        build().fit(np.load(tmp_path / "x.npy", mmap_mode="r"), *extra, device="cpu")

@@ -7,11 +7,13 @@ import os
 import pickle
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..._version import __version__
 from ..config import Config
+from ..data import HostRows
 from ..training import _save_atomic, as_tensor_2d, load_plain
 from ..training import fit as run_phases
 
@@ -70,7 +72,18 @@ class LatentVariableModel(nn.Module, abc.ABC):
         """Return the validated training matrix and labels (None for unsupervised families)."""
         if labels is not None:
             raise ValueError(f"{type(self).__name__} is unsupervised; fit it without labels")
-        return self._check_input(x), None
+        return self._check_training_input(x), None
+
+    def _check_training_input(self, x):
+        """Validate ``x``; a ``np.memmap`` stays on the host as :class:`~..data.HostRows`."""
+        if not isinstance(x, np.memmap):
+            return self._check_input(x)
+        rows = HostRows(x)
+        if rows.shape[1] != self.n_features:
+            raise ValueError(
+                f"x has {rows.shape[1]} features but this model was built for {self.n_features}"
+            )
+        return rows
 
     def fit(
         self,

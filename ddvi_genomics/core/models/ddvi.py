@@ -27,6 +27,7 @@ from torch import distributions as D
 from torch import nn
 
 from ..config import Config, check_choice, check_positive
+from ..data import HostRows
 from ..diffusion import (
     DENOISING_LOSSES,
     SCHEDULES,
@@ -418,7 +419,7 @@ class DDVI(LatentVariableModel):
 
     def _training_data(self, x, labels):
         data, labels = super()._training_data(x, labels)
-        if self.config.likelihood == "bernoulli" and bool(((data < 0) | (data > 1)).any()):
+        if self.config.likelihood == "bernoulli" and not _within_unit_interval(data):
             raise ValueError(
                 "x must lie in [0, 1] for likelihood='bernoulli'; rescale it or use 'gaussian'"
             )
@@ -530,6 +531,13 @@ def guard_folding(bound: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
         stacklevel=3,
     )
     return torch.full_like(bound, float("nan"))
+
+
+def _within_unit_interval(data) -> bool:
+    """Whether every value of a tensor or :class:`~..data.HostRows` lies in [0, 1]."""
+    if isinstance(data, HostRows):
+        return data.within(0.0, 1.0)
+    return not bool(((data < 0) | (data > 1)).any())
 
 
 def _kl_standard_normal(q: D.Normal) -> torch.Tensor:

@@ -308,7 +308,7 @@ class DDVISemi(DDVI):
             raise ValueError(
                 "the semi-supervised DDVI needs labels (use -1 for unlabelled examples)"
             )
-        data = self._check_input(x)
+        data = self._check_training_input(x)
         return data, as_label_tensor(labels, data.shape[0], self.config.n_classes)
 
     # -- inference ------------------------------------------------------------------------------

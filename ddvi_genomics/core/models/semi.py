@@ -82,7 +82,7 @@ class _ClassHeadMixin:
         return super().training_phases()
 
     def _training_data(self, x, labels):
-        data = self._check_input(x)
+        data = self._check_training_input(x)
         return data, as_label_tensor(labels, data.shape[0], self.config.n_classes)
 
     @torch.no_grad()
@@ -208,7 +208,7 @@ class AAESemi(AAE):
         return LossOutput(loss, {"g_loss": loss.detach()})
 
     def _training_data(self, x, labels):
-        data = self._check_input(x)
+        data = self._check_training_input(x)
         return data, as_label_tensor(labels, data.shape[0], self.config.n_classes)
 
     def discriminate(self, z, generator=None):
