@@ -95,6 +95,10 @@ class Prior(nn.Module, abc.ABC):
             raise ValueError(
                 f"{type(self).__name__} has no classes; call sample() with classes=None"
             )
+        if isinstance(classes, int):  # checked here, without reading a tensor back
+            if not 0 <= classes < self.n_classes:
+                raise ValueError(f"classes must lie in 0..{self.n_classes - 1}")
+            return torch.full((n,), classes, dtype=torch.long, device=device)
         labels = torch.as_tensor(classes, dtype=torch.long, device=device)
         if labels.ndim == 0:
             labels = labels.expand(n)

@@ -58,6 +58,9 @@ class StepContext:
     n_epochs: int
     generator: torch.Generator
     labels: torch.Tensor | None = None  # (batch,) int64 classes, -1 unlabelled (semi families)
+    #: NumPy generator for draws whose value Python needs (DDVI-semi's sleep class), so that no
+    #: tensor has to be read back from the device; None: a fresh, unseeded one
+    host_rng: np.random.Generator | None = None
     shard: Shard = Shard()
     sharded_rows: set[int] = dataclasses.field(default_factory=set)
 
@@ -292,6 +295,7 @@ class _Run:
     noise_gen: torch.Generator
     history: History
     shard: Shard = Shard()
+    host_rng: np.random.Generator | None = None
     start_phase: int = 0
     start_epoch: int = 0
     saved_optimisers: dict = dataclasses.field(default_factory=dict)
@@ -351,6 +355,7 @@ class _Run:
             noise_gen=make_generator(None if seed is None else derive_seed(seed, "noise"), dev),
             history=History(),
             shard=shard,
+            host_rng=np.random.default_rng(None if seed is None else derive_seed(seed, "host")),
         )
         if opts.resume and opts.checkpoint is not None and os.path.exists(opts.checkpoint):
             run.restore(load_plain(opts.checkpoint, map_location=dev))
@@ -364,6 +369,8 @@ class _Run:
         self.history.rows = state["history"]
         self.shuffle_gen.set_state(state["shuffle_generator"].cpu())
         self.noise_gen.set_state(state["noise_generator"].to(self.noise_gen.get_state().device))
+        if state.get("host_rng") is not None:
+            self.host_rng.bit_generator.state = state["host_rng"]
         torch.set_rng_state(state["torch_rng"].cpu())
         if self.device.type == "cuda" and state.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
@@ -378,6 +385,7 @@ class _Run:
             "history": self.history.rows,
             "shuffle_generator": self.shuffle_gen.get_state(),
             "noise_generator": self.noise_gen.get_state().cpu(),
+            "host_rng": self.host_rng.bit_generator.state,  # plain dict of ints and strings
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state(self.device)
             if self.device.type == "cuda"
@@ -438,7 +446,9 @@ def _run_epoch(run: _Run, phase: Phase, optims, epoch: int) -> dict[str, float]:
     for batch, labels in _batches(run.data, run.labels, phase, run.shuffle_gen, run.shard):
         if batch is not None and run.opts.batch_transform is not None:
             batch = run.opts.batch_transform(batch, run.noise_gen)
-        ctx = StepContext(epoch, phase.epochs, run.noise_gen, labels, run.shard)
+        ctx = StepContext(
+            epoch, phase.epochs, run.noise_gen, labels, shard=run.shard, host_rng=run.host_rng
+        )
         for plan in phase.plans:
             for _ in range(plan.repeats):
                 out = _step(run, plan, optims[plan.name], batch, ctx)

@@ -185,6 +185,8 @@ def test_m2__class_head_keeps_learning_in_stage2_on_digits_with_100_labels():
         return hist.for_phase("stage1")[-1]["eval/acc"], hist.for_phase("stage2")[-1]["eval/acc"]
 
     stage1, stage2 = accuracies("m2")
-    assert stage2 >= 0.85 and stage2 >= stage1 - 0.02, (stage1, stage2)  # chance is 0.1
+    # chance is 0.1; on about 450 test digits one accuracy's standard error is about 0.014, so a
+    # drop of 0.05 (3.5 standard errors) is forgetting and a smaller one is seed noise
+    assert stage2 >= 0.85 and stage2 >= stage1 - 0.05, (stage1, stage2)
     ref1, ref2 = accuracies("reference")
     assert ref2 < ref1 - 0.2, (ref1, ref2)  # the documented collapse of the authors' objective

@@ -9,7 +9,7 @@ in a loss function or in the loop would add at least 3 per epoch.
 import pytest
 import torch
 
-from ddvi_genomics.core.models import AAE, DDVI, HIAFVAE, IAFVAE, VAE
+from ddvi_genomics.core.models import AAE, DDVI, HIAFVAE, IAFVAE, VAE, DDVISemi
 from tests.conftest import TINY_DDVI, gen
 
 READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "numpy", "cpu")
@@ -42,6 +42,8 @@ FAMILIES = {
     "iaf-vae": lambda: IAFVAE(12, hidden=(16,), epochs=2, batch_size=32),
     "h-iaf-vae": lambda: HIAFVAE(12, hidden=(16,), epochs=2, batch_size=32),
     "aae": lambda: AAE(12, hidden=(16,), epochs=2, batch_size=32),
+    # K class diffusions, labelled and unlabelled rows in every batch
+    "ddvi-semi": lambda: DDVISemi(12, **TINY_DDVI),
 }
 
 
@@ -51,7 +53,9 @@ def test_fit__device_reads_do_not_grow_with_steps(family, count_reads):
     for n in (64, 256):  # 2 and 8 steps per epoch of 32 rows
         x = torch.rand(n, 12, generator=gen(0))
         model = FAMILIES[family]()
+        labels = (torch.arange(n) % 10).where(torch.arange(n) % 3 == 0, torch.tensor(-1))
+        extra = (labels.numpy(),) if family == "ddvi-semi" else ()
         count_reads["n"] = 0
-        model.fit(x, device="cpu", seed=0, verbose=False)
+        model.fit(x, *extra, device="cpu", seed=0, verbose=False)
         counts.append(count_reads["n"])
     assert counts[0] == counts[1], f"{family}: {counts} device reads for 2 and 8 steps per epoch"

@@ -152,13 +152,14 @@ class DDVISemi(DDVI):
         and unlabelled groups divided by their own sizes.
         """
         labelled = labels != UNLABELLED
-        n_lab, n_unl = int(labelled.sum()), int((~labelled).sum())
         probs = torch.softmax(logits, dim=1)
         onehot = F.one_hot(labels.clamp_min(0), self.config.n_classes).to(probs.dtype)
         if self._m2:
-            n = max(n_lab + n_unl, 1)
-            return torch.where(labelled[:, None], onehot, probs).T / n
-        w = torch.where(labelled[:, None], onehot / max(n_lab, 1), probs / max(n_unl, 1))
+            return torch.where(labelled[:, None], onehot, probs).T / max(len(labels), 1)
+        # group sizes stay on the device (no read-back per step); an empty group weighs nothing
+        n_lab = labelled.sum().clamp_min(1).to(probs.dtype)
+        n_unl = (~labelled).sum().clamp_min(1).to(probs.dtype)
+        w = torch.where(labelled[:, None], onehot / n_lab, probs / n_unl)
         return w.T
 
     def _class_term(self, logits, labels) -> tuple[torch.Tensor, torch.Tensor]:
@@ -186,16 +187,16 @@ class DDVISemi(DDVI):
         return per.mean(-1).reshape(K, n)
 
     def _entropy(self, logits, labels) -> torch.Tensor:
-        unl = labels == UNLABELLED
-        if not bool(unl.any()):
-            return logits.new_zeros(())
-        return D.Categorical(logits=logits[unl]).entropy().mean()
+        """Mean entropy of ``q(c|x)`` over the unlabelled examples (0 when there are none)."""
+        unl = (labels == UNLABELLED).to(logits.dtype)
+        entropy = D.Categorical(logits=logits, validate_args=False).entropy()
+        return (entropy * unl).sum() / unl.sum().clamp_min(1)
 
     def _ce(self, logits, labels) -> torch.Tensor:
-        lab = labels != UNLABELLED
-        if not bool(lab.any()):
-            return logits.new_zeros(())
-        return F.cross_entropy(logits[lab], labels[lab])
+        """Mean cross-entropy over the labelled examples (0 when there are none)."""
+        lab = (labels != UNLABELLED).to(logits.dtype)
+        ce = F.cross_entropy(logits, labels.clamp_min(0), reduction="none")
+        return (ce * lab).sum() / lab.sum().clamp_min(1)
 
     def _log_prior(self, z: torch.Tensor) -> torch.Tensor:
         K, n, d = z.shape
@@ -278,11 +279,16 @@ class DDVISemi(DDVI):
 
     def _sleep_loss(self, batch, ctx: StepContext) -> LossOutput:
         cfg = self.config
-        c = int(
-            torch.randint(
-                cfg.n_classes, (1,), generator=ctx.generator, device=ctx.generator.device
+        # the class is drawn on the host stream: choosing class c's diffusion needs a Python int,
+        # which a draw on the device would have to be read back for (a wait per sleep step)
+        if ctx.host_rng is not None:
+            c = int(ctx.host_rng.integers(cfg.n_classes))
+        else:  # a context built by hand: the noise generator (one read-back)
+            c = int(
+                torch.randint(
+                    cfg.n_classes, (1,), generator=ctx.generator, device=ctx.generator.device
+                )
             )
-        )
         z = self.prior.sample(
             ctx.local_rows(cfg.batch_size), generator=ctx.generator, classes=c
         ).detach()
