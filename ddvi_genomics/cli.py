@@ -270,6 +270,15 @@ def _limit_threads(value) -> dict:
     type=click.Path(dir_okay=False),
     help="--out-of-core: fit the PCA on these samples (keep-file format) and project the rest.",
 )
+@click.option(
+    "--compile",
+    "compile",
+    type=click.Choice(["off", "auto", "default", "reduce-overhead", "max-autotune"]),
+    default="off",
+    show_default=True,
+    help="torch.compile the network's loss functions (auto: CUDA graphs on CUDA, eager "
+    "elsewhere; compiling takes minutes and is slower than eager on CPUs).",
+)
 @threads_option
 @force_option
 @seed_option

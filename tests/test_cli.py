@@ -34,7 +34,7 @@ def test_infer__every_flag_reaches_run_infer():
             "--region", "2:100-200", "--samples", "keep.txt", "--n-pcs", 7,
             "--method", "vae", "--epochs", 3, "--min-maf", 0.05, "--max-missing", 0.2,
             "--thin", 1000, "--ld-prune", 50, 5, 0.2, "--seed", 9, "--device", "cpu",
-            "--memory", 64, "--recipe", "ours", "--force", "-q",
+            "--memory", 64, "--recipe", "ours", "--compile", "default", "--force", "-q",
         )  # fmt: skip
     assert result.exit_code == 0, result.output
     (inputs, prefix, opts), kwargs = run.call_args
@@ -51,6 +51,7 @@ def test_infer__every_flag_reaches_run_infer():
         epochs=3,
         qc=QCOptions(min_maf=0.05, max_variant_missing=0.2, thin_bp=1000, ld_prune=(50, 5, 0.2)),
         memory_mib=64.0,
+        compile="default",
         force=True,
         verbose=False,
     )
@@ -190,3 +191,25 @@ def test_infer__paper_recipe_reaches_the_network_config_and_is_ddvi_only():
     assert opts.recipe == "paper" and opts.network_config() == GENOTYPE_DDVI_PAPER_CONFIG
     bad = invoke("infer", "x.vcf", "--out", "p", "--recipe", "paper", "--method", "vae")
     assert bad.exit_code == 2 and "--recipe paper applies to --method ddvi only" in bad.output
+
+
+def test_infer__compile_reaches_the_network_fit(tmp_path, monkeypatch):
+    """``--compile`` goes from the command line to the family's ``fit`` (the choices are fit's)."""
+    from ddvi_genomics.core.models.base import LatentVariableModel
+    from ddvi_genomics.core.training import COMPILE_MODES
+
+    choices = next(p for p in main.commands["infer"].params if p.name == "compile").type.choices
+    assert tuple(choices) == COMPILE_MODES
+    seen, real_fit = [], LatentVariableModel.fit
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs["compile"])
+        return real_fit(self, *args, **{**kwargs, "compile": "off"})  # no minutes of compiling
+
+    monkeypatch.setattr(LatentVariableModel, "fit", spy)
+    result = invoke(
+        "infer", "--example", "--out", tmp_path / "c", "--method", "vae", "--epochs", 1,
+        "--compile", "reduce-overhead", "-q",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert seen == ["reduce-overhead"]

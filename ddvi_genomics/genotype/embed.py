@@ -151,6 +151,7 @@ def embed(
     verbose: bool | None = None,
     labels: np.ndarray | None = None,
     options: dict | None = None,
+    compile: str = "off",
 ) -> Embedding:
     """Embed PCA coordinates ``(n_samples, n_pcs)`` in two dimensions.
 
@@ -173,6 +174,8 @@ def embed(
     options : dict, optional
         Knobs of the neighbour methods: ``perplexity`` (t-SNE, default 100), ``n_neighbors`` and
         ``min_dist`` (UMAP, defaults 15 and 0.5). Unknown keys are an error.
+    compile : str
+        Neural methods: :func:`ddvi_genomics.core.training.fit`'s ``compile`` (``"off"``: eager).
 
     Returns
     -------
@@ -216,7 +219,7 @@ def embed(
             config = preset_config(method, None if config is None else config.epochs)
         config = config.replace(n_classes=n_classes)
     model = build_network(method, x.shape[1], config, seed=seed)
-    history = model.fit(x, labels, device=device, seed=seed, verbose=verbose)
+    history = model.fit(x, labels, device=device, seed=seed, verbose=verbose, compile=compile)
     mean, sd = posterior_summary(model, x, n_draws=n_draws, seed=seed)
     probs = class_probabilities(model, x)
     return Embedding(method, mean, sd, model, scale, history.rows, probs)

@@ -240,6 +240,7 @@ def infer(
     verbose: bool | None = None,
     min_confidence: float = 0.5,
     memory_mib: float | None = None,
+    compile: str = "off",
 ) -> AncestryMap:
     """Fit a 2-D ancestry map of genotypes; write nothing.
 
@@ -272,6 +273,9 @@ def infer(
     memory_mib : float, optional
         PCA workspace in MiB (PLINK's ``--memory``): the dosages are scaled block by block within
         it; default :data:`~.pca.DEFAULT_WORKSPACE_MIB`.
+    compile : str
+        ``torch.compile`` mode of the network's loss functions (``"off"``: eager; see
+        :func:`ddvi_genomics.core.training.fit`).
 
     Returns
     -------
@@ -289,13 +293,13 @@ def infer(
     return _finish_map(
         stages, np.asarray(gm.sample_id), gm.sample_family, VariantTable.of(gm), report, pca,
         reference_pcs, aligned, method=method, config=config, seed=seed, device=device,
-        n_draws=n_draws, verbose=verbose, min_confidence=min_confidence,
+        n_draws=n_draws, verbose=verbose, min_confidence=min_confidence, compile=compile,
     )  # fmt: skip
 
 
 def _finish_map(
     stages, sample_id, family, variants, report, pca, reference_pcs, aligned, *, method, config,
-    seed, device, n_draws, verbose, min_confidence,
+    seed, device, n_draws, verbose, min_confidence, compile="off",
 ) -> AncestryMap:  # fmt: skip
     """Embed the PCs, score the map and assemble the :class:`AncestryMap` (after QC and PCA)."""
     pcs = reference_pcs[:, : pca.n_components]
@@ -310,6 +314,7 @@ def _finish_map(
             n_draws=n_draws,
             verbose=verbose,
             labels=class_index,
+            compile=compile,
         )
     model = AncestryModel(
         method, variants, pca, emb.input_scale, emb.model, seed, n_draws, class_names
@@ -339,6 +344,7 @@ def infer_store(
     min_confidence: float = 0.5,
     scheduler: str | None = None,
     pca_fit_samples: list[str] | None = None,
+    compile: str = "off",
 ) -> AncestryMap:
     """:func:`infer` on a VCF Zarr store with QC and PCA out of core on Dask.
 
@@ -386,7 +392,7 @@ def infer_store(
     return _finish_map(
         stages, sample_id, None, variants, store_report.report(), full.truncated(n_pcs),
         reference_pcs, aligned, method=method, config=config, seed=seed, device=device,
-        n_draws=n_draws, verbose=verbose, min_confidence=min_confidence,
+        n_draws=n_draws, verbose=verbose, min_confidence=min_confidence, compile=compile,
     )  # fmt: skip
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..core.distributed import init_from_environment
 from ..core.runtime import resolve_device
+from ..core.training import COMPILE_MODES
 from .embed import NETWORK_FAMILIES, preset_config
 from .errors import InputError
 from .evaluate import evaluate_embedding
@@ -78,6 +79,7 @@ class InferOptions:
     method: str = "ddvi"
     seed: int = 0
     device: str = "auto"
+    compile: str = "off"
     epochs: int | None = None
     recipe: str = "ours"
     qc: QCOptions = QCOptions()
@@ -109,6 +111,10 @@ class InferOptions:
         if self.epochs is not None:
             check_range("--epochs", self.epochs, 1, None, integer=True)
         check_range("--seed", self.seed, 0, None, integer=True)
+        if self.compile not in COMPILE_MODES:
+            raise InputError(
+                f"--compile {self.compile} is not allowed; choose one of {list(COMPILE_MODES)}"
+            )
 
     def summary(self) -> dict:
         """Return the options for the log and provenance record (QC ID sets by their size)."""
@@ -135,6 +141,7 @@ class InferOptions:
             config=self.network_config(),
             seed=self.seed,
             device=self.device,
+            compile=self.compile,
             verbose=self.verbose,
             min_confidence=self.min_confidence,
         )
