@@ -114,26 +114,56 @@ def align_variants(
         -1 where the variant is absent.
     report : AlignmentReport
     """
-    index: dict[tuple[str, int], list[int]] = {}
-    for i, (contig, pos) in enumerate(zip(gm.variant_contig, gm.variant_position)):
-        index.setdefault((normalize_contig(contig), int(pos)), []).append(i)
+    source, swapped, report = match_variants(
+        gm.variant_contig, gm.variant_position, gm.variant_ref, gm.variant_alt, variants
+    )
     out = np.full((len(variants), gm.n_samples), -1, dtype=np.int8)
-    matched = swapped = 0
+    found = source >= 0
+    out[found] = gm.dosage[source[found]]
+    out[swapped] = np.where(out[swapped] >= 0, 2 - out[swapped], -1)
+    return out, report
+
+
+def match_variants(
+    contig, position, ref, alt, variants: VariantTable
+) -> tuple[np.ndarray, np.ndarray, AlignmentReport]:
+    """Find the model's variants in a new variant table (contig, position and alleles).
+
+    Parameters
+    ----------
+    contig, position, ref, alt : np.ndarray, shape (n_new_variants,)
+        The new table.
+    variants : VariantTable
+        The model's variants (n_model_variants,).
+
+    Returns
+    -------
+    source : np.ndarray of int, shape (n_model_variants,)
+        Row of the new table holding each model variant; -1 where it is absent.
+    swapped : np.ndarray of bool, shape (n_model_variants,)
+        Found with REF and ALT swapped (its dosage is ``2 - d``).
+    report : AlignmentReport
+    """
+    index: dict[tuple[str, int], list[int]] = {}
+    for i, (c, pos) in enumerate(zip(contig, position, strict=True)):
+        index.setdefault((normalize_contig(c), int(pos)), []).append(i)
+    source = np.full(len(variants), -1, dtype=np.int64)
+    swapped = np.zeros(len(variants), dtype=bool)
     for j in range(len(variants)):
         key = (normalize_contig(variants.contig[j]), int(variants.position[j]))
         for i in index.get(key, []):
-            alleles = (gm.variant_ref[i], gm.variant_alt[i])
+            alleles = (ref[i], alt[i])
             if alleles == (variants.ref[j], variants.alt[j]):
-                out[j] = gm.dosage[i]
-                matched += 1
+                source[j] = i
                 break
             if alleles == (variants.alt[j], variants.ref[j]):
-                row = gm.dosage[i]
-                out[j] = np.where(row >= 0, 2 - row, -1)
-                swapped += 1
+                source[j], swapped[j] = i, True
                 break
-    report = AlignmentReport(len(variants), matched, swapped, len(variants) - matched - swapped)
-    return out, report
+    n_found, n_swapped = int((source >= 0).sum()), int(swapped.sum())
+    report = AlignmentReport(
+        len(variants), n_found - n_swapped, n_swapped, len(variants) - n_found
+    )
+    return source, swapped, report
 
 
 @dataclasses.dataclass
@@ -240,23 +270,73 @@ class AncestryModel:
         -------
         Projection
         """
+        self._check_can_project()
+        dosage, report = align_variants(genotypes, self.variants)
+        self._check_overlap(report, min_overlap)
+        return self._place(np.asarray(genotypes.sample_id), self.pca.transform(dosage), report)
+
+    def project_store(self, store, *, min_overlap: float = 0.0, samples=None) -> Projection:
+        """:meth:`project` for a VCF Zarr store, read one chunk of variants at a time.
+
+        The PC scores ``X^T V`` are summed chunk by chunk over the model's variants found in the
+        store (absent ones are mean-imputed, so they add nothing), so memory holds one chunk and
+        the scores whatever the store's size.
+
+        Parameters
+        ----------
+        store : path
+        min_overlap : float
+        samples : sequence of str, optional
+            Project these samples (in this order); default all.
+        """
+        from .io import select_samples
+        from .pca import patterson_block
+        from .store import _strings, dosage_from_calls, open_root, variant_arrays
+
+        self._check_can_project()
+        root = open_root(store)
+        v = variant_arrays(root)
+        source, swapped, report = match_variants(v.contig, v.position, v.ref, v.alt, self.variants)
+        self._check_overlap(report, min_overlap)
+        sample_id = _strings(root["sample_id"][:])
+        keep = select_samples(list(sample_id), samples, store)
+        pca = self.pca
+        mean, inv_scale = 2 * pca.allele_frequency_, 1.0 / pca.scale_
+        calls = root["call_genotype"]
+        step = int(calls.chunks[0])
+        scores = np.zeros((len(keep), pca.components_.shape[0]))
+        for lo in range(0, calls.shape[0], step):
+            rows = np.flatnonzero((source >= lo) & (source < lo + step))  # model variants here
+            if not len(rows):
+                continue
+            block = np.asarray(calls[lo : lo + step])[:, keep]
+            dosage = dosage_from_calls(block)[0][source[rows] - lo]
+            flip = swapped[rows]
+            dosage[flip] = np.where(dosage[flip] >= 0, 2 - dosage[flip], -1)
+            x = patterson_block(dosage, mean[rows], inv_scale[rows])
+            scores += x.T @ pca.components_[:, rows].T
+        return self._place(sample_id[keep], scores, report)
+
+    def _check_can_project(self) -> None:
         if not self.can_project:
             raise InputError(
                 f"a {self.method} map cannot place new samples; use --method ddvi, vae or pca"
             )
-        dosage, report = align_variants(genotypes, self.variants)
+
+    @staticmethod
+    def _check_overlap(report: AlignmentReport, min_overlap: float) -> None:
         if report.overlap < min_overlap:
             raise InputError(
                 f"only {report.overlap:.1%} of the model's {report.n_model_variants} variants are "
                 f"in the input (matched by contig, position and alleles); at least "
                 f"{min_overlap:.0%} is required"
             )
-        pcs = self.pca.transform(dosage)
+
+    def _place(self, sample_id: np.ndarray, pcs: np.ndarray, report) -> Projection:
+        """Embed projected PC scores (n, n_pcs) and assemble the :class:`Projection`."""
         coords, sd = self.embed_pcs(pcs)
         probs = self.class_probabilities(pcs)
-        return Projection(
-            np.asarray(genotypes.sample_id), coords, sd, pcs, report, probs, self.class_names
-        )
+        return Projection(sample_id, coords, sd, pcs, report, probs, self.class_names)
 
     def to(self, device: str | torch.device) -> AncestryModel:
         """Move the network to ``device`` (``"auto"`` resolved); return self."""

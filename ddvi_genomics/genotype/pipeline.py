@@ -334,13 +334,24 @@ def run_project(
         with RunLog(out, "project", header) as runlog:
             model = AncestryModel.load(model_path, device=device)
             reference_table = _reference_map(model_path, reference)
-            gm, read_line = read_input(inputs, samples_file=samples_file)
-            log.info(read_line)
-            projection = model.project(gm, min_overlap=min_overlap)
+            projection = _project_inputs(model, inputs, samples_file, min_overlap)
             write_projection_into(
                 out, runlog, projection, min_confidence=min_confidence, reference=reference_table
             )
     return projection.alignment.to_dict()
+
+
+def _project_inputs(model: AncestryModel, inputs, samples_file, min_overlap: float):
+    """Project one VCF Zarr store chunk by chunk, or read the inputs into memory and project."""
+    from .store import looks_like_store
+
+    if len(inputs) == 1 and looks_like_store(inputs[0]):
+        samples = read_samples_file(samples_file) if samples_file else None
+        log.info("read %s one chunk of variants at a time", inputs[0])
+        return model.project_store(inputs[0], min_overlap=min_overlap, samples=samples)
+    gm, read_line = read_input(inputs, samples_file=samples_file)
+    log.info(read_line)
+    return model.project(gm, min_overlap=min_overlap)
 
 
 def _reference_map(model_path, reference) -> pd.DataFrame | None:

@@ -164,18 +164,8 @@ def read_store(
     InputError
         When ``path`` is not a VCF Zarr store or lacks a required array.
     """
-    zarr = _zarr()
     path = Path(path)
-    try:
-        root = zarr.open_group(str(path), mode="r")
-    except Exception as err:  # zarr raises several types for a non-store
-        raise InputError(f"{path} is not a Zarr store: {err}") from None
-    missing = [name for name in REQUIRED_ARRAYS if name not in root]
-    if missing:
-        raise InputError(
-            f"{path} is not a VCF Zarr store: it has no {missing[0]!r} array "
-            f"(needs {', '.join(REQUIRED_ARRAYS)}; make one with 'ddvi-genomics convert')"
-        )
+    root = open_root(path)
     genotypes = root["call_genotype"]
     n_var, n_samp = genotypes.shape[:2]
     sample_ids = _strings(root["sample_id"][:])
@@ -206,6 +196,22 @@ class StoreVariants:
     id: np.ndarray
     ref: np.ndarray
     alt: np.ndarray
+
+
+def open_root(path: str | os.PathLike):
+    """Open a VCF Zarr store read-only; refuse anything else in one line (:class:`InputError`)."""
+    zarr = _zarr()
+    try:
+        root = zarr.open_group(str(path), mode="r")
+    except Exception as err:  # zarr raises several types for a non-store
+        raise InputError(f"{path} is not a Zarr store: {err}") from None
+    missing = [name for name in REQUIRED_ARRAYS if name not in root]
+    if missing:
+        raise InputError(
+            f"{path} is not a VCF Zarr store: it has no {missing[0]!r} array "
+            f"(needs {', '.join(REQUIRED_ARRAYS)}; make one with 'ddvi-genomics convert')"
+        )
+    return root
 
 
 def variant_arrays(root) -> StoreVariants:
