@@ -59,8 +59,11 @@ class StepContext:
     generator: torch.Generator
     labels: torch.Tensor | None = None  # (batch,) int64 classes, -1 unlabelled (semi families)
     #: NumPy generator for draws whose value Python needs (DDVI-semi's sleep class), so that no
-    #: tensor has to be read back from the device; None: a fresh, unseeded one
-    host_rng: np.random.Generator | None = None
+    #: tensor has to be read back from the device. ``fit`` passes the run's seeded stream; a
+    #: context built by hand gets one seeded with 0.
+    host_rng: np.random.Generator = dataclasses.field(
+        default_factory=lambda: np.random.default_rng(0)
+    )
     shard: Shard = Shard()
     sharded_rows: set[int] = dataclasses.field(default_factory=set)
 

@@ -38,7 +38,7 @@ from .qc import (
     sort_order,
     variant_allele_classes,
 )
-from .store import REQUIRED_ARRAYS, _zarr, dosage_from_calls, variant_arrays
+from .store import _zarr, dosage_from_calls, open_root, variant_arrays
 
 
 @dataclasses.dataclass
@@ -85,14 +85,7 @@ class StoreQC:
 
 def _open_store(store: Path):
     """Open a VCF Zarr store; return its root group and the variant bounds of its chunks."""
-    zarr = _zarr()
-    try:
-        root = zarr.open_group(str(store), mode="r")
-    except Exception as err:
-        raise InputError(f"{store} is not a Zarr store: {err}") from None
-    missing = [name for name in REQUIRED_ARRAYS if name not in root]
-    if missing:
-        raise InputError(f"{store} is not a VCF Zarr store: it has no {missing[0]!r} array")
+    root = open_root(store)
     calls = root["call_genotype"]
     n_var, step = calls.shape[0], int(calls.chunks[0])
     bounds = [(lo, min(lo + step, n_var)) for lo in range(0, n_var, step)]

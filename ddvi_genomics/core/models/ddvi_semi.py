@@ -281,14 +281,7 @@ class DDVISemi(DDVI):
         cfg = self.config
         # the class is drawn on the host stream: choosing class c's diffusion needs a Python int,
         # which a draw on the device would have to be read back for (a wait per sleep step)
-        if ctx.host_rng is not None:
-            c = int(ctx.host_rng.integers(cfg.n_classes))
-        else:  # a context built by hand: the noise generator (one read-back)
-            c = int(
-                torch.randint(
-                    cfg.n_classes, (1,), generator=ctx.generator, device=ctx.generator.device
-                )
-            )
+        c = int(ctx.host_rng.integers(cfg.n_classes))
         z = self.prior.sample(
             ctx.local_rows(cfg.batch_size), generator=ctx.generator, classes=c
         ).detach()
