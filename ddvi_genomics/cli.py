@@ -273,11 +273,14 @@ def _limit_threads(value) -> dict:
 @click.option(
     "--compile",
     "compile",
-    type=click.Choice(["off", "auto", "default", "reduce-overhead", "max-autotune"]),
+    type=click.Choice(
+        ["off", "auto", "cuda-graph", "default", "reduce-overhead", "max-autotune"]
+    ),
     default="off",
     show_default=True,
-    help="torch.compile the network's loss functions (auto: CUDA graphs on CUDA, eager "
-    "elsewhere; compiling takes minutes and is slower than eager on CPUs).",
+    help="cuda-graph: record each training step once as a CUDA graph and replay it; auto: "
+    "cuda-graph on CUDA, eager elsewhere; default / reduce-overhead / max-autotune: "
+    "torch.compile the loss functions (minutes of compiling, slower than eager on CPUs).",
 )
 @threads_option
 @force_option

@@ -71,7 +71,8 @@ def main() -> None:
     type=click.Choice(COMPILE_MODES),
     default="off",
     show_default=True,
-    help="torch.compile every loss function (auto: CUDA graphs on CUDA, eager elsewhere).",
+    help="cuda-graph: record each training step as a CUDA graph and replay it; auto: "
+    "cuda-graph on CUDA, eager elsewhere; the others torch.compile every loss function.",
 )
 @click.option("-v", "--verbose", is_flag=True)
 def train(

@@ -220,7 +220,12 @@ class ClassBatchedEpsilonNet(nn.Module):
         -------
         torch.Tensor, shape (C, n, d)
         """
-        idx = slice(None) if classes is None else torch.as_tensor(classes, device=y.device)
+        if classes is None:
+            idx = slice(None)
+        elif isinstance(classes, (list, tuple)) and len(classes) == 1:  # a view: no copy to the device
+            idx = slice(classes[0], classes[0] + 1)
+        else:
+            idx = torch.as_tensor(classes, device=y.device)
         h = y
         if self.context_dim:
             if context is None:

@@ -53,8 +53,13 @@ class Prior(nn.Module, abc.ABC):
         return self._anchor.device
 
     def sample(
-        self, n: int, *, generator: torch.Generator | None = None, classes: ClassSpec = None
-    ) -> torch.Tensor:
+        self,
+        n: int,
+        *,
+        generator: torch.Generator | None = None,
+        classes: ClassSpec = None,
+        return_classes: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
         """Draw ``n`` samples.
 
         Parameters
@@ -65,14 +70,20 @@ class Prior(nn.Module, abc.ABC):
             Source of randomness; samples are drawn on its device, then moved to the prior's.
         classes : int or sequence of int or torch.Tensor, optional
             Class piece of every sample (one int for all, or ``n`` ints). Drawn uniformly when None.
+        return_classes : bool
+            Also return the classes drawn (classes given as a tensor are checked by reading
+            them back; drawn ones need no check, so a training step asks for them here).
 
         Returns
         -------
         torch.Tensor, shape (n, latent_dim)
+            With ``return_classes``: ``(samples, classes)``, classes of shape (n,) on the
+            generator's device (None for a prior without classes).
         """
         device = generator.device if generator is not None else self.device
         labels = self._class_labels(n, classes, generator, device)
-        return self._sample(n, labels, generator, device).to(self.device)
+        z = self._sample(n, labels, generator, device).to(self.device)
+        return (z, labels) if return_classes else z
 
     @abc.abstractmethod
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:

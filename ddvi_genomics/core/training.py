@@ -34,6 +34,7 @@ from .distributed import (
     current_shard,
     mean_over_ranks,
 )
+from .graphs import CudaGraphBackend, RecordedSteps, StepRecord, make_record
 from .progress import EpochProgress
 from .runtime import derive_seed, make_generator, resolve_device, seeded_global_rng
 
@@ -48,6 +49,9 @@ class LossOutput:
 
     loss: torch.Tensor
     terms: dict[str, torch.Tensor | float]
+
+
+_WATCHED_FIELDS = frozenset({"epoch", "n_epochs", "host_rng"})
 
 
 @dataclasses.dataclass
@@ -66,6 +70,24 @@ class StepContext:
     )
     shard: Shard = Shard()
     sharded_rows: set[int] = dataclasses.field(default_factory=set)
+    #: The plan's host-side choice for this step (:attr:`OptimiserPlan.choose`), else None.
+    choice: Any = None
+    _reads: set[str] | None = dataclasses.field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def __getattribute__(self, name: str):
+        # a recorded step (``compile="cuda-graph"``) must know whether its loss reads the epoch
+        # or the host stream; reads are noted only while :meth:`watch` is on
+        if name in _WATCHED_FIELDS:
+            reads = object.__getattribute__(self, "_reads")
+            if reads is not None:
+                reads.add(name)
+        return object.__getattribute__(self, name)
+
+    def watch(self, reads: set[str] | None) -> None:
+        """Note into ``reads`` which of ``epoch``, ``n_epochs``, ``host_rng`` are read (None: stop)."""
+        self._reads = reads
 
     def local_rows(self, n: int) -> int:
         """Rows this process draws of a data-free batch of ``n`` (all ``n`` on one process).
@@ -100,6 +122,10 @@ class OptimiserPlan:
         Clip the gradient norm of this plan's parameters.
     lr_factor : callable, optional
         ``lr_factor(epoch)`` multiplies ``lr`` at the start of each epoch (a step schedule).
+    choose : callable, optional
+        ``choose(ctx) -> hashable``, called before every step of this plan; the result is the
+        step's ``ctx.choice``. A choice made on the host (DDVI-semi's sleep class) belongs here,
+        not in ``loss_fn``: a replayed CUDA graph runs no Python, so it keeps one graph per choice.
     """
 
     name: str
@@ -110,6 +136,7 @@ class OptimiserPlan:
     uses_batch: bool = True
     grad_clip: float | None = None
     lr_factor: Callable[[int], float] | None = None
+    choose: Callable[[StepContext], Any] | None = None
 
     def parameters(self) -> list[nn.Parameter]:
         """Return the unique parameters of ``modules`` in a stable order."""
@@ -210,10 +237,12 @@ class FitOptions:
         ``batch_transform(x_batch, generator)`` applied to every training batch of ``x`` (data
         augmentation; the generator is the seeded noise stream). Labels are not passed to it.
     compile : str
-        ``"off"`` (default: eager), ``"auto"`` (eager on the CPU and MPS, ``"reduce-overhead"``
-        on CUDA), or a :func:`torch.compile` mode (``"default"``, ``"reduce-overhead"``,
-        ``"max-autotune"``) for every plan's loss function; its backward pass is compiled with
-        it. A loss function that fails to compile runs eagerly, with a warning.
+        ``"off"`` (default: eager); ``"cuda-graph"``: every plan's whole step (loss, backward,
+        clipping, Adam) recorded once as a CUDA graph and replayed (:mod:`.graphs`; CUDA only,
+        not data-parallel); ``"auto"``: ``"cuda-graph"`` on CUDA, eager elsewhere; or a
+        :func:`torch.compile` mode (``"default"``, ``"reduce-overhead"``, ``"max-autotune"``)
+        for every plan's loss function, its backward pass compiled with it. A loss function
+        that fails to compile, or a step that cannot be recorded, runs eagerly, with a warning.
     distributed : bool, optional
         Share every batch among the processes of the initialised ``torch.distributed`` group
         (:mod:`.distributed`); None: whenever such a group of more than one process exists.
@@ -234,16 +263,27 @@ class FitOptions:
 
 
 #: Values of ``compile`` on :func:`fit` (and ``--compile`` on the runners).
-COMPILE_MODES = ("off", "auto", "default", "reduce-overhead", "max-autotune")
+COMPILE_MODES = ("off", "auto", "cuda-graph", "default", "reduce-overhead", "max-autotune")
+#: The modes that go through :func:`torch.compile`.
+TORCH_COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 
 
 def compile_mode(mode: str, device: torch.device) -> str:
-    """Resolve ``compile="auto"``: CUDA graphs on CUDA, eager elsewhere; check the name."""
+    """Resolve ``compile="auto"``: recorded CUDA graphs on CUDA, eager elsewhere; check the name."""
     if mode not in COMPILE_MODES:
         raise ValueError(f"compile={mode!r} is not allowed; choose one of {list(COMPILE_MODES)}")
     if mode == "auto":
-        return "reduce-overhead" if device.type == "cuda" else "off"
+        return "cuda-graph" if device.type == "cuda" else "off"
     return mode
+
+
+def graph_backend(device: torch.device, generators: list[torch.Generator]):
+    """Return the recorder of whole steps for ``compile="cuda-graph"`` (:mod:`.graphs`)."""
+    if device.type != "cuda":
+        raise ValueError(
+            f"compile='cuda-graph' needs a CUDA device; this run's device is {device}"
+        )
+    return CudaGraphBackend(device, generators)
 
 
 def fit(
@@ -304,6 +344,7 @@ class _Run:
     saved_optimisers: dict = dataclasses.field(default_factory=dict)
     progress: EpochProgress | None = None
     loss_fns: dict = dataclasses.field(default_factory=dict)  # compiled loss per plan
+    recorder: RecordedSteps | None = None  # compile="cuda-graph"
 
     def loss_fn(self, plan: OptimiserPlan):
         """Return ``plan``'s loss function, compiled once per fit when ``compile`` asks for it."""
@@ -311,7 +352,7 @@ class _Run:
         if key not in self.loss_fns:
             mode = compile_mode(self.opts.compile, self.device)
             fn = plan.loss_fn
-            if mode != "off":
+            if mode in TORCH_COMPILE_MODES:
                 fn = torch.compile(fn, mode=mode, dynamic=False)
             self.loss_fns[key] = fn
         return self.loss_fns[key]
@@ -360,6 +401,12 @@ class _Run:
             shard=shard,
             host_rng=np.random.default_rng(None if seed is None else derive_seed(seed, "host")),
         )
+        if compile_mode(opts.compile, dev) == "cuda-graph":
+            if shard.active and opts.compile == "cuda-graph":
+                raise ValueError("compile='cuda-graph' does not run data-parallel; use 'off'")
+            if not shard.active:
+                backend = graph_backend(dev, [run.noise_gen])
+                run.recorder = RecordedSteps(backend, lambda *args: _optimiser_step(run, *args))
         if opts.resume and opts.checkpoint is not None and os.path.exists(opts.checkpoint):
             run.restore(load_plain(opts.checkpoint, map_location=dev))
         return run
@@ -398,7 +445,7 @@ class _Run:
 
 def _run_phase(run: _Run, phases: Sequence[Phase], phase_idx: int) -> None:
     phase = phases[phase_idx]
-    optims = build_optimisers(phase)
+    optims = build_optimisers(phase, capturable=run.recorder is not None)
     first_epoch = 0
     if phase_idx == run.start_phase:
         for name, state in run.saved_optimisers.items():
@@ -432,8 +479,9 @@ def _run_phase(run: _Run, phases: Sequence[Phase], phase_idx: int) -> None:
 def _run_epoch(run: _Run, phase: Phase, optims, epoch: int) -> dict[str, float]:
     """One pass over the data (or ``steps_per_epoch`` data-free steps); return mean loss terms.
 
-    The terms are summed on the device and read back once, after the last step; a non-finite
-    loss is caught then too, before the epoch is recorded.
+    Each step's terms come back as one device vector (:class:`~.graphs.StepRecord`), summed on
+    the device and read back once, after the last step; a non-finite loss is caught then too,
+    before the epoch is recorded.
     """
     run.model.train()
     _apply_freezing(phase, epoch)
@@ -441,43 +489,75 @@ def _run_epoch(run: _Run, phase: Phase, optims, epoch: int) -> dict[str, float]:
         if plan.lr_factor is not None:
             for group in optims[plan.name].param_groups:
                 group["lr"] = plan.lr * plan.lr_factor(epoch)
-    sums: dict[str, torch.Tensor | float] = {}
-    counts: dict[str, int] = {}
-    finite = {
-        plan.name: torch.ones((), dtype=torch.bool, device=run.device) for plan in phase.plans
-    }
+    totals: dict[str, _PlanTotals] = {}
+    recorder = run.recorder
     for batch, labels in _batches(run.data, run.labels, phase, run.shuffle_gen, run.shard):
         if batch is not None and run.opts.batch_transform is not None:
             batch = run.opts.batch_transform(batch, run.noise_gen)
+        if recorder is not None:  # replays read their inputs from fixed addresses
+            batch, labels = recorder.stage(batch, "x"), recorder.stage(labels, "labels")
         ctx = StepContext(
             epoch, phase.epochs, run.noise_gen, labels, shard=run.shard, host_rng=run.host_rng
         )
         for plan in phase.plans:
+            data = batch if plan.uses_batch else None
             for _ in range(plan.repeats):
-                out = _step(run, plan, optims[plan.name], batch, ctx)
-                finite[plan.name] &= torch.isfinite(out.loss.detach()).all()
-                # the minimised loss itself beside its terms (learning curves)
-                for key, value in {"loss": out.loss.detach(), **out.terms}.items():
-                    tag = f"{plan.name}/{key}" if len(phase.plans) > 1 else key
-                    sums[tag] = sums.get(tag, 0.0) + value
-                    counts[tag] = counts.get(tag, 0) + 1
-    return _epoch_means(run, sums, counts, finite, epoch)
+                ctx.choice = None if plan.choose is None else plan.choose(ctx)
+                if recorder is None:
+                    record = _optimiser_step(run, plan, optims[plan.name], data, ctx)
+                else:
+                    record = recorder.step(plan, optims[plan.name], data, ctx)
+                totals.setdefault(plan.name, _PlanTotals()).add(record)
+    return _epoch_means(run, totals, epoch, multi=len(phase.plans) > 1)
 
 
-def _epoch_means(run: _Run, sums, counts, finite, epoch: int) -> dict[str, float]:
-    """Read the device sums back once: mean terms over steps (and ranks); refuse non-finite."""
-    tags, names = list(sums), list(finite)
-    values = torch.stack(
-        [
-            torch.as_tensor(sums[t], dtype=torch.float32, device=run.device).reshape(())
-            / counts[t]
-            for t in tags
-        ]
-        + [(~finite[name]).float() for name in names]
-    )
-    values = mean_over_ranks(values, run.shard).tolist()
-    means = dict(zip(tags, values[: len(tags)], strict=True))
-    bad = [name for name, flag in zip(names, values[len(tags) :], strict=True) if flag > 0]
+@dataclasses.dataclass
+class _PlanTotals:
+    """One plan's step records summed over an epoch (the tensor part stays on the device)."""
+
+    steps: int = 0
+    record: StepRecord | None = None
+
+    def add(self, record: StepRecord) -> None:
+        if self.record is None:  # a replay's record is overwritten by the next replay: copy
+            self.record = StepRecord(
+                record.tags, record.values.clone(), dict(record.constants), record.order
+            )
+        else:
+            self.record.values.add_(record.values)
+            for key, value in record.constants.items():
+                self.record.constants[key] += value
+        self.steps += 1
+
+
+def _epoch_means(run: _Run, totals: dict[str, _PlanTotals], epoch: int, multi: bool):
+    """Read the device sums back once: mean terms over steps (and ranks); refuse non-finite.
+
+    The vector read back holds, plan by plan, the mean tensor terms and the fraction of steps
+    whose loss was not finite, then every plan's constant terms.
+    """
+    if not totals:
+        return {}
+    parts = [total.record.values / total.steps for total in totals.values()]
+    constants = [
+        value / total.steps
+        for total in totals.values()
+        for value in total.record.constants.values()
+    ]
+    values = torch.cat([*parts, torch.tensor(constants, device=run.device)])
+    values = iter(mean_over_ranks(values, run.shard).tolist())
+    per_plan, bad = {}, []
+    for name, total in totals.items():
+        per_plan[name] = {tag: next(values) for tag in total.record.tags}
+        if next(values) > 0:
+            bad.append(name)
+    for name, total in totals.items():
+        per_plan[name].update({key: next(values) for key in total.record.constants})
+    means = {
+        f"{name}/{key}" if multi else key: per_plan[name][key]
+        for name, total in totals.items()
+        for key in total.record.order
+    }
     if bad:
         shown = {k: v for k, v in means.items() if not math.isfinite(v)}
         raise FloatingPointError(
@@ -486,24 +566,28 @@ def _epoch_means(run: _Run, sums, counts, finite, epoch: int) -> dict[str, float
     return means
 
 
-def build_optimisers(phase: Phase) -> dict[str, torch.optim.Optimizer]:
+def build_optimisers(phase: Phase, capturable: bool = False) -> dict[str, torch.optim.Optimizer]:
     """One Adam optimiser per plan of ``phase``, each with its own state.
 
     Parameters that several plans share (DDVI's Q2 and G2 in wake and sleep) get separate moment
-    estimates in each optimiser.
+    estimates in each optimiser. ``capturable`` keeps Adam's step counts on the device, so a
+    step can be recorded in a CUDA graph.
     """
     names = [plan.name for plan in phase.plans]
     if len(set(names)) != len(names):
         raise ValueError(f"plan names in phase {phase.name!r} must be unique; got {names}")
-    return {plan.name: _adam(plan.parameters(), plan.lr) for plan in phase.plans}
+    return {plan.name: _adam(plan.parameters(), plan.lr, capturable) for plan in phase.plans}
 
 
-def _adam(params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+def _adam(
+    params: list[nn.Parameter], lr: float, capturable: bool = False
+) -> torch.optim.Optimizer:
     """Adam with the fused kernel where the device supports it (same update, about 5x faster on CPU)."""
+    extra = {"capturable": True} if capturable else {}
     try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
+        return torch.optim.Adam(params, lr=lr, fused=True, **extra)
     except (RuntimeError, ValueError, TypeError):
-        return torch.optim.Adam(params, lr=lr)
+        return torch.optim.Adam(params, lr=lr, **extra)
 
 
 def _apply_freezing(phase: Phase, epoch: int | None) -> None:
@@ -544,12 +628,12 @@ def _batches(data: torch.Tensor, labels, phase: Phase, generator: torch.Generato
         yield data[idx], None if labels is None else labels[idx.to(labels.device)]
 
 
-def _step(run: _Run, plan: OptimiserPlan, optim, batch, ctx: StepContext) -> LossOutput:
+def _optimiser_step(run: _Run, plan: OptimiserPlan, optim, data, ctx: StepContext) -> StepRecord:
+    """One eager optimiser step of ``plan``: zero the gradients, loss, backward, clip, update."""
     run.model.zero_grad(set_to_none=True)
-    data = batch if plan.uses_batch else None
     if run.shard.active:
-        if batch is not None:
-            ctx.sharded_rows.add(batch.shape[0])
+        if data is not None:
+            ctx.sharded_rows.add(data.shape[0])
         with ShardedDraws(run.shard, ctx.sharded_rows):
             out = run.loss(plan, data, ctx)
             out.loss.backward()
@@ -560,7 +644,7 @@ def _step(run: _Run, plan: OptimiserPlan, optim, batch, ctx: StepContext) -> Los
     if plan.grad_clip is not None:
         torch.nn.utils.clip_grad_norm_(plan.parameters(), plan.grad_clip)
     optim.step()
-    return out
+    return make_record(out.loss, out.terms)
 
 
 def epochs_to_frozen_until(fraction: float, epochs: int) -> int:

@@ -24,7 +24,7 @@ def build() -> DDVI:
 
 def test_compile_modes__auto_is_eager_off_cuda_and_bad_names_are_refused():
     assert compile_mode("auto", torch.device("cpu")) == "off"
-    assert compile_mode("auto", torch.device("cuda")) == "reduce-overhead"
+    assert compile_mode("auto", torch.device("cuda")) == "cuda-graph"
     with pytest.raises(ValueError, match=r"compile='fast' is not allowed; choose one of"):
         build().fit(torch.rand(64, 12), device="cpu", compile="fast")
 

@@ -1,10 +1,13 @@
 """No host synchronisation inside an epoch: the loop reads the device once per epoch, not per step.
 
 Oracle: every way a tensor's value can reach Python (``item``, ``tolist``, ``bool``, ``float``,
-``int``, ``numpy``, ``cpu``) is counted while a model trains. Two runs with the same epochs and
+``int``, ``numpy``, ``cpu``) is counted while a model trains; on CUDA, so are the synchronising
+calls that ``torch.cuda.set_sync_debug_mode("warn")`` reports, eager and with recorded steps. Two runs with the same epochs and
 four times as many steps per epoch must count the same number of reads; one read per step anywhere
 in a loss function or in the loop would add at least 3 per epoch.
 """
+
+import warnings
 
 import pytest
 import torch
@@ -47,8 +50,7 @@ FAMILIES = {
 }
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_fit__device_reads_do_not_grow_with_steps(family, count_reads):
+def _reads_per_run(family, device, compile_mode, count_reads):
     counts = []
     for n in (64, 256):  # 2 and 8 steps per epoch of 32 rows
         x = torch.rand(n, 12, generator=gen(0))
@@ -56,6 +58,25 @@ def test_fit__device_reads_do_not_grow_with_steps(family, count_reads):
         labels = (torch.arange(n) % 10).where(torch.arange(n) % 3 == 0, torch.tensor(-1))
         extra = (labels.numpy(),) if family == "ddvi-semi" else ()
         count_reads["n"] = 0
-        model.fit(x, *extra, device="cpu", seed=0, verbose=False)
-        counts.append(count_reads["n"])
-    assert counts[0] == counts[1], f"{family}: {counts} device reads for 2 and 8 steps per epoch"
+        with warnings.catch_warnings(record=True) as synced:
+            warnings.simplefilter("always")
+            if device.type == "cuda":  # the driver's own count of synchronising calls too
+                torch.cuda.set_sync_debug_mode("warn")
+            try:
+                model.fit(x, *extra, device=device, seed=0, verbose=False, compile=compile_mode)
+            finally:
+                if device.type == "cuda":
+                    torch.cuda.set_sync_debug_mode("default")
+        syncs = sum("synchroniz" in str(w.message) for w in synced)
+        counts.append((count_reads["n"], syncs))
+    return counts
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_fit__device_reads_do_not_grow_with_steps(family, device, count_reads):
+    modes = ["off"] if device.type == "cpu" else ["off", "cuda-graph"]
+    for mode in modes:
+        counts = _reads_per_run(family, device, mode, count_reads)
+        assert counts[0] == counts[1], (
+            f"{family} ({mode}): {counts} (reads, synchronising calls) for 2 and 8 steps per epoch"
+        )

@@ -99,6 +99,8 @@ class AAE(LatentVariableModel):
         return self.discriminator(z)[:, 0]
 
     def _set_noise(self, ctx: StepContext) -> None:
+        # each loss that uses the discriminator sets it from the context itself, so that a
+        # recorded step (compile="cuda-graph") is keyed on the epoch it depends on
         self._noise = discriminator_noise(ctx.epoch, ctx.n_epochs, self.config.noise_start)
 
     def _rec_loss(self, x, ctx) -> LossOutput:
@@ -107,6 +109,7 @@ class AAE(LatentVariableModel):
         return LossOutput(rec, {"rec": rec.detach()})
 
     def _disc_loss(self, x, ctx) -> LossOutput:
+        self._set_noise(ctx)
         z = self.encoder(x).detach()
         zp = self.prior.sample(x.shape[0], generator=ctx.generator).detach()
         real, fake = self.discriminate(zp, ctx.generator), self.discriminate(z, ctx.generator)
@@ -115,6 +118,7 @@ class AAE(LatentVariableModel):
         return LossOutput(loss, {"d_loss": loss.detach(), "d_accuracy": acc.detach()})
 
     def _gen_loss(self, x, ctx) -> LossOutput:
+        self._set_noise(ctx)
         fake = self.discriminate(self.encoder(x), ctx.generator)
         loss = -self.config.adv_weight * F.logsigmoid(fake).mean()
         return LossOutput(loss, {"g_loss": loss.detach()})

@@ -392,6 +392,7 @@ class DDVI(LatentVariableModel):
                         lr=cfg.lr,
                         repeats=cfg.sleep_steps,
                         uses_batch=False,
+                        choose=self._sleep_choice,
                     )
                 )
             if has_learnable_prior(self):
@@ -412,6 +413,9 @@ class DDVI(LatentVariableModel):
                 )
             )
         return phases
+
+    #: ``OptimiserPlan.choose`` of the sleep plan: no host-side choice (DDVI-semi picks a class).
+    _sleep_choice = None
 
     def _prior_options(self) -> dict:
         """Return constructor overrides of the prior (the semi family sets its class count)."""

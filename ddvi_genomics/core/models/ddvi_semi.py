@@ -277,11 +277,19 @@ class DDVISemi(DDVI):
             },
         )
 
+    def _sleep_choice(self, ctx: StepContext) -> int:
+        """Class of this sleep step, drawn on the host stream (the sleep plan's ``choose``).
+
+        Choosing class c's diffusion needs a Python int, which a draw on the device would have to
+        be read back for (a wait per sleep step); as the plan's choice, a recorded step keeps one
+        CUDA graph per class.
+        """
+        return int(ctx.host_rng.integers(self.config.n_classes))
+
     def _sleep_loss(self, batch, ctx: StepContext) -> LossOutput:
         cfg = self.config
-        # the class is drawn on the host stream: choosing class c's diffusion needs a Python int,
-        # which a draw on the device would have to be read back for (a wait per sleep step)
-        c = int(ctx.host_rng.integers(cfg.n_classes))
+        # fit sets the choice before the step; a context built by hand draws it here
+        c = self._sleep_choice(ctx) if ctx.choice is None else ctx.choice
         z = self.prior.sample(
             ctx.local_rows(cfg.batch_size), generator=ctx.generator, classes=c
         ).detach()

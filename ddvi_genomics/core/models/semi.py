@@ -182,12 +182,11 @@ class AAESemi(AAE):
     def _disc_loss(self, batch, ctx) -> LossOutput:
         cfg = self.config
         x, labels = batch, ctx.labels
+        self._set_noise(ctx)
         z = self.encoder(x).detach()
         n = x.shape[0]
-        c = torch.randint(
-            cfg.n_classes, (n,), generator=ctx.generator, device=ctx.generator.device
-        )
-        zp = self.prior.sample(n, generator=ctx.generator, classes=c).detach()
+        zp, c = self.prior.sample(n, generator=ctx.generator, return_classes=True)
+        zp = zp.detach()
         drop = (
             torch.rand(n, generator=ctx.generator, device=ctx.generator.device)
             < cfg.prior_label_drop
@@ -200,6 +199,7 @@ class AAESemi(AAE):
         return LossOutput(loss, {"d_loss": loss.detach(), "d_accuracy": acc.detach()})
 
     def _gen_loss(self, batch, ctx) -> LossOutput:
+        self._set_noise(ctx)
         x, labels = batch, ctx.labels
         fake = self.discriminate(
             torch.cat([self.encoder(x), self._tokens(labels)], 1), ctx.generator

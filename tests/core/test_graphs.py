@@ -1,0 +1,149 @@
+"""``fit(compile="cuda-graph")``: whole steps recorded once and replayed give eager's training.
+
+Oracle: the eager run from the same initial weights, data and seed. On the CPU the recorder is
+:class:`~ddvi_genomics.core.graphs.EagerReplay` (a replay calls the closure recorded with the
+step's context frozen, as a CUDA graph's replay runs no Python); on CUDA it is the real CUDA graph
+backend. Every family is covered, with the things a replay cannot see: DDVI's frozen decoder,
+DDVI-semi's sleep class, a KL-weight schedule read from the epoch, the AAE's learning-rate
+schedule and discriminator noise.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from ddvi_genomics.core import graphs, training
+from ddvi_genomics.core.models import AAE, DDVI, HIAFVAE, IAFVAE, VAE, AAESemi, DDVISemi, VAESemi
+from ddvi_genomics.core.training import LossOutput, OptimiserPlan, Phase, fit
+from tests.conftest import TINY_DDVI, gen
+
+SEMI = {"ddvi-semi", "vae-semi", "aae-semi"}
+
+FAMILIES = {
+    # decoder frozen for the first 30 % of stage 2: one graph before, one after
+    "ddvi": lambda: DDVI(12, **{**TINY_DDVI, "epochs": 4}, prior="pinwheel"),
+    "ddvi-genotype": lambda: DDVI(
+        12,
+        **{**TINY_DDVI, "prior_pretrain_epochs": 0, "stage1_epochs": 0},
+        prior="learnable_mixture",
+        likelihood="gaussian",
+        sleep_grad_clip=0.1,
+    ),
+    "vae-linear-kl": lambda: VAE(12, hidden=(16,), epochs=3, batch_size=32, kl_schedule="linear"),
+    "iaf-vae": lambda: IAFVAE(12, hidden=(16,), epochs=2, batch_size=32),
+    "h-iaf-vae": lambda: HIAFVAE(12, hidden=(16,), epochs=2, batch_size=32),
+    # learning rate cut after epoch 2, discriminator noise annealed by epoch
+    "aae": lambda: AAE(12, hidden=(16,), epochs=3, batch_size=32, lr_milestone=2),
+    "ddvi-semi": lambda: DDVISemi(12, **TINY_DDVI),
+    "vae-semi": lambda: VAESemi(12, hidden=(16,), epochs=2, batch_size=32),
+    "aae-semi": lambda: AAESemi(12, hidden=(16,), epochs=3, batch_size=32, disc_hidden=(16,)),
+}
+
+
+def _replay_on_cpu(monkeypatch):
+    made = []
+
+    def backend(dev, generators):
+        made.append(graphs.EagerReplay())
+        return made[-1]
+
+    monkeypatch.setattr(training, "graph_backend", backend)
+    return made
+
+
+@pytest.fixture
+def recorder(monkeypatch, device):
+    """The backend a run records with: EagerReplay on the CPU (counted), CUDA graphs on CUDA."""
+    return _replay_on_cpu(monkeypatch) if device.type == "cpu" else []
+
+
+@pytest.fixture
+def cpu_recorder(monkeypatch):
+    """EagerReplay backends made by the runs of a test, in order."""
+    return _replay_on_cpu(monkeypatch)
+
+
+def train(family, device, **options):
+    x = torch.rand(128, 12, generator=gen(0))  # 4 batches of 32 per epoch
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = FAMILIES[family]()
+    extra = ()
+    if family in SEMI:
+        labels = np.where(np.arange(128) % 3 == 0, np.arange(128) % 10, -1)
+        extra = (labels,)
+    history = model.fit(x, *extra, device=device, seed=3, verbose=False, **options)
+    return model.cpu(), history.rows
+
+
+def assert_same_training(eager, recorded, tol):
+    (m1, rows1), (m2, rows2) = eager, recorded
+    assert len(rows1) == len(rows2)
+    for a, b in zip(rows1, rows2, strict=True):
+        assert list(a) == list(b)  # the same terms, in the same order
+        for key in a:
+            if key not in ("phase", "epoch", "seconds"):
+                assert b[key] == pytest.approx(a[key], rel=tol, abs=tol), (a["phase"], key)
+    worst = max(
+        float((p - q).abs().max())
+        for p, q in zip(m1.state_dict().values(), m2.state_dict().values(), strict=True)
+    )
+    assert worst < tol, f"largest weight difference {worst:.2e}"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_recorded_steps__train_as_eager(family, device, recorder):
+    eager = train(family, device)
+    recorded = train(family, device, compile="cuda-graph")
+    # CPU: the same kernels (capturable Adam beside fused Adam); CUDA: graph-safe RNG, same maths
+    assert_same_training(eager, recorded, 1e-5 if device.type == "cpu" else 1e-4)
+    if device.type == "cpu":
+        (backend,) = recorder
+        assert backend.captures > 0 and backend.replays > backend.captures  # really replayed
+
+
+def test_recorded_steps__keys_follow_what_a_step_depends_on(cpu_recorder):
+    """One graph per frozen state, per sleep class, per epoch for epoch-reading plans only."""
+    train("ddvi", "cpu", compile="cuda-graph")
+    # stage 2 (4 epochs, decoder frozen in epoch 0): the wake plan once per freezing state, the
+    # sleep plan once; prior pre-training and stage 1 once each
+    assert cpu_recorder[0].captures == 2 + 1 + 1 + 1
+    train("ddvi-semi", "cpu", compile="cuda-graph")
+    assert cpu_recorder[1].captures > 3  # the sleep plan has one graph per class drawn
+    train("vae-linear-kl", "cpu", compile="cuda-graph")
+    assert cpu_recorder[2].captures == 3  # the KL weight changes every epoch
+
+
+def test_recorded_steps__without_epoch_keys_a_schedule_is_frozen(monkeypatch, cpu_recorder):
+    """The key matters: with the epoch left out, the KL schedule stays at its recording value."""
+    monkeypatch.setattr(graphs, "EPOCH_FIELDS", frozenset())
+    eager = train("vae-linear-kl", "cpu")
+    recorded = train("vae-linear-kl", "cpu", compile="cuda-graph")
+    with pytest.raises(AssertionError):
+        assert_same_training(eager, recorded, 1e-5)
+
+
+def test_recorded_steps__a_host_draw_inside_a_loss_runs_eagerly(cpu_recorder):
+    net = torch.nn.Linear(3, 1)
+    draws = []
+
+    def loss(batch, ctx):
+        draws.append(int(ctx.host_rng.integers(10)))
+        return LossOutput(net(batch).square().mean(), {})
+
+    phase = Phase("train", [OptimiserPlan("fit", [net], loss, lr=0.1)], epochs=2, batch_size=4)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        fit(net, [phase], torch.rand(16, 3), device="cpu", verbose=False, compile="cuda-graph")
+    assert any("ctx.host_rng" in str(w.message) for w in seen)
+    assert len(draws) == 8  # every step ran its Python: none was replayed
+    assert cpu_recorder[0].captures == 0
+
+
+def test_cuda_graph__needs_cuda():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA; the refusal is for machines without it")
+    with pytest.raises(ValueError, match="compile='cuda-graph' needs a CUDA device"):
+        VAE(12, epochs=1).fit(torch.rand(16, 12), device="cpu", compile="cuda-graph")
