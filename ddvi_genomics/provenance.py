@@ -35,7 +35,8 @@ def package_versions() -> dict[str, str]:
 def git_commit(path: str | os.PathLike | None = None) -> str | None:
     """Return the commit of the checkout holding ``path`` (``-dirty`` when it has changes).
 
-    None when ``path`` is not in a git checkout (an installed package) or git is absent.
+    Outside a checkout (an installed package, a copy of the tree sent to a GPU machine) it is
+    the ``DDVI_GENOMICS_COMMIT`` environment variable when that is set, else None.
     """
     where = Path(path) if path is not None else Path(__file__).resolve().parent
     try:
@@ -49,7 +50,7 @@ def git_commit(path: str | os.PathLike | None = None) -> str | None:
             cwd=where,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return None
+        return os.environ.get("DDVI_GENOMICS_COMMIT")
     return head + ("-dirty" if changes else "")
 
 

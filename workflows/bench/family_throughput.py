@@ -3,11 +3,12 @@ per-class diffusion against a naive loop over classes, in one run on one machine
 
 Each variant runs in its own subprocess (so its peak memory, max RSS on CPU or max allocated on
 CUDA, is its own), times whole training steps (every optimiser plan of the family, sleep steps
-included) after a warm-up, and reports examples/s. Data: real MNIST images when the IDX file is
+included) through ``fit`` in a timed epoch after a warm-up epoch, and reports examples/s. Data: real MNIST images when the IDX file is
 available, otherwise uniform noise (throughput does not depend on pixel values).
 
 Usage: python -m workflows.bench.family_throughput --out workflows/results/bench [--device cpu]
-       [--batches 20] [--semi-batches 2] [--threads 2]
+       [--batches 20] [--semi-batches 2] [--threads 2] [--compile off,cuda-graph]
+       [--families ddvi,ddvi_semi_batched]
 """
 
 from __future__ import annotations
@@ -17,21 +18,19 @@ import json
 import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ddvi_genomics.core.data import (
-    as_label_tensor,
     mask_labels,
 )
 from ddvi_genomics.core.diffusion import denoising_loss
 from ddvi_genomics.core.models import AAE, DDVI, HIAFVAE, IAFVAE, VAE, DDVISemi
 from ddvi_genomics.core.models.ddvi import _kl_standard_normal
 from ddvi_genomics.core.models.ddvi_semi import _take_state
-from ddvi_genomics.core.training import LossOutput, StepContext, build_optimisers
+from ddvi_genomics.core.training import LossOutput
 from workflows.bench.ddvi_throughput import load_images
 from workflows.report import markdown_table, write_result
 
@@ -77,61 +76,47 @@ class NaiveLoopDDVISemi(DDVISemi):
         return LossOutput(loss, {"rec": rec.detach()})
 
 
-def run_variant(name: str, device: str, batches: int, warmup: int, mnist_dir) -> dict:
+def run_variant(
+    name: str, device: str, batches: int, mnist_dir, compile_mode: str = "off"
+) -> dict:
+    """The family's last phase through :func:`fit`: a warm-up epoch, then a timed epoch.
+
+    The warm-up epoch holds everything done once (the first eager step of each recorded key and
+    its recording); the timed epoch's seconds come from the history, read after the epoch's one
+    device read, so queued device work is included.
+    """
     dev = torch.device(device)
     torch.manual_seed(0)
     semi = name.startswith("ddvi_semi")
     batch_size = 1024 if semi else 128
-    x = load_images(mnist_dir, batch_size * (batches + warmup))
+    x = load_images(mnist_dir, batch_size * batches)
+    last_phase_only = {"epochs": 2}
     if semi:
-        model = (NaiveLoopDDVISemi if name.endswith("naive") else DDVISemi)(784).to(dev)
-        labels = as_label_tensor(
-            mask_labels(np.arange(len(x)) % 10, len(x) // 60, seed=0), len(x), 10
-        ).to(dev)
+        cls = NaiveLoopDDVISemi if name.endswith("naive_loop") else DDVISemi
+        model = cls(784, prior_pretrain_epochs=0, stage1_epochs=0, **last_phase_only)
+        extra = (mask_labels(np.arange(len(x)) % 10, len(x) // 60, seed=0),)
     else:
-        model = FAMILIES[name](784).to(dev)
-        labels = None
-    data = x.to(dev)
-    model.train()
-    phase = model.training_phases()[-1]
-    optims = build_optimisers(phase)
-    ctx = StepContext(
-        epoch=phase.epochs // 2,
-        n_epochs=phase.epochs,
-        generator=torch.Generator(device=dev).manual_seed(0),
-    )
-
-    def step(i):
-        rows = slice(i * batch_size, (i + 1) * batch_size)
-        batch = data[rows]
-        ctx.labels = None if labels is None else labels[rows]
-        for plan in phase.plans:
-            for _ in range(plan.repeats):
-                model.zero_grad(set_to_none=True)
-                plan.loss_fn(batch if plan.uses_batch else None, ctx).loss.backward()
-                optims[plan.name].step()
-
-    for i in range(warmup):
-        step(i)
+        if FAMILIES[name] is DDVI:
+            last_phase_only.update(prior_pretrain_epochs=0, stage1_epochs=0)
+        model = FAMILIES[name](784, **last_phase_only)
+        extra = ()
     if dev.type == "cuda":
-        torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    t0 = time.perf_counter()
-    for i in range(warmup, warmup + batches):
-        step(i)
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - t0
+    rows = model.fit(x, *extra, device=dev, seed=0, verbose=False, compile=compile_mode).rows
+    seconds = rows[-1]["seconds"]
     peak = (
         torch.cuda.max_memory_allocated()
         if dev.type == "cuda"
         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     )
+    phase = model.training_phases()[-1]
     return {
-        "variant": name,
+        "variant": name if compile_mode == "off" else f"{name}, {compile_mode}",
+        "compile": compile_mode,
         "batch_size": batch_size,
         "batches": batches,
         "seconds": seconds,
+        "warmup_seconds": rows[-2]["seconds"],
         "examples_per_s": batches * batch_size / seconds,
         "s_per_batch": seconds / batches,
         "peak_memory_mb": peak / 2**20,
@@ -150,49 +135,52 @@ def main() -> None:
     parser.add_argument(
         "--mnist-dir", default=str(default_mnist) if default_mnist.exists() else None
     )
+    parser.add_argument(
+        "--compile",
+        default="off",
+        help="comma-separated fit(compile=...) modes, each run for every family (on CUDA: "
+        "off,cuda-graph)",
+    )
+    parser.add_argument(
+        "--families",
+        default=",".join([*FAMILIES, "ddvi_semi_batched", "ddvi_semi_naive_loop"]),
+        help="comma-separated subset of the variants",
+    )
     parser.add_argument("--variant", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.variant:
-        semi = args.variant.startswith("ddvi_semi")
-        print(
-            json.dumps(
-                run_variant(
-                    args.variant,
-                    args.device,
-                    args.semi_batches if semi else args.batches,
-                    1,
-                    args.mnist_dir,
-                )
-            )
-        )
+        name, mode = args.variant.split("@")
+        batches = args.semi_batches if name.startswith("ddvi_semi") else args.batches
+        print(json.dumps(run_variant(name, args.device, batches, args.mnist_dir, mode)))
         return
     from ddvi_genomics.provenance import provenance
 
     results = []
-    for name in [*FAMILIES, "ddvi_semi_batched", "ddvi_semi_naive_loop"]:
-        cmd = [
-            sys.executable,
-            "-m",
-            "workflows.bench.family_throughput",
-            "--out",
-            args.out,
-            "--device",
-            args.device,
-            "--threads",
-            str(args.threads),
-            "--batches",
-            str(args.batches),
-            "--semi-batches",
-            str(args.semi_batches),
-            "--variant",
-            name,
-        ]
-        if args.mnist_dir:
-            cmd += ["--mnist-dir", args.mnist_dir]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
-        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        print(results[-1], file=sys.stderr)
+    for name in args.families.split(","):
+        for mode in args.compile.split(","):
+            cmd = [
+                sys.executable,
+                "-m",
+                "workflows.bench.family_throughput",
+                "--out",
+                args.out,
+                "--device",
+                args.device,
+                "--threads",
+                str(args.threads),
+                "--batches",
+                str(args.batches),
+                "--semi-batches",
+                str(args.semi_batches),
+                "--variant",
+                f"{name}@{mode}",
+            ]
+            if args.mnist_dir:
+                cmd += ["--mnist-dir", args.mnist_dir]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
+            results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(results[-1], file=sys.stderr)
     record = {
         "benchmark": "family_throughput",
         "config": "MNIST presets (784-1000-1000 MLPs; DDVI T = 40 with 3 "

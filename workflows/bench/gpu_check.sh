@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# A lent GPU's one script (issue 13): the CUDA half of the test suite, then the GPU benchmarks,
+# eager beside recorded CUDA graphs in the same run. About 5 minutes on an H100 or H200.
+#
+# Prepare on the development machine, once (wheels for the packages the GPU image lacks, MNIST):
+#   DEVICE_PREP_PACKAGES="cyvcf2==0.35.0 scikit-allel==1.3.13 coloredlogs==15.0.1 \
+#     humanfriendly==10.0 dask==2026.8.0 pgenlib==0.95.1 partd==1.4.2 locket==1.0.0" \
+#     bash ../shared/tools/device-prep
+# Run there from the repository root, carrying .device-carry:
+#   DDVI_GENOMICS_COMMIT=<sha> bash workflows/bench/gpu_check.sh
+# Results (.json + .md per benchmark, one log) land in $OUT, else workflows/results/gpu.
+# A dry run on a CPU machine checks the script itself:
+#   GPU_CHECK_DRY=1 GPU_CHECK_DEVICE=cpu GPU_CHECK_MODES=off PYTHON=.venv/bin/python \
+#     bash workflows/bench/gpu_check.sh
+set -uo pipefail
+out=${OUT:-workflows/results/gpu}
+device=${GPU_CHECK_DEVICE:-cuda}
+modes=${GPU_CHECK_MODES:-off,cuda-graph}
+py=${PYTHON:-python3}
+mkdir -p "$out"
+if [ -z "${GPU_CHECK_DRY:-}" ]; then
+    # shellcheck source=/dev/null
+    source .device-carry/env.sh
+fi
+export MPLBACKEND=Agg PYTHONUNBUFFERED=1
+log="$out/gpu_check.log"
+: > "$log"
+
+step() {  # step NAME SECONDS COMMAND...: run with a time limit, log everything, show the end
+    local name=$1 limit=$2
+    shift 2
+    local t0
+    t0=$(date +%s)
+    echo "== $name: $*" | tee -a "$log"
+    timeout "$limit" "$@" >> "$log" 2>&1
+    local rc=$?
+    echo "== $name: exit $rc after $(($(date +%s) - t0)) s" | tee -a "$log"
+}
+
+step cuda_tests 150 "$py" -m pytest -q -p no:cacheprovider -k cuda tests/core
+tail -n 4 "$log"
+step ddvi_throughput 120 "$py" -m workflows.bench.ddvi_throughput --device "$device" \
+    --compile "$modes" --batches 100 --out "$out" ${MNIST_DIR:+--mnist-dir "$MNIST_DIR"}
+step family_throughput 150 "$py" -m workflows.bench.family_throughput --device "$device" \
+    --compile "$modes" --families ddvi,ddvi_semi_batched --batches 50 --semi-batches 3 \
+    --out "$out" ${MNIST_DIR:+--mnist-dir "$MNIST_DIR"}
+step infer_example 150 "$py" -m workflows.bench.infer_example --device "$device" \
+    --compile "${GPU_CHECK_INFER_MODES:-cuda-graph}" --out "$out"
+for f in "$out"/*.md; do
+    sed -n '/^|/p' "$f"
+done
