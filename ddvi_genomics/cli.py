@@ -273,9 +273,7 @@ def _limit_threads(value) -> dict:
 @click.option(
     "--compile",
     "compile",
-    type=click.Choice(
-        ["off", "auto", "cuda-graph", "default", "reduce-overhead", "max-autotune"]
-    ),
+    type=click.Choice(["off", "auto", "cuda-graph", "default", "reduce-overhead", "max-autotune"]),
     default="off",
     show_default=True,
     help="cuda-graph: record each training step once as a CUDA graph and replay it; auto: "

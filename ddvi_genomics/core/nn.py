@@ -222,7 +222,8 @@ class ClassBatchedEpsilonNet(nn.Module):
         """
         if classes is None:
             idx = slice(None)
-        elif isinstance(classes, (list, tuple)) and len(classes) == 1:  # a view: no copy to the device
+        elif isinstance(classes, (list, tuple)) and len(classes) == 1:
+            # a slice is a view: no index tensor copied to the device (none may be, in a graph)
             idx = slice(classes[0], classes[0] + 1)
         else:
             idx = torch.as_tensor(classes, device=y.device)
