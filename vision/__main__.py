@@ -71,8 +71,9 @@ def main() -> None:
     type=click.Choice(COMPILE_MODES),
     default="off",
     show_default=True,
-    help="cuda-graph: record each training step as a CUDA graph and replay it; auto: "
-    "cuda-graph on CUDA, eager elsewhere; the others torch.compile every loss function.",
+    help="cuda-graph: record each training step as a CUDA graph and replay it; "
+    "cuda-graph-fused: torch.compile the losses first; auto: cuda-graph on CUDA, eager "
+    "elsewhere; the others torch.compile every loss function.",
 )
 @click.option("-v", "--verbose", is_flag=True)
 def train(

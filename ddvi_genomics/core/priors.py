@@ -175,7 +175,9 @@ class KDEPrior(Prior):
     def class_log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """Per-class KDE (2,000 class samples, bandwidth 0.05, no clamp), shape (n, n_classes)."""
         self._check_z(z)
-        bw = [self.class_kde_bandwidth]
+        # a one-element buffer filled on the device: a list would be copied from the host on
+        # every call (a wait per step, and not allowed inside a recorded CUDA graph)
+        bw = self.kde_bandwidths.new_full((1,), self.class_kde_bandwidth)
         return torch.stack([kde_log_prob(z, ref, bw) for ref in self.class_kde_reference], dim=1)
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:

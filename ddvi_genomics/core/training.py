@@ -239,7 +239,10 @@ class FitOptions:
     compile : str
         ``"off"`` (default: eager); ``"cuda-graph"``: every plan's whole step (loss, backward,
         clipping, Adam) recorded once as a CUDA graph and replayed (:mod:`.graphs`; CUDA only,
-        not data-parallel); ``"auto"``: ``"cuda-graph"`` on CUDA, eager elsewhere; or a
+        not data-parallel); ``"cuda-graph-fused"``: the same, with each loss function and its
+        backward first fused by :func:`torch.compile` (fewer, larger kernels per step, after
+        a compilation of a minute or more); ``"auto"``: ``"cuda-graph"`` on CUDA, eager
+        elsewhere; or a
         :func:`torch.compile` mode (``"default"``, ``"reduce-overhead"``, ``"max-autotune"``)
         for every plan's loss function, its backward pass compiled with it. A loss function
         that fails to compile, or a step that cannot be recorded, runs eagerly, with a warning.
@@ -263,9 +266,24 @@ class FitOptions:
 
 
 #: Values of ``compile`` on :func:`fit` (and ``--compile`` on the runners).
-COMPILE_MODES = ("off", "auto", "cuda-graph", "default", "reduce-overhead", "max-autotune")
-#: The modes that go through :func:`torch.compile`.
-TORCH_COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+COMPILE_MODES = (
+    "off",
+    "auto",
+    "cuda-graph",
+    "cuda-graph-fused",
+    "default",
+    "reduce-overhead",
+    "max-autotune",
+)
+#: The modes that go through :func:`torch.compile`, and the torch.compile mode each uses.
+TORCH_COMPILE_MODES = {
+    "default": "default",
+    "reduce-overhead": "reduce-overhead",
+    "max-autotune": "max-autotune",
+    "cuda-graph-fused": "default",
+}
+#: The modes that record whole steps as CUDA graphs (:mod:`.graphs`).
+RECORDED_MODES = ("cuda-graph", "cuda-graph-fused")
 
 
 def compile_mode(mode: str, device: torch.device) -> str:
@@ -281,7 +299,8 @@ def graph_backend(device: torch.device, generators: list[torch.Generator]):
     """Return the recorder of whole steps for ``compile="cuda-graph"`` (:mod:`.graphs`)."""
     if device.type != "cuda":
         raise ValueError(
-            f"compile='cuda-graph' needs a CUDA device; this run's device is {device}"
+            f"compile='cuda-graph' / 'cuda-graph-fused' needs a CUDA device; this run's "
+            f"device is {device}"
         )
     return CudaGraphBackend(device, generators)
 
@@ -353,7 +372,7 @@ class _Run:
             mode = compile_mode(self.opts.compile, self.device)
             fn = plan.loss_fn
             if mode in TORCH_COMPILE_MODES:
-                fn = torch.compile(fn, mode=mode, dynamic=False)
+                fn = torch.compile(fn, mode=TORCH_COMPILE_MODES[mode], dynamic=False)
             self.loss_fns[key] = fn
         return self.loss_fns[key]
 
@@ -401,9 +420,9 @@ class _Run:
             shard=shard,
             host_rng=np.random.default_rng(None if seed is None else derive_seed(seed, "host")),
         )
-        if compile_mode(opts.compile, dev) == "cuda-graph":
-            if shard.active and opts.compile == "cuda-graph":
-                raise ValueError("compile='cuda-graph' does not run data-parallel; use 'off'")
+        if compile_mode(opts.compile, dev) in RECORDED_MODES:
+            if shard.active and opts.compile != "auto":
+                raise ValueError(f"compile={opts.compile!r} does not run data-parallel; use 'off'")
             if not shard.active:
                 backend = graph_backend(dev, [run.noise_gen])
                 run.recorder = RecordedSteps(backend, lambda *args: _optimiser_step(run, *args))

@@ -104,6 +104,25 @@ def test_recorded_steps__train_as_eager(family, device, recorder):
         assert backend.captures > 0 and backend.replays > backend.captures  # really replayed
 
 
+def test_fused_recorded_steps__train_as_eager(device, recorder):
+    """torch.compile-fused losses inside recorded steps: eager's training within 1e-4.
+
+    Dropout is off: compiled code draws its dropout masks from its own random stream.
+    """
+    torch._dynamo.reset()
+    stage2 = dict(TINY_DDVI, prior_pretrain_epochs=0, stage1_epochs=0, epochs=2, dropout=0.0)
+    x = torch.rand(128, 12, generator=gen(0))
+    runs = []
+    for mode in ("off", "cuda-graph-fused"):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            model = DDVI(12, **stage2, prior="pinwheel", context_dropout=0.0)
+        rows = model.fit(x, device=device, seed=3, verbose=False, compile=mode).rows
+        runs.append((model.cpu(), rows))
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0  # it really compiled
+    assert_same_training(*runs, 1e-4)
+
+
 def test_recorded_steps__keys_follow_what_a_step_depends_on(cpu_recorder):
     """One graph per frozen state, per sleep class, per epoch for epoch-reading plans only."""
     train("ddvi", "cpu", compile="cuda-graph")
@@ -145,5 +164,5 @@ def test_recorded_steps__a_host_draw_inside_a_loss_runs_eagerly(cpu_recorder):
 def test_cuda_graph__needs_cuda():
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA; the refusal is for machines without it")
-    with pytest.raises(ValueError, match="compile='cuda-graph' needs a CUDA device"):
+    with pytest.raises(ValueError, match="compile='cuda-graph' / 'cuda-graph-fused' needs a CUDA"):
         VAE(12, epochs=1).fit(torch.rand(16, 12), device="cpu", compile="cuda-graph")

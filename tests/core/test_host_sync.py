@@ -76,7 +76,10 @@ def _reads_per_run(family, device, compile_mode, count_reads):
 def test_fit__device_reads_do_not_grow_with_steps(family, device, count_reads):
     modes = ["off"] if device.type == "cpu" else ["off", "cuda-graph"]
     for mode in modes:
-        counts = _reads_per_run(family, device, mode, count_reads)
-        assert counts[0] == counts[1], (
-            f"{family} ({mode}): {counts} (reads, synchronising calls) for 2 and 8 steps per epoch"
+        (reads2, syncs2), (reads8, syncs8) = _reads_per_run(family, device, mode, count_reads)
+        assert reads2 == reads8, f"{family} ({mode}): {reads2} and {reads8} reads"
+        # one synchronising call per step would add at least 6 per epoch; the driver's count
+        # moved by one between the two runs on an H200 with no per-step call (allocator work)
+        assert syncs8 - syncs2 <= 2, (
+            f"{family} ({mode}): {syncs2} and {syncs8} synchronising calls"
         )

@@ -37,15 +37,31 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log everything,
     echo "== $name: exit $rc after $(($(date +%s) - t0)) s" | tee -a "$log"
 }
 
-step cuda_tests 150 "$py" -m pytest -q -p no:cacheprovider -k cuda tests/core
-tail -n 4 "$log"
-step ddvi_throughput 120 "$py" -m workflows.bench.ddvi_throughput --device "$device" \
-    --compile "$modes" --batches 100 --out "$out" ${MNIST_DIR:+--mnist-dir "$MNIST_DIR"}
-step family_throughput 150 "$py" -m workflows.bench.family_throughput --device "$device" \
-    --compile "$modes" --families ddvi,ddvi_semi_batched --batches 50 --semi-batches 3 \
-    --out "$out" ${MNIST_DIR:+--mnist-dir "$MNIST_DIR"}
-step infer_example 150 "$py" -m workflows.bench.infer_example --device "$device" \
-    --compile "${GPU_CHECK_INFER_MODES:-cuda-graph}" --out "$out"
+steps=${GPU_CHECK_STEPS:-tests,stage2,family,infer,mnist}
+want() { [[ ",$steps," == *",$1,"* ]]; }
+if want tests; then
+    step cuda_tests 90 "$py" -m pytest -q -p no:cacheprovider -k cuda tests/core
+    tail -n 4 "$log"
+fi
+if want stage2; then
+    step ddvi_throughput 200 "$py" -m workflows.bench.ddvi_throughput --device "$device" \
+        --compile "${GPU_CHECK_STAGE2_MODES:-$modes}" --batches 100 --out "$out" \
+        ${MNIST_DIR:+--mnist-dir "$MNIST_DIR"}
+fi
+if want family; then
+    step family_throughput 150 "$py" -m workflows.bench.family_throughput --device "$device" \
+        --compile "$modes" --families ddvi,ddvi_semi_batched --batches 50 --semi-batches 3 \
+        --out "$out" ${MNIST_DIR:+--mnist-dir "$MNIST_DIR"}
+fi
+if want infer; then
+    step infer_example 160 "$py" -m workflows.bench.infer_example --device "$device" \
+        --compile "${GPU_CHECK_INFER_MODES:-cuda-graph,off}" --out "$out"
+fi
+if want mnist; then
+    step mnist_epoch 100 "$py" -m workflows.bench.mnist_epoch --device "$device" \
+        --compile "${GPU_CHECK_MNIST_MODES:-cuda-graph}" --out "$out" \
+        ${MNIST_DIR:+--data-dir "$MNIST_DIR"} ${GPU_CHECK_SUBSET:+--subset "$GPU_CHECK_SUBSET"}
+fi
 for f in "$out"/*.md; do
     sed -n '/^|/p' "$f"
 done

@@ -36,7 +36,19 @@ def run_once(device: str, mode: str, seed: int, scratch: Path) -> dict:
     subprocess.run(cmd, check=True, cwd=ROOT)
     seconds = time.perf_counter() - start
     metrics = json.loads(out.with_suffix(".metrics.json").read_text())
-    return {"compile": mode, "seed": seed, "seconds": seconds, **{k: metrics[k] for k in KEYS}}
+    stages = {}
+    for line in out.with_suffix(".log").read_text().splitlines():
+        if line.startswith("timings: "):  # "timings: qc 0.0 s, pca 0.0 s, embedding 90.4 s, ..."
+            for part in line[len("timings: ") :].split(", "):
+                name, value, _ = part.split()
+                stages[name] = float(value)
+    return {
+        "compile": mode,
+        "seed": seed,
+        "seconds": seconds,
+        "stage_seconds": stages,
+        **{k: metrics[k] for k in KEYS},
+    }
 
 
 def main() -> None:
