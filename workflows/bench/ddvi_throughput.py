@@ -314,6 +314,9 @@ def main() -> None:
         "--mnist-dir", default=str(default_mnist) if default_mnist.exists() else None
     )
     parser.add_argument(
+        "--stem-suffix", default="", help="appended to the result files' name (a second run)"
+    )
+    parser.add_argument(
         "--variant", help=argparse.SUPPRESS
     )  # internal: run one variant, print JSON
     args = parser.parse_args()
@@ -396,7 +399,7 @@ def main() -> None:
         f"points: ours {kde['kde_fwd_bwd_ms']['ours']:.1f} ms, reference-style "
         f"{kde['kde_fwd_bwd_ms']['reference-style']:.1f} ms.",
     ]
-    write_result(args.out, f"ddvi_throughput_{args.device}", record, lines)
+    write_result(args.out, f"ddvi_throughput_{args.device}{args.stem_suffix}", record, lines)
 
 
 if __name__ == "__main__":

@@ -13,11 +13,19 @@
 #   GPU_CHECK_DRY=1 GPU_CHECK_DEVICE=cpu GPU_CHECK_MODES=off PYTHON=.venv/bin/python \
 #     bash workflows/bench/gpu_check.sh
 set -uo pipefail
-out=${OUT:-workflows/results/gpu}
+# results are written to a work folder, then packed into one archive (the device tool brings
+# back at most 8 files) beside copies of the tables and the log
+dest=${OUT:-workflows/results/gpu}
+out=$(mktemp -d)
+pack() {
+    cp "$out"/*.md "$out"/gpu_check.log "$dest"/ 2>/dev/null
+    tar -C "$out" -czf "$dest/gpu_check.tgz" .
+}
+trap pack EXIT
 device=${GPU_CHECK_DEVICE:-cuda}
 modes=${GPU_CHECK_MODES:-off,cuda-graph}
 py=${PYTHON:-python3}
-mkdir -p "$out"
+mkdir -p "$dest"
 if [ -z "${GPU_CHECK_DRY:-}" ]; then
     # shellcheck source=/dev/null
     source .device-carry/env.sh
@@ -35,18 +43,18 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log everything,
     timeout "$limit" "$@" >> "$log" 2>&1
     local rc=$?
     echo "== $name: exit $rc after $(($(date +%s) - t0)) s" | tee -a "$log"
+    pack  # what is done so far is kept even if a later step overruns the call's limit
 }
 
-steps=${GPU_CHECK_STEPS:-tests,stage2,family,infer,mnist}
+steps=${GPU_CHECK_STEPS:-tests,stage2,family,infer,mnist,fused}
 want() { [[ ",$steps," == *",$1,"* ]]; }
 if want tests; then
     step cuda_tests 90 "$py" -m pytest -q -p no:cacheprovider -k cuda tests/core
     tail -n 4 "$log"
 fi
 if want stage2; then
-    step ddvi_throughput 200 "$py" -m workflows.bench.ddvi_throughput --device "$device" \
-        --compile "${GPU_CHECK_STAGE2_MODES:-$modes}" --batches 100 --out "$out" \
-        ${MNIST_DIR:+--mnist-dir "$MNIST_DIR"}
+    step ddvi_throughput 120 "$py" -m workflows.bench.ddvi_throughput --device "$device" \
+        --compile "$modes" --batches 100 --out "$out" ${MNIST_DIR:+--mnist-dir "$MNIST_DIR"}
 fi
 if want family; then
     step family_throughput 150 "$py" -m workflows.bench.family_throughput --device "$device" \
@@ -61,6 +69,11 @@ if want mnist; then
     step mnist_epoch 100 "$py" -m workflows.bench.mnist_epoch --device "$device" \
         --compile "${GPU_CHECK_MNIST_MODES:-cuda-graph}" --out "$out" \
         ${MNIST_DIR:+--data-dir "$MNIST_DIR"} ${GPU_CHECK_SUBSET:+--subset "$GPU_CHECK_SUBSET"}
+fi
+if want fused; then  # torch.compile inside the recorded step: minutes of compiling first
+    step ddvi_throughput_fused 200 "$py" -m workflows.bench.ddvi_throughput --device "$device" \
+        --compile "${GPU_CHECK_FUSED_MODES:-cuda-graph-fused}" --batches 100 --out "$out" \
+        --stem-suffix _fused ${MNIST_DIR:+--mnist-dir "$MNIST_DIR"}
 fi
 for f in "$out"/*.md; do
     sed -n '/^|/p' "$f"

@@ -64,21 +64,37 @@ def main() -> None:
             for mode in args.compile.split(","):
                 runs.append(run_once(args.device, mode, seed, Path(scratch)))
                 print(runs[-1], file=sys.stderr)
+                write(args, runs)  # after every run: a later one cut short keeps the earlier
+
+
+def write(args, runs: list[dict]) -> None:
+    """Write the result files for the runs so far."""
     from ddvi_genomics.provenance import provenance
 
     lines = [
         f"# `ddvi-genomics infer --example` wall time ({args.device})",
         "",
         "The whole command in its own process (start-up, read, QC, PCA, DDVI with 150 stage-2 "
-        "epochs, metrics, plots); population and super-population kNN20 from its metrics.",
+        "epochs, metrics, plots); stage seconds from its log; population and super-population "
+        "kNN20 from its metrics.",
         "",
         *markdown_table(
-            ["--compile", "seed", "wall s", "pop kNN20", "super kNN20"],
+            [
+                "--compile",
+                "seed",
+                "wall s",
+                "embedding s",
+                "metrics s",
+                "pop kNN20",
+                "super kNN20",
+            ],
             (
                 [
                     r["compile"],
                     r["seed"],
                     f"{r['seconds']:.1f}",
+                    f"{r['stage_seconds'].get('embedding', float('nan')):.1f}",
+                    f"{r['stage_seconds'].get('metrics', float('nan')):.1f}",
                     f"{r[KEYS[0]]:.3f}",
                     f"{r[KEYS[1]]:.3f}",
                 ]
