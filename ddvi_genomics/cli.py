@@ -284,7 +284,7 @@ def _limit_threads(value) -> dict:
             "max-autotune",
         ]
     ),
-    default="off",
+    default="auto",
     show_default=True,
     help="cuda-graph: record each training step once as a CUDA graph and replay it; "
     "cuda-graph-fused: torch.compile the losses first (a minute of compiling); auto: "

@@ -35,9 +35,12 @@ def package_versions() -> dict[str, str]:
 def git_commit(path: str | os.PathLike | None = None) -> str | None:
     """Return the commit of the checkout holding ``path`` (``-dirty`` when it has changes).
 
-    Outside a checkout (an installed package, a copy of the tree sent to a GPU machine) it is
-    the ``DDVI_GENOMICS_COMMIT`` environment variable when that is set, else None.
+    The ``DDVI_GENOMICS_COMMIT`` environment variable, when set, wins: a copy of the tree sent
+    to another machine can carry a stale ``.git`` (a GPU machine's copy reported the session's
+    first commit). Outside a checkout without it: None.
     """
+    if os.environ.get("DDVI_GENOMICS_COMMIT"):
+        return os.environ["DDVI_GENOMICS_COMMIT"]
     where = Path(path) if path is not None else Path(__file__).resolve().parent
     try:
         head = subprocess.run(
@@ -50,7 +53,7 @@ def git_commit(path: str | os.PathLike | None = None) -> str | None:
             cwd=where,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return os.environ.get("DDVI_GENOMICS_COMMIT")
+        return None
     return head + ("-dirty" if changes else "")
 
 

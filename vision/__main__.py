@@ -69,7 +69,7 @@ def main() -> None:
     "--compile",
     "compile_mode",
     type=click.Choice(COMPILE_MODES),
-    default="off",
+    default="auto",
     show_default=True,
     help="cuda-graph: record each training step as a CUDA graph and replay it; "
     "cuda-graph-fused: torch.compile the losses first; auto: cuda-graph on CUDA, eager "

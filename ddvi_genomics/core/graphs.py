@@ -21,7 +21,9 @@ frozen when it is recorded. A graph is therefore kept per **key**:
   Which plans do is learnt by watching the context during their first step.
 
 A loss that draws from ``ctx.host_rng`` itself cannot be replayed: that plan runs eagerly, with a
-warning. Random draws on the device replay correctly: the run's noise generator is registered with
+warning. A step that fails while it is recorded (a read of a device value, a copy from pageable
+host memory) stops the run with an error naming the plan: an aborted capture can leave CUDA's
+random generators unusable, so there is no safe eager fallback then. Random draws on the device replay correctly: the run's noise generator is registered with
 every graph (torch's default generator, used by dropout, always is), so each replay advances it as
 an eager step would.
 
@@ -245,9 +247,13 @@ class RecordedSteps:
             entry = self.backend.capture(
                 lambda: self.run_step(plan, optimiser, data, frozen), self.warm_records[key]
             )
-        except Exception as err:  # noqa: BLE001 - any capture failure falls back to eager
-            self._give_up(plan, f"recording failed ({type(err).__name__}: {err})")
-            return None
+        except Exception as err:
+            # no eager fallback: an aborted capture can leave the device's random generators
+            # registered with a dead graph, and every later draw of the process fails
+            raise RuntimeError(
+                f"plan {plan.name!r} could not be recorded as a CUDA graph "
+                f"({type(err).__name__}: {str(err).splitlines()[0]}); train with compile='off'"
+            ) from err
         finally:
             frozen.watch(None)
         if reads & HOST_FIELDS or (reads & EPOCH_FIELDS and not self.epoch_dependent[pid]):

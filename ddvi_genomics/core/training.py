@@ -237,12 +237,12 @@ class FitOptions:
         ``batch_transform(x_batch, generator)`` applied to every training batch of ``x`` (data
         augmentation; the generator is the seeded noise stream). Labels are not passed to it.
     compile : str
-        ``"off"`` (default: eager); ``"cuda-graph"``: every plan's whole step (loss, backward,
+        ``"auto"`` (default): ``"cuda-graph"`` on CUDA, eager elsewhere; ``"off"``: eager;
+        ``"cuda-graph"``: every plan's whole step (loss, backward,
         clipping, Adam) recorded once as a CUDA graph and replayed (:mod:`.graphs`; CUDA only,
         not data-parallel); ``"cuda-graph-fused"``: the same, with each loss function and its
         backward first fused by :func:`torch.compile` (fewer, larger kernels per step, after
-        a compilation of a minute or more); ``"auto"``: ``"cuda-graph"`` on CUDA, eager
-        elsewhere; or a
+        a compilation of a minute or more); or a
         :func:`torch.compile` mode (``"default"``, ``"reduce-overhead"``, ``"max-autotune"``)
         for every plan's loss function, its backward pass compiled with it. A loss function
         that fails to compile, or a step that cannot be recorded, runs eagerly, with a warning.
@@ -261,7 +261,7 @@ class FitOptions:
     eval_fn: Callable[[nn.Module], dict[str, float]] | None = None
     eval_every: int = 0
     batch_transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
-    compile: str = "off"
+    compile: str = "auto"
     distributed: bool | None = None
 
 

@@ -151,7 +151,7 @@ def embed(
     verbose: bool | None = None,
     labels: np.ndarray | None = None,
     options: dict | None = None,
-    compile: str = "off",
+    compile: str = "auto",
 ) -> Embedding:
     """Embed PCA coordinates ``(n_samples, n_pcs)`` in two dimensions.
 
@@ -175,7 +175,8 @@ def embed(
         Knobs of the neighbour methods: ``perplexity`` (t-SNE, default 100), ``n_neighbors`` and
         ``min_dist`` (UMAP, defaults 15 and 0.5). Unknown keys are an error.
     compile : str
-        Neural methods: :func:`ddvi_genomics.core.training.fit`'s ``compile`` (``"off"``: eager).
+        Neural methods: :func:`ddvi_genomics.core.training.fit`'s ``compile`` (``"auto"``:
+        recorded CUDA graphs on CUDA, eager elsewhere; ``"off"``: eager).
 
     Returns
     -------

@@ -240,7 +240,7 @@ def infer(
     verbose: bool | None = None,
     min_confidence: float = 0.5,
     memory_mib: float | None = None,
-    compile: str = "off",
+    compile: str = "auto",
 ) -> AncestryMap:
     """Fit a 2-D ancestry map of genotypes; write nothing.
 
@@ -274,8 +274,8 @@ def infer(
         PCA workspace in MiB (PLINK's ``--memory``): the dosages are scaled block by block within
         it; default :data:`~.pca.DEFAULT_WORKSPACE_MIB`.
     compile : str
-        ``torch.compile`` mode of the network's loss functions (``"off"``: eager; see
-        :func:`ddvi_genomics.core.training.fit`).
+        How the network trains: ``"auto"`` records each step as a CUDA graph on CUDA and runs
+        eagerly elsewhere; ``"off"``: eager; see :func:`ddvi_genomics.core.training.fit`.
 
     Returns
     -------
@@ -299,7 +299,7 @@ def infer(
 
 def _finish_map(
     stages, sample_id, family, variants, report, pca, reference_pcs, aligned, *, method, config,
-    seed, device, n_draws, verbose, min_confidence, compile="off",
+    seed, device, n_draws, verbose, min_confidence, compile="auto",
 ) -> AncestryMap:  # fmt: skip
     """Embed the PCs, score the map and assemble the :class:`AncestryMap` (after QC and PCA)."""
     pcs = reference_pcs[:, : pca.n_components]
@@ -344,7 +344,7 @@ def infer_store(
     min_confidence: float = 0.5,
     scheduler: str | None = None,
     pca_fit_samples: list[str] | None = None,
-    compile: str = "off",
+    compile: str = "auto",
 ) -> AncestryMap:
     """:func:`infer` on a VCF Zarr store with QC and PCA out of core on Dask.
 

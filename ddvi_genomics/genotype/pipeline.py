@@ -79,7 +79,7 @@ class InferOptions:
     method: str = "ddvi"
     seed: int = 0
     device: str = "auto"
-    compile: str = "off"
+    compile: str = "auto"
     epochs: int | None = None
     recipe: str = "ours"
     qc: QCOptions = QCOptions()

@@ -166,3 +166,17 @@ def test_cuda_graph__needs_cuda():
         pytest.skip("this machine has CUDA; the refusal is for machines without it")
     with pytest.raises(ValueError, match="compile='cuda-graph' / 'cuda-graph-fused' needs a CUDA"):
         VAE(12, epochs=1).fit(torch.rand(16, 12), device="cpu", compile="cuda-graph")
+
+
+def test_recorded_steps__a_failed_recording_stops_the_run(monkeypatch):
+    """No eager fallback after a failed capture (the device's generators may be unusable)."""
+
+    class Failing(graphs.EagerReplay):
+        def capture(self, fn, like):
+            raise RuntimeError("operation not permitted when stream is capturing\ndetails")
+
+    monkeypatch.setattr(training, "graph_backend", lambda dev, gens: Failing())
+    with pytest.raises(RuntimeError, match=r"plan 'elbo' could not be recorded as a CUDA graph"):
+        VAE(12, hidden=(16,), epochs=1, batch_size=32).fit(
+            torch.rand(128, 12), device="cpu", verbose=False, compile="cuda-graph"
+        )

@@ -12,7 +12,17 @@ import warnings
 import pytest
 import torch
 
-from ddvi_genomics.core.models import AAE, DDVI, HIAFVAE, IAFVAE, VAE, DDVISemi
+from ddvi_genomics.core.models import (
+    AAE,
+    DDVI,
+    HIAFVAE,
+    IAFVAE,
+    VAE,
+    AAESemi,
+    DDVISemi,
+    IAFVAESemi,
+    VAESemi,
+)
 from tests.conftest import TINY_DDVI, gen
 
 READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "numpy", "cpu")
@@ -47,6 +57,9 @@ FAMILIES = {
     "aae": lambda: AAE(12, hidden=(16,), epochs=2, batch_size=32),
     # K class diffusions, labelled and unlabelled rows in every batch
     "ddvi-semi": lambda: DDVISemi(12, **TINY_DDVI),
+    "vae-semi": lambda: VAESemi(12, hidden=(16,), epochs=2, batch_size=32),
+    "iaf-vae-semi": lambda: IAFVAESemi(12, hidden=(16,), epochs=2, batch_size=32),
+    "aae-semi": lambda: AAESemi(12, hidden=(16,), epochs=2, batch_size=32, disc_hidden=(16,)),
 }
 
 
@@ -56,7 +69,7 @@ def _reads_per_run(family, device, compile_mode, count_reads):
         x = torch.rand(n, 12, generator=gen(0))
         model = FAMILIES[family]()
         labels = (torch.arange(n) % 10).where(torch.arange(n) % 3 == 0, torch.tensor(-1))
-        extra = (labels.numpy(),) if family == "ddvi-semi" else ()
+        extra = (labels.numpy(),) if family.endswith("-semi") else ()
         count_reads["n"] = 0
         with warnings.catch_warnings(record=True) as synced:
             warnings.simplefilter("always")

@@ -98,7 +98,7 @@ class LatentVariableModel(nn.Module, abc.ABC):
         eval_fn=None,
         eval_every: int = 0,
         batch_transform=None,
-        compile: str = "off",
+        compile: str = "auto",
     ):
         """Train every phase on ``x`` (n, n_features).
 

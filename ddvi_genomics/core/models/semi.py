@@ -41,15 +41,15 @@ class _ClassHeadMixin:
     def _prior_term(self, z, logits, labels):
         """``(prior_term, entropy)``: label- or q(c|x)-weighted ``log p(z|c)``, each group averaged."""
         class_lp = self.prior.class_log_prob(z)  # (n, K)
-        lab = labels != UNLABELLED
-        term = z.new_zeros(())
-        if bool(lab.any()):
-            term = term + class_lp[lab].gather(1, labels[lab][:, None]).mean()
-        ent = z.new_zeros(())
-        if bool((~lab).any()):
-            probs = torch.softmax(logits[~lab], 1)
-            term = term + (probs * class_lp[~lab]).sum(1).mean()
-            ent = D.Categorical(probs=probs).entropy().mean()
+        # group means as masked sums (an empty group gives 0): no batch composition is read back
+        lab = (labels != UNLABELLED).to(z.dtype)
+        unl = 1.0 - lab
+        labelled_lp = class_lp.gather(1, labels.clamp_min(0)[:, None])[:, 0]
+        term = (labelled_lp * lab).sum() / lab.sum().clamp_min(1)
+        probs = torch.softmax(logits, 1)
+        term = term + ((probs * class_lp).sum(1) * unl).sum() / unl.sum().clamp_min(1)
+        entropy = D.Categorical(probs=probs, validate_args=False).entropy()
+        ent = (entropy * unl).sum() / unl.sum().clamp_min(1)
         return term, ent
 
     def _loss(self, batch, ctx: StepContext) -> LossOutput:
@@ -60,8 +60,9 @@ class _ClassHeadMixin:
         z, log_q, _ = self.posterior(x, ctx.generator, heads=heads)
         rec = self._reconstruction(self.decoder(z), x)
         prior_term, ent = self._prior_term(z, logits, labels)
-        lab = labels != UNLABELLED
-        ce = F.cross_entropy(logits[lab], labels[lab]) if bool(lab.any()) else logits.new_zeros(())
+        lab = (labels != UNLABELLED).to(logits.dtype)
+        ce = F.cross_entropy(logits, labels.clamp_min(0), reduction="none")
+        ce = (ce * lab).sum() / lab.sum().clamp_min(1)  # mean over the labelled rows, 0 if none
         w = kl_weight_at(
             ctx.epoch, ctx.n_epochs, cfg.kl_weight, cfg.kl_schedule, cfg.kl_warmup_fraction
         )
