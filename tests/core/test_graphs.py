@@ -133,6 +133,18 @@ def test_recorded_steps__keys_follow_what_a_step_depends_on(cpu_recorder):
     assert cpu_recorder[1].captures > 3  # the sleep plan has one graph per class drawn
     train("vae-linear-kl", "cpu", compile="cuda-graph")
     assert cpu_recorder[2].captures == 3  # the KL weight changes every epoch
+    # a learning-rate step after epoch 1, in a loss that reads no epoch: one graph per rate
+    net = torch.nn.Linear(3, 1)
+    plan = OptimiserPlan(
+        "fit",
+        [net],
+        lambda batch, ctx: LossOutput(net(batch).square().mean(), {}),
+        lr=0.1,
+        lr_factor=lambda epoch: 1.0 if epoch < 1 else 0.1,
+    )
+    phase = Phase("train", [plan], epochs=3, batch_size=4)
+    fit(net, [phase], torch.rand(16, 3), device="cpu", verbose=False, compile="cuda-graph")
+    assert cpu_recorder[3].captures == 2
 
 
 def test_recorded_steps__without_epoch_keys_a_schedule_is_frozen(monkeypatch, cpu_recorder):
