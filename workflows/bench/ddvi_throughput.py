@@ -40,6 +40,7 @@ from ddvi_genomics.core.models.ddvi import DDVI
 ROOT = Path(__file__).resolve().parents[2]
 
 BATCH = 128
+PEAK_KIND = {True: "cuda max_memory_allocated", False: "process max RSS"}
 
 
 def load_images(mnist_dir: str | None, n: int) -> torch.Tensor:
@@ -190,6 +191,13 @@ class ReferenceStyle:
 # --------------------------------------------------------------------------------------------
 
 
+def peak_memory_bytes(dev: torch.device) -> int:
+    """Peak memory of this process: max allocated on CUDA, max resident set size elsewhere."""
+    if dev.type == "cuda":
+        return torch.cuda.max_memory_allocated()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def run_fit_variant(compile_mode: str, device: str, batches: int, mnist_dir: str | None) -> dict:
     """Stage 2 through :func:`fit` itself: a warm-up epoch, then a timed epoch of ``batches``.
 
@@ -205,11 +213,7 @@ def run_fit_variant(compile_mode: str, device: str, batches: int, mnist_dir: str
         torch.cuda.reset_peak_memory_stats()
     rows = model.fit(data, device=dev, seed=0, verbose=False, compile=compile_mode).rows
     warm, timed = rows[0]["seconds"], rows[1]["seconds"]
-    peak = (
-        torch.cuda.max_memory_allocated()
-        if dev.type == "cuda"
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    )
+    peak = peak_memory_bytes(dev)
     return {
         "variant": f"ours, fit compile={compile_mode}",
         "device": device,
@@ -219,9 +223,7 @@ def run_fit_variant(compile_mode: str, device: str, batches: int, mnist_dir: str
         "examples_per_s": batches * BATCH / timed,
         "s_per_100_batches": 100 * timed / batches,
         "peak_memory_mb": peak / 2**20,
-        "peak_memory_kind": "cuda max_memory_allocated"
-        if dev.type == "cuda"
-        else "process max RSS",
+        "peak_memory_kind": PEAK_KIND[dev.type == "cuda"],
     }
 
 
@@ -247,11 +249,7 @@ def run_reference_style(device: str, batches: int, warmup: int, mnist_dir: str |
         runner.step(data[i * BATCH : (i + 1) * BATCH])
     sync(dev)
     seconds = time.perf_counter() - start
-    peak = (
-        torch.cuda.max_memory_allocated()
-        if dev.type == "cuda"
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    )
+    peak = peak_memory_bytes(dev)
     return {
         "variant": "reference-style",
         "device": device,
@@ -261,9 +259,7 @@ def run_reference_style(device: str, batches: int, warmup: int, mnist_dir: str |
         "examples_per_s": batches * BATCH / seconds,
         "s_per_100_batches": 100 * seconds / batches,
         "peak_memory_mb": peak / 2**20,
-        "peak_memory_kind": "cuda max_memory_allocated"
-        if dev.type == "cuda"
-        else "process max RSS",
+        "peak_memory_kind": PEAK_KIND[dev.type == "cuda"],
     }
 
 

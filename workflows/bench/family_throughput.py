@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +30,7 @@ from ddvi_genomics.core.models import AAE, DDVI, HIAFVAE, IAFVAE, VAE, DDVISemi
 from ddvi_genomics.core.models.ddvi import _kl_standard_normal
 from ddvi_genomics.core.models.ddvi_semi import _take_state
 from ddvi_genomics.core.training import LossOutput
-from workflows.bench.ddvi_throughput import load_images
+from workflows.bench.ddvi_throughput import load_images, peak_memory_bytes
 from workflows.report import markdown_table, write_result
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,11 +103,7 @@ def run_variant(
         torch.cuda.reset_peak_memory_stats()
     rows = model.fit(x, *extra, device=dev, seed=0, verbose=False, compile=compile_mode).rows
     seconds = rows[-1]["seconds"]
-    peak = (
-        torch.cuda.max_memory_allocated()
-        if dev.type == "cuda"
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    )
+    peak = peak_memory_bytes(dev)
     phase = model.training_phases()[-1]
     return {
         "variant": name if compile_mode == "off" else f"{name}, {compile_mode}",
