@@ -211,6 +211,13 @@ class RecordedSteps:
         replay()
         return record
 
+    def forget(self, plans) -> None:
+        """Drop the graphs of ``plans`` (a finished phase's): their keys never come back."""
+        ids = {id(plan) for plan in plans}
+        for table in (self.graphs, self.warm_records):
+            for key in [k for k in table if k[0] in ids]:
+                del table[key]
+
     # -- internals ------------------------------------------------------------------------------
 
     def _watched_warm(self, plan, optimiser, data, ctx):

@@ -493,6 +493,8 @@ def _run_phase(run: _Run, phases: Sequence[Phase], phase_idx: int) -> None:
         if opts.checkpoint is not None and run.shard.rank == 0:
             _save_atomic(run.checkpoint_state(phase_idx, epoch, last, optims), opts.checkpoint)
     _apply_freezing(phase, None)
+    if run.recorder is not None:  # free the finished phase's graphs and their memory pools
+        run.recorder.forget(phase.plans)
 
 
 def _run_epoch(run: _Run, phase: Phase, optims, epoch: int) -> dict[str, float]:

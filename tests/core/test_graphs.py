@@ -180,6 +180,21 @@ def test_cuda_graph__needs_cuda():
         VAE(12, epochs=1).fit(torch.rand(16, 12), device="cpu", compile="cuda-graph")
 
 
+def test_recorded_steps__a_finished_phase_frees_its_graphs(monkeypatch, cpu_recorder):
+    made = []
+    real_init = graphs.RecordedSteps.__init__
+
+    def spy(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(graphs.RecordedSteps, "__init__", spy)
+    train("ddvi", "cpu", compile="cuda-graph")
+    (steps,) = made
+    assert cpu_recorder[0].captures == 5  # graphs were made, one phase after another
+    assert steps.graphs == {} and steps.warm_records == {}
+
+
 def test_recorded_steps__a_failed_recording_stops_the_run(monkeypatch):
     """No eager fallback after a failed capture (the device's generators may be unusable)."""
 
