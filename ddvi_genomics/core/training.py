@@ -237,15 +237,16 @@ class FitOptions:
         ``batch_transform(x_batch, generator)`` applied to every training batch of ``x`` (data
         augmentation; the generator is the seeded noise stream). Labels are not passed to it.
     compile : str
-        ``"auto"`` (default): ``"cuda-graph"`` on CUDA, eager elsewhere; ``"off"``: eager;
-        ``"cuda-graph"``: every plan's whole step (loss, backward,
+        ``"auto"`` (default): ``"cuda-graph"`` on CUDA, eager elsewhere (and in data-parallel
+        runs); ``"off"``: eager; ``"cuda-graph"``: every plan's whole step (loss, backward,
         clipping, Adam) recorded once as a CUDA graph and replayed (:mod:`.graphs`; CUDA only,
         not data-parallel); ``"cuda-graph-fused"``: the same, with each loss function and its
-        backward first fused by :func:`torch.compile` (fewer, larger kernels per step, after
-        a compilation of a minute or more); or a
-        :func:`torch.compile` mode (``"default"``, ``"reduce-overhead"``, ``"max-autotune"``)
-        for every plan's loss function, its backward pass compiled with it. A loss function
-        that fails to compile, or a step that cannot be recorded, runs eagerly, with a warning.
+        backward first fused by :func:`torch.compile` (fewer, larger kernels per step, after a
+        compilation of a minute or more); or a :func:`torch.compile` mode (``"default"``,
+        ``"reduce-overhead"``, ``"max-autotune"``) for every plan's loss function, its backward
+        pass compiled with it. A loss function that fails to compile runs eagerly, with a
+        warning, as does a plan whose loss draws from ``ctx.host_rng``; a step that fails while
+        it is recorded stops the run with an error naming the plan.
     distributed : bool, optional
         Share every batch among the processes of the initialised ``torch.distributed`` group
         (:mod:`.distributed`); None: whenever such a group of more than one process exists.
@@ -363,7 +364,7 @@ class _Run:
     saved_optimisers: dict = dataclasses.field(default_factory=dict)
     progress: EpochProgress | None = None
     loss_fns: dict = dataclasses.field(default_factory=dict)  # compiled loss per plan
-    recorder: RecordedSteps | None = None  # compile="cuda-graph"
+    recorder: RecordedSteps | None = None  # compile="cuda-graph" / "cuda-graph-fused"
 
     def loss_fn(self, plan: OptimiserPlan):
         """Return ``plan``'s loss function, compiled once per fit when ``compile`` asks for it."""
