@@ -83,6 +83,22 @@ def test_q_posterior__equals_bayes_rule(device):
         assert float(got_logvar) == pytest.approx(np.log(var), rel=1e-4)
 
 
+def test_ddim_step__folded_coefficients_equal_the_two_stage_formula():
+    """Oracle: zhat from the noise, then sqrt(abar_prev) zhat + sqrt(1 - abar_prev) eps, in float64."""
+    diff = GaussianDiffusion(40)
+    g = gen(0)
+    y, eps = torch.randn(64, 2, generator=g), torch.randn(64, 2, generator=g)
+    abar = diff.alphas_cumprod.double()
+    abar_prev = diff.alphas_cumprod_prev.double()
+    for k in range(40):
+        z_hat = (y.double() - (1 - abar[k]).sqrt() * eps.double()) / abar[k].sqrt()
+        want = abar_prev[k].sqrt() * z_hat + (1 - abar_prev[k]).sqrt() * eps.double()
+        fast = diff.ddim_step(y, k, eps)  # Python int k: folded
+        tensor_k = diff.ddim_step(y, torch.full((64,), k), eps)  # tensor k: two-stage
+        torch.testing.assert_close(fast.double(), want, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(fast, tensor_k, rtol=1e-5, atol=1e-5)
+
+
 def test_ddim_step__with_true_noise_moves_along_the_forward_path():
     """With the exact noise, a DDIM step maps q_sample(z, k, eps) to q_sample(z, k-1, eps)."""
     diff = GaussianDiffusion(40)
