@@ -50,7 +50,7 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log everything,
 steps=${GPU_CHECK_STEPS:-tests,stage2,family,infer,mnist,fused}
 want() { [[ ",$steps," == *",$1,"* ]]; }
 if want tests; then
-    step cuda_tests 90 "$py" -m pytest -q -p no:cacheprovider -k cuda tests/core
+    step cuda_tests 150 "$py" -m pytest -q -p no:cacheprovider -k cuda tests/core
     tail -n 4 "$log"
 fi
 if want stage2; then
