@@ -20,12 +20,14 @@ frozen when it is recorded. A graph is therefore kept per **key**:
 - the epoch, for plans whose loss reads ``ctx.epoch`` or ``ctx.n_epochs`` (a KL weight schedule).
   Which plans do is learnt by watching the context during their first step.
 
+Random draws on the device replay correctly: the run's noise generator is registered with every
+graph (torch's default generator, used by dropout, always is), so each replay advances it as an
+eager step would.
+
 A loss that draws from ``ctx.host_rng`` itself cannot be replayed: that plan runs eagerly, with a
 warning. A step that fails while it is recorded (a read of a device value, a copy from pageable
 host memory) stops the run with an error naming the plan: an aborted capture can leave CUDA's
-random generators unusable, so there is no safe eager fallback then. Random draws on the device replay correctly: the run's noise generator is registered with
-every graph (torch's default generator, used by dropout, always is), so each replay advances it as
-an eager step would.
+random generators unusable, so there is no safe eager fallback then.
 
 The first step of each key runs eagerly (on a side stream, as CUDA graph capture needs: it builds
 Adam's state and the libraries' workspaces); the second is recorded and then replayed, and every
@@ -33,7 +35,9 @@ later one is a replay. Every batch is still exactly one optimiser step of each p
 
 :class:`EagerReplay` stands in for the CUDA backend in tests on the CPU: recording keeps a closure
 over the recording-time context and static buffers, and a replay calls it, so a key that misses
-something the step depends on gives different numbers from eager, as it would on a GPU.
+something of the context (the epoch, the choice) gives different numbers from eager, as it would
+on a GPU. Its replays do re-read the learning rates and ``requires_grad``, which a CUDA graph
+would not; tests count the graphs made to guard those two parts of the key.
 """
 
 from __future__ import annotations
