@@ -24,8 +24,6 @@ import gzip
 import json
 import math
 import resource
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -36,6 +34,7 @@ from torch import nn
 
 from ddvi_genomics.core.kde import REFERENCE_BANDWIDTHS, kde_log_prob
 from ddvi_genomics.core.models.ddvi import DDVI
+from workflows.bench import variant_in_subprocess
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -329,28 +328,7 @@ def main() -> None:
     results = []
     modes = args.compile.split(",")
     for variant in (*modes, "reference-style", "kde"):
-        cmd = [
-            sys.executable,
-            "-m",
-            "workflows.bench.ddvi_throughput",
-            "--out",
-            args.out,
-            "--device",
-            args.device,
-            "--threads",
-            str(args.threads),
-            "--batches",
-            str(args.batches),
-            "--warmup",
-            str(args.warmup),
-            "--variant",
-            variant,
-        ]
-        if args.mnist_dir:
-            cmd += ["--mnist-dir", args.mnist_dir]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
-        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        print(results[-1], file=sys.stderr)
+        results.append(variant_in_subprocess("workflows.bench.ddvi_throughput", variant))
     from ddvi_genomics.provenance import provenance
     from workflows.report import markdown_table, write_result
 

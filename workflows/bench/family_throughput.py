@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +28,7 @@ from ddvi_genomics.core.models import AAE, DDVI, HIAFVAE, IAFVAE, VAE, DDVISemi
 from ddvi_genomics.core.models.ddvi import _kl_standard_normal
 from ddvi_genomics.core.models.ddvi_semi import _take_state
 from ddvi_genomics.core.training import LossOutput
+from workflows.bench import variant_in_subprocess
 from workflows.bench.ddvi_throughput import load_images, peak_memory_bytes
 from workflows.report import markdown_table, write_result
 
@@ -154,28 +153,9 @@ def main() -> None:
     results = []
     for name in args.families.split(","):
         for mode in args.compile.split(","):
-            cmd = [
-                sys.executable,
-                "-m",
-                "workflows.bench.family_throughput",
-                "--out",
-                args.out,
-                "--device",
-                args.device,
-                "--threads",
-                str(args.threads),
-                "--batches",
-                str(args.batches),
-                "--semi-batches",
-                str(args.semi_batches),
-                "--variant",
-                f"{name}@{mode}",
-            ]
-            if args.mnist_dir:
-                cmd += ["--mnist-dir", args.mnist_dir]
-            done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
-            results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-            print(results[-1], file=sys.stderr)
+            results.append(
+                variant_in_subprocess("workflows.bench.family_throughput", f"{name}@{mode}")
+            )
     record = {
         "benchmark": "family_throughput",
         "config": "MNIST presets (784-1000-1000 MLPs; DDVI T = 40 with 3 "
