@@ -240,7 +240,9 @@ class GaussianDiffusion(nn.Module):
         Parameters
         ----------
         eps_model : callable
-            ``eps_model(y, k)`` or ``eps_model(y, k, context)`` returning predicted noise.
+            ``eps_model(y, k)`` or ``eps_model(y, k, context)`` returning predicted noise. A
+            network with an ``unrolled()`` method (:class:`~.nn.EpsilonNet`) is called through
+            it: the same function, laid out for one call per step.
         y_start : torch.Tensor, shape (n, d)
         context : torch.Tensor, shape (n, c), optional
         stochastic : bool
@@ -255,6 +257,8 @@ class GaussianDiffusion(nn.Module):
         """
         states = [y_start]
         y = y_start
+        if hasattr(eps_model, "unrolled"):  # per-step tables built once: fewer kernels per step
+            eps_model = eps_model.unrolled()
         for k in range(self.n_steps - 1, -1, -1):
             eps = eps_model(y, k) if context is None else eps_model(y, k, context)
             if stochastic:

@@ -166,6 +166,95 @@ class EpsilonNet(nn.Module):
                 h = h + first  # reference ConditionalModelWAUX skip connection
         return self.out(h)
 
+    def unrolled(self) -> UnrolledEpsilonNet:
+        """Return the network laid out for a chain that calls it once per Python-int step.
+
+        See :class:`UnrolledEpsilonNet`: the same function, fewer kernels per step.
+        """
+        return UnrolledEpsilonNet(
+            [
+                (layer.linear.weight, layer.linear.bias, layer.embedding.weight)
+                for layer in self.layers
+            ],
+            (self.out.weight, self.out.bias),
+            self.context_dim,
+        )
+
+
+def _per_step(tensor: torch.Tensor, n_steps: int, dim: int = 0) -> tuple[torch.Tensor, ...]:
+    """``n_steps`` views of ``tensor`` (one per chain step) whose gradients meet in two kernels.
+
+    A parameter used at every step of a chain otherwise gets one gradient accumulation per step;
+    through ``expand`` and ``unbind`` autograd stacks the T step gradients and sums them once.
+    """
+    return (
+        tensor.unsqueeze(dim).expand(*tensor.shape[:dim], n_steps, *tensor.shape[dim:]).unbind(dim)
+    )
+
+
+class UnrolledEpsilonNet:
+    """A step-conditioned denoiser laid out for a chain that visits steps one at a time.
+
+    Each step-conditioned layer computes ``h W^T + (b + e_k)``: the bias ``b`` and the step
+    embeddings ``e`` are added once for all T steps, and every weight and offset is split into
+    per-step views whose gradients are stacked and summed once per chain, instead of indexed
+    (a zero-filled table per step in backward) and accumulated step by step. A chain step then
+    costs about half the kernels of :meth:`EpsilonNet.forward`, which is what bounds a recorded
+    CUDA graph of the chain. Values equal ``forward``'s up to float rounding (the sum
+    ``b + e_k`` is formed first).
+
+    Parameters
+    ----------
+    layers : list of (weight, bias, embedding)
+        Per step-conditioned layer: weight (out, in) or, class-batched, (C, in, out); bias
+        (out,) or (C, out); embedding (T, out) or (C, T, out).
+    head : (weight, bias)
+        The output layer, laid out like ``layers``.
+    context_dim : int
+        Size of the context input (0 for none); with a context the third hidden layer adds a
+        skip connection from the first (reference ``ConditionalModelWAUX``).
+    batched : bool
+        Class-batched layout (:class:`ClassBatchedEpsilonNet`): inputs (C, n, .) and batched
+        matrix products.
+    """
+
+    def __init__(self, layers, head, context_dim: int, batched: bool = False):
+        self.context_dim, self.batched = context_dim, batched
+        step_dim = 1 if batched else 0  # where the step axis sits in an embedding table
+        n_steps = layers[0][2].shape[step_dim]
+        self.weights, self.offsets = [], []
+        for weight, bias, embedding in layers:
+            self.weights.append(_per_step(weight, n_steps))
+            # b + e_k for every k at once, then one view per step: (out,) or (C, 1, out)
+            offsets = (bias.unsqueeze(1) if batched else bias) + embedding
+            self.offsets.append(offsets.unsqueeze(2).unbind(1) if batched else offsets.unbind(0))
+        weight, bias = head
+        self.head_weights = _per_step(weight, n_steps)
+        self.head_bias = _per_step(bias.unsqueeze(1) if batched else bias, n_steps)
+
+    def _linear(self, h: torch.Tensor, weight: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+        if self.batched:
+            return torch.baddbmm(offset, h, weight)
+        return torch.nn.functional.linear(h, weight, offset)
+
+    def __call__(self, y: torch.Tensor, k: int, context: torch.Tensor | None = None):
+        """Predicted noise at step ``k`` (a Python int), shaped like ``y``."""
+        h = y
+        if self.context_dim:
+            if context is None:
+                raise ValueError("this denoiser needs a context tensor")
+            if self.batched and context.ndim == 2:
+                context = context.expand(y.shape[0], *context.shape)
+            h = torch.cat([y, context], dim=-1)
+        first = None
+        for i, (weights, offsets) in enumerate(zip(self.weights, self.offsets, strict=True)):
+            h = torch.relu(self._linear(h, weights[k], offsets[k]))
+            if i == 0:
+                first = h
+            elif i == 2 and self.context_dim:
+                h = h + first
+        return self._linear(h, self.head_weights[k], self.head_bias[k])
+
 
 class ClassBatchedEpsilonNet(nn.Module):
     """K independent :class:`EpsilonNet` s (one per class) evaluated in one batched pass.
@@ -220,13 +309,7 @@ class ClassBatchedEpsilonNet(nn.Module):
         -------
         torch.Tensor, shape (C, n, d)
         """
-        if classes is None:
-            idx = slice(None)
-        elif isinstance(classes, (list, tuple)) and len(classes) == 1:
-            # a slice is a view: no index tensor copied to the device (none may be, in a graph)
-            idx = slice(classes[0], classes[0] + 1)
-        else:
-            idx = torch.as_tensor(classes, device=y.device)
+        idx = self._class_index(classes, y.device)
         h = y
         if self.context_dim:
             if context is None:
@@ -249,6 +332,29 @@ class ClassBatchedEpsilonNet(nn.Module):
             elif i == 2 and self.context_dim:
                 h = h + first
         return torch.baddbmm(self.biases[-1][idx][:, None, :], h, self.weights[-1][idx])
+
+    def unrolled(self, classes=None) -> UnrolledEpsilonNet:
+        """Return the networks laid out for a chain of Python-int steps (:class:`UnrolledEpsilonNet`).
+
+        ``classes`` selects class networks as in :meth:`forward`.
+        """
+        idx = self._class_index(classes, self.weights[0].device)
+        layers = [
+            (self.weights[i][idx], self.biases[i][idx], self.embeddings[i][idx])
+            for i in range(len(self.embeddings))
+        ]
+        head = (self.weights[-1][idx], self.biases[-1][idx])
+        return UnrolledEpsilonNet(layers, head, self.context_dim, batched=True)
+
+    @staticmethod
+    def _class_index(classes, device):
+        """Index of the selected classes: a slice where possible, else a device tensor."""
+        if classes is None:
+            return slice(None)
+        if isinstance(classes, (list, tuple)) and len(classes) == 1:
+            # a slice is a view: no index tensor copied to the device (none may be, in a graph)
+            return slice(classes[0], classes[0] + 1)
+        return torch.as_tensor(classes, device=device)
 
     def class_net(self, c: int) -> EpsilonNet:
         """Return an :class:`EpsilonNet` holding a copy of class ``c``'s weights."""

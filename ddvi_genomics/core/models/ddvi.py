@@ -313,8 +313,9 @@ class DDVI(LatentVariableModel):
         context = self.context_net(x)
         log_q = qy.log_prob(y).sum(-1)  # log q(y^(T) | x)
         states = [y]
+        denoiser = self.denoiser.unrolled()
         for k in range(diffusion.n_steps - 1, -1, -1):
-            eps = self.denoiser(y, k, context)
+            eps = denoiser(y, k, context)
             mean = diffusion.reverse_mean(y, k, eps)
             logvar = diffusion.reverse_variance[k].log()
             noise = torch.randn(y.shape, generator=generator, device=y.device)
