@@ -232,15 +232,19 @@ def test_pushforward_elbo__equals_change_of_variables_with_autograd_jacobian():
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-5)
 
 
-def test_dropout__same_distribution_as_torch_and_off_in_eval():
+def test_dropout__same_distribution_as_torch_and_off_in_eval(device):
     from ddvi_genomics.core.nn import Dropout
 
     layer = Dropout(0.3)
-    x = torch.ones(200_000)
-    out = layer(x)
+    x = torch.ones(200_000, device=device)
+    out = layer(x).cpu()
     assert float((out == 0).double().mean()) == pytest.approx(0.3, abs=0.005)
     assert float(out.mean()) == pytest.approx(1.0, abs=0.01)  # inverted scaling keeps the mean
     assert out.unique().tolist() == [0.0, pytest.approx(1 / 0.7)]
+    x.requires_grad_()
+    again = layer(x)
+    again.backward(torch.ones_like(x))  # x is all ones: the gradient is the output itself
+    assert torch.equal(x.grad, again.detach())
     layer.eval()
     assert torch.equal(layer(x), x)
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
