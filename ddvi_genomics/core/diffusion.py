@@ -257,8 +257,9 @@ class GaussianDiffusion(nn.Module):
         """
         states = [y_start]
         y = y_start
-        if hasattr(eps_model, "unrolled"):  # per-step tables built once: fewer kernels per step
-            eps_model = eps_model.unrolled()
+        unrolled = getattr(eps_model, "unrolled", None)
+        if unrolled is not None:  # per-step tables built once: fewer kernels per step
+            eps_model = unrolled()
         for k in range(self.n_steps - 1, -1, -1):
             eps = eps_model(y, k) if context is None else eps_model(y, k, context)
             if stochastic:

@@ -1,14 +1,15 @@
 """The unrolled denoiser (per-step tables built once) against the network's own forward."""
 
 import collections
+import contextlib
 
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from ddvi_genomics.core.diffusion import GaussianDiffusion
 from ddvi_genomics.core.nn import ClassBatchedEpsilonNet, EpsilonNet
 from tests.conftest import gen
+from workflows.bench.step_kernels import KernelCount, forward_layout
 
 T = 6
 
@@ -78,19 +79,6 @@ def test_unrolled_denoiser__refuses_a_missing_context():
         net.unrolled()(torch.zeros(1, 2), 0)
 
 
-class _KernelCount(TorchDispatchMode):
-    """Count the ops that reach a backend, views excluded (each one a kernel on a GPU)."""
-
-    def __init__(self):
-        super().__init__()
-        self.count = collections.Counter()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if not func.is_view and func.overloadpacket.__name__ not in ("detach", "lift_fresh"):
-            self.count[func.overloadpacket.__name__] += 1
-        return func(*args, **(kwargs or {}))
-
-
 def _chain_kernels(use_unrolled: bool) -> collections.Counter:
     torch.manual_seed(0)
     steps = 20
@@ -98,10 +86,10 @@ def _chain_kernels(use_unrolled: bool) -> collections.Counter:
     diffusion = GaussianDiffusion(steps)
     y = torch.randn(8, 2, generator=gen(1))
     ctx = torch.randn(8, 4, generator=gen(2)).requires_grad_()
-    eps_model = net if use_unrolled else (lambda y, k, c: net(y, k, c))
-    with _KernelCount() as counter:
-        diffusion.reverse_chain(eps_model, y, ctx)[-1].sum().backward()
-    return counter.count
+    layout = contextlib.nullcontext() if use_unrolled else forward_layout()
+    with layout, KernelCount() as counter:
+        diffusion.reverse_chain(net, y, ctx)[-1].sum().backward()
+    return collections.Counter({name: n for (_, name), n in counter.count.items()})
 
 
 def test_reverse_chain__uses_the_unrolled_layout_and_launches_fewer_kernels():
