@@ -26,8 +26,9 @@ def _chain(diffusion, eps_model, y, context, steps):
 def _values_and_grads(net, eps_model, y, context, steps):
     """States of the chain and the gradients of a fixed functional of them, float64."""
     net.zero_grad(set_to_none=True)
-    states = _chain(GaussianDiffusion(T).double(), eps_model, y, context, steps)
+    states = _chain(GaussianDiffusion(T).double().to(y.device), eps_model, y, context, steps)
     weights = torch.randn(len(states), *y.shape, generator=gen(9), dtype=torch.float64)
+    weights = weights.to(y.device)
     (torch.stack(states) * weights).sum().backward()
     return states, {name: p.grad for name, p in net.named_parameters()}
 
@@ -49,23 +50,27 @@ ALL_STEPS = list(range(T - 1, -1, -1))
 
 @pytest.mark.parametrize("context_dim", [0, 3])
 @pytest.mark.parametrize("steps", [ALL_STEPS, [4, 1]], ids=["whole-chain", "two-steps"])
-def test_unrolled_denoiser__equals_forward_in_values_and_gradients(context_dim, steps):
+def test_unrolled_denoiser__equals_forward_in_values_and_gradients(context_dim, steps, device):
     torch.manual_seed(0)
-    net = EpsilonNet(2, T, context_dim=context_dim, hidden=8).double()
-    y = torch.randn(5, 2, generator=gen(1), dtype=torch.float64)
-    ctx = torch.randn(5, 3, generator=gen(2), dtype=torch.float64) if context_dim else None
+    net = EpsilonNet(2, T, context_dim=context_dim, hidden=8).double().to(device)
+    y = torch.randn(5, 2, generator=gen(1), dtype=torch.float64).to(device)
+    ctx = (
+        torch.randn(5, 3, generator=gen(2), dtype=torch.float64).to(device)
+        if context_dim
+        else None
+    )
     naive = _values_and_grads(net, lambda y, k, c: net(y, k, c), y, ctx, steps)
     unrolled = _values_and_grads(net, net.unrolled(), y, ctx, steps)
     _assert_same(unrolled, naive)
 
 
 @pytest.mark.parametrize("classes", [None, [2], [3, 0]], ids=["all", "one", "two"])
-def test_unrolled_class_batched_denoiser__equals_forward(classes):
+def test_unrolled_class_batched_denoiser__equals_forward(classes, device):
     torch.manual_seed(0)
-    net = ClassBatchedEpsilonNet(4, 2, T, context_dim=3, hidden=8).double()
+    net = ClassBatchedEpsilonNet(4, 2, T, context_dim=3, hidden=8).double().to(device)
     n_sel = 4 if classes is None else len(classes)
-    y = torch.randn(n_sel, 5, 2, generator=gen(1), dtype=torch.float64)
-    ctx = torch.randn(5, 3, generator=gen(2), dtype=torch.float64)
+    y = torch.randn(n_sel, 5, 2, generator=gen(1), dtype=torch.float64).to(device)
+    ctx = torch.randn(5, 3, generator=gen(2), dtype=torch.float64).to(device)
     naive = _values_and_grads(
         net, lambda y, k, c: net(y, k, c, classes=classes), y, ctx, ALL_STEPS
     )

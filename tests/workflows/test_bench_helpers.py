@@ -1,4 +1,4 @@
-"""The kernel-count benchmark: its plan bookkeeping and its two layouts."""
+"""Benchmark bookkeeping: the kernel-count benchmark's plans and layouts, the MNIST projection."""
 
 import torch
 
@@ -25,3 +25,12 @@ def test_count_plan_kernels__counts_every_step_of_every_plan_and_sums_a_batch():
     # the chain (wake) changes layout; the sleep step evaluates the denoiser once, unchanged
     assert counts["wake"]["kernels_per_step"] < before["wake"]["kernels_per_step"]
     assert counts["sleep"]["kernels_per_step"] == before["sleep"]["kernels_per_step"]
+
+
+def test_mnist_epoch_projection__counts_the_first_epoch_once():
+    from workflows.bench.mnist_epoch import projected_minutes
+
+    epochs = {"prior_diffusion": 100, "stage1": 100, "stage2": 0}
+    # two epochs measured: 30 s first (recording), 3 s after; stage 1 one epoch of 6 s
+    seconds = {"prior_diffusion": [30.0, 3.0], "stage1": [6.0], "stage2": [9.0]}
+    assert projected_minutes(seconds, epochs) == (30 + 99 * 3 + 6 * 100) / 60
