@@ -56,6 +56,27 @@ def continuity(high, low, *, n_neighbors: int = 10) -> float:
     return float(trustworthiness(low, high, n_neighbors=n_neighbors))
 
 
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n of ``values`` (n,), ties given their mean rank (``scipy.stats.rankdata``).
+
+    Sorts with NumPy's default (vectorised) sort rather than the stable one that ``rankdata``
+    uses: ties are averaged, so the order within them does not matter, and for the 3.1 million
+    pairwise distances of the 1000 Genomes example this is about 3x faster.
+    """
+    order = np.argsort(values)
+    ordered = values[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # first index of each run
+    ends = np.r_[starts[1:], len(values)]
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)  # mean of start+1..end
+    return ranks
+
+
+def spearman_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation of two (n,) arrays: Pearson's of their average ranks."""
+    return float(np.corrcoef(average_ranks(a), average_ranks(b))[0, 1])
+
+
 def expected_calibration_error(probs, labels, *, n_bins: int = 10) -> float:
     """Return the expected calibration error of the top-class probability (equal-width bins).
 
@@ -188,7 +209,6 @@ def _cluster_scores(out, skipped, coords, pop, n_clusters: int, seed: int) -> No
 
 def _geometry_scores(out, skipped, coords, reference_pcs, k: int = 10) -> None:
     from scipy.spatial.distance import pdist
-    from scipy.stats import spearmanr
     from sklearn.manifold import trustworthiness
 
     if len(reference_pcs) != len(coords):
@@ -202,5 +222,9 @@ def _geometry_scores(out, skipped, coords, reference_pcs, k: int = 10) -> None:
         out[f"continuity_k{k}"] = continuity(ref, coords, n_neighbors=k)
     if len(coords) < 3:
         skipped["distance_spearman"] = "needs >= 3 samples"
+        return
+    latent, reference = pdist(coords), pdist(ref)
+    if np.ptp(latent) == 0 or np.ptp(reference) == 0:
+        skipped["distance_spearman"] = "needs pairwise distances that are not all equal"
     else:
-        out["distance_spearman"] = float(spearmanr(pdist(coords), pdist(ref)).statistic)
+        out["distance_spearman"] = spearman_correlation(latent, reference)

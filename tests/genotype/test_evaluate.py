@@ -3,10 +3,12 @@ import pytest
 from sklearn.metrics.cluster import contingency_matrix
 
 from ddvi_genomics.genotype.evaluate import (
+    average_ranks,
     cluster_purity,
     continuity,
     evaluate_embedding,
     knn_cv_accuracy,
+    spearman_correlation,
 )
 
 
@@ -90,3 +92,25 @@ def test_evaluate_embedding__perfect_clusters_and_pc_space():
         "distance_spearman"
     ] == pytest.approx(1.0)
     assert m["silhouette_population"] > 0.8
+
+
+@pytest.mark.parametrize("kind", ["continuous", "ties"])
+def test_rank_correlation__equals_scipy(kind):
+    from scipy.stats import rankdata, spearmanr
+
+    rng = np.random.default_rng(3)
+    if kind == "ties":  # few distinct values: long runs of ties, as equal distances give
+        a, b = rng.integers(0, 7, 500).astype(float), rng.integers(0, 4, 500).astype(float)
+    else:
+        a = rng.normal(size=500)
+        b = a + rng.normal(size=500)
+    np.testing.assert_array_equal(average_ranks(a), rankdata(a))
+    assert spearman_correlation(a, b) == pytest.approx(spearmanr(a, b).statistic, abs=1e-12)
+
+
+def test_distance_spearman__skipped_with_a_reason_for_a_collapsed_map():
+    x, y = blobs()
+    pcs = np.concatenate([x, np.zeros((120, 3))], axis=1)
+    m = evaluate_embedding(np.zeros_like(x), y, reference_pcs=pcs, n_clusters=3)
+    assert "distance_spearman" not in m
+    assert "not all equal" in m["skipped"]["distance_spearman"]
