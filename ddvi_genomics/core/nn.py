@@ -155,20 +155,9 @@ class EpsilonNet(nn.Module):
 
     def forward(self, y: torch.Tensor, k, context: torch.Tensor | None = None) -> torch.Tensor:
         """Predicted noise, shape (n, latent_dim)."""
-        if self.context_dim:
-            if context is None:
-                raise ValueError("this denoiser needs a context tensor")
-            h = torch.cat([y, context], dim=1)
-        else:
-            h = y
-        first = None
-        for i, layer in enumerate(self.layers):
-            h = torch.relu(layer(h, k))
-            if i == 0:
-                first = h
-            elif i == 2 and self.context_dim:
-                h = h + first  # reference ConditionalModelWAUX skip connection
-        return self.out(h)
+        h = _denoiser_input(y, context, self.context_dim)
+        layers = (lambda h, layer=layer: layer(h, k) for layer in self.layers)
+        return self.out(_hidden_layers(h, layers, skip=bool(self.context_dim)))
 
     def unrolled(self) -> UnrolledEpsilonNet:
         """Return the network laid out for a chain that calls it once per Python-int step.
@@ -183,6 +172,36 @@ class EpsilonNet(nn.Module):
             (self.out.weight, self.out.bias),
             self.context_dim,
         )
+
+
+def _denoiser_input(y: torch.Tensor, context: torch.Tensor | None, context_dim: int):
+    """``[y, context]`` along the last axis (y alone without a context).
+
+    A 2-D context (n, c) is shared by every class slice of a class-batched ``y`` (C, n, d).
+    """
+    if not context_dim:
+        return y
+    if context is None:
+        raise ValueError("this denoiser needs a context tensor")
+    if y.ndim == 3 and context.ndim == 2:
+        context = context.expand(y.shape[0], *context.shape)
+    return torch.cat([y, context], dim=-1)
+
+
+def _hidden_layers(h: torch.Tensor, layers, *, skip: bool) -> torch.Tensor:
+    """ReLU after each of ``layers`` (callables giving pre-activations), in order.
+
+    With ``skip`` the third hidden layer adds the first one's output (the reference
+    ``ConditionalModelWAUX`` skip connection of the context-conditioned denoiser G2).
+    """
+    first = None
+    for i, layer in enumerate(layers):
+        h = torch.relu(layer(h))
+        if i == 0:
+            first = h
+        elif i == 2 and skip:
+            h = h + first
+    return h
 
 
 def _per_step(tensor: torch.Tensor, n_steps: int) -> tuple[torch.Tensor, ...]:
@@ -244,20 +263,12 @@ class UnrolledEpsilonNet:
 
     def __call__(self, y: torch.Tensor, k: int, context: torch.Tensor | None = None):
         """Predicted noise at step ``k`` (a Python int), shaped like ``y``."""
-        h = y
-        if self.context_dim:
-            if context is None:
-                raise ValueError("this denoiser needs a context tensor")
-            if self.batched and context.ndim == 2:
-                context = context.expand(y.shape[0], *context.shape)
-            h = torch.cat([y, context], dim=-1)
-        first = None
-        for i, (weights, offsets) in enumerate(zip(self.weights, self.offsets, strict=True)):
-            h = torch.relu(self._linear(h, weights[k], offsets[k]))
-            if i == 0:
-                first = h
-            elif i == 2 and self.context_dim:
-                h = h + first
+        h = _denoiser_input(y, context, self.context_dim)
+        layers = (
+            lambda h, w=weights[k], o=offsets[k]: self._linear(h, w, o)
+            for weights, offsets in zip(self.weights, self.offsets, strict=True)
+        )
+        h = _hidden_layers(h, layers, skip=bool(self.context_dim))
         return self._linear(h, self.head_weights[k], self.head_bias[k])
 
 
@@ -315,27 +326,18 @@ class ClassBatchedEpsilonNet(nn.Module):
         torch.Tensor, shape (C, n, d)
         """
         idx = self._class_index(classes, y.device)
-        h = y
-        if self.context_dim:
-            if context is None:
-                raise ValueError("this denoiser needs a context tensor")
-            ctx = context if context.ndim == 3 else context.expand(y.shape[0], *context.shape)
-            h = torch.cat([y, ctx], dim=-1)
-        first = None
-        n_layers = len(self.embeddings)
-        for i in range(n_layers):
+        h = _denoiser_input(y, context, self.context_dim)
+
+        def layer(h, i):
             emb = self.embeddings[i][idx]  # (C, T, out)
             if isinstance(k, int):
                 step = emb[:, k][:, None, :]
             else:
                 step = torch.gather(emb, 1, k[..., None].expand(*k.shape, emb.shape[-1]))
-            h = torch.relu(
-                torch.baddbmm(self.biases[i][idx][:, None, :], h, self.weights[i][idx]) + step
-            )
-            if i == 0:
-                first = h
-            elif i == 2 and self.context_dim:
-                h = h + first
+            return torch.baddbmm(self.biases[i][idx][:, None, :], h, self.weights[i][idx]) + step
+
+        layers = (lambda h, i=i: layer(h, i) for i in range(len(self.embeddings)))
+        h = _hidden_layers(h, layers, skip=bool(self.context_dim))
         return torch.baddbmm(self.biases[-1][idx][:, None, :], h, self.weights[-1][idx])
 
     def unrolled(self, classes=None) -> UnrolledEpsilonNet:

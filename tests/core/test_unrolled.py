@@ -107,3 +107,29 @@ def test_reverse_chain__uses_the_unrolled_layout_and_launches_fewer_kernels():
     assert naive["select_backward"] == 4 * 20  # one per layer and step through forward()
     assert unrolled["select_backward"] == 0
     assert sum(unrolled.values()) < 0.65 * sum(naive.values()), (unrolled, naive)
+
+
+def test_conditional_denoiser__is_the_reference_g2_written_out():
+    """Oracle for the shared layer rule: G2 (``ConditionalModelWAUX``) by hand, float64.
+
+    h1 = relu(L1([y, c]) + e1[k]), h2 = relu(L2(h1) + e2[k]), h3 = relu(L3(h2) + e3[k]) + h1,
+    h4 = relu(L4(h3) + e4[k]), eps = Lout(h4).
+    """
+    torch.manual_seed(0)
+    net = EpsilonNet(2, T, context_dim=3, hidden=8).double()
+    y = torch.randn(5, 2, generator=gen(1), dtype=torch.float64)
+    ctx = torch.randn(5, 3, generator=gen(2), dtype=torch.float64)
+    k = 4
+    lin = [(m.linear.weight, m.linear.bias, m.embedding.weight[k]) for m in net.layers]
+
+    def pre(h, i):
+        w, b, e = lin[i]
+        return h @ w.T + b + e
+
+    h1 = torch.relu(pre(torch.cat([y, ctx], 1), 0))
+    h2 = torch.relu(pre(h1, 1))
+    h3 = torch.relu(pre(h2, 2)) + h1
+    h4 = torch.relu(pre(h3, 3))
+    expected = h4 @ net.out.weight.T + net.out.bias
+    torch.testing.assert_close(net(y, k, ctx), expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(net.unrolled()(y, k, ctx), expected, rtol=1e-10, atol=1e-12)
