@@ -16,10 +16,10 @@ from tests.conftest import TINY_DDVI, gen
 STAGE2_ONLY = dict(TINY_DDVI, prior_pretrain_epochs=0, stage1_epochs=0, epochs=2, dropout=0.0)
 
 
-def build() -> DDVI:
+def build(prior: str = "pinwheel") -> DDVI:
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        return DDVI(12, **STAGE2_ONLY, prior="pinwheel", context_dropout=0.0)
+        return DDVI(12, **STAGE2_ONLY, prior=prior, context_dropout=0.0)
 
 
 def test_compile_modes__auto_is_eager_off_cuda_and_bad_names_are_refused():
@@ -29,10 +29,13 @@ def test_compile_modes__auto_is_eager_off_cuda_and_bad_names_are_refused():
         build().fit(torch.rand(64, 12), device="cpu", compile="fast")
 
 
-def test_fit_compiled__same_losses_and_weights_as_eager():
+# learnable_mixture: a third plan fits the prior to the wake step's sample (a side effect of
+# the compiled wake loss)
+@pytest.mark.parametrize("prior", ["pinwheel", "learnable_mixture"])
+def test_fit_compiled__same_losses_and_weights_as_eager(prior):
     torch._dynamo.reset()
     x = torch.rand(64, 12, generator=gen(1))  # 2 batches of 32 per epoch, 2 epochs
-    eager, compiled = build(), build()
+    eager, compiled = build(prior), build(prior)
     eager_rows = eager.fit(x, device="cpu", seed=4, verbose=False).rows
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")

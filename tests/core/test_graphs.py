@@ -19,7 +19,7 @@ from ddvi_genomics.core.models import AAE, DDVI, HIAFVAE, IAFVAE, VAE, AAESemi, 
 from ddvi_genomics.core.training import LossOutput, OptimiserPlan, Phase, fit
 from tests.conftest import TINY_DDVI, gen
 
-SEMI = {"ddvi-semi", "vae-semi", "aae-semi"}
+SEMI = {"ddvi-semi", "ddvi-semi-genotype", "vae-semi", "aae-semi"}
 
 FAMILIES = {
     # decoder frozen for the first 30 % of stage 2: one graph before, one after
@@ -37,6 +37,10 @@ FAMILIES = {
     # learning rate cut after epoch 2, discriminator noise annealed by epoch
     "aae": lambda: AAE(12, hidden=(16,), epochs=3, batch_size=32, lr_milestone=2),
     "ddvi-semi": lambda: DDVISemi(12, **TINY_DDVI),
+    # a learnable prior: the prior-fit step reads the wake step's sample from a fixed buffer
+    "ddvi-semi-genotype": lambda: DDVISemi(
+        12, **TINY_DDVI, prior="learnable_mixture", likelihood="gaussian"
+    ),
     "vae-semi": lambda: VAESemi(12, hidden=(16,), epochs=2, batch_size=32),
     "aae-semi": lambda: AAESemi(12, hidden=(16,), epochs=3, batch_size=32, disc_hidden=(16,)),
 }

@@ -265,6 +265,39 @@ def prior_fit_loss(prior, z: torch.Tensor):
     return nll + reg, {"nll": nll.detach(), "reg": reg.detach()}
 
 
+class WakeSample:
+    """The wake step's posterior sample, kept for the prior-fit step of the same batch.
+
+    A learnable prior is fitted to samples ``z ~ q(z | x)`` after every wake step
+    (:func:`prior_fit_loss`). The wake step has just drawn such a sample on the same batch, with
+    the parameters of one Adam step earlier; drawing a fresh one would run DDVI's T-step reverse
+    chain again (a quarter of a genotype batch's kernels). :meth:`keep` copies the wake sample
+    (detached) into one fixed buffer and :meth:`take` hands it to the prior-fit step, once.
+
+    The buffer keeps its address for the whole run, so a recorded prior-fit step (a CUDA graph,
+    :mod:`..graphs`) reads every replay's new sample, however often the wake step is re-recorded.
+    """
+
+    def __init__(self):
+        self.buffer: torch.Tensor | None = None
+        self.fresh = False  # set by keep, cleared by take: a sample is used by one step only
+
+    def keep(self, z: torch.Tensor) -> None:
+        """Store ``z`` of shape (n, d) for the next :meth:`take`."""
+        buffer = self.buffer
+        if buffer is None or buffer.shape != z.shape or buffer.device != z.device:
+            buffer = self.buffer = torch.empty_like(z)
+        buffer.copy_(z.detach())
+        self.fresh = True
+
+    def take(self, n_rows: int) -> torch.Tensor | None:
+        """Return the kept sample of ``n_rows`` rows, or None when no wake step left one."""
+        if not self.fresh or self.buffer is None or self.buffer.shape[0] != n_rows:
+            return None
+        self.fresh = False
+        return self.buffer
+
+
 def has_learnable_prior(model) -> bool:
     """Return True when the model's prior has trainable parameters (learnable centres)."""
     return any(p.requires_grad for p in model.prior.parameters())

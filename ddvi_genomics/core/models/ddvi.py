@@ -38,7 +38,7 @@ from ..diffusion import (
 from ..nn import MLP, BernoulliDecoder, EpsilonNet, GaussianDecoder, GaussianEncoder
 from ..priors import PRIOR_NAMES, canonical_prior_name, make_prior
 from ..training import LossOutput, OptimiserPlan, Phase, StepContext, epochs_to_frozen_until
-from .base import LatentVariableModel, has_learnable_prior, prior_fit_loss
+from .base import LatentVariableModel, WakeSample, has_learnable_prior, prior_fit_loss
 
 OBJECTIVES = ("reference", "elbo")
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -208,6 +208,7 @@ class DDVI(LatentVariableModel):
         self.denoiser = EpsilonNet(
             d, cfg.n_steps, context_dim=cfg.context_dim, hidden=cfg.denoiser_hidden
         )
+        self.wake_sample = WakeSample()  # the wake step's z, for a learnable prior's fit
 
     # -- posterior ------------------------------------------------------------------------------
 
@@ -262,12 +263,14 @@ class DDVI(LatentVariableModel):
 
     def _wake_loss(self, x: torch.Tensor, ctx: StepContext) -> LossOutput:
         if self.config.objective == "elbo":
-            elbo, terms = self._elbo_terms(x, ctx.generator)
+            elbo, terms, z = self._elbo_terms(x, ctx.generator)
+            self._keep_wake_sample(z)
             loss = -elbo.mean() / self.n_features
             return LossOutput(loss, {"neg_elbo": -elbo.mean().detach(), **terms})
         cfg = self.config
         qy, _, states = self.posterior_chain(x, ctx.generator, stochastic=False)
         z = states[-1]
+        self._keep_wake_sample(z)
         rec = self._reconstruction(self.decoder(z), x)
         kl = _kl_standard_normal(qy).mean()
         log_pz = self.prior.log_prob(z).mean()
@@ -297,16 +300,30 @@ class DDVI(LatentVariableModel):
         ).mean()
         return LossOutput(cfg.sleep_weight * diff, {"diff": diff.detach()})
 
+    def _keep_wake_sample(self, z: torch.Tensor) -> None:
+        """Keep the wake step's ``z`` (n, d) for the prior-fit step (when the prior learns)."""
+        if has_learnable_prior(self):
+            self.wake_sample.keep(z)
+
     def _prior_fit_loss(self, x: torch.Tensor, ctx: StepContext) -> LossOutput:
-        """Learnable prior: fit it to current posterior samples (see ``base.prior_fit_loss``)."""
-        with torch.no_grad():
-            z = self.posterior_chain(x, ctx.generator)[2][-1]
+        """Learnable prior: fit it to posterior samples of the batch (``base.prior_fit_loss``).
+
+        The samples are the wake step's, of the same batch (:class:`~.base.WakeSample`); a
+        step run without a wake step before it draws its own.
+        """
+        z = self.wake_sample.take(x.shape[0])
+        if z is None:
+            with torch.no_grad():
+                z = self.posterior_chain(x, ctx.generator)[2][-1]
         return LossOutput(*prior_fit_loss(self.prior, z))
 
     def _elbo_terms(
         self, x: torch.Tensor, generator
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Single-sample auxiliary-variable ELBO with stochastic reverse steps, shape (n,)."""
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        """Single-sample auxiliary-variable ELBO with stochastic reverse steps.
+
+        Returns ``(elbo, terms, z)``: the bound (n,), its mean terms, and the sample z (n, d).
+        """
         diffusion = self.diffusion
         qy = self.encoder(x)
         y = self._sample_y(qy, generator)
@@ -341,7 +358,7 @@ class DDVI(LatentVariableModel):
             "log_pz": log_pz.mean().detach(),
             "log_r_minus_log_q": (log_r - log_q).mean().detach(),
         }
-        return elbo, terms
+        return elbo, terms, z
 
     # -- training -------------------------------------------------------------------------------
 

@@ -52,6 +52,7 @@ from ..diffusion import denoising_loss
 from ..nn import ClassBatchedEpsilonNet, GaussianEncoder
 from ..priors import canonical_prior_name
 from ..training import LossOutput, StepContext
+from .base import has_learnable_prior
 from .ddvi import DDVI, DDVIConfig, _kl_standard_normal, guard_folding
 
 SEMI_OBJECTIVES = ("m2", "reference")
@@ -250,6 +251,8 @@ class DDVISemi(DDVI):
             self.denoiser, y.expand(cfg.n_classes, *y.shape), context
         )
         z = states[-1]  # (K, n, d): one posterior sample per class, all classes in one pass
+        if has_learnable_prior(self):  # the prior-fit step's q(z|x): the class head's pick
+            self.wake_sample.keep(z[logits.argmax(1), torch.arange(x.shape[0], device=x.device)])
         w = self._class_weights(logits, labels)
         rec = (w * self._rec_per_class(z, x)).sum()
         neg_log_pz = (w * -self._log_prior(z)).sum()
