@@ -6,7 +6,7 @@ initialisation and the one-off recording of graphs are all included. The map's q
 from the run's ``.metrics.json``, so a faster mode that trains differently would show it.
 
 Usage: python -m workflows.bench.infer_example --out workflows/results/bench --device cuda
-       [--compile off,cuda-graph] [--seeds 1]
+       [--compile off,cuda-graph] [--seeds 1] [--first-seed 0]
 """
 
 from __future__ import annotations
@@ -56,11 +56,12 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--compile", default="off")
-    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--seeds", type=int, default=1, help="how many seeds")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run from this one")
     args = parser.parse_args()
     runs = []
     with tempfile.TemporaryDirectory() as scratch:
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             for mode in args.compile.split(","):
                 runs.append(run_once(args.device, mode, seed, Path(scratch)))
                 print(runs[-1], file=sys.stderr)
@@ -103,7 +104,8 @@ def write(args, runs: list[dict]) -> None:
         ),  # fmt: skip
         "",
         f"Command: `python -m workflows.bench.infer_example --out OUT --device {args.device} "
-        f"--compile {args.compile} --seeds {args.seeds}`",
+        f"--compile {args.compile} --seeds {args.seeds}"
+        + (f" --first-seed {args.first_seed}`" if args.first_seed else "`"),
     ]
     record = {"benchmark": "infer_example", "runs": runs, "provenance": provenance()}
     write_result(args.out, f"infer_example_{args.device}", record, lines)

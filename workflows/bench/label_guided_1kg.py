@@ -14,6 +14,7 @@ held-out fold is never seen in training. Scored on the held-out fold: accuracy, 
   labelled training samples' PCs.
 
 Usage: python -m workflows.bench.label_guided_1kg --out workflows/results/genotype [--folds 5]
+       [--methods logistic,knn20,ddvi-semi] [--fractions 0.1,0.5,1]
 """
 
 from __future__ import annotations
@@ -100,7 +101,11 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument(
+        "--fractions", default=",".join(f"{f:g}" for f in FRACTIONS), help="labels kept"
+    )
     args = parser.parse_args()
+    fractions = [float(f) for f in args.fractions.split(",")]
     torch.set_num_threads(args.threads)
     from sklearn.model_selection import StratifiedKFold
 
@@ -111,7 +116,7 @@ def main() -> None:
     folds = StratifiedKFold(args.folds, shuffle=True, random_state=0).split(x, y)
     runs = []
     for fold, (tr, te) in enumerate(folds):
-        for fraction in FRACTIONS:
+        for fraction in fractions:
             keep = labelled_subset(y[tr], fraction, derive_seed(fold, f"labels-{fraction}"))
             for method in args.methods.split(","):
                 t0 = time.perf_counter()
@@ -122,7 +127,7 @@ def main() -> None:
                 print(row, file=sys.stderr, flush=True)
     keys = ("accuracy", "log_loss", "ece", "seconds")
     summary = {}
-    for fraction in FRACTIONS:
+    for fraction in fractions:
         for method in args.methods.split(","):
             rows = [r for r in runs if r["fraction"] == fraction and r["method"] == method]
             summary[f"{method}@{fraction:g}"] = {k: mean_ci([r[k] for r in rows]) for k in keys}
