@@ -60,8 +60,8 @@ GENOTYPE_DDVI_CONFIG = DDVIConfig(
 #: log p(z) and no denoising term, reference KL weight 0.005), and the denoiser learns sleep-style
 #: on samples of the learned cluster-head prior. Our preset instead also trains the chain in the
 #: wake step and rewards log p(z). Networks, epochs and learning rates as in our preset
-#: (CPU-sized); the heads are fitted to posterior samples as in ours (the reference's head
-#: update is not documented).
+#: (CPU-sized); the heads are fitted to the wake step's posterior samples as in ours (the
+#: reference's head update is not documented).
 GENOTYPE_DDVI_PAPER_CONFIG = GENOTYPE_DDVI_CONFIG.replace(
     kl_weight=0.005, prior_weight=0.0, diff_weight=0.0, wake_trains_denoiser=False
 )
