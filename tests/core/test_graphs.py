@@ -108,10 +108,12 @@ def test_recorded_steps__train_as_eager(family, device, recorder):
         assert backend.captures > 0 and backend.replays > backend.captures  # really replayed
 
 
-def test_fused_recorded_steps__train_as_eager(device, recorder):
+@pytest.mark.parametrize("prior", ["pinwheel", "learnable_mixture"])
+def test_fused_recorded_steps__train_as_eager(prior, device, recorder):
     """torch.compile-fused losses inside recorded steps: eager's training within 1e-4.
 
-    Dropout is off: compiled code draws its dropout masks from its own random stream.
+    Dropout is off: compiled code draws its dropout masks from its own random stream. With a
+    learnable prior the compiled wake loss also writes the prior-fit step's sample buffer.
     """
     torch._dynamo.reset()
     stage2 = dict(TINY_DDVI, prior_pretrain_epochs=0, stage1_epochs=0, epochs=2, dropout=0.0)
@@ -120,7 +122,7 @@ def test_fused_recorded_steps__train_as_eager(device, recorder):
     for mode in ("off", "cuda-graph-fused"):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
-            model = DDVI(12, **stage2, prior="pinwheel", context_dropout=0.0)
+            model = DDVI(12, **stage2, prior=prior, context_dropout=0.0)
         rows = model.fit(x, device=device, seed=3, verbose=False, compile=mode).rows
         runs.append((model.cpu(), rows))
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0  # it really compiled
