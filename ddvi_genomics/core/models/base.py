@@ -292,7 +292,7 @@ class WakeSample:
 
     def take(self, n_rows: int) -> torch.Tensor | None:
         """Return the kept sample of ``n_rows`` rows, or None when no wake step left one."""
-        if not self.fresh or self.buffer is None or self.buffer.shape[0] != n_rows:
+        if not self.fresh or self.buffer.shape[0] != n_rows:  # fresh: keep made the buffer
             return None
         self.fresh = False
         return self.buffer
