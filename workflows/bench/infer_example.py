@@ -6,7 +6,7 @@ initialisation and the one-off recording of graphs are all included. The map's q
 from the run's ``.metrics.json``, so a faster mode that trains differently would show it.
 
 Usage: python -m workflows.bench.infer_example --out workflows/results/bench --device cuda
-       [--compile off,cuda-graph] [--seeds 1] [--first-seed 0]
+       [--compile off,cuda-graph] [--seeds 1] [--first-seed 0] [--recipe ours]
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ ROOT = Path(__file__).resolve().parents[2]
 KEYS = ("knn20_cv_accuracy_population", "knn20_cv_accuracy_super_population")
 
 
-def run_once(device: str, mode: str, seed: int, scratch: Path) -> dict:
+def run_once(device: str, mode: str, seed: int, scratch: Path, recipe: str = "ours") -> dict:
     out = scratch / f"{mode}-{seed}" / "1kg"
     out.parent.mkdir()
     cmd = [
         sys.executable, "-m", "ddvi_genomics", "infer", "--example", "--out", str(out),
-        "--device", device, "--compile", mode, "--seed", str(seed), "-q",
+        "--device", device, "--compile", mode, "--seed", str(seed), "--recipe", recipe, "-q",
     ]  # fmt: skip
     start = time.perf_counter()
     subprocess.run(cmd, check=True, cwd=ROOT)
@@ -58,12 +58,13 @@ def main() -> None:
     parser.add_argument("--compile", default="off")
     parser.add_argument("--seeds", type=int, default=1, help="how many seeds")
     parser.add_argument("--first-seed", type=int, default=0, help="seeds run from this one")
+    parser.add_argument("--recipe", default="ours", help="DDVI recipe (infer --recipe)")
     args = parser.parse_args()
     runs = []
     with tempfile.TemporaryDirectory() as scratch:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             for mode in args.compile.split(","):
-                runs.append(run_once(args.device, mode, seed, Path(scratch)))
+                runs.append(run_once(args.device, mode, seed, Path(scratch), args.recipe))
                 print(runs[-1], file=sys.stderr)
                 write(args, runs)  # after every run: a later one cut short keeps the earlier
 
@@ -72,8 +73,9 @@ def write(args, runs: list[dict]) -> None:
     """Write the result files for the runs so far."""
     from ddvi_genomics.provenance import provenance
 
+    recipe_flag = "" if args.recipe == "ours" else f" --recipe {args.recipe}"
     lines = [
-        f"# `ddvi-genomics infer --example` wall time ({args.device})",
+        f"# `ddvi-genomics infer --example{recipe_flag}` wall time ({args.device})",
         "",
         "The whole command in its own process (start-up, read, QC, PCA, DDVI with 150 stage-2 "
         "epochs, metrics, plots); stage seconds from its log; population and super-population "
@@ -105,10 +107,12 @@ def write(args, runs: list[dict]) -> None:
         "",
         f"Command: `python -m workflows.bench.infer_example --out OUT --device {args.device} "
         f"--compile {args.compile} --seeds {args.seeds}"
-        + (f" --first-seed {args.first_seed}`" if args.first_seed else "`"),
+        + (f" --first-seed {args.first_seed}" if args.first_seed else "")
+        + f"{recipe_flag}`",
     ]
     record = {"benchmark": "infer_example", "runs": runs, "provenance": provenance()}
-    write_result(args.out, f"infer_example_{args.device}", record, lines)
+    suffix = "" if args.recipe == "ours" else f"_{args.recipe}"
+    write_result(args.out, f"infer_example{suffix}_{args.device}", record, lines)
 
 
 if __name__ == "__main__":

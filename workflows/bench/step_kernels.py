@@ -110,7 +110,11 @@ def per_batch(plans: dict[str, dict]) -> float:
 
 def _configs():
     """(name, model factory, inputs, labels, one phase?) of the configurations counted."""
-    from ddvi_genomics.genotype.embed import GENOTYPE_DDVI_CONFIG, GENOTYPE_DDVI_SEMI_CONFIG
+    from ddvi_genomics.genotype.embed import (
+        GENOTYPE_DDVI_CONFIG,
+        GENOTYPE_DDVI_PAPER_CONFIG,
+        GENOTYPE_DDVI_SEMI_CONFIG,
+    )
 
     g = torch.Generator().manual_seed(0)
     genotype = torch.randn(2504, 20, generator=g)
@@ -119,6 +123,13 @@ def _configs():
     yield (
         "genotype preset DDVI (infer --example: 2,504 x 20 PCs, T = 20)",
         lambda: DDVI(20, GENOTYPE_DDVI_CONFIG.replace(epochs=1)),
+        genotype,
+        None,
+        True,
+    )
+    yield (
+        "genotype DDVI, paper recipe (infer --example --recipe paper)",
+        lambda: DDVI(20, GENOTYPE_DDVI_PAPER_CONFIG.replace(epochs=1)),
         genotype,
         None,
         True,
