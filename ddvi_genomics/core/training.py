@@ -651,18 +651,27 @@ def _batches(data: torch.Tensor, labels, phase: Phase, generator: torch.Generato
 
 
 def _optimiser_step(run: _Run, plan: OptimiserPlan, optim, data, ctx: StepContext) -> StepRecord:
-    """One eager optimiser step of ``plan``: zero the gradients, loss, backward, clip, update."""
+    """One eager optimiser step of ``plan``: zero the gradients, loss, backward, clip, update.
+
+    The backward pass computes the gradients of the plan's trainable parameters only: a loss
+    that runs other plans' networks (DDVI's wake step reads the prior's log-density, the
+    paper recipe's wake step runs the denoiser it does not train) passes gradients through
+    them without computing their weight gradients, which no optimiser of this step would read.
+    (A plan whose parameters are all frozen gets a full backward pass, as ``inputs`` must not
+    be empty.)
+    """
     run.model.zero_grad(set_to_none=True)
+    trainable = [p for p in plan.parameters() if p.requires_grad]
     if run.shard.active:
         if data is not None:
             ctx.sharded_rows.add(data.shape[0])
         with ShardedDraws(run.shard, ctx.sharded_rows):
             out = run.loss(plan, data, ctx)
-            out.loss.backward()
+            out.loss.backward(inputs=trainable or None)
         average_gradients(plan.parameters(), run.shard)
     else:
         out = run.loss(plan, data, ctx)
-        out.loss.backward()
+        out.loss.backward(inputs=trainable or None)
     if plan.grad_clip is not None:
         torch.nn.utils.clip_grad_norm_(plan.parameters(), plan.grad_clip)
     optim.step()
