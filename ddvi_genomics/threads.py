@@ -1,15 +1,22 @@
 """One thread budget for every engine a run uses: torch, BLAS/OpenMP (NumPy, scikit-learn) and numba.
 
 The default, ``auto``, counts the cores this process may run on and subtracts the load already
-on them (the one-minute load average), then caps the result at :data:`AUTO_MAX_THREADS`: the
-genotype networks are small, so threads beyond a few buy little on an idle machine (one thread
-costs about 1.1x) while oversubscribing a busy shared server makes every OpenMP barrier wait for
-a descheduled thread (``workflows/bench/threads.py`` measures both).
+on them, then caps the result at :data:`AUTO_MAX_THREADS`: the genotype networks are small, so
+threads beyond a few buy little on an idle machine, while oversubscribing a busy shared server
+makes every OpenMP barrier wait for a descheduled thread (``workflows/bench/threads.py`` measures
+both).
+
+The load is the number of tasks of other processes runnable *now* (Linux: ``/proc/loadavg``'s
+running count less this process's running threads, averaged over a few samples 5 ms apart). The
+one-minute load average, used before, still counts work that ended a minute ago: right after
+one run finished, the next one on an idle 2-core machine read 0.5 to 1.2 and took one thread.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from pathlib import Path
 
 AUTO_MAX_THREADS = 4
 """Upper bound of the ``auto`` thread count."""
@@ -42,12 +49,56 @@ def auto_threads(cores: int | None = None, load: float | None = None) -> int:
     """
     cores = usable_cores() if cores is None else cores
     if load is None:
+        load = runnable_elsewhere()
+    if load is None:  # not Linux: the one-minute load average
         try:
             load = os.getloadavg()[0]
-        except OSError:  # no load average on this platform
+        except (AttributeError, OSError):  # no load average on this platform
             load = 0.0
     idle = cores - int(round(load))
     return max(1, min(idle, cores, AUTO_MAX_THREADS))
+
+
+def runnable_elsewhere(
+    samples: int = 5, interval: float = 0.005, proc: Path = Path("/proc")
+) -> float | None:
+    """Mean number of runnable tasks of other processes, sampled now; None off Linux.
+
+    Each sample is the kernel's count of runnable tasks (``/proc/loadavg``, fourth field before
+    the slash) less the threads of this process that are running (``/proc/self/task``).
+
+    Parameters
+    ----------
+    samples : int
+        Readings averaged.
+    interval : float
+        Seconds between readings.
+    proc : Path
+        Where procfs is mounted.
+    """
+    counts = []
+    for i in range(samples):
+        try:
+            running = int((proc / "loadavg").read_text().split()[3].split("/")[0])
+        except (OSError, IndexError, ValueError):
+            return None
+        counts.append(max(0, running - _own_running_threads(proc)))
+        if i + 1 < samples:
+            time.sleep(interval)
+    return sum(counts) / len(counts)
+
+
+def _own_running_threads(proc: Path) -> int:
+    """Threads of this process in state R (running or runnable), this one included."""
+    running = 0
+    for stat in (proc / "self" / "task").glob("*/stat"):
+        try:
+            # the state follows the parenthesised command name, which may hold spaces
+            state = stat.read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        running += state == "R"
+    return max(running, 1)
 
 
 def parse_threads(value: str | int | None) -> int:

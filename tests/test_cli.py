@@ -4,6 +4,8 @@ End-to-end runs live in tests/genotype/test_pipeline.py; these tests pin the wir
 that silently stops reaching the library fails here.
 """
 
+import os
+import time
 from pathlib import Path
 from unittest import mock
 
@@ -107,6 +109,48 @@ def test_auto_threads__idle_cores_capped():
     assert auto_threads(cores=16, load=13.6) == 2  # 16 - 14 idle cores
     assert auto_threads(cores=8, load=10.0) == 1  # oversubscribed: one thread, never zero
     assert auto_threads(cores=2, load=0.4) == 2
+
+
+def _fake_proc(root, running: int, states: list[str]):
+    root.mkdir(exist_ok=True)
+    (root / "loadavg").write_text(f"1.52 1.10 0.90 {running}/412 9999\n")
+    for i, state in enumerate(states):
+        task = root / "self" / "task" / str(100 + i)
+        task.mkdir(parents=True)
+        task.joinpath("stat").write_text(f"{100 + i} (python3 (a) b) {state} 1 2 3 4\n")
+    return root
+
+
+def test_runnable_elsewhere__running_tasks_less_this_process_running_threads(tmp_path):
+    """Oracle: the counts written into a fake procfs (command names with spaces and brackets)."""
+    from ddvi_genomics.threads import auto_threads, runnable_elsewhere
+
+    proc = _fake_proc(tmp_path, running=5, states=["R", "S", "R", "D"])
+    assert runnable_elsewhere(samples=3, interval=0.0, proc=proc) == 3.0  # 5 less our 2
+    assert runnable_elsewhere(proc=tmp_path / "absent") is None
+    idle = _fake_proc(tmp_path / "idle", running=1, states=["R"])
+    assert runnable_elsewhere(samples=2, interval=0.0, proc=idle) == 0.0
+    # the one-minute average (1.52 here) is not what auto reads: an idle 2-core machine gets 2
+    with mock.patch("ddvi_genomics.threads.runnable_elsewhere", return_value=0.0):
+        assert auto_threads(cores=2) == 2
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="needs Linux procfs")
+def test_runnable_elsewhere__sees_busy_processes_at_once():
+    """Two busy-looping children are runnable all the time: at least 2, without waiting a minute."""
+    import subprocess
+    import sys
+
+    from ddvi_genomics.threads import runnable_elsewhere
+
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        time.sleep(0.3)
+        assert runnable_elsewhere() >= 2
+    finally:
+        for child in busy:
+            child.kill()
+            child.wait()
 
 
 def test_project__every_flag_reaches_run_project():
