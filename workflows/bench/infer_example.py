@@ -36,8 +36,10 @@ def run_once(device: str, mode: str, seed: int, scratch: Path, recipe: str = "ou
     subprocess.run(cmd, check=True, cwd=ROOT)
     seconds = time.perf_counter() - start
     metrics = json.loads(out.with_suffix(".metrics.json").read_text())
-    stages = {}
+    stages, threads = {}, None
     for line in out.with_suffix(".log").read_text().splitlines():
+        if line.startswith("threads: "):  # 'threads: {"torch": 2, "blas": 2}'
+            threads = json.loads(line[len("threads: ") :]).get("torch")
         if line.startswith("timings: "):  # "timings: qc 0.0 s, pca 0.0 s, embedding 90.4 s, ..."
             for part in line[len("timings: ") :].split(", "):
                 name, value, _ = part.split()
@@ -47,6 +49,7 @@ def run_once(device: str, mode: str, seed: int, scratch: Path, recipe: str = "ou
         "seed": seed,
         "seconds": seconds,
         "stage_seconds": stages,
+        "torch_threads": threads,
         **{k: metrics[k] for k in KEYS},
     }
 
@@ -78,13 +81,14 @@ def write(args, runs: list[dict]) -> None:
         f"# `ddvi-genomics infer --example{recipe_flag}` wall time ({args.device})",
         "",
         "The whole command in its own process (start-up, read, QC, PCA, DDVI with 150 stage-2 "
-        "epochs, metrics, plots); stage seconds from its log; population and super-population "
-        "kNN20 from its metrics.",
+        "epochs, metrics, plots); threads: the torch threads it chose (`--threads auto`), stage "
+        "seconds from its log; population and super-population kNN20 from its metrics.",
         "",
         *markdown_table(
             [
                 "--compile",
                 "seed",
+                "threads",
                 "wall s",
                 "embedding s",
                 "metrics s",
@@ -95,6 +99,7 @@ def write(args, runs: list[dict]) -> None:
                 [
                     r["compile"],
                     r["seed"],
+                    r.get("torch_threads"),
                     f"{r['seconds']:.1f}",
                     f"{r['stage_seconds'].get('embedding', float('nan')):.1f}",
                     f"{r['stage_seconds'].get('metrics', float('nan')):.1f}",
