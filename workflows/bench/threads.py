@@ -61,7 +61,7 @@ def main(argv=None) -> None:
             workers = [multiprocessing.Process(target=_busy, daemon=True) for _ in range(load)]
             for w in workers:
                 w.start()
-            time.sleep(5 if load else 0)  # let the load average notice them
+            time.sleep(2 if load else 0)  # let them start spinning
             try:
                 chosen = auto_threads()
                 times = {s: [] for s in settings}
