@@ -157,6 +157,20 @@ def _configs():
         None,
         False,  # two phases: no single batch sums them
     )
+    from vision.presets import config_for
+
+    semi = config_for("mnist", "ddvi", "pinwheel", True).replace(
+        prior_pretrain_epochs=1, prior_pretrain_steps_per_epoch=3, stage1_epochs=1, epochs=0
+    )
+    mnist_labels = torch.randint(10, (1280,), generator=g)
+    mnist_labels[128:] = -1  # a tenth labelled
+    yield (
+        "MNIST semi-supervised DDVI prior pre-training and stage 1 (10 classes, T = 100, batch 1,024)",
+        lambda: DDVISemi(784, semi),
+        mnist,
+        mnist_labels,
+        False,
+    )
 
 
 def main() -> None:
