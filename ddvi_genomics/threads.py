@@ -45,7 +45,8 @@ def auto_threads(cores: int | None = None, load: float | None = None) -> int:
     cores : int, optional
         Usable cores (default :func:`usable_cores`).
     load : float, optional
-        Runnable processes already on the machine (default: the one-minute load average).
+        Runnable tasks already on the machine (default: :func:`runnable_elsewhere`, else the
+        one-minute load average).
     """
     cores = usable_cores() if cores is None else cores
     if load is None:
