@@ -93,6 +93,23 @@ class Prior(nn.Module, abc.ABC):
         """Class-conditional log-densities ``log p(z | c)`` for every class, shape (n, n_classes)."""
         raise ValueError(f"{type(self).__name__} has no classes, so no class-conditional density")
 
+    def paired_class_log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """``log p(z_c | c)`` of class-batched points: slice c under class c only.
+
+        Parameters
+        ----------
+        z : torch.Tensor, shape (n_classes, n, d)
+
+        Returns
+        -------
+        torch.Tensor, shape (n_classes, n)
+            The diagonal of :meth:`class_log_prob` over the slices; priors whose classes are
+            costly to evaluate (a per-class KDE) compute only that diagonal.
+        """
+        K, n, d = z.shape
+        per = self.class_log_prob(z.reshape(K * n, d)).reshape(K, n, K)
+        return per.diagonal(dim1=0, dim2=2).T
+
     @abc.abstractmethod
     def _sample(self, n, labels, generator, device) -> torch.Tensor:
         """Draw ``n`` samples on ``device`` given class labels (or None)."""
@@ -179,6 +196,25 @@ class KDEPrior(Prior):
         # every call (a wait per step, and not allowed inside a recorded CUDA graph)
         bw = self.kde_bandwidths.new_full((1,), self.class_kde_bandwidth)
         return torch.stack([kde_log_prob(z, ref, bw) for ref in self.class_kde_reference], dim=1)
+
+    def paired_class_log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """Slice c of ``z`` (K, n, d) under class c's KDE alone, shape (K, n).
+
+        A K-th of :meth:`class_log_prob`'s work on the same points: DDVI-semi's wake step needs
+        only these K of the K x K class densities.
+        """
+        if z.ndim != 3 or z.shape[0] != self.n_classes:
+            raise ValueError(
+                f"z must have shape ({self.n_classes}, n, {self.latent_dim}); got {tuple(z.shape)}"
+            )
+        self._check_z(z[0])
+        bw = self.kde_bandwidths.new_full((1,), self.class_kde_bandwidth)
+        return torch.stack(
+            [
+                kde_log_prob(z_c, ref, bw)
+                for z_c, ref in zip(z, self.class_kde_reference, strict=True)
+            ]
+        )
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """KDE log-density at ``z`` (shape (n, d)); returns shape (n,)."""

@@ -190,3 +190,14 @@ def test_m2__class_head_keeps_learning_in_stage2_on_digits_with_100_labels():
     assert stage2 >= 0.85 and stage2 >= stage1 - 0.05, (stage1, stage2)
     ref1, ref2 = accuracies("reference")
     assert ref2 < ref1 - 0.2, (ref1, ref2)  # the documented collapse of the authors' objective
+
+
+@pytest.mark.parametrize("prior", ["pinwheel", "learnable_mixture"])
+def test_log_prior__class_prior_scores_slice_c_under_class_c(prior):
+    """Oracle: ``log p(z_c | c)`` looked up in the full (K x n x K) class-density table."""
+    extra = {"n_classes": 10} if prior == "learnable_mixture" else {}
+    model = DDVISemi(12, **TINY, prior=prior, semi_prior="class", **extra)
+    z = torch.randn(10, 7, 2, generator=gen(3))
+    full = model.prior.class_log_prob(z.reshape(70, 2)).reshape(10, 7, 10)
+    expected = torch.stack([full[c, :, c] for c in range(10)])
+    torch.testing.assert_close(model._log_prior(z), expected, rtol=1e-5, atol=1e-5)

@@ -53,3 +53,22 @@ def test_class_log_prob__kde_partition_and_exact_mixtures():
     )
     with pytest.raises(ValueError, match="no classes"):
         make_prior("gaussian").class_log_prob(z)
+
+
+@pytest.mark.parametrize("name", ["pinwheel", "gauss_mix", "learnable_mixture"])
+def test_paired_class_log_prob__the_diagonal_of_every_class_density(name):
+    """Oracle: slice c of ``class_log_prob`` on all K x n points, and its gradient in z."""
+    prior = make_prior(name) if name != "learnable_mixture" else make_prior(name, n_components=6)
+    K = prior.n_classes
+    z = torch.stack([prior.sample(40, generator=gen(c), classes=c) for c in range(K)])
+    z = (z + 0.05 * torch.randn(z.shape, generator=gen(99))).detach().requires_grad_(True)
+    paired = prior.paired_class_log_prob(z)
+    paired.sum().backward()
+    grad = z.grad.clone()
+    z.grad = None
+    full = prior.class_log_prob(z.reshape(-1, 2)).reshape(K, 40, K)
+    expected = torch.stack([full[c, :, c] for c in range(K)])
+    expected.sum().backward()
+    assert paired.shape == (K, 40)
+    torch.testing.assert_close(paired, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grad, z.grad, rtol=1e-4, atol=1e-4)

@@ -203,8 +203,7 @@ class DDVISemi(DDVI):
         K, n, d = z.shape
         if self.config.semi_prior == "all" and not self._m2:
             return self.prior.log_prob(z.reshape(K * n, d)).reshape(K, n)
-        per = self.prior.class_log_prob(z.reshape(K * n, d)).reshape(K, n, K)
-        return per.diagonal(dim1=0, dim2=2).T  # log p(z_c | c), shape (K, n)
+        return self.prior.paired_class_log_prob(z)  # log p(z_c | c), shape (K, n)
 
     # -- losses ---------------------------------------------------------------------------------
 
@@ -390,12 +389,7 @@ class DDVISemi(DDVI):
             log_px = (
                 self.decoder(z.reshape(K * n, d)).log_prob(x.repeat(K, 1)).sum(-1).reshape(K, n)
             )
-            log_pz = (
-                self.prior.class_log_prob(z.reshape(K * n, d))
-                .reshape(K, n, K)
-                .diagonal(dim1=0, dim2=2)
-                .T
-            )
+            log_pz = self.prior.paired_class_log_prob(z)  # (K, n)
             elbo_c = log_px + log_pz - qy.log_prob(y).sum(-1) + log_det
             q_c = torch.softmax(logits.detach(), 1).T  # (K, n)
             log_q_c = torch.log_softmax(logits.detach(), 1).T
