@@ -192,9 +192,7 @@ class KDEPrior(Prior):
     def class_log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """Per-class KDE (2,000 class samples, bandwidth 0.05, no clamp), shape (n, n_classes)."""
         self._check_z(z)
-        # a one-element buffer filled on the device: a list would be copied from the host on
-        # every call (a wait per step, and not allowed inside a recorded CUDA graph)
-        bw = self.kde_bandwidths.new_full((1,), self.class_kde_bandwidth)
+        bw = self._class_bandwidth()
         return torch.stack([kde_log_prob(z, ref, bw) for ref in self.class_kde_reference], dim=1)
 
     def paired_class_log_prob(self, z: torch.Tensor) -> torch.Tensor:
@@ -208,13 +206,21 @@ class KDEPrior(Prior):
                 f"z must have shape ({self.n_classes}, n, {self.latent_dim}); got {tuple(z.shape)}"
             )
         self._check_z(z[0])
-        bw = self.kde_bandwidths.new_full((1,), self.class_kde_bandwidth)
+        bw = self._class_bandwidth()
         return torch.stack(
             [
                 kde_log_prob(z_c, ref, bw)
                 for z_c, ref in zip(z, self.class_kde_reference, strict=True)
             ]
         )
+
+    def _class_bandwidth(self) -> torch.Tensor:
+        """Return the class KDEs' one bandwidth as a (1,) tensor on the prior's device.
+
+        Filled on the device: a list would be copied from the host on every call (a wait per
+        step, and not allowed inside a recorded CUDA graph).
+        """
+        return self.kde_bandwidths.new_full((1,), self.class_kde_bandwidth)
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """KDE log-density at ``z`` (shape (n, d)); returns shape (n,)."""

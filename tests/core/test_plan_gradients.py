@@ -30,14 +30,18 @@ class _GradientsSeen:
         }
 
 
-def _step_gradients(model, plan, x):
-    """The gradients ``training._optimiser_step`` leaves, by parameter name."""
-    run = types.SimpleNamespace(
+def _eager_run(model):
+    """What ``training._optimiser_step`` reads of a run: the model, one process, the loss."""
+    return types.SimpleNamespace(
         model=model, shard=Shard(), loss=lambda plan, data, ctx: plan.loss_fn(data, ctx)
     )
+
+
+def _step_gradients(model, plan, x):
+    """The gradients ``training._optimiser_step`` leaves, by parameter name."""
     seen = _GradientsSeen(model)
     data = x if plan.uses_batch else None
-    training._optimiser_step(run, plan, seen, data, StepContext(0, 1, gen(7)))
+    training._optimiser_step(_eager_run(model), plan, seen, data, StepContext(0, 1, gen(7)))
     return seen.grads
 
 
@@ -48,20 +52,30 @@ def _full_backward_gradients(model, plan, x):
     return {name: p.grad for name, p in model.named_parameters()}
 
 
-def _models():
-    paper = dict(TINY_DDVI, prior="learnable_mixture", likelihood="gaussian")
-    paper.update(wake_trains_denoiser=False, prior_weight=0.0, diff_weight=0.0)
-    yield "ddvi-paper-recipe", DDVI(12, **paper), ("context_net.", "denoiser.", "prior.")
-    ours = dict(TINY_DDVI, prior="learnable_mixture", likelihood="gaussian")
-    yield "ddvi", DDVI(12, **ours), ("prior.",)
-    vae = VAE(12, hidden=(16,), prior="learnable_mixture", likelihood="gaussian", epochs=1)
-    yield "vae", vae, ("prior.",)
+def _paper_recipe():
+    cfg = dict(TINY_DDVI, prior="learnable_mixture", likelihood="gaussian")
+    cfg.update(wake_trains_denoiser=False, prior_weight=0.0, diff_weight=0.0)
+    return DDVI(12, **cfg), ("context_net.", "denoiser.", "prior.")
 
 
-@pytest.mark.parametrize("case", list(range(3)), ids=["ddvi-paper-recipe", "ddvi", "vae"])
-def test_step__gradients_of_the_plan_only_and_equal_to_a_full_backward(case):
+#: name -> (model factory returning (model, prefixes of parameters outside its first plan))
+MODELS = {
+    "ddvi-paper-recipe": _paper_recipe,
+    "ddvi": lambda: (
+        DDVI(12, **TINY_DDVI, prior="learnable_mixture", likelihood="gaussian"),
+        ("prior.",),
+    ),
+    "vae": lambda: (
+        VAE(12, hidden=(16,), prior="learnable_mixture", likelihood="gaussian", epochs=1),
+        ("prior.",),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_step__gradients_of_the_plan_only_and_equal_to_a_full_backward(name):
     torch.manual_seed(0)
-    name, model, outside = list(_models())[case]
+    model, outside = MODELS[name]()
     model.eval()  # no dropout: the two passes see the same network
     x = torch.randn(32, 12, generator=gen(1))
     first = model.training_phases()[-1].plans[0]  # the wake (DDVI) or ELBO (VAE) step
@@ -88,10 +102,7 @@ def test_step__a_plan_whose_parameters_are_all_frozen_still_runs():
     model.requires_grad_(True)
     for p in wake.parameters():
         p.requires_grad_(False)
-    run = types.SimpleNamespace(
-        model=model, shard=Shard(), loss=lambda plan, data, ctx: plan.loss_fn(data, ctx)
-    )
     seen = _GradientsSeen(model)
-    record = training._optimiser_step(run, wake, seen, x, StepContext(0, 1, gen(7)))
+    record = training._optimiser_step(_eager_run(model), wake, seen, x, StepContext(0, 1, gen(7)))
     assert torch.isfinite(record.values).all()
     assert all(seen.grads[n] is None for n, p in model.named_parameters() if not p.requires_grad)
