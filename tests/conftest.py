@@ -1,3 +1,5 @@
+import contextlib
+
 import pytest
 import torch
 
@@ -66,3 +68,16 @@ TINY_DDVI = dict(
     n_steps=6,
     prior_steps=4,
 )
+
+
+@contextlib.contextmanager
+def eager_on_default_generator():
+    """Make eager steps draw from torch's default generator, as compiled ones do."""
+    from ddvi_genomics.core import training
+
+    real = training._step_generator
+    training._step_generator = lambda run: None
+    try:
+        yield
+    finally:
+        training._step_generator = real

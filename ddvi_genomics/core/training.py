@@ -60,7 +60,7 @@ class StepContext:
 
     epoch: int
     n_epochs: int
-    generator: torch.Generator
+    generator: torch.Generator | None  # None: torch's default generator (compiled losses)
     labels: torch.Tensor | None = None  # (batch,) int64 classes, -1 unlabelled (semi families)
     #: NumPy generator for draws whose value Python needs (DDVI-semi's sleep class), so that no
     #: tensor has to be read back from the device. ``fit`` passes the run's seeded stream; a
@@ -246,7 +246,12 @@ class FitOptions:
         ``"reduce-overhead"``, ``"max-autotune"``) for every plan's loss function, its backward
         pass compiled with it. A loss function that fails to compile runs eagerly, with a
         warning, as does a plan whose loss draws from ``ctx.host_rng``; a step that fails while
-        it is recorded stops the run with an error naming the plan.
+        it is recorded stops the run with an error naming the plan. Under :func:`torch.compile`
+        a loss function's random draws come from torch's default generator of the device
+        (``ctx.generator`` is None), seeded from ``seed`` like dropout: torch.compile cannot
+        trace a draw from an explicit ``torch.Generator``, and each one split the compiled
+        loss into separate graphs. Such a run is reproducible on the same device, but its noise
+        is not the eager run's.
     distributed : bool, optional
         Share every batch among the processes of the initialised ``torch.distributed`` group
         (:mod:`.distributed`); None: whenever such a group of more than one process exists.
@@ -519,7 +524,12 @@ def _run_epoch(run: _Run, phase: Phase, optims, epoch: int) -> dict[str, float]:
         if recorder is not None:  # replays read their inputs from fixed addresses
             batch, labels = recorder.stage(batch, "x"), recorder.stage(labels, "labels")
         ctx = StepContext(
-            epoch, phase.epochs, run.noise_gen, labels, shard=run.shard, host_rng=run.host_rng
+            epoch,
+            phase.epochs,
+            _step_generator(run),
+            labels,
+            shard=run.shard,
+            host_rng=run.host_rng,
         )
         for plan in phase.plans:
             data = batch if plan.uses_batch else None
@@ -531,6 +541,19 @@ def _run_epoch(run: _Run, phase: Phase, optims, epoch: int) -> dict[str, float]:
                     record = recorder.step(plan, optims[plan.name], data, ctx)
                 totals.setdefault(plan.name, _PlanTotals()).add(record)
     return _epoch_means(run, totals, epoch, multi=len(phase.plans) > 1)
+
+
+def _step_generator(run: _Run) -> torch.Generator | None:
+    """Return the generator a step's loss draws its noise from (``StepContext.generator``).
+
+    The run's seeded noise stream, except where loss functions go through :func:`torch.compile`
+    (one process): there None, i.e. torch's default generator of the device, which the compiled
+    code draws from inside its graphs. A draw from an explicit generator is a graph break
+    (torch.compile does not trace ``torch.Generator`` arguments), and a DDVI step had one at
+    every prior sample, diffusion time and noise draw.
+    """
+    traced = compile_mode(run.opts.compile, run.device) in TORCH_COMPILE_MODES
+    return None if traced and not run.shard.active else run.noise_gen
 
 
 @dataclasses.dataclass

@@ -188,10 +188,7 @@ class AAESemi(AAE):
         n = x.shape[0]
         zp, c = self.prior.sample(n, generator=ctx.generator, return_classes=True)
         zp = zp.detach()
-        drop = (
-            torch.rand(n, generator=ctx.generator, device=ctx.generator.device)
-            < cfg.prior_label_drop
-        )
+        drop = torch.rand(n, generator=ctx.generator, device=c.device) < cfg.prior_label_drop
         cp = torch.where(drop, torch.full_like(c, UNLABELLED), c).to(z.device)
         real = self.discriminate(torch.cat([zp, self._tokens(cp)], 1), ctx.generator)
         fake = self.discriminate(torch.cat([z, self._tokens(labels)], 1), ctx.generator)
