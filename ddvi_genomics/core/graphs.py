@@ -31,7 +31,9 @@ random generators unusable, so there is no safe eager fallback then.
 
 The first step of each key runs eagerly (on a side stream, as CUDA graph capture needs: it builds
 Adam's state and the libraries' workspaces); the second is recorded and then replayed, and every
-later one is a replay. Every batch is still exactly one optimiser step of each plan.
+later one is a replay. With torch.compile-fused losses (``"cuda-graph-fused"``) a plan's first
+step runs its loss eagerly while the context is watched, the second compiles it, and the third
+is recorded. Every batch is still exactly one optimiser step of each plan.
 
 :class:`EagerReplay` stands in for the CUDA backend in tests on the CPU: recording keeps a closure
 over the recording-time context and static buffers, and a replay calls it, so a key that misses
@@ -157,6 +159,28 @@ class EagerReplay:
 StepFn = Callable[[Any, torch.optim.Optimizer, "torch.Tensor | None", Any], StepRecord]
 
 
+class WatchedContext:
+    """A step context that notes which of :data:`EPOCH_FIELDS` and :data:`HOST_FIELDS` its loss reads.
+
+    It forwards every attribute to the wrapped :class:`~.training.StepContext`, which stays a
+    plain dataclass, so that torch.compile traces a whole loss function through it (an override
+    of ``__getattribute__`` on the context made torch.compile skip the loss's own frame and
+    compile only the functions it calls, one graph each). A watched step runs its loss eagerly.
+    """
+
+    def __init__(self, ctx, reads: set[str]):
+        object.__setattr__(self, "_ctx", ctx)
+        object.__setattr__(self, "_reads", reads)
+
+    def __getattr__(self, name: str):
+        if name in EPOCH_FIELDS or name in HOST_FIELDS:
+            self._reads.add(name)
+        return getattr(self._ctx, name)
+
+    def __setattr__(self, name: str, value) -> None:
+        setattr(self._ctx, name, value)
+
+
 class RecordedSteps:
     """Runs each plan's steps as replays of recorded graphs, keyed as the module docstring says.
 
@@ -165,11 +189,18 @@ class RecordedSteps:
     backend : CudaGraphBackend or EagerReplay
     run_step : callable
         ``run_step(plan, optimiser, data, ctx) -> StepRecord``: one eager optimiser step.
+    traced : bool
+        The loss functions go through torch.compile (``"cuda-graph-fused"``). A plan's first,
+        watched step then runs its loss eagerly, the second is an unwatched warm-up that
+        compiles it, and the third is recorded, so that nothing compiles during a recording
+        (which a compiler's own allocations and synchronisations would break). The check that
+        the recorded step reads nothing its first step did not is then not made.
     """
 
-    def __init__(self, backend, run_step: StepFn):
+    def __init__(self, backend, run_step: StepFn, traced: bool = False):
         self.backend = backend
         self.run_step = run_step
+        self.traced = traced
         self.graphs: dict[Hashable, tuple[Callable[[], None], StepRecord]] = {}
         self.warm_records: dict[Hashable, StepRecord] = {}
         self.epoch_dependent: dict[int, bool] = {}
@@ -199,7 +230,8 @@ class RecordedSteps:
                 self._give_up(plan, "its loss draws from ctx.host_rng (use OptimiserPlan.choose)")
                 return record
             self.epoch_dependent[pid] = bool(reads & EPOCH_FIELDS)
-            self.warm_records[self._key(plan, optimiser, ctx)] = record
+            if not self.traced:  # traced: the next step of the key warms the compiled loss
+                self.warm_records[self._key(plan, optimiser, ctx)] = record
             return record
         key = self._key(plan, optimiser, ctx)
         entry = self.graphs.get(key)
@@ -226,11 +258,8 @@ class RecordedSteps:
 
     def _watched_warm(self, plan, optimiser, data, ctx):
         reads: set[str] = set()
-        ctx.watch(reads)
-        try:
-            record = self.backend.warm(lambda: self.run_step(plan, optimiser, data, ctx))
-        finally:
-            ctx.watch(None)
+        watched = WatchedContext(ctx, reads)
+        record = self.backend.warm(lambda: self.run_step(plan, optimiser, data, watched))
         return record, reads
 
     def _key(self, plan, optimiser, ctx) -> Hashable:
@@ -253,10 +282,10 @@ class RecordedSteps:
                 del self.graphs[old]
         frozen = dataclasses.replace(ctx, sharded_rows=set(ctx.sharded_rows))
         reads: set[str] = set()
-        frozen.watch(reads)
+        stepped = frozen if self.traced else WatchedContext(frozen, reads)
         try:
             entry = self.backend.capture(
-                lambda: self.run_step(plan, optimiser, data, frozen), self.warm_records[key]
+                lambda: self.run_step(plan, optimiser, data, stepped), self.warm_records[key]
             )
         except Exception as err:
             # no eager fallback: an aborted capture can leave the device's random generators
@@ -265,8 +294,6 @@ class RecordedSteps:
                 f"plan {plan.name!r} could not be recorded as a CUDA graph "
                 f"({type(err).__name__}: {str(err).splitlines()[0]}); train with compile='off'"
             ) from err
-        finally:
-            frozen.watch(None)
         if reads & HOST_FIELDS or (reads & EPOCH_FIELDS and not self.epoch_dependent[pid]):
             self._give_up(plan, f"its loss read {sorted(reads)} only after its first step")
             return None

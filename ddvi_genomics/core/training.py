@@ -34,7 +34,7 @@ from .distributed import (
     current_shard,
     mean_over_ranks,
 )
-from .graphs import CudaGraphBackend, RecordedSteps, StepRecord, make_record
+from .graphs import CudaGraphBackend, RecordedSteps, StepRecord, WatchedContext, make_record
 from .progress import EpochProgress
 from .runtime import derive_seed, make_generator, resolve_device, seeded_global_rng
 
@@ -49,9 +49,6 @@ class LossOutput:
 
     loss: torch.Tensor
     terms: dict[str, torch.Tensor | float]
-
-
-_WATCHED_FIELDS = frozenset({"epoch", "n_epochs", "host_rng"})
 
 
 @dataclasses.dataclass
@@ -72,22 +69,6 @@ class StepContext:
     sharded_rows: set[int] = dataclasses.field(default_factory=set)
     #: The plan's host-side choice for this step (:attr:`OptimiserPlan.choose`), else None.
     choice: Any = None
-    _reads: set[str] | None = dataclasses.field(
-        default=None, init=False, repr=False, compare=False
-    )
-
-    def __getattribute__(self, name: str):
-        # a recorded step (``compile="cuda-graph"``) must know whether its loss reads the epoch
-        # or the host stream; reads are noted only while :meth:`watch` is on
-        if name in _WATCHED_FIELDS:
-            reads = object.__getattribute__(self, "_reads")
-            if reads is not None:
-                reads.add(name)
-        return object.__getattribute__(self, name)
-
-    def watch(self, reads: set[str] | None) -> None:
-        """Note into ``reads`` which of ``epoch``, ``n_epochs``, ``host_rng`` are read (None: stop)."""
-        self._reads = reads
 
     def local_rows(self, n: int) -> int:
         """Rows this process draws of a data-free batch of ``n`` (all ``n`` on one process).
@@ -385,8 +366,8 @@ class _Run:
     def loss(self, plan: OptimiserPlan, data, ctx) -> LossOutput:
         """Evaluate ``plan``'s loss; a compiled one that cannot compile falls back to eager."""
         fn = self.loss_fn(plan)
-        if fn is plan.loss_fn:
-            return fn(data, ctx)
+        if fn is plan.loss_fn or isinstance(ctx, WatchedContext):  # a watched step is eager
+            return plan.loss_fn(data, ctx)
         try:
             return fn(data, ctx)
         except Exception as err:  # a compiler failure (torch._dynamo / torch._inductor)
@@ -431,7 +412,11 @@ class _Run:
                 raise ValueError(f"compile={opts.compile!r} does not run data-parallel; use 'off'")
             if not shard.active:
                 backend = graph_backend(dev, [run.noise_gen])
-                run.recorder = RecordedSteps(backend, lambda *args: _optimiser_step(run, *args))
+                run.recorder = RecordedSteps(
+                    backend,
+                    lambda *args: _optimiser_step(run, *args),
+                    traced=compile_mode(opts.compile, dev) in TORCH_COMPILE_MODES,
+                )
         if opts.resume and opts.checkpoint is not None and os.path.exists(opts.checkpoint):
             run.restore(load_plain(opts.checkpoint, map_location=dev))
         return run
