@@ -114,3 +114,22 @@ def test_fit_compiled__same_losses_and_weights_as_eager(prior):
         for p, q in zip(eager.state_dict().values(), compiled.state_dict().values(), strict=True)
     )
     assert worst < 1e-4, f"largest weight difference {worst:.2e}"
+
+
+@pytest.mark.parametrize("plan_name", ["wake", "sleep"])
+def test_compiled_loss__one_graph_per_plan_loss(plan_name):
+    """torch.compile traces a whole DDVI loss, context reads included, as one graph.
+
+    Oracle: ``torch._dynamo.explain`` on the loss with the context ``fit`` builds for compiled
+    losses (noise from the default generator). A context class that torch.compile cannot trace
+    (an ``__getattribute__`` override) made it compile only the functions a loss calls, one graph
+    each.
+    """
+    torch._dynamo.reset()
+    model = build()
+    (plan,) = [p for p in model.training_phases()[-1].plans if p.name == plan_name]
+    ctx = training.StepContext(0, 2, None)
+    data = torch.rand(32, 12, generator=gen(1)) if plan.uses_batch else None
+    explained = torch._dynamo.explain(plan.loss_fn)(data, ctx)
+    assert explained.graph_break_count == 0, explained.break_reasons
+    assert explained.graph_count == 1
