@@ -135,7 +135,11 @@ def test_runnable_elsewhere__running_tasks_less_this_process_running_threads(tmp
         assert auto_threads(cores=2) == 2
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="needs Linux procfs")
+@pytest.mark.skipif(
+    not os.path.exists("/proc/loadavg"),
+    reason="the runnable-task count reads Linux procfs (elsewhere --threads auto uses the load "
+    "average; the fake-procfs test above runs everywhere)",
+)
 def test_runnable_elsewhere__sees_busy_processes_at_once():
     """Two busy-looping children are runnable all the time: at least 2, without waiting a minute."""
     import subprocess

@@ -33,23 +33,19 @@ def test_compile_modes__auto_is_eager_off_cuda_and_bad_names_are_refused():
         build().fit(torch.rand(64, 12), device="cpu", compile="fast")
 
 
-def test_step_generator__default_generator_only_for_compiled_losses():
+def test_step_generator__default_generator_only_for_compiled_losses(monkeypatch):
     x = torch.rand(32, 12, generator=gen(1))
     seen = {}
+    real_step = training._optimiser_step
     for mode in ("off", "default"):
         torch._dynamo.reset()
-        model = build()
-        real_step = training._optimiser_step
 
         def spy(run, plan, optim, data, ctx, mode=mode):
             seen[mode] = ctx.generator
             return real_step(run, plan, optim, data, ctx)
 
-        training._optimiser_step = spy
-        try:
-            model.fit(x, device="cpu", seed=4, verbose=False, compile=mode)
-        finally:
-            training._optimiser_step = real_step
+        monkeypatch.setattr(training, "_optimiser_step", spy)
+        build().fit(x, device="cpu", seed=4, verbose=False, compile=mode)
     assert isinstance(seen["off"], torch.Generator) and seen["default"] is None
 
 
