@@ -19,9 +19,10 @@ way as the explicit draws.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch.overrides import TorchFunctionMode
@@ -68,27 +69,55 @@ def current_shard() -> Shard:
     return Shard()
 
 
-def init_from_environment(device: torch.device) -> tuple[Shard, torch.device]:
-    """Join the process group that ``torchrun`` describes in the environment, if any.
+@contextlib.contextmanager
+def process_group_from_environment(device: torch.device) -> Iterator[tuple[Shard, torch.device]]:
+    """Join the process group that ``torchrun`` describes in the environment for a block of work.
 
     ``WORLD_SIZE`` > 1 (set by ``torchrun``) starts ``torch.distributed`` with NCCL on CUDA and
     gloo elsewhere; a CUDA rank takes the GPU numbered ``LOCAL_RANK``. Without ``WORLD_SIZE`` this
-    is a single process and nothing is started.
+    is a single process and nothing is started. A group started here is left through
+    :func:`leave_process_group` when the block ends, so no rank exits with the group's
+    communication threads still running (gloo can abort the process at interpreter exit then).
 
-    Returns
-    -------
+    Yields
+    ------
     shard : Shard
     device : torch.device
         ``device``, or this rank's GPU.
     """
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return Shard(), device
+        yield Shard(), device
+        return
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
-    if not torch.distributed.is_initialized():
+    started = not torch.distributed.is_initialized()
+    if started:
         torch.distributed.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return current_shard(), device
+    try:
+        yield current_shard(), device
+    except BaseException:
+        if started:
+            # no barrier: the other ranks may be inside a collective this rank will never join
+            torch.distributed.destroy_process_group()
+        raise
+    if started:
+        leave_process_group()
+
+
+def leave_process_group() -> None:
+    """Wait until every rank is done, then destroy the default process group.
+
+    The barrier keeps a rank from tearing its connections down while another rank still runs
+    (rank 0 writing the outputs, say); destroying the group stops its communication threads
+    while the interpreter is fully alive. Call it on every rank, after the last collective.
+    """
+    if not torch.distributed.is_initialized():
+        return
+    try:
+        torch.distributed.barrier()
+    finally:
+        torch.distributed.destroy_process_group()
 
 
 # random factories whose first argument(s) give the output size

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core.distributed import init_from_environment
+from ..core.distributed import process_group_from_environment
 from ..core.runtime import resolve_device
 from ..core.training import COMPILE_MODES
 from .embed import NETWORK_FAMILIES, preset_config
@@ -216,17 +216,18 @@ def run_infer(
         For bad input (the command line prints it as one line and exits with code 2).
     """
     inputs = [input_path] if isinstance(input_path, str | os.PathLike) else list(input_path)
-    shard, device = init_from_environment(resolve_device(opts.device))
-    if shard.active:
+    with process_group_from_environment(resolve_device(opts.device)) as (shard, device):
+        if not shard.active:
+            return _run_infer(inputs, out_prefix, opts, command, threads, shard)
         # under torchrun every rank reads, runs QC and PCA and trains its share of each batch;
         # rank 0 writes the outputs, the others write theirs to a scratch folder that is removed
         opts = dataclasses.replace(opts, device=str(device))
-        if shard.rank != 0:
-            with tempfile.TemporaryDirectory(prefix=f"ddvi-rank{shard.rank}-") as scratch:
-                quiet = dataclasses.replace(opts, verbose=False, force=False)
-                scratch_prefix = Path(scratch) / Path(out_prefix).name
-                return _run_infer(inputs, scratch_prefix, quiet, command, threads, shard)
-    return _run_infer(inputs, out_prefix, opts, command, threads, shard)
+        if shard.rank == 0:
+            return _run_infer(inputs, out_prefix, opts, command, threads, shard)
+        with tempfile.TemporaryDirectory(prefix=f"ddvi-rank{shard.rank}-") as scratch:
+            quiet = dataclasses.replace(opts, verbose=False, force=False)
+            scratch_prefix = Path(scratch) / Path(out_prefix).name
+            return _run_infer(inputs, scratch_prefix, quiet, command, threads, shard)
 
 
 def _run_infer(inputs, out_prefix, opts: InferOptions, command, threads, shard) -> dict:

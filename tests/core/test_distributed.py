@@ -5,13 +5,14 @@ Oracle: the weights of a one-process run. Each of two ranks computes half of eve
 weights must equal the one-process weights up to the order of floating-point sums.
 """
 
+import faulthandler
 import os
 
 import pytest
 import torch
 import torch.multiprocessing as mp
 
-from ddvi_genomics.core.distributed import Shard, ShardedDraws
+from ddvi_genomics.core.distributed import Shard, ShardedDraws, leave_process_group
 from ddvi_genomics.core.models import DDVI, VAE
 from tests.conftest import TINY_DDVI, gen
 
@@ -45,17 +46,17 @@ def training_data():
 
 
 def _rank_main(rank: int, world: int, name: str, rendezvous: str, out: str) -> None:
+    faulthandler.enable()  # a rank that aborts prints where (into the test's captured stderr)
     torch.set_num_threads(1)
     torch.distributed.init_process_group(
         "gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world
     )
-    try:
-        model = build(name)
-        history = model.fit(training_data(), device="cpu", seed=5, verbose=False)
-        if rank == 0:
-            torch.save({"state": model.state_dict(), "rows": history.rows}, out)
-    finally:
-        torch.distributed.destroy_process_group()
+    model = build(name)
+    history = model.fit(training_data(), device="cpu", seed=5, verbose=False)
+    if rank == 0:
+        torch.save({"state": model.state_dict(), "rows": history.rows}, out)
+    leave_process_group()  # what infer does under torchrun: barrier, then destroy
+    assert not torch.distributed.is_initialized()
 
 
 @pytest.mark.parametrize("name", MODELS)
