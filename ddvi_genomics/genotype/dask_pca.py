@@ -26,7 +26,7 @@ import numpy as np
 
 from .errors import InputError
 from .ldprune import band_r2, prune_from_band
-from .pca import GenotypePCA, patterson_block, patterson_scale, sign_convention, top_eigenpairs
+from .pca import GenotypePCA, flip_signs_in_place, patterson_block, patterson_scale, top_eigenpairs
 from .qc import (
     QCReport,
     genotype_counts,
@@ -133,6 +133,26 @@ def _chunk_band(store, parts, samples, width: int, r2: float) -> np.ndarray:
     """
     blocks = [_chunk_dosage(store, lo, hi, samples)[keep_b] for lo, hi, keep_b in parts]
     return band_r2(np.concatenate(blocks), width, rows=len(blocks[0])) > r2
+
+
+def _in_batches(function, tasks, *extra, bounds=None):
+    """Run ``function(*task, *extra)`` on Dask, a few tasks at a time, in task order.
+
+    At most ``max(2, cpu_count)`` results (and the chunks they read) are alive at once, however
+    many chunks the store has.
+
+    Yields
+    ------
+    bound, result
+        ``bounds[i]`` (the task itself when ``bounds`` is None) and ``function``'s result.
+    """
+    import dask
+
+    bounds = tasks if bounds is None else bounds
+    batch = max(2, os.cpu_count() or 2)
+    for i in range(0, len(tasks), batch):
+        results = dask.compute(*(dask.delayed(function)(*t, *extra) for t in tasks[i : i + batch]))
+        yield from zip(bounds[i : i + batch], results, strict=True)
 
 
 def _chunk_loadings(store, lo, hi, keep_b, mean_b, inv_b, samples, weights) -> np.ndarray:
@@ -413,31 +433,25 @@ def store_pca(
             return (str(store), lo, hi, qc.keep[lo:hi], mean[a:b], inv_scale[a:b], samples)
 
         tasks = [task(*c, fit_arg) for c in chunks]
-        # batches of a few chunks, summed as they arrive: at most `batch` n x n products and
-        # chunks are alive at once, however many chunks the store has
-        batch = max(2, os.cpu_count() or 2)
+        # the n x n products are summed as they arrive, a few chunks at a time
         gram = np.zeros((n_fit, n_fit))
-        for i in range(0, len(tasks), batch):
-            for part in dask.compute(
-                *(dask.delayed(_chunk_gram)(*t) for t in tasks[i : i + batch])
-            ):
-                gram += part
+        for _, part in _in_batches(_chunk_gram, tasks):
+            gram += part
         total = float(np.trace(gram))  # ||X||_F^2 without a second pass
         u, s = top_eigenpairs(gram, k)
         weights = u / np.where(s > 0, s, 1.0)
-        parts = [dask.delayed(_chunk_loadings)(*t, weights) for t in tasks]
-        v = np.concatenate(dask.compute(*parts))  # (n_var, k) loadings V = X^T U / s
-        u, vt = sign_convention(u, v.T)
+        # loadings V^T = (X^T U / s)^T, written into one (k, n_var) array a few chunks at a time
+        vt = np.empty((k, n_var))
+        for (*_, a, b), part in _in_batches(_chunk_loadings, tasks, weights, bounds=chunks):
+            vt[:, a:b] = part.T
+        flip_signs_in_place(u, vt)
         if fit_samples is None:
             scores = u * s
         else:  # project every QC-passing sample: scores = X^T V, one chunk's share at a time
             all_arg = None if qc.samples is None else all_samples
             scores = np.zeros((len(all_samples), k))
-            shares = dask.compute(*(
-                dask.delayed(_chunk_project)(*task(lo, hi, a, b, all_arg), vt[:, a:b].T)
-                for lo, hi, a, b in chunks
-            ))  # fmt: skip
-            for share in shares:
+            shares = [(*task(lo, hi, a, b, all_arg), vt[:, a:b].T) for lo, hi, a, b in chunks]
+            for _, share in _in_batches(_chunk_project, shares):
                 scores += share
     pca = GenotypePCA.from_state(p, vt, eigenvalues=s**2 / (2 * n_var))
     pca.singular_values_ = s

@@ -202,9 +202,32 @@ def top_eigenpairs(gram: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def sign_convention(u: np.ndarray, vt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Flip each component so that its loading of largest magnitude is positive."""
-    flip = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(axis=1)])
+    """Flip each component so that its loading of largest magnitude is positive.
+
+    Parameters
+    ----------
+    u : np.ndarray, shape (n_samples, k)
+    vt : np.ndarray, shape (k, n_variants)
+
+    Returns
+    -------
+    u, vt : np.ndarray
+        Flipped copies; :func:`flip_signs_in_place` does the same without copying ``vt``.
+    """
+    flip = component_signs(vt)
     return u * flip, vt * flip[:, None]
+
+
+def flip_signs_in_place(u: np.ndarray, vt: np.ndarray) -> None:
+    """:func:`sign_convention` on ``u`` and ``vt`` themselves (no second copy of the loadings)."""
+    flip = component_signs(vt)
+    u *= flip
+    vt *= flip[:, None]
+
+
+def component_signs(vt: np.ndarray) -> np.ndarray:
+    """Sign of each component's loading of largest magnitude, shape (k,)."""
+    return np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(axis=1)])
 
 
 class ScaledGenotypes:
