@@ -27,25 +27,33 @@ CHUNK = 10_000
 _MEASURE = """
 import json, resource, sys, time, tracemalloc
 store, mode, traced = sys.argv[1], sys.argv[2], sys.argv[3] == "traced"
-from ddvi_genomics.genotype.dask_pca import store_pca
+from ddvi_genomics.genotype.dask_pca import store_pca, store_qc
 from ddvi_genomics.genotype.mapping import QCOptions, apply_qc
 from ddvi_genomics.genotype.pca import GenotypePCA
 from ddvi_genomics.genotype.store import read_store
+
+def peak_mib():  # tracemalloc's peak since the last reset (None when not tracing)
+    return tracemalloc.get_traced_memory()[1] / 2**20 if traced else None
+
 if traced:
     tracemalloc.start()
 t0 = time.perf_counter()
 if mode == "dask":
-    pca, scores, qc = store_pca(store, 10)
+    qc = store_qc(store)
+    qc_peak = peak_mib()
+    tracemalloc.reset_peak()
+    pca, scores, qc = store_pca(store, 10, qc=qc)
     kept = int(qc.keep.sum())
 else:
     gm, _ = apply_qc(read_store(store), QCOptions())
+    qc_peak = peak_mib()
+    tracemalloc.reset_peak()
     GenotypePCA(10, solver="exact").fit_transform(gm.dosage)
     kept = gm.n_variants
 seconds = time.perf_counter() - t0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-traced_peak = tracemalloc.get_traced_memory()[1] / 2**20 if traced else None
 print(json.dumps({"seconds": seconds, "peak_rss_mib": peak, "kept": kept,
-                  "traced_peak_mib": traced_peak}))
+                  "traced_qc_peak_mib": qc_peak, "traced_pca_peak_mib": peak_mib()}))
 """
 
 
@@ -103,13 +111,14 @@ def main(argv=None) -> None:
             vcf.unlink()
             for mode in ("dask", "in-memory"):
                 runs = [measure(store, mode) for _ in range(args.repeats)]
-                traced = measure(store, mode, traced=True)["traced_peak_mib"]
+                traced = measure(store, mode, traced=True)
                 records.append({"variants": m, "mode": mode, "convert_seconds": convert_s,
-                                "runs": runs, "traced_peak_mib": traced})  # fmt: skip
+                                "runs": runs, "traced": traced})  # fmt: skip
                 rss = mean_ci([r["peak_rss_mib"] for r in runs])
                 secs = mean_ci([r["seconds"] for r in runs])
                 rows.append([f"{m:,}", mode, f"{runs[0]['kept']:,}", format_mean_ci(*secs, 1),
-                             format_mean_ci(*rss, 0), f"{traced:.1f}"])  # fmt: skip
+                             format_mean_ci(*rss, 0), f"{traced['traced_qc_peak_mib']:.1f}",
+                             f"{traced['traced_pca_peak_mib']:.1f}"])  # fmt: skip
                 print(rows[-1], flush=True)
     lines = [
         f"# Out-of-core PCA peak memory: {args.samples:,} samples, growing variant counts",
@@ -120,12 +129,21 @@ def main(argv=None) -> None:
         "the whole store into int8 dosages first.",
         "",
         f"Mean ± 95 % t-interval over {args.repeats} runs per cell (the same run's peak RSS "
-        "varies by about 50 MiB). 'traced peak' is one more run under tracemalloc: the peak of "
-        "the memory that Python and NumPy allocated during the PCA (the runtime and the imported "
-        "modules excluded), which repeats to the byte and shows what the PCA itself holds.",
+        "varies by about 50 MiB). The traced peaks come from one more run under tracemalloc: the "
+        "peak of the memory that Python and NumPy allocated (the runtime and the imported modules "
+        "excluded) during the QC, then during the PCA (which starts holding the QC's result). "
+        "They repeat to within a MiB and show what each step itself holds.",
         "",
         *markdown_table(
-            ["variants", "path", "kept after QC", "seconds", "peak RSS MiB", "traced peak MiB"],
+            [
+                "variants",
+                "path",
+                "kept after QC",
+                "seconds",
+                "peak RSS MiB",
+                "traced peak MiB: QC",
+                "PCA",
+            ],
             rows,
         ),  # fmt: skip
         "",
