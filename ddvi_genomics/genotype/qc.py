@@ -218,11 +218,29 @@ def locate_thinned(contig: np.ndarray, position: np.ndarray, min_distance: int) 
 def locate_duplicate_sites(contig, position, ref, alt) -> np.ndarray:
     """Mask of the second and later rows of a site ``(contig, position, REF, ALT)``.
 
-    Contigs compare without a ``chr`` prefix. Returns a boolean array, True for a repeat.
+    Contigs compare without a ``chr`` prefix. Rows are grouped by ``(contig, position)`` with a
+    stable sort; only rows that share a position with another row have their alleles compared,
+    so the memory is a few integers per variant, not a key object per variant.
+
+    Returns
+    -------
+    np.ndarray of bool, shape (n_variants,)
+        True for a repeat of an earlier row.
     """
+    n = len(position)
+    repeat = np.zeros(n, dtype=bool)
+    if n < 2:
+        return repeat
+    codes = contig_codes(contig)
+    pos = np.asarray(position, dtype=np.int64)
+    order = np.lexsort((pos, codes))  # stable: rows of one position stay in file order
+    same = (codes[order[1:]] == codes[order[:-1]]) & (pos[order[1:]] == pos[order[:-1]])
+    shared = np.zeros(n, dtype=bool)
+    shared[order[1:][same]] = True
+    shared[order[:-1][same]] = True
     seen: set = set()
-    repeat = np.zeros(len(position), dtype=bool)
-    for i, key in enumerate(zip(map(normalize_contig, contig), map(int, position), ref, alt)):
+    for i in np.flatnonzero(shared):  # file order
+        key = (codes[i], pos[i], ref[i], alt[i])
         repeat[i] = key in seen
         seen.add(key)
     return repeat
@@ -230,10 +248,23 @@ def locate_duplicate_sites(contig, position, ref, alt) -> np.ndarray:
 
 def sort_order(contig, position) -> np.ndarray:
     """Stable order that groups contigs (in order of first appearance) and sorts positions."""
-    names = [normalize_contig(c) for c in contig]
-    first = {name: i for i, name in reversed(list(enumerate(names)))}
-    rank = np.array([first[name] for name in names])
-    return np.lexsort((np.asarray(position), rank))
+    return np.lexsort((np.asarray(position), contig_codes(contig)))
+
+
+def contig_codes(contig) -> np.ndarray:
+    """Integer code of each row's contig, numbered in order of first appearance, shape (n,).
+
+    ``chr1`` and ``1`` get the same code (:func:`~.io.normalize_contig`); names are normalised
+    once per distinct contig, not once per variant.
+    """
+    import pandas as pd
+
+    raw_codes, raw_names = pd.factorize(np.asarray(contig, dtype=object), use_na_sentinel=False)
+    names = np.array([normalize_contig(c) for c in raw_names], dtype=object)
+    name_codes, _ = pd.factorize(
+        names, use_na_sentinel=False
+    )  # raw names come in order of first appearance
+    return name_codes[raw_codes].astype(np.int64)
 
 
 @dataclasses.dataclass

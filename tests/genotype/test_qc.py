@@ -2,14 +2,16 @@ import numpy as np
 import pytest
 
 from ddvi_genomics.genotype.errors import InputError
-from ddvi_genomics.genotype.io import read_vcf
+from ddvi_genomics.genotype.io import normalize_contig, read_vcf
 from ddvi_genomics.genotype.ldprune import prune_pairwise
 from ddvi_genomics.genotype.qc import (
     alt_allele_frequency,
     is_autosome,
+    locate_duplicate_sites,
     locate_thinned,
     minor_allele_frequency,
     run_qc,
+    sort_order,
     variant_allele_classes,
     variant_missing_rate,
 )
@@ -125,3 +127,33 @@ def test_any_genome__drosophila_contigs_with_chr_or_all_contigs(tmp_path):
     assert run("--chr", "2L").exit_code == 0
     log = (tmp_path / "o.log").read_text()
     assert "not on --chr 2L: removed 30" in log and "QC output: 30 variants" in log
+
+
+def _random_sites(n: int, seed: int):
+    """Sites with many repeats: 4 contig spellings of 2 contigs, 30 positions, 2 x 2 alleles."""
+    rng = np.random.default_rng(seed)
+    contig = rng.choice(np.array(["chr1", "1", "CHR2", "2"], dtype=object), n)
+    position = rng.integers(1, 31, n)
+    ref = rng.choice(np.array(["A", "C"], dtype=object), n)
+    alt = rng.choice(np.array(["G", "T"], dtype=object), n)
+    return contig, position, ref, alt
+
+
+def test_locate_duplicate_sites__equals_a_set_of_keys_in_file_order():
+    contig, position, ref, alt = _random_sites(500, seed=1)
+    seen, expected = set(), []
+    for key in zip(map(normalize_contig, contig), position.tolist(), ref, alt, strict=True):
+        expected.append(key in seen)
+        seen.add(key)
+    got = locate_duplicate_sites(contig, position, ref, alt)
+    assert 0 < sum(expected) < 500  # the oracle has both firsts and repeats
+    assert got.tolist() == expected
+    assert not locate_duplicate_sites(contig[:1], position[:1], ref[:1], alt[:1]).any()
+
+
+def test_sort_order__contigs_in_order_of_first_appearance_then_positions_stably():
+    contig, position, *_ = _random_sites(300, seed=2)
+    names = [normalize_contig(c) for c in contig]
+    first = {name: i for i, name in reversed(list(enumerate(names)))}
+    expected = sorted(range(300), key=lambda i: (first[names[i]], position[i], i))
+    assert sort_order(contig, position).tolist() == expected
