@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.progress import RateProgress
 from .errors import InputError
 from .ldprune import band_r2, prune_from_band
 from .pca import GenotypePCA, flip_signs_in_place, patterson_block, patterson_scale, top_eigenpairs
@@ -135,24 +136,60 @@ def _chunk_band(store, parts, samples, width: int, r2: float) -> np.ndarray:
     return band_r2(np.concatenate(blocks), width, rows=len(blocks[0])) > r2
 
 
-def _in_batches(function, tasks, *extra, bounds=None):
+def _in_batches(function, tasks, *extra, bounds=None, progress=None, sizes=None):
     """Run ``function(*task, *extra)`` on Dask, a few tasks at a time, in task order.
 
-    At most ``max(2, cpu_count)`` results (and the chunks they read) are alive at once, however
+    At most :func:`_tasks_at_once` results (and the chunks they read) are alive at once, however
     many chunks the store has.
+
+    Parameters
+    ----------
+    function : callable
+    tasks : list of tuple
+        Positional arguments of each call; a task's second and third are the chunk's variant
+        range ``lo, hi`` (for ``progress``).
+    *extra
+        Arguments appended to every call.
+    bounds : list, optional
+        What to yield beside each result (default: the task itself).
+    progress : RateProgress, optional
+        Told the variants done after every batch, and once more at the end.
+    sizes : list of int, optional
+        Variants of each task, for ``progress`` (default ``hi - lo`` of each task).
 
     Yields
     ------
     bound, result
-        ``bounds[i]`` (the task itself when ``bounds`` is None) and ``function``'s result.
     """
     import dask
 
     bounds = tasks if bounds is None else bounds
-    batch = max(2, os.cpu_count() or 2)
+    sizes = [t[2] - t[1] for t in tasks] if sizes is None else sizes
+    batch = _tasks_at_once()
+    done = 0
     for i in range(0, len(tasks), batch):
         results = dask.compute(*(dask.delayed(function)(*t, *extra) for t in tasks[i : i + batch]))
         yield from zip(bounds[i : i + batch], results, strict=True)
+        if progress is not None:
+            done += sum(sizes[i : i + batch])
+            progress.update(done)
+    if progress is not None:
+        progress.update(done, final=True)
+
+
+def _tasks_at_once() -> int:
+    """Chunk tasks per batch: the threads of the active client's cluster, else the cores.
+
+    With a ``dask.distributed`` client the batch is the cluster's thread count, so every worker
+    has a chunk; without one it is this machine's cores (at least 2).
+    """
+    try:
+        from distributed import default_client
+
+        threads = sum(default_client().nthreads().values())
+    except (ImportError, ValueError):  # no distributed, or no client
+        threads = os.cpu_count() or 2
+    return max(2, threads)
 
 
 def _chunk_loadings(store, lo, hi, keep_b, mean_b, inv_b, samples, weights) -> np.ndarray:
@@ -205,6 +242,8 @@ def store_qc(
     max_sample_missing: float = 1.0,
     thin_bp: int | None = None,
     ld_prune: tuple[int, int, float] | None = None,
+    scheduler: str | None = None,
+    verbose: bool | None = None,
 ) -> StoreQC:
     """Apply the in-memory QC's variant filters to a store, counting one chunk at a time.
 
@@ -216,116 +255,126 @@ def store_qc(
     the genotypes first, which a chunked store cannot do cheaply). LD pruning computes the
     ``r^2`` band one chunk per task (with a look-ahead into the next chunks), then runs PLINK's
     window passes on the pairs above the threshold, as :func:`~.ldprune.prune_pairwise`.
+
+    The passes run on the ``dask.distributed`` scheduler at ``scheduler`` (local threads
+    without one) and report variants per second on stderr (``verbose``; default: only on a
+    terminal).
     """
-    import dask
+    with dask_scheduler(scheduler):
+        _bound_malloc_arenas()
+        root, bounds = _open_store(Path(store))
+        n_samples_in = int(root["call_genotype"].shape[1])
+        v = variant_arrays(root)
+        contig, position, ids, ref, alt = v.contig, v.position, v.id, v.ref, v.alt
+        keep = np.ones(len(ref), dtype=bool)
+        steps = []
 
-    _bound_malloc_arenas()
-    root, bounds = _open_store(Path(store))
-    n_samples_in = int(root["call_genotype"].shape[1])
-    v = variant_arrays(root)
-    contig, position, ids, ref, alt = v.contig, v.position, v.id, v.ref, v.alt
-    keep = np.ones(len(ref), dtype=bool)
-    steps = []
+        def apply(name, mask, detail=""):
+            nonlocal keep
+            steps.append((name, int((keep & ~mask).sum()), detail))
+            keep = keep & mask
 
-    def apply(name, mask, detail=""):
-        nonlocal keep
-        steps.append((name, int((keep & ~mask).sum()), detail))
-        keep = keep & mask
-
-    classes = variant_allele_classes(ref, alt)
-    dropped = {
-        c: int((classes == c).sum()) for c in ("multiallelic", "indel", "symbolic", "no_alt")
-    }
-    apply("not a biallelic SNP", classes == "snp",
-          ", ".join(f"{k} {v}" for k, v in dropped.items() if v))  # fmt: skip
-    repeat = np.zeros(len(ref), dtype=bool)
-    kept = np.flatnonzero(keep)
-    repeat[kept] = locate_duplicate_sites(contig[kept], position[kept], ref[kept], alt[kept])
-    apply("duplicate site (same contig, position and alleles; first kept)", ~repeat)
-    if extract is not None:
-        apply("not in --extract", np.array([v in extract for v in ids], dtype=bool))
-    if exclude is not None:
-        apply("in --exclude", np.array([v not in exclude for v in ids], dtype=bool))
-    if contigs is not None:
-        apply(f"not on --chr {','.join(contigs)}", is_in_contigs(contig, contigs))
-    elif autosomes_only:
-        apply("not on a human autosome (1-22; other genomes: --chr or --all-contigs)",
-              is_autosome(contig))  # fmt: skip
-    samples = None
-    if max_sample_missing < 1.0:  # one pass over the variants kept so far, per sample
-        parts = dask.compute(*(
-            dask.delayed(_chunk_sample_missing)(str(store), lo, hi, keep[lo:hi])
-            for lo, hi in bounds
-        ))  # fmt: skip
-        rate = np.sum(parts, axis=0) / max(int(keep.sum()), 1)
-        keep_s = rate <= max_sample_missing
-        steps.append(
-            (f"samples missing > {max_sample_missing:g}", int((~keep_s).sum()), "samples")
-        )
-        if not keep_s.any():
-            raise InputError(f"--mind {max_sample_missing:g} removes every sample of {store}")
-        samples = None if keep_s.all() else np.flatnonzero(keep_s)
-    n_samples = n_samples_in if samples is None else len(samples)
-    counts = np.concatenate(
-        dask.compute(
-            *(dask.delayed(_chunk_counts)(str(store), lo, hi, samples) for lo, hi in bounds)
-        )
-    )  # (n_variants, 3): hom ref, het, hom alt, over the kept samples
-    called = counts.sum(axis=1)
-    alt_count = counts[:, 1] + 2 * counts[:, 2]
-    apply(f"variant missingness > {max_variant_missing:g}",
-          1.0 - called / n_samples <= max_variant_missing)  # fmt: skip
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = alt_count / (2.0 * called)
-    maf = np.nan_to_num(np.minimum(p, 1 - p))
-    apply("monomorphic", maf > 0)
-    apply(f"MAF < {min_maf:g}", maf >= min_maf)
-    if hwe is not None:
-        test = "mid-p exact test" if hwe_midp else "exact test"
-        pvalues = np.ones(len(keep))
-        pvalues[keep] = hwe_pvalues_from_counts(counts[keep], midp=hwe_midp)
-        apply(f"HWE p < {hwe:g} ({test})", pvalues >= hwe)
-    if thin_bp or ld_prune is not None:
+        classes = variant_allele_classes(ref, alt)
+        dropped = {
+            c: int((classes == c).sum()) for c in ("multiallelic", "indel", "symbolic", "no_alt")
+        }
+        apply("not a biallelic SNP", classes == "snp",
+              ", ".join(f"{k} {v}" for k, v in dropped.items() if v))  # fmt: skip
+        repeat = np.zeros(len(ref), dtype=bool)
         kept = np.flatnonzero(keep)
-        order = sort_order(contig[kept], position[kept])
-        if np.any(order != np.arange(len(order))):
-            flag = "--thin" if thin_bp else "--ld-prune"
-            raise InputError(
-                f"{flag} out of core needs {store} sorted by contig and position; sort the VCF "
-                "(bcftools sort) and convert again, or run without --out-of-core"
+        repeat[kept] = locate_duplicate_sites(contig[kept], position[kept], ref[kept], alt[kept])
+        apply("duplicate site (same contig, position and alleles; first kept)", ~repeat)
+        if extract is not None:
+            apply("not in --extract", np.array([v in extract for v in ids], dtype=bool))
+        if exclude is not None:
+            apply("in --exclude", np.array([v not in exclude for v in ids], dtype=bool))
+        if contigs is not None:
+            apply(f"not on --chr {','.join(contigs)}", is_in_contigs(contig, contigs))
+        elif autosomes_only:
+            apply("not on a human autosome (1-22; other genomes: --chr or --all-contigs)",
+                  is_autosome(contig))  # fmt: skip
+        samples = None
+        if max_sample_missing < 1.0:  # one pass over the variants kept so far, per sample
+            missing = np.zeros(n_samples_in, dtype=np.int64)
+            tasks = [(str(store), lo, hi, keep[lo:hi]) for lo, hi in bounds]
+            progress = RateProgress("qc: missing calls per sample", verbose)
+            for _, part in _in_batches(_chunk_sample_missing, tasks, progress=progress):
+                missing += part
+            rate = missing / max(int(keep.sum()), 1)
+            keep_s = rate <= max_sample_missing
+            steps.append(
+                (f"samples missing > {max_sample_missing:g}", int((~keep_s).sum()), "samples")
             )
-    if thin_bp:
-        kept = np.flatnonzero(keep)
-        thinned = np.zeros(len(keep), dtype=bool)
-        thinned[kept] = locate_thinned(contig[kept], position[kept], thin_bp)
-        apply(f"thinned to >= {thin_bp} bp apart", thinned)
-    prune_in = prune_out = None
-    if ld_prune is not None:
-        window, step, r2 = ld_prune
-        kept = np.flatnonzero(keep)
-        exceeds = _store_band(str(store), bounds, keep, samples, window, r2)
-        kept_ld = prune_from_band(
-            exceeds, p[kept], called[kept], contig[kept], window=window, step=step
+            if not keep_s.any():
+                raise InputError(f"--mind {max_sample_missing:g} removes every sample of {store}")
+            samples = None if keep_s.all() else np.flatnonzero(keep_s)
+        n_samples = n_samples_in if samples is None else len(samples)
+        counts = np.empty((len(keep), 3), dtype=np.int64)  # hom ref, het, hom alt
+        tasks = [(str(store), lo, hi, samples) for lo, hi in bounds]
+        progress = RateProgress("qc: genotype counts", verbose)
+        for (_, lo, hi, _), part in _in_batches(_chunk_counts, tasks, progress=progress):
+            counts[lo:hi] = part
+        called = counts.sum(axis=1)
+        alt_count = counts[:, 1] + 2 * counts[:, 2]
+        apply(f"variant missingness > {max_variant_missing:g}",
+              1.0 - called / n_samples <= max_variant_missing)  # fmt: skip
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p = alt_count / (2.0 * called)
+        maf = np.nan_to_num(np.minimum(p, 1 - p))
+        apply("monomorphic", maf > 0)
+        apply(f"MAF < {min_maf:g}", maf >= min_maf)
+        if hwe is not None:
+            test = "mid-p exact test" if hwe_midp else "exact test"
+            pvalues = np.ones(len(keep))
+            pvalues[keep] = hwe_pvalues_from_counts(counts[keep], midp=hwe_midp)
+            apply(f"HWE p < {hwe:g} ({test})", pvalues >= hwe)
+        if thin_bp or ld_prune is not None:
+            kept = np.flatnonzero(keep)
+            order = sort_order(contig[kept], position[kept])
+            if np.any(order != np.arange(len(order))):
+                flag = "--thin" if thin_bp else "--ld-prune"
+                raise InputError(
+                    f"{flag} out of core needs {store} sorted by contig and position; sort the VCF "
+                    "(bcftools sort) and convert again, or run without --out-of-core"
+                )
+        if thin_bp:
+            kept = np.flatnonzero(keep)
+            thinned = np.zeros(len(keep), dtype=bool)
+            thinned[kept] = locate_thinned(contig[kept], position[kept], thin_bp)
+            apply(f"thinned to >= {thin_bp} bp apart", thinned)
+        prune_in = prune_out = None
+        if ld_prune is not None:
+            window, step, r2 = ld_prune
+            kept = np.flatnonzero(keep)
+            exceeds = _store_band(str(store), bounds, keep, samples, window, r2, verbose)
+            kept_ld = prune_from_band(
+                exceeds, p[kept], called[kept], contig[kept], window=window, step=step
+            )
+            prune_in = [str(v) for v in ids[kept[kept_ld]]]
+            prune_out = [str(v) for v in ids[kept[~kept_ld]]]
+            mask = np.zeros(len(keep), dtype=bool)
+            mask[kept[kept_ld]] = True
+            apply(f"LD pruned (--indep-pairwise {window} {step} {r2:g}, per contig)", mask)
+        if not keep.any():
+            lines = "; ".join(f"{name}: removed {n:,}" for name, n, _ in steps)
+            raise InputError(f"nothing left after QC of {store}: {lines}")
+        return StoreQC(
+            keep,
+            p[keep],
+            steps,
+            n_samples,
+            called[keep],
+            samples,
+            n_samples_in,
+            prune_in,
+            prune_out,
         )
-        prune_in = [str(v) for v in ids[kept[kept_ld]]]
-        prune_out = [str(v) for v in ids[kept[~kept_ld]]]
-        mask = np.zeros(len(keep), dtype=bool)
-        mask[kept[kept_ld]] = True
-        apply(f"LD pruned (--indep-pairwise {window} {step} {r2:g}, per contig)", mask)
-    if not keep.any():
-        lines = "; ".join(f"{name}: removed {n:,}" for name, n, _ in steps)
-        raise InputError(f"nothing left after QC of {store}: {lines}")
-    return StoreQC(
-        keep, p[keep], steps, n_samples, called[keep], samples, n_samples_in, prune_in, prune_out
-    )
 
 
-def _store_band(store: str, bounds, keep, samples, width: int, r2: float) -> np.ndarray:
+def _store_band(store: str, bounds, keep, samples, width: int, r2: float, verbose=None):
     """``band_r2(...) > r2`` over the kept variants of a store, one chunk per Dask task."""
-    import dask
-
     n_kept = [int(keep[lo:hi].sum()) for lo, hi in bounds]
-    tasks = []
+    tasks, sizes = [], []
     for i, (lo, hi) in enumerate(bounds):
         if not n_kept[i]:
             continue
@@ -335,8 +384,11 @@ def _store_band(store: str, bounds, keep, samples, width: int, r2: float) -> np.
                 parts.append((*bounds[j], keep[slice(*bounds[j])]))
                 ahead += n_kept[j]
             j += 1
-        tasks.append(dask.delayed(_chunk_band)(store, parts, samples, width, r2))
-    return np.concatenate(dask.compute(*tasks))
+        tasks.append((store, parts, samples, width, r2))
+        sizes.append(hi - lo)
+    progress = RateProgress("qc: LD r^2 band", verbose)
+    bands = _in_batches(_chunk_band, tasks, progress=progress, sizes=sizes)
+    return np.concatenate([band for _, band in bands])
 
 
 def _bound_malloc_arenas() -> None:
@@ -372,6 +424,7 @@ def store_pca(
     qc: StoreQC | None = None,
     scheduler: str | None = None,
     fit_samples: np.ndarray | None = None,
+    verbose: bool | None = None,
 ) -> tuple[GenotypePCA, np.ndarray, StoreQC]:
     """Exact PCA of a store's QC-passing variants, out of core.
 
@@ -387,6 +440,8 @@ def store_pca(
         Fit the PCA (allele frequencies included) on these samples only, indices into the
         QC-passing samples, and project every sample onto it, as ``GenotypePCA.fit_transform``
         on the subset then ``transform`` would (PLINK: ``--pca`` on a subset, then ``--score``).
+    verbose : bool, optional
+        Variants per second of each pass on stderr (default: only on a terminal).
 
     Returns
     -------
@@ -397,10 +452,8 @@ def store_pca(
         :class:`GenotypePCA`'s sign convention.
     qc : StoreQC
     """
-    import dask
-
     with dask_scheduler(scheduler):
-        qc = qc or store_qc(store)
+        qc = qc or store_qc(store, verbose=verbose)
         _, bounds = _open_store(Path(store))
         _bound_malloc_arenas()
         kept_before = np.concatenate([[0], np.cumsum(qc.keep)])
@@ -413,10 +466,13 @@ def store_pca(
         fit_arg = None if fit_samples is None and qc.samples is None else fit
         p, called = qc.allele_frequency, qc.called
         if fit_samples is not None:  # frequencies of the fit subset
-            counts = np.concatenate(dask.compute(*(
-                dask.delayed(_chunk_counts)(str(store), lo, hi, fit)[qc.keep[lo:hi]]
-                for lo, hi, _, _ in chunks
-            )))  # fmt: skip
+            counts = np.empty((int(qc.keep.sum()), 3), dtype=np.int64)
+            tasks = [(str(store), lo, hi, fit) for lo, hi, _, _ in chunks]
+            progress = RateProgress("pca: counts in the fit samples", verbose)
+            for (lo, hi, a, b), part in _in_batches(
+                _chunk_counts, tasks, bounds=chunks, progress=progress
+            ):
+                counts[a:b] = part[qc.keep[lo:hi]]
             called = counts.sum(axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
                 p = (counts[:, 1] + 2 * counts[:, 2]) / (2.0 * called)
@@ -435,14 +491,19 @@ def store_pca(
         tasks = [task(*c, fit_arg) for c in chunks]
         # the n x n products are summed as they arrive, a few chunks at a time
         gram = np.zeros((n_fit, n_fit))
-        for _, part in _in_batches(_chunk_gram, tasks):
+        for _, part in _in_batches(
+            _chunk_gram, tasks, progress=RateProgress("pca: X X^T", verbose)
+        ):
             gram += part
         total = float(np.trace(gram))  # ||X||_F^2 without a second pass
         u, s = top_eigenpairs(gram, k)
         weights = u / np.where(s > 0, s, 1.0)
         # loadings V^T = (X^T U / s)^T, written into one (k, n_var) array a few chunks at a time
         vt = np.empty((k, n_var))
-        for (*_, a, b), part in _in_batches(_chunk_loadings, tasks, weights, bounds=chunks):
+        progress = RateProgress("pca: loadings", verbose)
+        for (*_, a, b), part in _in_batches(
+            _chunk_loadings, tasks, weights, bounds=chunks, progress=progress
+        ):
             vt[:, a:b] = part.T
         flip_signs_in_place(u, vt)
         if fit_samples is None:
@@ -451,7 +512,8 @@ def store_pca(
             all_arg = None if qc.samples is None else all_samples
             scores = np.zeros((len(all_samples), k))
             shares = [(*task(lo, hi, a, b, all_arg), vt[:, a:b].T) for lo, hi, a, b in chunks]
-            for _, share in _in_batches(_chunk_project, shares):
+            progress = RateProgress("pca: projection", verbose)
+            for _, share in _in_batches(_chunk_project, shares, progress=progress):
                 scores += share
     pca = GenotypePCA.from_state(p, vt, eigenvalues=s**2 / (2 * n_var))
     pca.singular_values_ = s

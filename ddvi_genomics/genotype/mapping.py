@@ -371,6 +371,7 @@ def infer_store(
             autosomes_only=qc.autosomes_only, contigs=qc.contigs, extract=qc.extract,
             exclude=qc.exclude, hwe=qc.hwe, hwe_midp=qc.hwe_midp,
             max_sample_missing=qc.max_sample_missing, thin_bp=qc.thin_bp, ld_prune=qc.ld_prune,
+            scheduler=scheduler, verbose=verbose,
         )  # fmt: skip
     n_var, n_samp = int(store_report.keep.sum()), store_report.n_samples
     n_pcs, warning = clamp_n_components(n_pcs, n_var, n_samp)
@@ -386,7 +387,7 @@ def infer_store(
         n_fit = min(n_fit, len(fit))
     with stages("pca", f"out of core, {n_var:,} variants x {n_samp:,} samples"):
         full, reference_pcs, _ = store_pca(
-            store, n_fit, qc=store_report, scheduler=scheduler, fit_samples=fit
+            store, n_fit, qc=store_report, scheduler=scheduler, fit_samples=fit, verbose=verbose
         )
     aligned = align_labels(labels, sample_id)
     return _finish_map(

@@ -160,14 +160,53 @@ def test_infer_out_of_core__pca_fit_file_projects_the_other_samples(store, tmp_p
 def test_store_pca__on_a_dask_distributed_cluster_equals_local(store):
     import distributed
 
-    from ddvi_genomics.genotype.dask_pca import store_pca
+    from ddvi_genomics.genotype.dask_pca import _tasks_at_once, store_pca, store_qc
 
-    _, local, _ = store_pca(store / "s.vcz", 3)
+    local_qc = store_qc(store / "s.vcz", max_sample_missing=0.5)
+    _, local, _ = store_pca(store / "s.vcz", 3, qc=local_qc)
     with distributed.LocalCluster(
-        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+        n_workers=1, threads_per_worker=3, processes=False, dashboard_address=None
     ) as cluster:
-        _, remote, _ = store_pca(store / "s.vcz", 3, scheduler=cluster.scheduler_address)
+        address = cluster.scheduler_address
+        with distributed.Client(address):  # a batch of chunks gives every cluster thread one
+            assert _tasks_at_once() == 3
+        remote_qc = store_qc(store / "s.vcz", max_sample_missing=0.5, scheduler=address)
+        ran_by_qc = set(cluster.scheduler.task_prefixes)  # what it ran, by function name
+        _, remote, _ = store_pca(store / "s.vcz", 3, qc=remote_qc, scheduler=address)
+        ran = set(cluster.scheduler.task_prefixes)
+    # the QC passes (--mind's and the counts) ran on the cluster too, not on local threads
+    assert {"chunk_sample_missing", "chunk_counts"} <= ran_by_qc  # dask drops the leading "_"
+    assert "chunk_gram" not in ran_by_qc and "chunk_gram" in ran
+    np.testing.assert_array_equal(remote_qc.keep, local_qc.keep)
     np.testing.assert_allclose(remote, local, atol=1e-10 * np.abs(local).max())
+
+
+def test_store_qc_and_pca__progress_counts_every_variant_read(store, capsys):
+    """Oracle: the chunk layout (64 variants per chunk) and the QC's keep mask."""
+    from ddvi_genomics.genotype.dask_pca import store_pca, store_qc
+
+    qc = store_qc(store / "s.vcz")  # off a terminal: quiet
+    store_pca(store / "s.vcz", 3, qc=qc)
+    assert capsys.readouterr().err == ""
+    store_qc(store / "s.vcz", max_sample_missing=0.5, verbose=True)
+    store_pca(store / "s.vcz", 3, qc=qc, verbose=True)
+    err = capsys.readouterr().err
+    finals = dict(
+        line.rsplit(" variants", 1)[0].split("] ")
+        for line in err.replace("\r", "\n").splitlines()
+        if line.startswith("[")
+    )  # the last line of each pass wins
+    chunks_read = sum(
+        min(lo + 64, len(qc.keep)) - lo
+        for lo in range(0, len(qc.keep), 64)
+        if qc.keep[lo : lo + 64].any()
+    )
+    assert finals == {
+        "[qc: missing calls per sample": f"{len(qc.keep):,}",
+        "[qc: genotype counts": f"{len(qc.keep):,}",
+        "[pca: X X^T": f"{chunks_read:,}",
+        "[pca: loadings": f"{chunks_read:,}",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -274,3 +313,19 @@ def test_project_store__chunk_by_chunk_equals_projecting_the_vcf(store, tmp_path
     assert "one chunk of variants at a time" in log
     assert '"swapped_ref_alt": 94' in log and '"absent": 79' in log  # of 550 QC-passing
     assert (tmp_path / "a.embedding.tsv").read_text() == (tmp_path / "b.embedding.tsv").read_text()
+
+
+def test_infer_store__hands_the_scheduler_and_verbosity_to_qc_and_pca(monkeypatch):
+    from ddvi_genomics.genotype import dask_pca
+    from ddvi_genomics.genotype.mapping import infer_store
+
+    seen = {}
+
+    def spy_qc(store, **kwargs):
+        seen.update(kwargs)
+        raise RuntimeError("stop after the QC call")
+
+    monkeypatch.setattr(dask_pca, "store_qc", spy_qc)
+    with pytest.raises(RuntimeError, match="stop after the QC call"):
+        infer_store("s.vcz", scheduler="tcp://10.0.0.1:8786", verbose=True)
+    assert seen["scheduler"] == "tcp://10.0.0.1:8786" and seen["verbose"] is True
