@@ -82,9 +82,9 @@ def test_two_gloo_processes__same_weights_as_one_process(name, tmp_path, monkeyp
         # A rank that dies before both have left the group fails the test (faulthandler's
         # stack is in the captured stderr). One that dies afterwards, in the interpreter's
         # exit, has finished its work; that is said, and the weights are checked. (A rank
-        # aborted twice in about 60 runs, in CI and in one local run, with gloo's "terminate
-        # called without an active exception"; where it was is unknown, 400 runs here did not
-        # repeat it.)
+        # aborted twice, once in CI and once in a local full run, with gloo's "terminate
+        # called without an active exception"; where is unknown, and 245 runs of this
+        # harness here did not repeat it.)
         if not all(_left_marker(str(out), rank).exists() for rank in (0, 1)):
             raise
         warnings.warn(
