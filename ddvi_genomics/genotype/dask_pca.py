@@ -177,6 +177,35 @@ def _in_batches(function, tasks, *extra, bounds=None, progress=None, sizes=None)
         progress.update(done, final=True)
 
 
+def _sum_over_chunks(function, tasks, *, progress=None) -> np.ndarray:
+    """Sum ``function(*task)`` over ``tasks`` on Dask, a batch of :func:`_tasks_at_once` at a time.
+
+    Each batch is added up where it was computed (a pairwise tree of Dask tasks), so one array
+    per batch reaches this process: on a cluster of many workers the ``n x n`` Gram products
+    are not all sent to the client. ``progress`` counts variants as :func:`_in_batches` does.
+    """
+    import dask
+
+    total = None
+    batch, done = _tasks_at_once(), 0
+    for i in range(0, len(tasks), batch):
+        parts = [dask.delayed(function)(*t) for t in tasks[i : i + batch]]
+        while len(parts) > 1:
+            pairs = [dask.delayed(np.add)(a, b) for a, b in zip(parts[::2], parts[1::2])]
+            parts = pairs + parts[len(pairs) * 2 :]
+        (part,) = dask.compute(parts[0])
+        if total is None:
+            total = part
+        else:
+            total += part
+        if progress is not None:
+            done += sum(t[2] - t[1] for t in tasks[i : i + batch])
+            progress.update(done)
+    if progress is not None:
+        progress.update(done, final=True)
+    return total
+
+
 def _tasks_at_once() -> int:
     """Chunk tasks per batch: the threads of the active client's cluster, else the cores.
 
@@ -295,11 +324,9 @@ def store_qc(
                   is_autosome(contig))  # fmt: skip
         samples = None
         if max_sample_missing < 1.0:  # one pass over the variants kept so far, per sample
-            missing = np.zeros(n_samples_in, dtype=np.int64)
             tasks = [(str(store), lo, hi, keep[lo:hi]) for lo, hi in bounds]
             progress = RateProgress("qc: missing calls per sample", verbose)
-            for _, part in _in_batches(_chunk_sample_missing, tasks, progress=progress):
-                missing += part
+            missing = _sum_over_chunks(_chunk_sample_missing, tasks, progress=progress)
             rate = missing / max(int(keep.sum()), 1)
             keep_s = rate <= max_sample_missing
             steps.append(
@@ -489,12 +516,8 @@ def store_pca(
             return (str(store), lo, hi, qc.keep[lo:hi], mean[a:b], inv_scale[a:b], samples)
 
         tasks = [task(*c, fit_arg) for c in chunks]
-        # the n x n products are summed as they arrive, a few chunks at a time
-        gram = np.zeros((n_fit, n_fit))
-        for _, part in _in_batches(
-            _chunk_gram, tasks, progress=RateProgress("pca: X X^T", verbose)
-        ):
-            gram += part
+        # X X^T = sum over chunks of X_b X_b^T, summed batch by batch where computed
+        gram = _sum_over_chunks(_chunk_gram, tasks, progress=RateProgress("pca: X X^T", verbose))
         total = float(np.trace(gram))  # ||X||_F^2 without a second pass
         u, s = top_eigenpairs(gram, k)
         weights = u / np.where(s > 0, s, 1.0)
@@ -510,11 +533,9 @@ def store_pca(
             scores = u * s
         else:  # project every QC-passing sample: scores = X^T V, one chunk's share at a time
             all_arg = None if qc.samples is None else all_samples
-            scores = np.zeros((len(all_samples), k))
             shares = [(*task(lo, hi, a, b, all_arg), vt[:, a:b].T) for lo, hi, a, b in chunks]
             progress = RateProgress("pca: projection", verbose)
-            for _, share in _in_batches(_chunk_project, shares, progress=progress):
-                scores += share
+            scores = _sum_over_chunks(_chunk_project, shares, progress=progress)
     pca = GenotypePCA.from_state(p, vt, eigenvalues=s**2 / (2 * n_var))
     pca.singular_values_ = s
     pca.observed_allele_count_ = 2 * called

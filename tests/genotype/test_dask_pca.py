@@ -177,6 +177,7 @@ def test_store_pca__on_a_dask_distributed_cluster_equals_local(store):
     # the QC passes (--mind's and the counts) ran on the cluster too, not on local threads
     assert {"chunk_sample_missing", "chunk_counts"} <= ran_by_qc  # dask drops the leading "_"
     assert "chunk_gram" not in ran_by_qc and "chunk_gram" in ran
+    assert "add" in ran  # the Gram products were added up on the cluster, not by the client
     np.testing.assert_array_equal(remote_qc.keep, local_qc.keep)
     np.testing.assert_allclose(remote, local, atol=1e-10 * np.abs(local).max())
 
@@ -329,3 +330,18 @@ def test_infer_store__hands_the_scheduler_and_verbosity_to_qc_and_pca(monkeypatc
     with pytest.raises(RuntimeError, match="stop after the QC call"):
         infer_store("s.vcz", scheduler="tcp://10.0.0.1:8786", verbose=True)
     assert seen["scheduler"] == "tcp://10.0.0.1:8786" and seen["verbose"] is True
+
+
+@pytest.mark.parametrize("n_tasks", [1, 2, 5, 7])
+def test_sum_over_chunks__equals_a_plain_sum(n_tasks, monkeypatch):
+    """Oracle: a Python loop over the same tasks; batches of 3 leave odd tails for the tree."""
+    from ddvi_genomics.genotype import dask_pca
+
+    monkeypatch.setattr(dask_pca, "_tasks_at_once", lambda: 3)
+    tasks = [("unused", 10 * i, 10 * i + 10, i) for i in range(n_tasks)]
+
+    def square(_, lo, hi, i):
+        return np.full((2, 2), float(i) ** 2) + lo
+
+    expected = sum(square(*t) for t in tasks)
+    np.testing.assert_array_equal(dask_pca._sum_over_chunks(square, tasks), expected)
