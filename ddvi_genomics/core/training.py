@@ -359,7 +359,11 @@ class _Run:
             mode = compile_mode(self.opts.compile, self.device)
             fn = plan.loss_fn
             if mode in TORCH_COMPILE_MODES:
-                fn = torch.compile(fn, mode=TORCH_COMPILE_MODES[mode], dynamic=False)
+                # dynamic=None: shapes stay static (every step has the same shapes), but an int
+                # the loss reads that changes (the epoch of a KL warm-up, a sleep step's class)
+                # becomes symbolic after one recompile; dynamic=False made one graph per value,
+                # and eager after dynamo's recompile limit (8)
+                fn = torch.compile(fn, mode=TORCH_COMPILE_MODES[mode], dynamic=None)
             self.loss_fns[key] = fn
         return self.loss_fns[key]
 

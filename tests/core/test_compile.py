@@ -129,3 +129,20 @@ def test_compiled_loss__one_graph_per_plan_loss(plan_name):
     explained = torch._dynamo.explain(plan.loss_fn)(data, ctx)
     assert explained.graph_break_count == 0, explained.break_reasons
     assert explained.graph_count == 1
+
+
+def test_compiled_vae__linear_kl_warmup_does_not_recompile_every_epoch():
+    """The epoch read by a loss (the KL warm-up's weight) is a symbolic int after one recompile.
+
+    Compiled with ``dynamic=False`` the loss was specialised to each epoch: a new graph per epoch
+    until dynamo's recompile limit (8), and eager after it. Oracle: dynamo's own counters; the
+    warm-up needs at most three graphs (epoch 0, epochs inside the ramp, epochs after it).
+    """
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    x = torch.rand(64, 12, generator=gen(1))
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = VAE(12, hidden=(16,), epochs=12, batch_size=32, kl_schedule="linear")
+    model.fit(x, device="cpu", seed=4, verbose=False, compile="default")
+    assert 0 < torch._dynamo.utils.counters["stats"]["unique_graphs"] <= 3
