@@ -359,6 +359,10 @@ class ClassBatchedEpsilonNet(nn.Module):
         if classes is None:
             return slice(None)
         if isinstance(classes, (list, tuple)) and len(classes) == 1:
+            if torch.compiler.is_compiling():
+                # torch.compile specialises a slice at a symbolic class (one graph per class);
+                # an index filled on the device keeps the class symbolic
+                return torch.full((1,), classes[0], dtype=torch.long, device=device)
             # a slice is a view: no index tensor copied to the device (none may be, in a graph)
             return slice(classes[0], classes[0] + 1)
         return torch.as_tensor(classes, device=device)

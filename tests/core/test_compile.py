@@ -146,3 +146,37 @@ def test_compiled_vae__linear_kl_warmup_does_not_recompile_every_epoch():
         model = VAE(12, hidden=(16,), epochs=12, batch_size=32, kl_schedule="linear")
     model.fit(x, device="cpu", seed=4, verbose=False, compile="default")
     assert 0 < torch._dynamo.utils.counters["stats"]["unique_graphs"] <= 3
+
+
+def test_compiled_ddvi_semi__sleep_class_stays_symbolic_and_matches_eager():
+    """DDVI-semi's sleep step picks one of 10 class diffusions on the host (``ctx.choice``).
+
+    Compiled, the class used to be specialised: one sleep graph per class until dynamo's
+    recompile limit (8), then eager for the other classes. Oracles: dynamo's counters (wake,
+    sleep, one recompile to make the class symbolic, one for the context's row set), and the
+    eager run on the same stream.
+    """
+    from ddvi_genomics.core.models.ddvi_semi import DDVISemi
+    from tests.core.test_ddvi_semi import TINY, data
+
+    config = dict(TINY, prior_pretrain_epochs=0, stage1_epochs=0, epochs=2, sleep_steps=6)
+    x, labels = data()
+
+    def build_semi():
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            return DDVISemi(12, prior="pinwheel", **config)
+
+    eager, compiled = build_semi(), build_semi()
+    with eager_on_default_generator():
+        eager.fit(x, labels, device="cpu", seed=1, verbose=False)
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    with torch._inductor.config.patch(fallback_random=True):
+        compiled.fit(x, labels, device="cpu", seed=1, verbose=False, compile="default")
+    assert 0 < torch._dynamo.utils.counters["stats"]["unique_graphs"] <= 4
+    worst = max(
+        float((p - q).abs().max())
+        for p, q in zip(eager.state_dict().values(), compiled.state_dict().values(), strict=True)
+    )
+    assert worst < 1e-4, f"largest weight difference {worst:.2e}"
