@@ -184,8 +184,9 @@ def main() -> None:
         "",
         f'`compile="default"` on the CPU, {args.epochs} epochs of stage 2 per fit, seed 0; each '
         "variant compiled from scratch (`torch._dynamo.reset()`, inductor's on-disk caches off). "
-        "DDVI-semi's sleep loss is compiled once per sleep class and torch.compile stops at 8 "
-        "(its recompile limit), so with 26 classes some sleep steps run eagerly. Graph breaks and graphs count "
+        "DDVI-semi's sleep class is a symbolic int after one recompile (before commit d9dc854 "
+        "the sleep loss was compiled once per class, up to torch.compile's recompile limit of "
+        "8, and the other classes ran eagerly). Graph breaks and graphs count "
         "the whole fit; graph calls are the compiled forward and backward graphs run by one "
         "batch's steps (every plan, sleep repeats included). Eager is the same model and data "
         'with `compile="off"`, run right after.',
