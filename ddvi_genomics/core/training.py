@@ -77,7 +77,8 @@ class StepContext:
         prior samples); in a data-parallel run the draw is then sharded like the data batch.
         """
         rows = self.shard.local_rows(n)
-        self.sharded_rows.add(rows)
+        if self.shard.active:  # the set is read by ShardedDraws only; a compiled loss guards on it
+            self.sharded_rows.add(rows)
         return rows
 
 

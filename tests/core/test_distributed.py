@@ -127,3 +127,14 @@ def test_sharded_draws__each_rank_gets_its_rows_of_the_global_draw():
 def test_shard__a_batch_the_processes_cannot_share_is_refused():
     with pytest.raises(ValueError, match="batch of 33 rows cannot be shared by 2 processes"):
         Shard(0, 2).local_rows(33)
+
+
+def test_local_rows__recorded_for_sharding_only_in_a_data_parallel_step():
+    """One process records nothing: a compiled loss guards on the set, and a set that grew
+    during the wake step made the sleep loss compile again (TORCH_LOGS=recompiles)."""
+    from ddvi_genomics.core.training import StepContext
+
+    alone = StepContext(0, 1, None)
+    assert alone.local_rows(64) == 64 and alone.sharded_rows == set()
+    ranked = StepContext(0, 1, None, shard=Shard(1, 2))
+    assert ranked.local_rows(64) == 32 and ranked.sharded_rows == {32}
