@@ -152,10 +152,8 @@ def _in_batches(function, tasks, *extra, bounds=None, progress=None, sizes=None)
         Arguments appended to every call.
     bounds : list, optional
         What to yield beside each result (default: the task itself).
-    progress : RateProgress, optional
-        Told the variants done after every batch, and once more at the end.
-    sizes : list of int, optional
-        Variants of each task, for ``progress`` (default ``hi - lo`` of each task).
+    progress, sizes
+        As :func:`_batch_ranges`.
 
     Yields
     ------
@@ -164,17 +162,9 @@ def _in_batches(function, tasks, *extra, bounds=None, progress=None, sizes=None)
     import dask
 
     bounds = tasks if bounds is None else bounds
-    sizes = [t[2] - t[1] for t in tasks] if sizes is None else sizes
-    batch = _tasks_at_once()
-    done = 0
-    for i in range(0, len(tasks), batch):
-        results = dask.compute(*(dask.delayed(function)(*t, *extra) for t in tasks[i : i + batch]))
-        yield from zip(bounds[i : i + batch], results, strict=True)
-        if progress is not None:
-            done += sum(sizes[i : i + batch])
-            progress.update(done)
-    if progress is not None:
-        progress.update(done, final=True)
+    for i, j in _batch_ranges(tasks, progress, sizes):
+        results = dask.compute(*(dask.delayed(function)(*t, *extra) for t in tasks[i:j]))
+        yield from zip(bounds[i:j], results, strict=True)
 
 
 def _sum_over_chunks(function, tasks, *, progress=None) -> np.ndarray:
@@ -182,14 +172,13 @@ def _sum_over_chunks(function, tasks, *, progress=None) -> np.ndarray:
 
     Each batch is added up where it was computed (a pairwise tree of Dask tasks), so one array
     per batch reaches this process: on a cluster of many workers the ``n x n`` Gram products
-    are not all sent to the client. ``progress`` counts variants as :func:`_in_batches` does.
+    are not all sent to the client.
     """
     import dask
 
     total = None
-    batch, done = _tasks_at_once(), 0
-    for i in range(0, len(tasks), batch):
-        parts = [dask.delayed(function)(*t) for t in tasks[i : i + batch]]
+    for i, j in _batch_ranges(tasks, progress):
+        parts = [dask.delayed(function)(*t) for t in tasks[i:j]]
         while len(parts) > 1:
             pairs = [dask.delayed(np.add)(a, b) for a, b in zip(parts[::2], parts[1::2])]
             parts = pairs + parts[len(pairs) * 2 :]
@@ -198,12 +187,31 @@ def _sum_over_chunks(function, tasks, *, progress=None) -> np.ndarray:
             total = part
         else:
             total += part
+    return total
+
+
+def _batch_ranges(tasks, progress=None, sizes=None):
+    """Yield ``(start, stop)`` of each batch of :func:`_tasks_at_once` tasks.
+
+    Parameters
+    ----------
+    tasks : list of tuple
+        A task's second and third items are its chunk's variant range ``lo, hi``.
+    progress : RateProgress, optional
+        Told the variants done once each batch is consumed, and once more at the end.
+    sizes : list of int, optional
+        Variants of each task (default ``hi - lo`` of each task).
+    """
+    sizes = [t[2] - t[1] for t in tasks] if sizes is None else sizes
+    batch, done = _tasks_at_once(), 0
+    for i in range(0, len(tasks), batch):
+        j = min(i + batch, len(tasks))
+        yield i, j
+        done += sum(sizes[i:j])
         if progress is not None:
-            done += sum(t[2] - t[1] for t in tasks[i : i + batch])
             progress.update(done)
     if progress is not None:
         progress.update(done, final=True)
-    return total
 
 
 def _tasks_at_once() -> int:
