@@ -32,12 +32,9 @@ from .qc import (
     QCReport,
     genotype_counts,
     hwe_pvalues_from_counts,
-    is_autosome,
-    is_in_contigs,
-    locate_duplicate_sites,
     locate_thinned,
+    site_steps,
     sort_order,
-    variant_allele_classes,
 )
 from .store import _zarr, dosage_from_calls, open_root, variant_arrays
 
@@ -311,25 +308,11 @@ def store_qc(
             steps.append((name, int((keep & ~mask).sum()), detail))
             keep = keep & mask
 
-        classes = variant_allele_classes(ref, alt)
-        dropped = {
-            c: int((classes == c).sum()) for c in ("multiallelic", "indel", "symbolic", "no_alt")
-        }
-        apply("not a biallelic SNP", classes == "snp",
-              ", ".join(f"{k} {v}" for k, v in dropped.items() if v))  # fmt: skip
-        repeat = np.zeros(len(ref), dtype=bool)
-        kept = np.flatnonzero(keep)
-        repeat[kept] = locate_duplicate_sites(contig[kept], position[kept], ref[kept], alt[kept])
-        apply("duplicate site (same contig, position and alleles; first kept)", ~repeat)
-        if extract is not None:
-            apply("not in --extract", np.array([v in extract for v in ids], dtype=bool))
-        if exclude is not None:
-            apply("in --exclude", np.array([v not in exclude for v in ids], dtype=bool))
-        if contigs is not None:
-            apply(f"not on --chr {','.join(contigs)}", is_in_contigs(contig, contigs))
-        elif autosomes_only:
-            apply("not on a human autosome (1-22; other genomes: --chr or --all-contigs)",
-                  is_autosome(contig))  # fmt: skip
+        for name, mask, detail in site_steps(
+            contig, position, ids, ref, alt, extract=extract, exclude=exclude, contigs=contigs,
+            autosomes_only=autosomes_only,
+        ):  # fmt: skip
+            apply(name, mask, detail)
         samples = None
         if max_sample_missing < 1.0:  # one pass over the variants kept so far, per sample
             tasks = [(str(store), lo, hi, keep[lo:hi]) for lo, hi in bounds]

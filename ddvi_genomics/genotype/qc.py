@@ -16,38 +16,88 @@ from .io import GenotypeMatrix, normalize_contig
 from .ldprune import prune_pairwise
 
 _BASES = set("ACGT")
+_ONE_BASE_ALLELES = np.array(list("ACGTacgt"), dtype=np.dtypes.StringDType())
 _AUTOSOME = re.compile(r"^(chr)?([1-9]|1[0-9]|2[0-2])$", re.IGNORECASE)
 
 
 def variant_allele_classes(ref: np.ndarray, alt: np.ndarray) -> np.ndarray:
     """Class of each variant: ``snp``, ``multiallelic``, ``indel``, ``symbolic`` or ``no_alt``.
 
+    ALT lists are split on commas, ignoring empty and ``.`` entries. A site is ``symbolic`` when
+    an ALT is ``<...>``, a breakend (``[`` or ``]``) or ``*``; a ``snp`` has one base (ACGT, any
+    case) on each side. Sites without a comma are classified with NumPy's string functions; only
+    the comma rows (multi-allelic, or padded like ``A,.``) go through Python one by one.
+
     Parameters
     ----------
     ref, alt : np.ndarray of str, shape (n_variants,)
-        REF and comma-joined ALT alleles.
+        REF and comma-joined ALT alleles (object or NumPy string arrays).
+
+    Returns
+    -------
+    np.ndarray of object (str), shape (n_variants,)
     """
-    out = np.empty(len(ref), dtype=object)
-    for i, (r, a) in enumerate(zip(ref, alt)):
-        alts = [x for x in str(a).split(",") if x and x != "."]
-        if not alts:
-            out[i] = "no_alt"
-        elif any(x.startswith("<") or "[" in x or "]" in x or x == "*" for x in alts):
-            out[i] = "symbolic"
-        elif len(alts) > 1:
-            out[i] = "multiallelic"
-        elif (
-            len(r) == 1 and len(alts[0]) == 1 and r.upper() in _BASES and alts[0].upper() in _BASES
-        ):
-            out[i] = "snp"
-        else:
-            out[i] = "indel"
+    ref_s = _as_strings(ref)
+    alt_s = _as_strings(alt)
+    out = np.full(len(ref_s), "indel", dtype=object)
+    out[_is_one_base(ref_s) & _is_one_base(alt_s)] = "snp"
+    out[_is_symbolic(alt_s)] = "symbolic"
+    out[(alt_s == "") | (alt_s == ".")] = "no_alt"
+    for i in np.flatnonzero(np.strings.find(alt_s, ",") >= 0):
+        out[i] = _allele_class_of_list(str(ref_s[i]), str(alt_s[i]))
     return out
+
+
+def _as_strings(values) -> np.ndarray:
+    """Values as NumPy's variable-width strings (one C pass; no per-row Python)."""
+    return np.asarray(values, dtype=np.dtypes.StringDType())
+
+
+def _is_one_base(alleles: np.ndarray) -> np.ndarray:
+    return np.isin(alleles, _ONE_BASE_ALLELES)
+
+
+def _is_symbolic(alleles: np.ndarray) -> np.ndarray:
+    return (
+        np.strings.startswith(alleles, "<")
+        | (np.strings.find(alleles, "[") >= 0)
+        | (np.strings.find(alleles, "]") >= 0)
+        | (alleles == "*")
+    )
+
+
+def _allele_class_of_list(ref: str, alt: str) -> str:
+    """Class of one site whose ALT field holds a comma."""
+    alts = [x for x in alt.split(",") if x and x != "."]
+    if not alts:
+        return "no_alt"
+    if any(x.startswith("<") or "[" in x or "]" in x or x == "*" for x in alts):
+        return "symbolic"
+    if len(alts) > 1:
+        return "multiallelic"
+    one_base = len(ref) == 1 and len(alts[0]) == 1
+    return "snp" if one_base and {ref.upper(), alts[0].upper()} <= _BASES else "indel"
+
+
+def _contig_mask(contig: np.ndarray, wanted) -> np.ndarray:
+    """``wanted(name)`` for each row's contig, called once per distinct contig name."""
+    import pandas as pd
+
+    codes, names = pd.factorize(np.asarray(contig, dtype=object), use_na_sentinel=False)
+    per_name = np.array([bool(wanted(str(name))) for name in names], dtype=bool)
+    return per_name[codes]
 
 
 def is_autosome(contig: np.ndarray) -> np.ndarray:
     """Return True for contigs 1-22, with or without a ``chr`` prefix."""
-    return np.array([bool(_AUTOSOME.match(str(c))) for c in contig], dtype=bool)
+    return _contig_mask(contig, _AUTOSOME.match)
+
+
+def is_listed(variant_id: np.ndarray, listed: frozenset[str]) -> np.ndarray:
+    """Return True for variants whose ID is in ``listed`` (``--extract`` / ``--exclude``)."""
+    import pandas as pd
+
+    return pd.Index(np.asarray(variant_id, dtype=object)).isin(list(listed))
 
 
 def read_variant_ids(path) -> frozenset[str]:
@@ -87,7 +137,7 @@ def parse_contig_list(spec: str) -> tuple[str, ...]:
 def is_in_contigs(contig: np.ndarray, names) -> np.ndarray:
     """Return True for variants on one of ``names`` (``chr`` prefixes ignored on both sides)."""
     wanted = {normalize_contig(n) for n in names}
-    return np.array([normalize_contig(c) in wanted for c in contig], dtype=bool)
+    return _contig_mask(contig, lambda name: normalize_contig(name) in wanted)
 
 
 VARIANT_BLOCK = 16384
@@ -267,6 +317,53 @@ def contig_codes(contig) -> np.ndarray:
     return name_codes[raw_codes].astype(np.int64)
 
 
+def site_steps(
+    contig, position, variant_id, ref, alt, *, extract=None, exclude=None, contigs=None,
+    autosomes_only=True,
+) -> list[tuple[str, np.ndarray, str]]:  # fmt: skip
+    """List the QC steps decided by the variant table alone, in the order they apply.
+
+    Biallelic SNPs (with the count of each dropped class), duplicate sites among those SNPs,
+    ``--extract`` / ``--exclude`` ID sets, then ``--chr`` ``contigs`` or human autosomes.
+    The in-memory QC and the out-of-core QC both take their first steps from here.
+
+    Parameters
+    ----------
+    contig, position, variant_id, ref, alt : np.ndarray, shape (n_variants,)
+        The variant table.
+
+    Returns
+    -------
+    list of (name, keep, detail)
+        ``keep`` is a bool mask over all ``n_variants`` rows; a step removes the rows that the
+        earlier steps kept and it does not.
+    """
+    classes = variant_allele_classes(ref, alt)
+    snp = classes == "snp"
+    dropped = {
+        c: int((classes == c).sum()) for c in ("multiallelic", "indel", "symbolic", "no_alt")
+    }
+    steps = [("not a biallelic SNP", snp, ", ".join(f"{k} {v}" for k, v in dropped.items() if v))]
+    first_of_site = np.ones(len(snp), dtype=bool)
+    rows = np.flatnonzero(snp)
+    first_of_site[rows] = ~locate_duplicate_sites(
+        contig[rows], position[rows], ref[rows], alt[rows]
+    )
+    steps.append(
+        ("duplicate site (same contig, position and alleles; first kept)", first_of_site, "")
+    )
+    if extract is not None:
+        steps.append(("not in --extract", is_listed(variant_id, extract), ""))
+    if exclude is not None:
+        steps.append(("in --exclude", ~is_listed(variant_id, exclude), ""))
+    if contigs is not None:
+        steps.append((f"not on --chr {','.join(contigs)}", is_in_contigs(contig, contigs), ""))
+    elif autosomes_only:
+        steps.append(("not on a human autosome (1-22; other genomes: --chr or --all-contigs)",
+                      is_autosome(contig), ""))  # fmt: skip
+    return steps
+
+
 @dataclasses.dataclass
 class QCReport:
     """What each QC step removed: rows of ``(step, n_removed, detail)`` and the final counts."""
@@ -332,31 +429,14 @@ def run_qc(
         report.steps.append((name, int((~mask).sum()), detail))
         gm = gm.subset(variants=mask)
 
-    classes = variant_allele_classes(gm.variant_ref, gm.variant_alt)
-    dropped = {
-        c: int((classes == c).sum()) for c in ("multiallelic", "indel", "symbolic", "no_alt")
-    }
-    apply(
-        "not a biallelic SNP",
-        classes == "snp",
-        ", ".join(f"{k} {v}" for k, v in dropped.items() if v),
-    )
-    repeat = locate_duplicate_sites(
-        gm.variant_contig, gm.variant_position, gm.variant_ref, gm.variant_alt
-    )
-    apply("duplicate site (same contig, position and alleles; first kept)", ~repeat)
-    ids = np.asarray(gm.variant_id, dtype=object)
-    if extract is not None:
-        apply("not in --extract", np.array([v in extract for v in ids], dtype=bool))
-    if exclude is not None:
-        apply("in --exclude", np.array([v not in exclude for v in gm.variant_id], dtype=bool))
-    if contigs is not None:
-        apply(f"not on --chr {','.join(contigs)}", is_in_contigs(gm.variant_contig, contigs))
-    elif autosomes_only:
-        apply(
-            "not on a human autosome (1-22; other genomes: --chr or --all-contigs)",
-            is_autosome(gm.variant_contig),
-        )
+    site_keep = np.ones(gm.n_variants, dtype=bool)
+    for name, mask, detail in site_steps(
+        gm.variant_contig, gm.variant_position, gm.variant_id, gm.variant_ref, gm.variant_alt,
+        extract=extract, exclude=exclude, contigs=contigs, autosomes_only=autosomes_only,
+    ):  # fmt: skip
+        report.steps.append((name, int((site_keep & ~mask).sum()), detail))
+        site_keep &= mask
+    gm = gm.subset(variants=site_keep)
     if max_sample_missing < 1.0:
         keep_s = sample_missing_rate(gm.dosage) <= max_sample_missing
         report.steps.append(

@@ -215,22 +215,50 @@ def open_root(path: str | os.PathLike):
 
 
 def variant_arrays(root) -> StoreVariants:
-    """Read the variant table of an open store (no genotypes)."""
-    alleles = _strings(root["variant_allele"][:])
+    """Read the variant table of an open store (no genotypes), with array-wide string operations."""
+    alleles = _text(root["variant_allele"][:])  # (n_variants, max_alleles), "" pads
     n_var = len(alleles)
-    ids = _strings(root["variant_id"][:]) if "variant_id" in root else np.full(n_var, ".", object)
+    ids = _text(root["variant_id"][:]) if "variant_id" in root else np.full(n_var, ".", _TEXT)
     return StoreVariants(
         _strings(root["contig_id"][:])[np.asarray(root["variant_contig"][:])],
         np.asarray(root["variant_position"][:]).astype(np.int64),
-        np.array([i if i else "." for i in ids], dtype=object),
-        alleles[:, 0],
-        np.array([",".join(a for a in row[1:] if a) for row in alleles], dtype=object),
+        np.where(ids == "", ".", ids).astype(object),
+        alleles[:, 0].astype(object),
+        _joined_alts(alleles).astype(object),
     )
 
 
+_TEXT = np.dtypes.StringDType()
+
+
+def _text(values) -> np.ndarray:
+    """Zarr string arrays (fixed-width, bytes, object or NumPy's StringDType) as StringDType."""
+    values = np.asarray(values)
+    if values.dtype.kind == "S":
+        return np.strings.decode(values, "utf-8").astype(_TEXT)
+    if values.dtype == object:
+        return np.vectorize(str, otypes=[object])(values).astype(_TEXT)
+    return values.astype(_TEXT)
+
+
 def _strings(values) -> np.ndarray:
-    """Zarr string arrays (fixed-width, object or NumPy's StringDType) as arrays of str objects."""
-    return np.vectorize(str, otypes=[object])(np.asarray(values, dtype=object))
+    """Zarr string arrays as arrays of Python ``str`` objects."""
+    return _text(values).astype(object)
+
+
+def _joined_alts(alleles: np.ndarray) -> np.ndarray:
+    """Comma-joined ALT alleles of each row, skipping empty pads, shape (n_variants,).
+
+    Parameters
+    ----------
+    alleles : np.ndarray of StringDType, shape (n_variants, max_alleles)
+        REF in column 0, then the ALT alleles.
+    """
+    alt = alleles[:, 1] if alleles.shape[1] > 1 else np.full(len(alleles), "", _TEXT)
+    for column in alleles.T[2:]:  # a third or later allele: rare, one array operation each
+        joined = np.strings.add(np.strings.add(alt, ","), column)
+        alt = np.where(column == "", alt, np.where(alt == "", column, joined))
+    return alt
 
 
 def read_store_variants(path: str | os.PathLike, keep: np.ndarray | None = None):

@@ -7,6 +7,8 @@ from ddvi_genomics.genotype.ldprune import prune_pairwise
 from ddvi_genomics.genotype.qc import (
     alt_allele_frequency,
     is_autosome,
+    is_in_contigs,
+    is_listed,
     locate_duplicate_sites,
     locate_thinned,
     minor_allele_frequency,
@@ -157,3 +159,55 @@ def test_sort_order__contigs_in_order_of_first_appearance_then_positions_stably(
     first = {name: i for i, name in reversed(list(enumerate(names)))}
     expected = sorted(range(300), key=lambda i: (first[names[i]], position[i], i))
     assert sort_order(contig, position).tolist() == expected
+
+
+_ALLELE_POOL = ["A", "c", "G", "t", "N", "AT", "", ".", "<DEL>", "<*>", "*", "G[2:5[", "]1:9]T"]
+
+
+def _naive_allele_class(ref: str, alt: str) -> str:
+    """The per-site rule, written plainly: the oracle for the array version."""
+    alts = [x for x in alt.split(",") if x not in ("", ".")]
+    if not alts:
+        return "no_alt"
+    if any(x.startswith("<") or "[" in x or "]" in x or x == "*" for x in alts):
+        return "symbolic"
+    if len(alts) > 1:
+        return "multiallelic"
+    bases = set("ACGT")
+    if len(ref) == 1 and len(alts[0]) == 1 and {ref.upper(), alts[0].upper()} <= bases:
+        return "snp"
+    return "indel"
+
+
+def test_variant_allele_classes__equal_a_per_site_loop_on_odd_alleles():
+    rng = np.random.default_rng(3)
+    n = 4000
+    ref = np.array([_ALLELE_POOL[i] for i in rng.integers(0, 6, n)], dtype=object)
+    alt = np.array(
+        [
+            ",".join(_ALLELE_POOL[j] for j in rng.integers(0, len(_ALLELE_POOL), k))
+            for k in rng.choice([1, 1, 1, 2, 3], n)
+        ],
+        dtype=object,
+    )
+    expected = [_naive_allele_class(r, a) for r, a in zip(ref, alt)]
+    assert set(expected) == {"snp", "indel", "multiallelic", "symbolic", "no_alt"}
+    assert variant_allele_classes(ref, alt).tolist() == expected
+    as_numpy_strings = np.asarray(alt, dtype=np.dtypes.StringDType())
+    assert variant_allele_classes(ref, as_numpy_strings).tolist() == expected
+
+
+def test_contig_and_id_masks__equal_per_variant_loops():
+    rng = np.random.default_rng(4)
+    names = ["1", "chr1", "chr22", "22", "23", "X", "chrX", "MT", "2L", "chr2L", "Chr7", "10"]
+    contig = np.array([names[i] for i in rng.integers(0, len(names), 3000)], dtype=object)
+    assert is_autosome(contig).tolist() == [
+        c.lower().removeprefix("chr") in {str(i) for i in range(1, 23)} for c in contig
+    ]
+    wanted = ("X", "2L", "7")
+    assert is_in_contigs(contig, wanted).tolist() == [
+        normalize_contig(c) in wanted for c in contig
+    ]
+    ids = np.array([f"rs{i}" for i in rng.integers(0, 500, 3000)], dtype=object)
+    listed = frozenset(f"rs{i}" for i in range(0, 500, 7))
+    assert is_listed(ids, listed).tolist() == [v in listed for v in ids]

@@ -11,7 +11,12 @@ from click.testing import CliRunner
 from ddvi_genomics.cli import main
 from ddvi_genomics.genotype.errors import InputError
 from ddvi_genomics.genotype.io import read_genotypes, read_vcf
-from ddvi_genomics.genotype.store import dosage_from_calls, read_store, write_store
+from ddvi_genomics.genotype.store import (
+    dosage_from_calls,
+    read_store,
+    variant_arrays,
+    write_store,
+)
 from tests.genotype.conftest import HEADER, three_populations, write_vcf
 
 
@@ -37,6 +42,27 @@ def test_dosage_from_calls__hand_computed():
     # 1/-2 is a haploid ALT call (counted as homozygous); 0/-1 has a missing allele
     assert dosage.tolist() == [[0, 1, 2, -1], [1, 2, 2, -1]]
     assert haploid == 1
+
+
+def test_variant_arrays__alt_joins_and_ids_equal_per_row_python():
+    rng = np.random.default_rng(5)
+    pool = np.array(["A", "C", "GT", "", "<DEL>"], dtype=object)
+    alleles = pool[rng.integers(0, len(pool), (400, 4))]
+    ids = np.array([f"rs{i}" if i % 3 else "" for i in range(400)], dtype=object)
+    table = {
+        "variant_allele": np.asarray(alleles, dtype=np.dtypes.StringDType()),
+        "variant_id": np.asarray(ids, dtype="U"),  # a fixed-width store string array
+        "contig_id": np.array([b"1", b"chr2"]),  # and a bytes one
+        "variant_contig": rng.integers(0, 2, 400).astype(np.int8),
+        "variant_position": np.arange(400, dtype=np.int32),
+    }
+    v = variant_arrays(table)
+    assert v.alt.tolist() == [",".join(a for a in row[1:] if a) for row in alleles]
+    assert v.ref.tolist() == alleles[:, 0].tolist()
+    assert v.id.tolist() == [i or "." for i in ids]
+    assert v.contig.tolist() == [["1", "chr2"][c] for c in table["variant_contig"]]
+    assert all(type(x) is str for column in (v.alt, v.ref, v.id, v.contig) for x in column[:5])
+    assert v.position.dtype == np.int64
 
 
 def test_store__round_trip_of_a_hand_written_vcf(tmp_path):
