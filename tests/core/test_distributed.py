@@ -7,6 +7,8 @@ weights must equal the one-process weights up to the order of floating-point sum
 
 import faulthandler
 import os
+import socket
+import time
 import warnings
 from pathlib import Path
 
@@ -14,7 +16,12 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from ddvi_genomics.core.distributed import Shard, ShardedDraws, leave_process_group
+from ddvi_genomics.core.distributed import (
+    Shard,
+    ShardedDraws,
+    leave_process_group,
+    process_group_from_environment,
+)
 from ddvi_genomics.core.models import DDVI, VAE
 from tests.conftest import TINY_DDVI, gen
 
@@ -105,6 +112,55 @@ def test_two_gloo_processes__same_weights_as_one_process(name, tmp_path, monkeyp
         for key in a:
             if key not in ("phase", "epoch", "seconds"):
                 assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-5), key
+
+
+def _failing_rank_main(rank: int, port: int, fail_at: str, out: str) -> None:
+    """Join as torchrun's rank ``rank`` of 2; rank 1 raises at ``fail_at``; write the error."""
+    faulthandler.enable()
+    os.environ.update(WORLD_SIZE="2", RANK=str(rank), LOCAL_RANK=str(rank),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))  # fmt: skip
+    try:
+        with process_group_from_environment(torch.device("cpu")):
+            torch.distributed.all_reduce(torch.ones(1))  # both ranks have joined
+            if rank == 1 and fail_at == "mid-training":
+                raise ValueError(f"rank 1 failed {fail_at}")
+            torch.distributed.all_reduce(torch.ones(1))  # rank 0 waits here for rank 1
+            if rank == 1 and fail_at == "after-the-last-collective":
+                raise ValueError(f"rank 1 failed {fail_at}")
+    except BaseException as err:  # rank 0 is at the final barrier in the second case
+        Path(f"{out}.rank{rank}").write_text(f"{type(err).__name__}: {err}")
+        raise
+
+
+@pytest.mark.parametrize("fail_at", ["mid-training", "after-the-last-collective"])
+def test_one_rank_failing__the_other_ends_with_an_error_instead_of_waiting(
+    fail_at, tmp_path, monkeypatch
+):
+    """Oracle: both processes end, both with a non-zero exit code, within a minute (gloo's own
+    timeout is 30 minutes). The failed rank leaves without the final barrier; the other rank's
+    collective or barrier then fails on the closed connection."""
+    if os.path.exists("/sys/class/net/lo"):
+        monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    context = mp.get_context("spawn")
+    out = str(tmp_path / "error")
+    ranks = [
+        context.Process(target=_failing_rank_main, args=(r, port, fail_at, out)) for r in (0, 1)
+    ]
+    for process in ranks:
+        process.start()
+    deadline = time.monotonic() + 60
+    for process in ranks:
+        process.join(max(deadline - time.monotonic(), 0.1))
+    still_running = [r for r, process in enumerate(ranks) if process.is_alive()]
+    for process in ranks:
+        process.kill()
+    assert not still_running, f"rank(s) {still_running} still waiting a minute after rank 1 failed"
+    assert [process.exitcode for process in ranks] == [1, 1]
+    assert Path(f"{out}.rank1").read_text() == f"ValueError: rank 1 failed {fail_at}"
+    assert Path(f"{out}.rank0").read_text().startswith("RuntimeError")
 
 
 def test_sharded_draws__each_rank_gets_its_rows_of_the_global_draw():
