@@ -407,11 +407,25 @@ class _GenotypeBlocks:
         return self.matrix_of(dosage, self.columns)
 
     def matrix_of(self, dosage: np.ndarray, cols: dict) -> GenotypeMatrix:
-        """Return the matrix of ``dosage`` (variants, kept samples) and its site columns."""
+        """Return the matrix of ``dosage`` (variants, kept samples) and its site columns.
+
+        Raises
+        ------
+        InputError
+            When a POS is negative (VCF positions are 1-based; 0 marks a telomere).
+        """
+        position = np.array(cols["pos"], dtype=np.int64)
+        negative = np.flatnonzero(position < 0)
+        if len(negative):
+            i = int(negative[0])
+            raise InputError(
+                f"{self.path}: record {cols['contig'][i]}:{position[i]} (record {i + 1}) has a "
+                "negative POS; allowed: 1-based positions, or 0 for a telomere"
+            )
         return GenotypeMatrix(
             dosage,
             np.array(cols["contig"], dtype=object),
-            np.array(cols["pos"], dtype=np.int64),
+            position,
             np.array(cols["id"], dtype=object),
             np.array(cols["ref"], dtype=object),
             np.array(cols["alt"], dtype=object),

@@ -97,6 +97,21 @@ def test_malformed_record__one_line_naming_the_file(tmp_path, body, what):
     assert_only_failure_log(tmp_path, "o", "x.vcf", "after 1:50 (record 2)")
 
 
+@pytest.mark.parametrize(
+    "fmt, call", [("GT", "0/1"), ("GT:DP", "0/1:7")], ids=["fast-text-path", "htslib-path"]
+)
+def test_negative_pos__one_line_naming_the_record(tmp_path, fmt, call):
+    """plink2 refuses it too ("Invalid POS"); a silent -5 would sort before every site."""
+    body = (
+        f"1\t50\t.\tA\tG\t.\t.\t.\t{fmt}\t{call}\t{call}\t{call}\n"
+        f"1\t-5\t.\tA\tG\t.\t.\t.\t{fmt}\t{call}\t{call}\t{call}\n"
+    )
+    vcf = vcf_with(tmp_path, body)
+    result = infer_pca(vcf, tmp_path / "o")
+    assert_one_line_error(result, "x.vcf", "(record 2)")
+    assert_only_failure_log(tmp_path, "o", "x.vcf", "(record 2)")
+
+
 def test_truncated_gzip__one_line(tmp_path):
     dosage, _ = three_populations(n_per_pop=5, n_variants=300)
     write_vcf(tmp_path / "full.vcf", dosage, [f"S{i}" for i in range(15)])
