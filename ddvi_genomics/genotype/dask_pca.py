@@ -33,6 +33,7 @@ from .qc import (
     genotype_counts,
     hwe_pvalues_from_counts,
     locate_thinned,
+    nothing_left_message,
     site_steps,
     sort_order,
 )
@@ -374,8 +375,7 @@ def store_qc(
             mask[kept[kept_ld]] = True
             apply(f"LD pruned (--indep-pairwise {window} {step} {r2:g}, per contig)", mask)
         if not keep.any():
-            lines = "; ".join(f"{name}: removed {n:,}" for name, n, _ in steps)
-            raise InputError(f"nothing left after QC of {store}: {lines}")
+            raise InputError(nothing_left_message(steps, len(keep), store))
         return StoreQC(
             keep,
             p[keep],

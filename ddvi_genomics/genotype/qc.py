@@ -364,6 +364,20 @@ def site_steps(
     return steps
 
 
+def nothing_left_message(steps, n_variants_in: int, source=None) -> str:
+    """One line for a QC that removed everything: the steps that removed something, in order.
+
+    ``steps`` are ``(name, n_removed, detail)`` rows as :class:`QCReport` holds them.
+    """
+    removed = "; ".join(
+        f"{name}: removed {n:,}" + (" samples" if detail == "samples" else "")
+        for name, n, detail in steps
+        if n
+    )
+    where = f" of {source}" if source else ""
+    return f"nothing left after QC{where} ({n_variants_in:,} variants in): {removed}"
+
+
 @dataclasses.dataclass
 class QCReport:
     """What each QC step removed: rows of ``(step, n_removed, detail)`` and the final counts."""
@@ -472,5 +486,5 @@ def run_qc(
         apply(f"LD pruned (--indep-pairwise {size} {step} {thr:g}, per contig)", keep)
     report.n_variants_out, report.n_samples_out = gm.n_variants, gm.n_samples
     if gm.n_variants == 0 or gm.n_samples == 0:
-        raise InputError("nothing left after QC: " + "; ".join(report.lines()[1:-1]).strip())
+        raise InputError(nothing_left_message(report.steps, report.n_variants_in))
     return gm, report

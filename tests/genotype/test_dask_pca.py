@@ -53,6 +53,20 @@ def test_store_qc__same_counts_and_variants_as_the_in_memory_qc(store):
     assert int(qc_t.keep.sum()) == gm_t.n_variants
 
 
+def test_store_qc__nothing_left_is_the_in_memory_message_naming_the_store(store):
+    """Oracle: the fixture's 600 variants are all on contig 1, so --chr 7 removes all of them,
+    and every later step (which removes nothing) is left out of the line."""
+    from ddvi_genomics.genotype.dask_pca import store_qc
+
+    with pytest.raises(InputError) as in_memory:
+        apply_qc(read_vcf(store / "s.vcf"), QCOptions(contigs=("7",)))
+    with pytest.raises(InputError) as out_of_core:
+        store_qc(store / "s.vcz", contigs=("7",))
+    expected = "nothing left after QC{} (600 variants in): not on --chr 7: removed 600"
+    assert str(in_memory.value) == expected.format("")
+    assert str(out_of_core.value) == expected.format(f" of {store / 's.vcz'}")
+
+
 def test_store_pca__equals_the_in_memory_pca(store):
     from ddvi_genomics.genotype.dask_pca import store_pca
 
