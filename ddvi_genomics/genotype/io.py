@@ -703,7 +703,11 @@ def _check_bed_padding(packed: np.ndarray, n_samples: int, bed: Path, fam: Path)
 
 
 def write_plink(gm: GenotypeMatrix, prefix: str | os.PathLike) -> None:
-    """Write biallelic dosages as PLINK 1 ``.bed/.bim/.fam`` (ALT = A1, REF = A2)."""
+    """Write biallelic dosages as PLINK 1 ``.bed/.bim/.fam`` (ALT = A1, REF = A2).
+
+    A site without an ALT allele gets PLINK's missing allele code ``.``, so that every ``.bim``
+    row has six fields.
+    """
     prefix = Path(prefix)
     codes = np.full(gm.dosage.shape, 1, dtype=np.uint8)  # missing
     for code, value in ((0, 2), (2, 1), (3, 0)):
@@ -722,8 +726,8 @@ def write_plink(gm: GenotypeMatrix, prefix: str | os.PathLike) -> None:
             "id": gm.variant_id,
             "cm": 0,
             "pos": gm.variant_position,
-            "a1": gm.variant_alt,
-            "a2": gm.variant_ref,
+            "a1": _allele_or_missing_code(gm.variant_alt),
+            "a2": _allele_or_missing_code(gm.variant_ref),
         }
     )
     bim.to_csv(prefix.with_name(prefix.name + ".bim"), sep="\t", header=False, index=False)
@@ -738,6 +742,11 @@ def write_plink(gm: GenotypeMatrix, prefix: str | os.PathLike) -> None:
         }
     )
     fam.to_csv(prefix.with_name(prefix.name + ".fam"), sep="\t", header=False, index=False)
+
+
+def _allele_or_missing_code(alleles: np.ndarray) -> np.ndarray:
+    alleles = np.asarray(alleles, dtype=object)
+    return np.where(alleles == "", ".", alleles)
 
 
 def read_genotypes(path: str | os.PathLike, **kwargs) -> GenotypeMatrix:

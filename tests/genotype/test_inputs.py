@@ -96,10 +96,28 @@ def test_read_pgen__missing_companion_file_is_one_line(tmp_path):
         read_pgen(tmp_path / "m.pgen")
 
 
-@pytest.mark.skipif(
+NEEDS_PLINK2 = pytest.mark.skipif(
     shutil.which("plink2") is None,
     reason="plink2 (Debian package plink2, the oracle) is not on PATH; .ci/run installs it as root",
 )
+
+
+@NEEDS_PLINK2
+def test_write_plink__a_site_without_alt_is_a_bim_plink2_reads(tmp_path):
+    gm = read_vcf("tests/data/tiny.vcf")  # its last site has ALT "."
+    gm = gm.subset(variants=np.array([("," not in alt) for alt in gm.variant_alt]))
+    write_plink(gm, tmp_path / "t")  # (a .bim holds biallelic sites only)
+    rows = [line.split("\t") for line in (tmp_path / "t.bim").read_text().splitlines()]
+    assert {len(row) for row in rows} == {6} and rows[-1][4] == "."
+    subprocess.run(
+        ["plink2", "--bfile", str(tmp_path / "t"), "--make-pgen", "--out", str(tmp_path / "q"),
+         "--threads", "1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    assert np.array_equal(read_pgen(tmp_path / "q").dosage, read_plink(tmp_path / "t").dosage)
+
+
+@NEEDS_PLINK2
 def test_read_pgen__equals_the_bed_plink2_converted(tmp_path):
     dosage, _ = three_populations(n_per_pop=10, n_variants=120, seed=5)
     dosage[[2, 40], [3, 7]] = -1
