@@ -268,7 +268,8 @@ def _limit_threads(value) -> dict:
     "--pca-fit",
     "pca_fit_file",
     type=click.Path(dir_okay=False),
-    help="--out-of-core: fit the PCA on these samples (keep-file format) and project the rest.",
+    help="Fit the PCA on these samples (keep-file format), e.g. unrelated references, and "
+    "project the rest onto it.",
 )
 @click.option(
     "--compile",

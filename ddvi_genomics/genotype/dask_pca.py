@@ -27,7 +27,14 @@ import numpy as np
 from ..core.progress import RateProgress
 from .errors import InputError
 from .ldprune import band_r2, prune_from_band
-from .pca import GenotypePCA, flip_signs_in_place, patterson_block, patterson_scale, top_eigenpairs
+from .pca import (
+    GenotypePCA,
+    check_polymorphic_in_fit_samples,
+    flip_signs_in_place,
+    patterson_block,
+    patterson_scale,
+    top_eigenpairs,
+)
 from .qc import (
     QCReport,
     genotype_counts,
@@ -494,11 +501,7 @@ def store_pca(
             called = counts.sum(axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
                 p = (counts[:, 1] + 2 * counts[:, 2]) / (2.0 * called)
-            if not np.all((p > 0) & (p < 1)):
-                raise InputError(
-                    f"{int(np.sum(~((p > 0) & (p < 1))))} QC-passing variant(s) are monomorphic "
-                    "or uncalled in the PCA fit samples; choose more fit samples"
-                )
+            check_polymorphic_in_fit_samples(p)
         mean, inv_scale = 2 * p, 1.0 / patterson_scale(p)
         n_var, n_fit = int(qc.keep.sum()), len(fit)
         k = min(n_components, n_var, n_fit)

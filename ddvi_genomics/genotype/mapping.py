@@ -31,8 +31,8 @@ from .errors import InputError
 from .evaluate import N_REFERENCE_PCS, evaluate_embedding
 from .io import GenotypeMatrix, read_genotypes, select_samples
 from .model import AncestryModel, VariantTable
-from .pca import GenotypePCA, clamp_n_components
-from .qc import QCReport, run_qc
+from .pca import GenotypePCA, check_polymorphic_in_fit_samples, clamp_n_components
+from .qc import QCReport, alt_allele_frequency, run_qc
 
 log = logging.getLogger("ddvi_genomics")
 
@@ -241,6 +241,7 @@ def infer(
     min_confidence: float = 0.5,
     memory_mib: float | None = None,
     compile: str = "auto",
+    pca_fit_samples: list[str] | None = None,
 ) -> AncestryMap:
     """Fit a 2-D ancestry map of genotypes; write nothing.
 
@@ -276,6 +277,10 @@ def infer(
     compile : str
         How the network trains: ``"auto"`` records each step as a CUDA graph on CUDA and runs
         eagerly elsewhere; ``"off"``: eager; see :func:`ddvi_genomics.core.training.fit`.
+    pca_fit_samples : list of str, optional
+        Fit the PCA (allele frequencies included) on these samples only, e.g. an unrelated
+        reference panel, and project every sample onto it (PLINK: ``--pca`` on the subset, then
+        ``--score``). The QC still runs on every sample.
 
     Returns
     -------
@@ -288,8 +293,11 @@ def infer(
     with stages("qc", f"{gm.n_variants:,} variants x {gm.n_samples:,} samples"):
         gm, report = apply_qc(gm, qc)
     aligned = align_labels(labels, gm.sample_id)
+    fit = None
+    if pca_fit_samples is not None:
+        fit = select_samples(list(gm.sample_id), list(pca_fit_samples), "--pca-fit")
     with stages("pca", f"{gm.n_variants:,} variants x {gm.n_samples:,} samples"):
-        pca, reference_pcs = fit_pca(gm, n_pcs, seed=seed, memory_mib=memory_mib)
+        pca, reference_pcs = fit_pca(gm, n_pcs, seed=seed, memory_mib=memory_mib, fit_samples=fit)
     return _finish_map(
         stages, np.asarray(gm.sample_id), gm.sample_family, VariantTable.of(gm), report, pca,
         reference_pcs, aligned, method=method, config=config, seed=seed, device=device,
@@ -437,23 +445,40 @@ def training_classes(labels: pd.DataFrame | None, method: str):
 
 
 def fit_pca(
-    gm: GenotypeMatrix, n_pcs: int, *, seed: int = 0, memory_mib: float | None = None
+    gm: GenotypeMatrix,
+    n_pcs: int,
+    *,
+    seed: int = 0,
+    memory_mib: float | None = None,
+    fit_samples: np.ndarray | None = None,
 ) -> tuple[GenotypePCA, np.ndarray]:
     """Fit the PCA front end.
+
+    Parameters
+    ----------
+    fit_samples : np.ndarray of int, optional
+        Columns of ``gm`` to fit on; every sample is then projected (``transform``).
 
     Returns
     -------
     pca : GenotypePCA
-        Truncated to ``n_pcs`` components (clamped to ``min(n_variants, n_samples)``).
+        Truncated to ``n_pcs`` components (clamped to ``min(n_variants, n_fit_samples)``).
     scores : np.ndarray, shape (n_samples, max(n_pcs, min(50, ...)))
         PC scores, with the reference space's 50 PCs where the data allow.
     """
-    n_pcs, warning = clamp_n_components(n_pcs, gm.n_variants, gm.n_samples)
+    n_fitted = gm.n_samples if fit_samples is None else len(fit_samples)
+    n_pcs, warning = clamp_n_components(n_pcs, gm.n_variants, n_fitted)
     if warning:
         log.warning(warning)
-    n_fit = max(n_pcs, min(N_REFERENCE_PCS, gm.n_variants, gm.n_samples))
+    n_fit = max(n_pcs, min(N_REFERENCE_PCS, gm.n_variants, n_fitted))
     pca = GenotypePCA(n_fit, seed=seed, memory_mib=memory_mib)
-    scores = pca.fit_transform(gm.dosage)
+    if fit_samples is None:
+        scores = pca.fit_transform(gm.dosage)
+    else:
+        subset = gm.dosage[:, np.asarray(fit_samples)]
+        check_polymorphic_in_fit_samples(alt_allele_frequency(subset))
+        pca.fit_transform(subset)
+        scores = pca.transform(gm.dosage)
     return pca.truncated(n_pcs), scores
 
 

@@ -166,6 +166,22 @@ class GenotypePCA:
         return self._operator(dosage).matmul(self.components_.T)
 
 
+def check_polymorphic_in_fit_samples(allele_frequency: np.ndarray) -> None:
+    """Refuse a ``--pca-fit`` subset in which a QC-passing variant is monomorphic or uncalled.
+
+    Parameters
+    ----------
+    allele_frequency : np.ndarray, shape (n_variants,)
+        ALT allele frequency in the fit samples (NaN where no call).
+    """
+    bad = ~((allele_frequency > 0) & (allele_frequency < 1))  # NaN compares False: bad
+    if bad.any():
+        raise InputError(
+            f"{int(bad.sum())} QC-passing variant(s) are monomorphic or uncalled in the PCA fit "
+            "samples; choose more fit samples"
+        )
+
+
 def patterson_scale(allele_frequency: np.ndarray) -> np.ndarray:
     """Per-variant scale ``sqrt(p (1 - p))`` of Patterson et al. (2006), shape (n_variants,)."""
     p = np.asarray(allele_frequency, dtype=np.float64)

@@ -95,9 +95,8 @@ class InferOptions:
         check_range("--n-pcs", self.n_pcs, 1, None, integer=True)
         if self.memory_mib is not None:
             check_range("--memory", self.memory_mib, 1, None)
-        for flag, value in (("--scheduler", self.scheduler), ("--pca-fit", self.pca_fit_file)):
-            if value and not self.out_of_core:
-                raise InputError(f"{flag} applies to --out-of-core runs only")
+        if self.scheduler and not self.out_of_core:
+            raise InputError("--scheduler applies to --out-of-core runs only")
         if self.out_of_core:
             given = [flag for flag, value in (
                 ("--region", self.region), ("--keep", self.samples_file),
@@ -265,7 +264,11 @@ def _infer_in_memory(inputs, opts: InferOptions):
     )
     log.info(read_line)
     labels = opts.columns.read(opts.panel) if opts.panel else None
-    return infer(gm, labels, memory_mib=opts.memory_mib, **opts.map_arguments()), read_line
+    fit = read_samples_file(opts.pca_fit_file) if opts.pca_fit_file else None
+    amap = infer(
+        gm, labels, memory_mib=opts.memory_mib, pca_fit_samples=fit, **opts.map_arguments()
+    )
+    return amap, read_line
 
 
 def _infer_out_of_core(inputs, opts: InferOptions):

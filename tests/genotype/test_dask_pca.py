@@ -166,9 +166,30 @@ def test_infer_out_of_core__pca_fit_file_projects_the_other_samples(store, tmp_p
     np.testing.assert_allclose(
         ours.loc[gm.sample_id].to_numpy(), expected, atol=1e-5 * np.abs(expected).max()
     )
-    lone = CliRunner().invoke(main, ["infer", str(store / "s.vcf"), "--out", str(tmp_path / "x"),
-                                     "--pca-fit", str(tmp_path / "fit.txt")])  # fmt: skip
-    assert lone.exit_code == 2 and "--pca-fit applies to --out-of-core runs only" in lone.output
+    # in memory, the same fit file gives the same files (the exact solver below 5,000 samples)
+    in_memory = CliRunner().invoke(main, [
+        "infer", str(store / "s.vcf"), "--out", str(tmp_path / "m"), "--pca-fit",
+        str(tmp_path / "fit.txt"), "--method", "pca", "--n-pcs", "3",
+    ])  # fmt: skip
+    assert in_memory.exit_code == 0, in_memory.output
+    for suffix in (
+        ".eigenvec",
+        ".eigenval",
+        ".pcscores",
+        ".embedding.tsv",
+        ".afreq",
+        ".eigenvec.allele",
+    ):
+        assert (tmp_path / f"m{suffix}").read_text() == (tmp_path / f"o{suffix}").read_text()
+    # a fit set in which a QC-passing variant is monomorphic: the same line on both paths
+    (tmp_path / "one.txt").write_text(f"{gm.sample_id[0]}\n")
+    for path, extra in ((store / "s.vcf", []), (store / "s.vcz", ["--out-of-core"])):
+        refused = CliRunner().invoke(main, [
+            "infer", str(path), "--out", str(tmp_path / "r"), "--pca-fit",
+            str(tmp_path / "one.txt"), "--method", "pca", *extra,
+        ])  # fmt: skip
+        assert refused.exit_code == 2, refused.output
+        assert "monomorphic or uncalled in the PCA fit samples" in refused.output
 
 
 def test_store_pca__on_a_dask_distributed_cluster_equals_local(store):
