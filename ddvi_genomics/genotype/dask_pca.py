@@ -64,9 +64,10 @@ class StoreQC:
     called : np.ndarray, shape (n_kept,)
         Called genotypes per kept variant (``.afreq``'s OBS_CT is twice this).
     samples : np.ndarray of int, optional
-        Indices of the samples kept by ``--mind`` (None: every sample).
+        Store indices of the samples kept: those chosen (``--keep`` / ``--remove``), less those
+        ``--mind`` removed (None: every sample).
     n_samples_in : int, optional
-        Samples in the store.
+        Samples the QC started from: the store's, or the chosen ones.
     """
 
     keep: np.ndarray
@@ -110,9 +111,12 @@ def _chunk_dosage(store: str, lo: int, hi: int, samples=None) -> np.ndarray:
     return dosage_from_calls(calls if samples is None else calls[:, samples])[0]
 
 
-def _chunk_sample_missing(store: str, lo: int, hi: int, keep_b) -> np.ndarray:
-    """Missing calls per sample over the chunk's variants in ``keep_b``, shape (n_samples,)."""
-    return (_chunk_dosage(store, lo, hi)[keep_b] < 0).sum(axis=0)
+def _chunk_sample_missing(store: str, lo: int, hi: int, keep_b, samples=None) -> np.ndarray:
+    """Missing calls per sample over the chunk's variants in ``keep_b``, shape (n_samples,).
+
+    Counted over ``samples`` (store indices) only, or over every sample.
+    """
+    return (_chunk_dosage(store, lo, hi, samples)[keep_b] < 0).sum(axis=0)
 
 
 def _chunk_counts(store: str, lo: int, hi: int, samples=None) -> np.ndarray:
@@ -286,6 +290,7 @@ def store_qc(
     ld_prune: tuple[int, int, float] | None = None,
     scheduler: str | None = None,
     verbose: bool | None = None,
+    samples: np.ndarray | None = None,
 ) -> StoreQC:
     """Apply the in-memory QC's variant filters to a store, counting one chunk at a time.
 
@@ -300,12 +305,15 @@ def store_qc(
 
     The passes run on the ``dask.distributed`` scheduler at ``scheduler`` (local threads
     without one) and report variants per second on stderr (``verbose``; default: only on a
-    terminal).
+    terminal). ``samples`` (store indices, in the order to use; ``--keep`` / ``--remove``)
+    restricts every count to those samples, as reading only them into memory would.
     """
     with dask_scheduler(scheduler):
         _bound_malloc_arenas()
         root, bounds = _open_store(Path(store))
-        n_samples_in = int(root["call_genotype"].shape[1])
+        if samples is not None:
+            samples = np.asarray(samples, dtype=np.int64)
+        n_samples_in = int(root["call_genotype"].shape[1]) if samples is None else len(samples)
         v = variant_arrays(root)
         contig, position, ids, ref, alt = v.contig, v.position, v.id, v.ref, v.alt
         keep = np.ones(len(ref), dtype=bool)
@@ -321,9 +329,8 @@ def store_qc(
             autosomes_only=autosomes_only,
         ):  # fmt: skip
             apply(name, mask, detail)
-        samples = None
         if max_sample_missing < 1.0:  # one pass over the variants kept so far, per sample
-            tasks = [(str(store), lo, hi, keep[lo:hi]) for lo, hi in bounds]
+            tasks = [(str(store), lo, hi, keep[lo:hi], samples) for lo, hi in bounds]
             progress = RateProgress("qc: missing calls per sample", verbose)
             missing = _sum_over_chunks(_chunk_sample_missing, tasks, progress=progress)
             rate = missing / max(int(keep.sum()), 1)
@@ -333,7 +340,8 @@ def store_qc(
             )
             if not keep_s.any():
                 raise InputError(f"--mind {max_sample_missing:g} removes every sample of {store}")
-            samples = None if keep_s.all() else np.flatnonzero(keep_s)
+            if not keep_s.all():
+                samples = np.flatnonzero(keep_s) if samples is None else samples[keep_s]
         n_samples = n_samples_in if samples is None else len(samples)
         counts = np.empty((len(keep), 3), dtype=np.int64)  # hom ref, het, hom alt
         tasks = [(str(store), lo, hi, samples) for lo, hi in bounds]

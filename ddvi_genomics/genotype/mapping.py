@@ -353,14 +353,16 @@ def infer_store(
     scheduler: str | None = None,
     pca_fit_samples: list[str] | None = None,
     compile: str = "auto",
+    samples: list[str] | None = None,
 ) -> AncestryMap:
     """:func:`infer` on a VCF Zarr store with QC and PCA out of core on Dask.
 
     The genotypes are never held in memory: QC counts and the exact PCA run chunk by chunk
     (:mod:`~.dask_pca`), locally or on the ``dask.distributed`` scheduler at ``scheduler``. The
     map equals :func:`infer`'s on the same data for the QC filters both support. With
-    ``pca_fit_samples`` (sample IDs) the PCA is fitted on those samples and every sample is
-    projected onto it.
+    ``samples`` (sample IDs, in the order to use) only those samples are read, as ``--keep``
+    does in memory. With ``pca_fit_samples`` (sample IDs) the PCA is fitted on those samples
+    and every sample is projected onto it.
 
     Raises
     ------
@@ -368,18 +370,21 @@ def infer_store(
         For a store that is not VCF Zarr, or ``--thin`` / ``--ld-prune`` on an unsorted store.
     """
     from .dask_pca import store_pca, store_qc
-    from .store import read_store_variants
+    from .store import read_store_variants, store_sample_ids
 
     _check_arguments(method, n_pcs, n_draws, min_confidence, config)
     device = str(resolve_device(device))
     stages = StageTimer(log)
+    chosen = None
+    if samples is not None:
+        chosen = select_samples(list(store_sample_ids(store)), list(samples), store)
     with stages("qc", f"out of core, {store}"):
         store_report = store_qc(
             store, min_maf=qc.min_maf, max_variant_missing=qc.max_variant_missing,
             autosomes_only=qc.autosomes_only, contigs=qc.contigs, extract=qc.extract,
             exclude=qc.exclude, hwe=qc.hwe, hwe_midp=qc.hwe_midp,
             max_sample_missing=qc.max_sample_missing, thin_bp=qc.thin_bp, ld_prune=qc.ld_prune,
-            scheduler=scheduler, verbose=verbose,
+            scheduler=scheduler, verbose=verbose, samples=chosen,
         )  # fmt: skip
     n_var, n_samp = int(store_report.keep.sum()), store_report.n_samples
     n_pcs, warning = clamp_n_components(n_pcs, n_var, n_samp)
@@ -387,7 +392,7 @@ def infer_store(
         log.warning(warning)
     n_fit = max(n_pcs, min(N_REFERENCE_PCS, n_var, n_samp))
     sample_id, variants = read_store_variants(store, store_report.keep)
-    if store_report.samples is not None:  # --mind removed some
+    if store_report.samples is not None:  # chosen, or --mind removed some
         sample_id = sample_id[store_report.samples]
     fit = None
     if pca_fit_samples is not None:

@@ -99,9 +99,8 @@ class InferOptions:
             raise InputError("--scheduler applies to --out-of-core runs only")
         if self.out_of_core:
             given = [flag for flag, value in (
-                ("--region", self.region), ("--keep", self.samples_file),
-                ("--remove", self.remove_file), ("--double-id/--const-fid/--id-delim",
-                                                 self.id_rule.active),
+                ("--region", self.region),
+                ("--double-id/--const-fid/--id-delim", self.id_rule.active),
             ) if value]  # fmt: skip
             if given:
                 raise InputError(f"{given[0]} is not available with --out-of-core")
@@ -274,7 +273,7 @@ def _infer_in_memory(inputs, opts: InferOptions):
 def _infer_out_of_core(inputs, opts: InferOptions):
     """QC and PCA on Dask straight from a VCF Zarr store (see :func:`~.mapping.infer_store`)."""
     from .mapping import infer_store
-    from .store import looks_like_store
+    from .store import looks_like_store, store_sample_ids
 
     if len(inputs) != 1 or not looks_like_store(inputs[0]):
         raise InputError(
@@ -285,6 +284,7 @@ def _infer_out_of_core(inputs, opts: InferOptions):
     amap = infer_store(
         inputs[0],
         labels,
+        samples=_chosen_samples(store_sample_ids(inputs[0]), opts, inputs[0]),
         scheduler=opts.scheduler,
         pca_fit_samples=read_samples_file(opts.pca_fit_file) if opts.pca_fit_file else None,
         **opts.map_arguments(),
@@ -292,6 +292,25 @@ def _infer_out_of_core(inputs, opts: InferOptions):
     line = f"read {inputs[0]} out of core (Dask{', scheduler ' + opts.scheduler if opts.scheduler else ''})"
     log.info(line)
     return amap, line
+
+
+def _chosen_samples(sample_ids, opts: InferOptions, where) -> list[str] | None:
+    """IDs that ``--keep`` (in its file's order) and then ``--remove`` leave; None: all of them.
+
+    The same choice, and the same errors, as :func:`read_input` makes while reading.
+    """
+    chosen = None
+    if opts.samples_file:
+        wanted = read_samples_file(opts.samples_file)
+        chosen = [
+            sample_ids[i] for i in select_samples(list(sample_ids), wanted, opts.samples_file)
+        ]
+    if opts.remove_file:
+        removed = set(read_samples_file(opts.remove_file))
+        chosen = [s for s in (list(sample_ids) if chosen is None else chosen) if s not in removed]
+        if not chosen:
+            raise InputError(f"--remove {opts.remove_file} removes every sample of {where}")
+    return chosen
 
 
 def _torch_threads() -> int:

@@ -261,6 +261,11 @@ def _joined_alts(alleles: np.ndarray) -> np.ndarray:
     return alt
 
 
+def store_sample_ids(path: str | os.PathLike) -> np.ndarray:
+    """Sample IDs of a store, shape (n_samples,) (no genotypes read)."""
+    return _strings(open_root(path)["sample_id"][:])
+
+
 def read_store_variants(path: str | os.PathLike, keep: np.ndarray | None = None):
     """Sample IDs and the variant table (optionally the ``keep`` rows) of a store, no genotypes.
 

@@ -113,6 +113,45 @@ def test_infer_out_of_core__same_outputs_as_in_memory_on_the_vcf(store, tmp_path
     assert vcf.exit_code == 2 and "--out-of-core reads one VCF Zarr store" in vcf.output
 
 
+def test_infer_out_of_core__keep_and_remove_give_the_in_memory_files(store, tmp_path):
+    """Oracle: the in-memory run, which reads only the chosen samples (in --keep's order)."""
+    from click.testing import CliRunner
+
+    from ddvi_genomics.cli import main
+
+    ids = [f"I{i}" for i in range(75)]
+    order = np.random.default_rng(7).permutation(75)[:50]
+    (tmp_path / "keep.txt").write_text("".join(f"{ids[i]}\n" for i in order))
+    (tmp_path / "remove.txt").write_text("".join(f"0 {ids[i]}\n" for i in order[:5]))
+    common = ["--method", "pca", "--n-pcs", "3", "--mind", "0.05", "--keep",
+              str(tmp_path / "keep.txt"), "--remove", str(tmp_path / "remove.txt")]  # fmt: skip
+
+    def run(path, prefix, *extra):
+        result = CliRunner().invoke(
+            main, ["infer", str(path), "--out", str(tmp_path / prefix), *common, *extra]
+        )
+        assert result.exit_code == 0, result.output
+        return result
+
+    run(store / "s.vcf", "mem")
+    run(store / "s.vcz", "ooc", "--out-of-core")
+    for suffix in (".eigenvec", ".eigenval", ".pcscores", ".embedding.tsv", ".afreq"):
+        assert (tmp_path / f"ooc{suffix}").read_text() == (tmp_path / f"mem{suffix}").read_text()
+    rows = (tmp_path / "ooc.eigenvec").read_text().splitlines()[1:]
+    assert 0 < len(rows) <= 45  # 50 kept, 5 removed, then --mind
+    assert [row.split()[0] for row in rows] == [
+        ids[i] for i in order[5:] if ids[i] in {row.split()[0] for row in rows}
+    ]  # --keep's order
+    assert "QC input: 600 variants x 45 samples" in (tmp_path / "ooc.log").read_text()
+    (tmp_path / "absent.txt").write_text("I3\nNOBODY\n")
+    absent = CliRunner().invoke(main, ["infer", str(store / "s.vcz"), "--out-of-core", "--out",
+                                       str(tmp_path / "x"), "--keep", str(tmp_path / "absent.txt")])  # fmt: skip
+    assert (
+        absent.exit_code == 2
+        and "absent.txt: 1 requested sample(s) not in the file, first 'NOBODY'" in absent.output
+    )
+
+
 def test_store_qc_and_pca__mind_removes_the_same_samples_as_in_memory(store):
     from ddvi_genomics.genotype.dask_pca import store_pca, store_qc
     from ddvi_genomics.genotype.qc import sample_missing_rate
