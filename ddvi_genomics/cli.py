@@ -378,7 +378,19 @@ def _infer_options(flags: dict, progress):
     help="PREFIX.model.pt from infer.",
 )
 @click.option("--out", "out_prefix", required=True)
-@click.option("--samples", "samples_file", type=click.Path(dir_okay=False))
+@click.option(
+    "--samples",
+    "--keep",
+    "samples_file",
+    type=click.Path(dir_okay=False),
+    help="Place only these samples (PLINK keep file: IID, or FID IID, per line).",
+)
+@click.option(
+    "--remove",
+    "remove_file",
+    type=click.Path(dir_okay=False),
+    help="Leave these samples out (same format as --keep).",
+)
 @click.option(
     "--min-overlap",
     default=0.5,

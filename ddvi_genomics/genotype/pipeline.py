@@ -284,7 +284,9 @@ def _infer_out_of_core(inputs, opts: InferOptions):
     amap = infer_store(
         inputs[0],
         labels,
-        samples=_chosen_samples(store_sample_ids(inputs[0]), opts, inputs[0]),
+        samples=_chosen_samples(
+            store_sample_ids(inputs[0]), opts.samples_file, opts.remove_file, inputs[0]
+        ),
         scheduler=opts.scheduler,
         pca_fit_samples=read_samples_file(opts.pca_fit_file) if opts.pca_fit_file else None,
         **opts.map_arguments(),
@@ -294,22 +296,20 @@ def _infer_out_of_core(inputs, opts: InferOptions):
     return amap, line
 
 
-def _chosen_samples(sample_ids, opts: InferOptions, where) -> list[str] | None:
+def _chosen_samples(sample_ids, samples_file, remove_file, where) -> list[str] | None:
     """IDs that ``--keep`` (in its file's order) and then ``--remove`` leave; None: all of them.
 
     The same choice, and the same errors, as :func:`read_input` makes while reading.
     """
     chosen = None
-    if opts.samples_file:
-        wanted = read_samples_file(opts.samples_file)
-        chosen = [
-            sample_ids[i] for i in select_samples(list(sample_ids), wanted, opts.samples_file)
-        ]
-    if opts.remove_file:
-        removed = set(read_samples_file(opts.remove_file))
+    if samples_file:
+        wanted = read_samples_file(samples_file)
+        chosen = [sample_ids[i] for i in select_samples(list(sample_ids), wanted, samples_file)]
+    if remove_file:
+        removed = set(read_samples_file(remove_file))
         chosen = [s for s in (list(sample_ids) if chosen is None else chosen) if s not in removed]
         if not chosen:
-            raise InputError(f"--remove {opts.remove_file} removes every sample of {where}")
+            raise InputError(f"--remove {remove_file} removes every sample of {where}")
     return chosen
 
 
@@ -326,6 +326,7 @@ def run_project(
     *,
     min_overlap: float = 0.5,
     samples_file=None,
+    remove_file=None,
     device: str = "auto",
     force: bool = False,
     command: str = "",
@@ -351,28 +352,34 @@ def run_project(
         "input": ", ".join(str(p) for p in inputs),
         "model": str(model_path),
         "threads": threads or {"torch": _torch_threads()},
-        "options": {"min_overlap": min_overlap, "min_confidence": min_confidence},
+        "options": {
+            "min_overlap": min_overlap,
+            "min_confidence": min_confidence,
+            "samples_file": samples_file,
+            "remove_file": remove_file,
+        },  # fmt: skip
     }
     with OutputSet(out_prefix, PROJECT_SUFFIXES, force) as out:
         with RunLog(out, "project", header) as runlog:
             model = AncestryModel.load(model_path, device=device)
             reference_table = _reference_map(model_path, reference)
-            projection = _project_inputs(model, inputs, samples_file, min_overlap)
+            projection = _project_inputs(model, inputs, samples_file, remove_file, min_overlap)
             write_projection_into(
                 out, runlog, projection, min_confidence=min_confidence, reference=reference_table
             )
     return projection.alignment.to_dict()
 
 
-def _project_inputs(model: AncestryModel, inputs, samples_file, min_overlap: float):
+def _project_inputs(model: AncestryModel, inputs, samples_file, remove_file, min_overlap: float):
     """Project one VCF Zarr store chunk by chunk, or read the inputs into memory and project."""
-    from .store import looks_like_store
+    from .store import looks_like_store, store_sample_ids
 
     if len(inputs) == 1 and looks_like_store(inputs[0]):
-        samples = read_samples_file(samples_file) if samples_file else None
+        ids = store_sample_ids(inputs[0])
+        samples = _chosen_samples(ids, samples_file, remove_file, inputs[0])
         log.info("read %s one chunk of variants at a time", inputs[0])
         return model.project_store(inputs[0], min_overlap=min_overlap, samples=samples)
-    gm, read_line = read_input(inputs, samples_file=samples_file)
+    gm, read_line = read_input(inputs, samples_file=samples_file, remove_file=remove_file)
     log.info(read_line)
     return model.project(gm, min_overlap=min_overlap)
 

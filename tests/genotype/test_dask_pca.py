@@ -373,9 +373,10 @@ def test_project_store__chunk_by_chunk_equals_projecting_the_vcf(store, tmp_path
         lines.append(line)
     (tmp_path / "new.vcf").write_text("\n".join(lines) + "\n")
     write_store([tmp_path / "new.vcf"], tmp_path / "new.vcz", variants_chunk_size=64)
-    (tmp_path / "keep.txt").write_text("I9\nI3\nI40\n")
+    (tmp_path / "keep.txt").write_text("I9\nI3\nI40\nI41\n")
+    (tmp_path / "remove.txt").write_text("I41\n")
     model = tmp_path / "m.model.pt"
-    keep = ["--samples", tmp_path / "keep.txt"]
+    keep = ["--keep", tmp_path / "keep.txt", "--remove", tmp_path / "remove.txt"]
     run("project", tmp_path / "new.vcf", "--model", model, "--out", tmp_path / "a", *keep)
     run("project", tmp_path / "new.vcz", "--model", model, "--out", tmp_path / "b", *keep)
     import pandas as pd
