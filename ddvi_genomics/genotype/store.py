@@ -91,6 +91,13 @@ def convert_to_store(
         raise InputError(
             "converting to VCF Zarr needs bio2zarr: pip install 'ddvi-genomics[scale]'"
         ) from None
+    plink2 = [p for p in paths if p.suffix in (".pgen", ".pvar", ".psam")]
+    if plink2:
+        raise InputError(
+            f"convert reads VCF/BCF files or a PLINK 1 .bed, not {plink2[0]}; make a .bed first "
+            f"(plink2 --pfile {plink2[0].with_suffix('')} --make-bed --out NEW) or read the .pgen "
+            "directly (infer and project read it block by block)"
+        )
     is_bed = [p.suffix == ".bed" for p in paths]
     chunks = dict(variants_chunk_size=variants_chunk_size, samples_chunk_size=samples_chunk_size)
     try:

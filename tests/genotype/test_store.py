@@ -133,6 +133,15 @@ def test_convert__refuses_clobbering_and_non_stores_and_leaves_nothing_on_failur
     assert not list(tmp_path.glob("b.vcz*"))
 
 
+def test_convert__a_pgen_is_refused_with_the_plink2_command_that_makes_a_bed(tmp_path):
+    for name in ("x.pgen", "x.pvar", "x.psam"):
+        (tmp_path / name).write_text("")
+    result = invoke("convert", tmp_path / "x.pgen", "--out", tmp_path / "x.vcz")
+    assert result.exit_code == 2
+    assert f"plink2 --pfile {tmp_path / 'x'} --make-bed" in result.output
+    assert not (tmp_path / "x.vcz").exists()
+
+
 def test_read_store__a_store_without_genotypes_is_one_line(tmp_path):
     import zarr
 
