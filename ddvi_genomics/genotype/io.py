@@ -121,10 +121,22 @@ def parse_region(region: str) -> tuple[str, int, int | None]:
     return match["contig"], start, end
 
 
+_PLINK_HUMAN_CONTIG_CODES = {"23": "X", "24": "Y", "25": "XY", "26": "MT", "M": "MT"}
+"""PLINK's numeric codes for the human sex chromosomes, pseudo-autosomal region and mitochondria
+(a ``.bim`` from PLINK 1.9 writes X as 23), and ``chrM``'s ``M``; plink2 reads them as one contig."""
+
+
 def normalize_contig(contig) -> str:
-    """Return a contig name without its ``chr`` prefix (``chr1`` and ``1`` name the same contig)."""
+    """Return the name that identifies a contig when contigs are compared.
+
+    The ``chr`` prefix is dropped (``chr1`` and ``1`` name the same contig), and PLINK's human
+    codes name their contigs as plink2 reads them: 23 is X, 24 Y, 25 XY, 26 and M are MT. (A
+    genome with more than 22 numbered chromosomes would need its 23 kept apart from X; plink2
+    asks for a species flag then, and this tool does not offer one.)
+    """
     name = str(contig)
-    return name[3:] if name.lower().startswith("chr") else name
+    name = name[3:] if name.lower().startswith("chr") else name
+    return _PLINK_HUMAN_CONTIG_CODES.get(name, name)
 
 
 def _same_contig(a: str, b: str) -> bool:

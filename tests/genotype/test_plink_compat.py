@@ -168,3 +168,29 @@ def test_pcscores__are_eigenvectors_times_singular_values(plink_set):
     for k in range(1, 6):
         expected = vectors[f"PC{k}"] * np.sqrt(2 * 400 * lam[k - 1])
         np.testing.assert_allclose(scores[f"PC{k}"], expected, rtol=1e-3, atol=1e-3)
+
+
+def test_chr__plink_human_codes_name_the_same_contigs_as_plink2(tmp_path):
+    """Oracle: plink2 --chr on a .bim that mixes PLINK's numeric codes and names (23 and X,
+    26 and MT, chrM), keeping the same variant IDs."""
+    from ddvi_genomics.genotype.qc import is_in_contigs, parse_contig_list
+
+    contig = np.array(["1"] * 8 + ["23"] * 6 + ["X"] * 4 + ["24"] * 3 + ["25"] * 3 + ["26"] * 3
+                      + ["MT"] * 3 + ["chrM"] * 2, dtype=object)  # fmt: skip
+    n_var, n = len(contig), 30
+    gm = GenotypeMatrix(
+        np.random.default_rng(0).integers(0, 3, (n_var, n)).astype(np.int8), contig,
+        np.arange(1, n_var + 1) * 1000, np.array([f"v{i}" for i in range(n_var)], object),
+        np.full(n_var, "A", object), np.full(n_var, "G", object),
+        np.array([f"S{i}" for i in range(n)], object),
+    )  # fmt: skip
+    write_plink(gm, tmp_path / "codes")
+    for spec in ("X", "23", "chrX", "Y", "XY", "MT", "26", "1,X,MT"):
+        subprocess.run(
+            ["plink2", "--bfile", str(tmp_path / "codes"), "--chr", spec, "--write-snplist",
+             "--out", str(tmp_path / "ref"), "--threads", "1"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        expected = (tmp_path / "ref.snplist").read_text().split()
+        ours = gm.variant_id[is_in_contigs(contig, parse_contig_list(spec))].tolist()
+        assert ours == expected, spec
