@@ -174,6 +174,19 @@ def _limit_threads(value) -> dict:
     help="Keep only these variant IDs (one per line).",
 )
 @click.option("--exclude", type=click.Path(dir_okay=False), help="Drop these variant IDs.")
+@click.option(
+    "--extract-range",
+    "extract_ranges",
+    type=click.Path(dir_okay=False),
+    help="Keep only variants in these ranges (CHR START END [LABEL] per line, 1-based, ends "
+    "included: PLINK --extract range, plink2 bed1).",
+)
+@click.option(
+    "--exclude-range",
+    "exclude_ranges",
+    type=click.Path(dir_okay=False),
+    help="Drop variants in these ranges (same format), e.g. long-range LD regions before a PCA.",
+)
 @click.option("--n-pcs", default=20, show_default=True, type=int, help="PCs fed to the embedding.")
 @click.option(
     "--method",
@@ -346,10 +359,17 @@ def _infer_options(flags: dict, progress):
     flags = dict(flags)
     columns = _panel_columns(flags)
     from .genotype.qc import parse_contig_list, read_variant_ids
+    from .genotype.ranges import read_ranges
 
     contigs, all_contigs = flags.pop("contigs"), flags.pop("all_contigs")
     extract, exclude = flags.pop("extract"), flags.pop("exclude")
+    ranges = {
+        name: None if path is None else read_ranges(path, "--" + name.replace("_", "-")[:-1])
+        for name, path in (("extract_ranges", flags.pop("extract_ranges")),
+                           ("exclude_ranges", flags.pop("exclude_ranges")))
+    }  # fmt: skip
     qc = QCOptions(
+        **ranges,
         extract=None if extract is None else read_variant_ids(extract),
         exclude=None if exclude is None else read_variant_ids(exclude),
         max_sample_missing=flags.pop("max_sample_missing"),

@@ -283,6 +283,8 @@ def store_qc(
     contigs: tuple[str, ...] | None = None,
     extract=None,
     exclude=None,
+    extract_ranges=None,
+    exclude_ranges=None,
     hwe: float | None = None,
     hwe_midp: bool = False,
     max_sample_missing: float = 1.0,
@@ -295,7 +297,7 @@ def store_qc(
     """Apply the in-memory QC's variant filters to a store, counting one chunk at a time.
 
     Same filters, thresholds, order and report rows as :func:`~.qc.run_qc` for: biallelic SNPs,
-    duplicate sites, ``--extract`` / ``--exclude``, ``--chr`` (or human autosomes), variant
+    duplicate sites, ``--extract`` / ``--exclude`` (IDs and ranges), ``--chr`` (or human autosomes), variant
     sample missingness (``--mind``, one extra pass), variant missingness, monomorphic sites, MAF
     and the HWE exact test (from per-chunk genotype counts); ``--thin`` and ``--ld-prune`` on a
     store sorted by contig and position (an unsorted store is refused: the in-memory QC sorts
@@ -326,7 +328,8 @@ def store_qc(
 
         for name, mask, detail in site_steps(
             contig, position, ids, ref, alt, extract=extract, exclude=exclude, contigs=contigs,
-            autosomes_only=autosomes_only,
+            autosomes_only=autosomes_only, extract_ranges=extract_ranges,
+            exclude_ranges=exclude_ranges,
         ):  # fmt: skip
             apply(name, mask, detail)
         if max_sample_missing < 1.0:  # one pass over the variants kept so far, per sample

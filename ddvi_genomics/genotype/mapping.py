@@ -33,6 +33,7 @@ from .io import GenotypeMatrix, read_genotypes, select_samples
 from .model import AncestryModel, VariantTable
 from .pca import GenotypePCA, check_polymorphic_in_fit_samples, clamp_n_components
 from .qc import QCReport, alt_allele_frequency, run_qc
+from .ranges import VariantRanges
 
 log = logging.getLogger("ddvi_genomics")
 
@@ -54,6 +55,8 @@ class QCOptions:
     contigs: tuple[str, ...] | None = None  # PLINK --chr: keep only these contigs
     extract: frozenset[str] | None = None  # PLINK --extract: keep only these variant IDs
     exclude: frozenset[str] | None = None  # PLINK --exclude: drop these variant IDs
+    extract_ranges: VariantRanges | None = None  # PLINK --extract range: keep only these
+    exclude_ranges: VariantRanges | None = None  # PLINK --exclude range: drop these
     min_maf: float = 0.01  # PLINK --maf 0.01
     max_variant_missing: float = 0.1  # PLINK --geno 0.1
     max_sample_missing: float = 1.0  # PLINK --mind (off by default)
@@ -83,13 +86,15 @@ class QCOptions:
         return run_qc(gm, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
 
     def summary(self) -> dict:
-        """Return the options for logs: ID sets shown by their size, not listed."""
+        """Return the options for logs: ID sets and ranges shown by their size, not listed."""
         out = {}
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            out[field.name] = (
-                f"{len(value)} variant IDs" if isinstance(value, frozenset) else value
-            )
+            if isinstance(value, frozenset):
+                value = f"{len(value)} variant IDs"
+            elif isinstance(value, VariantRanges):
+                value = value.summary()
+            out[field.name] = value
         return out
 
 
@@ -382,7 +387,8 @@ def infer_store(
         store_report = store_qc(
             store, min_maf=qc.min_maf, max_variant_missing=qc.max_variant_missing,
             autosomes_only=qc.autosomes_only, contigs=qc.contigs, extract=qc.extract,
-            exclude=qc.exclude, hwe=qc.hwe, hwe_midp=qc.hwe_midp,
+            exclude=qc.exclude, extract_ranges=qc.extract_ranges,
+            exclude_ranges=qc.exclude_ranges, hwe=qc.hwe, hwe_midp=qc.hwe_midp,
             max_sample_missing=qc.max_sample_missing, thin_bp=qc.thin_bp, ld_prune=qc.ld_prune,
             scheduler=scheduler, verbose=verbose, samples=chosen,
         )  # fmt: skip

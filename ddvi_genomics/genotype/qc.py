@@ -319,12 +319,13 @@ def contig_codes(contig) -> np.ndarray:
 
 def site_steps(
     contig, position, variant_id, ref, alt, *, extract=None, exclude=None, contigs=None,
-    autosomes_only=True,
+    autosomes_only=True, extract_ranges=None, exclude_ranges=None,
 ) -> list[tuple[str, np.ndarray, str]]:  # fmt: skip
     """List the QC steps decided by the variant table alone, in the order they apply.
 
     Biallelic SNPs (with the count of each dropped class), duplicate sites among those SNPs,
-    ``--extract`` / ``--exclude`` ID sets, then ``--chr`` ``contigs`` or human autosomes.
+    ``--extract`` / ``--exclude`` ID sets, ``--extract-range`` / ``--exclude-range``
+    (:class:`~.ranges.VariantRanges`), then ``--chr`` ``contigs`` or human autosomes.
     The in-memory QC and the out-of-core QC both take their first steps from here.
 
     Parameters
@@ -356,6 +357,12 @@ def site_steps(
         steps.append(("not in --extract", is_listed(variant_id, extract), ""))
     if exclude is not None:
         steps.append(("in --exclude", ~is_listed(variant_id, exclude), ""))
+    if extract_ranges is not None:
+        inside = extract_ranges.contains(contig, position)
+        steps.append(("not in --extract-range", inside, extract_ranges.summary()))
+    if exclude_ranges is not None:
+        inside = exclude_ranges.contains(contig, position)
+        steps.append(("in --exclude-range", ~inside, exclude_ranges.summary()))
     if contigs is not None:
         steps.append((f"not on --chr {','.join(contigs)}", is_in_contigs(contig, contigs), ""))
     elif autosomes_only:
@@ -417,6 +424,8 @@ def run_qc(
     contigs: tuple[str, ...] | None = None,
     extract=None,
     exclude=None,
+    extract_ranges=None,
+    exclude_ranges=None,
     min_maf: float = 0.01,
     max_variant_missing: float = 0.1,
     max_sample_missing: float = 1.0,
@@ -447,6 +456,7 @@ def run_qc(
     for name, mask, detail in site_steps(
         gm.variant_contig, gm.variant_position, gm.variant_id, gm.variant_ref, gm.variant_alt,
         extract=extract, exclude=exclude, contigs=contigs, autosomes_only=autosomes_only,
+        extract_ranges=extract_ranges, exclude_ranges=exclude_ranges,
     ):  # fmt: skip
         report.steps.append((name, int((site_keep & ~mask).sum()), detail))
         site_keep &= mask

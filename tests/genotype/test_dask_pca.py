@@ -46,6 +46,15 @@ def test_store_qc__same_counts_and_variants_as_the_in_memory_qc(store):
         gm_h, report_h = apply_qc(read_vcf(store / "s.vcf"), QCOptions(hwe=0.05, hwe_midp=midp))
         assert qc_h.steps == report_h.steps and int(qc_h.keep.sum()) == gm_h.n_variants
         assert qc_h.steps[-1][1] > 0  # the test removed something
+    # position ranges (write_vcf places variant i at 1,000 (i + 1) on contig 1)
+    from ddvi_genomics.genotype.ranges import VariantRanges
+
+    ranges = VariantRanges("test", ("1", "1"), (50_000, 300_500), (120_000, 401_000))
+    for field in ("extract_ranges", "exclude_ranges"):
+        qc_r = store_qc(store / "s.vcz", **{field: ranges})
+        gm_r, report_r = apply_qc(read_vcf(store / "s.vcf"), QCOptions(**{field: ranges}))
+        assert qc_r.steps == report_r.steps and int(qc_r.keep.sum()) == gm_r.n_variants
+    assert ("in --exclude-range", 172, "2 ranges from test") in qc_r.steps  # 71 + 101 by hand
     # --thin on a sorted store (write_vcf spaces variants 1 kb apart)
     qc_t = store_qc(store / "s.vcz", thin_bp=2500)
     gm_t, report_t = apply_qc(read_vcf(store / "s.vcf"), QCOptions(thin_bp=2500))

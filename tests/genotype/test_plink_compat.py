@@ -194,3 +194,54 @@ def test_chr__plink_human_codes_name_the_same_contigs_as_plink2(tmp_path):
         expected = (tmp_path / "ref.snplist").read_text().split()
         ours = gm.variant_id[is_in_contigs(contig, parse_contig_list(spec))].tolist()
         assert ours == expected, spec
+
+
+def test_extract_and_exclude_range__keep_the_variants_plink2_bed1_keeps(tmp_path):
+    """Oracle: plink2 --extract/--exclude bed1 (1-based, both ends included) on the same file.
+    The ranges touch variants at both ends, overlap, nest, name a contig by code and by
+    chr-name, and one names a contig the data lack."""
+    from ddvi_genomics.genotype.ranges import read_ranges
+
+    rng = np.random.default_rng(1)
+    contig = np.array(["1"] * 40 + ["2"] * 30 + ["23"] * 20, dtype=object)
+    position = np.concatenate([np.sort(rng.choice(10_000, n, replace=False)) + 1
+                               for n in (40, 30, 20)])  # fmt: skip
+    n_var, n = len(contig), 20
+    gm = GenotypeMatrix(
+        rng.integers(0, 3, (n_var, n)).astype(np.int8), contig, position,
+        np.array([f"v{i}" for i in range(n_var)], object), np.full(n_var, "A", object),
+        np.full(n_var, "G", object), np.array([f"S{i}" for i in range(n)], object),
+    )  # fmt: skip
+    write_plink(gm, tmp_path / "g")
+    p1, p2 = int(position[5]), int(position[12])  # range ends exactly on variants
+    q1, q2 = int(position[45]), int(position[50])
+    (tmp_path / "ranges.txt").write_text(
+        f"1\t{p1}\t{p2}\tends-on-variants\n"
+        f"2\t{q1}\t{q2}\tends-on-variants-alone\n"
+        f"chr1\t{p2 - 50}\t{p2 + 3000}\toverlapping\n"
+        f"1\t{p1 + 1}\t{p1 + 2}\tnested\n"
+        "# a comment line\n"
+        "chrX\t2000\t6000\tX-as-23\n"
+        "7\t1\t100000\tabsent-contig\n"
+    )
+    ranges = read_ranges(tmp_path / "ranges.txt")
+    inside = ranges.contains(contig, position)
+    for mode, ours in (("extract", inside), ("exclude", ~inside)):
+        subprocess.run(
+            ["plink2", "--bfile", str(tmp_path / "g"), f"--{mode}", "bed1",
+             str(tmp_path / "ranges.txt"), "--write-snplist", "--out", str(tmp_path / mode),
+             "--threads", "1"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        expected = (tmp_path / f"{mode}.snplist").read_text().split()
+        assert gm.variant_id[ours].tolist() == expected, mode
+        result = CliRunner().invoke(main, [
+            "infer", str(tmp_path / "g.bed"), "--out", str(tmp_path / f"ours-{mode}"), f"--{mode}-range",
+            str(tmp_path / "ranges.txt"), "--all-contigs", "--maf", "0", "--method", "pca",
+            "--n-pcs", "2",
+        ])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert (
+            f"QC output: {len(expected)} variants" in (tmp_path / f"ours-{mode}.log").read_text()
+        )
+    assert 0 < inside.sum() < n_var

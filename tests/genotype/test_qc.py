@@ -211,3 +211,22 @@ def test_contig_and_id_masks__equal_per_variant_loops():
     ids = np.array([f"rs{i}" for i in rng.integers(0, 500, 3000)], dtype=object)
     listed = frozenset(f"rs{i}" for i in range(0, 500, 7))
     assert is_listed(ids, listed).tolist() == [v in listed for v in ids]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("1 100\n", "line 1: '1 100' has 2 field(s); need CHR START END"),
+        ("# header\n1 a 200\n", "line 2: START and END must be whole numbers; got 'a' '200'"),
+        ("1 300 200 x\n", "line 1: need 0 <= START <= END (1-based, both included); got 300 200"),
+        ("# only a comment\n\n", "lists no ranges"),
+    ],
+)
+def test_read_ranges__bad_lines_are_one_line_errors_naming_file_and_line(tmp_path, text, message):
+    from ddvi_genomics.genotype.ranges import read_ranges
+
+    (tmp_path / "r.txt").write_text(text)
+    with pytest.raises(InputError) as err:
+        read_ranges(tmp_path / "r.txt", "--exclude-range")
+    assert str(err.value).startswith(f"--exclude-range file {tmp_path / 'r.txt'}")
+    assert message in str(err.value)
