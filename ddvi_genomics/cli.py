@@ -185,7 +185,8 @@ def _limit_threads(value) -> dict:
     "--exclude-range",
     "exclude_ranges",
     type=click.Path(dir_okay=False),
-    help="Drop variants in these ranges (same format), e.g. long-range LD regions before a PCA.",
+    help="Drop variants in these ranges (same format); 'long-range-ld-grch37' names the bundled "
+    "long-range LD regions (Price et al. 2008, GRCh37), to leave out of the PCA.",
 )
 @click.option("--n-pcs", default=20, show_default=True, type=int, help="PCs fed to the embedding.")
 @click.option(

@@ -2,7 +2,8 @@
 
 A range file lists ``CHR START END [LABEL ...]`` per line, 1-based with both ends included: PLINK
 1.9's ``--extract range`` / ``--exclude range`` format and plink2's ``bed1``. The usual use is
-to leave the long-range LD regions (the MHC, inversions) out of an ancestry PCA.
+to leave the long-range LD regions (the MHC, inversions) out of an ancestry PCA; the package ships
+them as the built-in set ``long-range-ld-grch37`` (:data:`BUILT_IN_RANGES`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import numpy as np
 
 from .errors import InputError
 from .io import normalize_contig
+
+BUILT_IN_RANGES = {"long-range-ld-grch37": "long_range_ld_grch37.txt"}
+"""Range sets bundled in ``ddvi_genomics/genotype/data`` (name -> file); see its README."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,12 +61,12 @@ class VariantRanges:
         position = np.asarray(position, dtype=np.int64)
         inside = np.zeros(len(position), dtype=bool)
         codes, names = pd.factorize(np.asarray(contig, dtype=object), use_na_sentinel=False)
-        by_name = {normalize_contig(name): code for code, name in enumerate(names)}
+        normalized = np.array([normalize_contig(name) for name in names], dtype=object)
         wanted = np.asarray(self.contig, dtype=object)
         for name in dict.fromkeys(self.contig):
-            if name not in by_name:
+            rows = np.flatnonzero(normalized[codes] == name)  # chr6 and 6 alike
+            if not len(rows):
                 continue
-            rows = np.flatnonzero(codes == by_name[name])
             starts, ends = _merged(
                 np.asarray(self.start)[wanted == name], np.asarray(self.end)[wanted == name]
             )
@@ -87,6 +91,8 @@ def _merged(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def read_ranges(path, flag: str = "--extract-range") -> VariantRanges:
     """Read a range file (``CHR START END [LABEL ...]`` per line; ``#`` lines are comments).
 
+    ``path`` may also name a built-in set (:data:`BUILT_IN_RANGES`) when no such file exists.
+
     Raises
     ------
     InputError
@@ -95,8 +101,14 @@ def read_ranges(path, flag: str = "--extract-range") -> VariantRanges:
         file and line).
     """
     path = Path(path)
+    if not path.is_file() and str(path) in BUILT_IN_RANGES:
+        from importlib import resources
+
+        path = Path(str(resources.files(__package__) / "data" / BUILT_IN_RANGES[str(path)]))
     if not path.is_file():
-        raise InputError(f"{flag} file {path} does not exist")
+        raise InputError(
+            f"{flag} file {path} does not exist (built-in sets: {', '.join(BUILT_IN_RANGES)})"
+        )
     contig, start, end = [], [], []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         fields = line.split()

@@ -230,3 +230,39 @@ def test_read_ranges__bad_lines_are_one_line_errors_naming_file_and_line(tmp_pat
         read_ranges(tmp_path / "r.txt", "--exclude-range")
     assert str(err.value).startswith(f"--exclude-range file {tmp_path / 'r.txt'}")
     assert message in str(err.value)
+
+
+def test_variant_ranges__equal_a_per_variant_loop_with_mixed_contig_spellings():
+    """Oracle: each variant checked against every range by hand; contigs spelled both ``6``
+    and ``chr6`` (or ``23`` and ``X``) in one table must meet the same ranges."""
+    from ddvi_genomics.genotype.ranges import VariantRanges
+
+    rng = np.random.default_rng(8)
+    spellings = ["6", "chr6", "2", "chr2", "23", "X", "9"]
+    contig = np.array([spellings[i] for i in rng.integers(0, len(spellings), 5000)], object)
+    position = rng.integers(1, 20_000, 5000)
+    starts = rng.integers(1, 19_000, 12)
+    ranges = VariantRanges(
+        "random", tuple(rng.choice(["6", "2", "X", "7"], 12)), tuple(starts.tolist()),
+        tuple((starts + rng.integers(0, 3000, 12)).tolist()),
+    )  # fmt: skip
+    expected = [
+        any(normalize_contig(c) == rc and s <= p <= e
+            for rc, s, e in zip(ranges.contig, ranges.start, ranges.end))
+        for c, p in zip(contig, position)
+    ]  # fmt: skip
+    assert ranges.contains(contig, position).tolist() == expected
+    assert 0 < sum(expected) < len(expected)
+
+
+def test_built_in_long_range_ld_set__24_grch37_regions_with_the_mhc():
+    from ddvi_genomics.genotype.ranges import read_ranges
+
+    ranges = read_ranges("long-range-ld-grch37", "--exclude-range")
+    assert len(ranges) == 24 and ranges.summary().startswith("24 ranges from ")
+    # the MHC (chr6:25-35 Mb) and the chr8 inversion (7-13 Mb), ends included
+    inside = ranges.contains(
+        np.array(["chr6", "6", "6", "8", "8", "1"], object),
+        np.array([25_000_000, 35_000_000, 35_000_001, 7_000_000, 13_000_001, 50_000_000]),
+    )
+    assert inside.tolist() == [True, True, False, True, False, True]
