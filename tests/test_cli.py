@@ -161,14 +161,16 @@ def test_project__every_flag_reaches_run_project():
     report = {"matched": 1, "swapped_ref_alt": 0, "absent": 0, "overlap": 1.0}
     with captured("ddvi_genomics.genotype.pipeline.run_project", report) as run:
         result = invoke(
-            "project", "new.vcf", "--model", "m.model.pt", "--out", "o", "--samples", "s.txt",
-            "--min-overlap", 0.8, "--device", "cpu", "--reference", "r.tsv", "--force",
+            "project", "new.vcf", "--model", "m.model.pt", "--out", "o", "--keep", "s.txt",
+            "--remove", "rm.txt", "--min-overlap", 0.8, "--device", "cpu", "--reference", "r.tsv",
+            "--force",
         )  # fmt: skip
     assert result.exit_code == 0, result.output
     args, kwargs = run.call_args
     assert args == (["new.vcf"], "m.model.pt", "o")
     assert {k: v for k, v in kwargs.items() if k not in ("command", "threads")} == {
         "samples_file": "s.txt",
+        "remove_file": "rm.txt",
         "min_overlap": 0.8,
         "min_confidence": 0.5,
         "device": "cpu",

@@ -266,3 +266,29 @@ def test_built_in_long_range_ld_set__24_grch37_regions_with_the_mhc():
         np.array([25_000_000, 35_000_000, 35_000_001, 7_000_000, 13_000_001, 50_000_000]),
     )
     assert inside.tolist() == [True, True, False, True, False, True]
+
+
+def test_infer_exclude_range__built_in_set_removes_the_example_snps_inside_it(tmp_path):
+    """Oracle: the example's positions checked against the bundled file's lines by hand."""
+    from click.testing import CliRunner
+
+    from ddvi_genomics.cli import main
+    from ddvi_genomics.genotype.mapping import example_paths
+    from ddvi_genomics.genotype.ranges import BUILT_IN_RANGES
+
+    vcf, _ = example_paths()
+    rows = [line.split() for line in (vcf.parent / BUILT_IN_RANGES["long-range-ld-grch37"])
+            .read_text().splitlines() if line and not line.startswith("#")]  # fmt: skip
+    gm = read_vcf(vcf)
+    inside = sum(
+        any(c == r[0] and int(r[1]) <= p <= int(r[2]) for r in rows)
+        for c, p in zip(gm.variant_contig, gm.variant_position)
+    )
+    result = CliRunner().invoke(main, [
+        "infer", "--example", "--out", str(tmp_path / "o"), "--method", "pca",
+        "--exclude-range", "long-range-ld-grch37",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    log = (tmp_path / "o.log").read_text()
+    assert f"in --exclude-range: removed {inside} (24 ranges from " in log
+    assert '"exclude_ranges": "24 ranges from ' in log
