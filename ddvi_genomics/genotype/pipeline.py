@@ -97,13 +97,16 @@ class InferOptions:
             check_range("--memory", self.memory_mib, 1, None)
         if self.scheduler and not self.out_of_core:
             raise InputError("--scheduler applies to --out-of-core runs only")
-        if self.out_of_core:
-            given = [flag for flag, value in (
-                ("--region", self.region),
-                ("--double-id/--const-fid/--id-delim", self.id_rule.active),
-            ) if value]  # fmt: skip
-            if given:
-                raise InputError(f"{given[0]} is not available with --out-of-core")
+        if self.out_of_core and self.region:
+            raise InputError(
+                "--region is not available with --out-of-core; select variants with --chr or "
+                "--extract-range (CHR START END per line) instead"
+            )
+        if self.out_of_core and self.id_rule.active:
+            raise InputError(
+                "--double-id/--const-fid/--id-delim are not available with --out-of-core; the "
+                "store's sample names are used as they are"
+            )
         if self.recipe != "ours" and self.method != "ddvi":
             raise InputError(f"--recipe {self.recipe} applies to --method ddvi only")
         if self.epochs is not None:

@@ -120,6 +120,10 @@ def test_infer_out_of_core__same_outputs_as_in_memory_on_the_vcf(store, tmp_path
     assert lone.exit_code == 2 and "--scheduler applies to --out-of-core runs only" in lone.output
     vcf = run("infer", store / "s.vcf", "--out", tmp_path / "z", "--out-of-core")
     assert vcf.exit_code == 2 and "--out-of-core reads one VCF Zarr store" in vcf.output
+    for flag, hint in ((["--region", "1:1-5000"], "select variants with --chr or --extract-range"),
+                       (["--double-id"], "the store's sample names are used as they are")):  # fmt: skip
+        refused = run("infer", store / "s.vcz", "--out", tmp_path / "r", "--out-of-core", *flag)
+        assert refused.exit_code == 2 and hint in refused.output, refused.output
 
 
 def test_infer_out_of_core__keep_and_remove_give_the_in_memory_files(store, tmp_path):
