@@ -158,7 +158,9 @@ def test_one_rank_failing__the_other_ends_with_an_error_instead_of_waiting(
     for process in ranks:
         process.kill()
     assert not still_running, f"rank(s) {still_running} still waiting a minute after rank 1 failed"
-    assert [process.exitcode for process in ranks] == [1, 1]
+    # both failed (1: the exception; a gloo abort at interpreter exit would read -6, which is
+    # a failure too), and both reached their error handler first
+    assert all(process.exitcode != 0 for process in ranks), [p.exitcode for p in ranks]
     assert Path(f"{out}.rank1").read_text() == f"ValueError: rank 1 failed {fail_at}"
     assert Path(f"{out}.rank0").read_text().startswith("RuntimeError")
 
