@@ -143,8 +143,11 @@ def _same_contig(a: str, b: str) -> bool:
     return normalize_contig(a) == normalize_contig(b)
 
 
-def read_samples_file(path: str | os.PathLike) -> list[str]:
-    """Sample IDs from a PLINK 2 ``--keep`` / ``--remove`` style file.
+def read_samples_file(path: str | os.PathLike) -> frozenset[str]:
+    """Sample IDs from a PLINK 2 ``--keep`` / ``--remove`` style file, as a set.
+
+    A set, because PLINK keeps the input's sample order whatever the order of the lines:
+    :func:`select_samples` picks a set's samples in the file's order.
 
     One column means IIDs; two or more mean ``FID IID ...`` (the IID is used). A header line
     starting with ``#FID`` or ``#IID`` says which; other ``#`` lines are comments.
@@ -178,11 +181,16 @@ def read_samples_file(path: str | os.PathLike) -> list[str]:
         if sample in seen:
             raise InputError(f"samples file {path} lists sample {sample!r} more than once")
         seen.add(sample)
-    return ids
+    return frozenset(ids)
 
 
-def select_samples(all_ids: Sequence[str], wanted: Sequence[str] | None, path) -> np.ndarray:
+def select_samples(
+    all_ids: Sequence[str], wanted: Sequence[str] | frozenset[str] | None, path
+) -> np.ndarray:
     """Column indices of ``wanted`` in ``all_ids`` (all columns when ``wanted`` is None).
+
+    A sequence gives the columns in its own order; a set (a ``--keep`` file, see
+    :func:`read_samples_file`) in the order of ``all_ids``, as PLINK keeps samples.
 
     Raises
     ------
@@ -204,6 +212,9 @@ def select_samples(all_ids: Sequence[str], wanted: Sequence[str] | None, path) -
         return np.arange(len(all_ids))
     index = {s: i for i, s in enumerate(all_ids)}
     missing = [s for s in wanted if s not in index]
+    if isinstance(wanted, set | frozenset):
+        missing = sorted(missing)  # a set has no order of its own: name the first in sort order
+        wanted = [s for s in all_ids if s in wanted]
     if missing:
         raise InputError(
             f"{path}: {len(missing)} requested sample(s) not in the file, first {missing[0]!r}"
@@ -226,8 +237,8 @@ def read_vcf(
     path : path
     region : str, optional
         ``CONTIG[:START[-END]]``; a ``chr`` prefix on either side is ignored.
-    samples : sequence of str, optional
-        Keep these samples, in this order.
+    samples : sequence or set of str, optional
+        Keep these samples, in this order (a set: in the file's order).
     chunk_size : int
         Variants decoded per vectorised block.
     progress : bool, optional

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -246,7 +247,7 @@ def infer(
     min_confidence: float = 0.5,
     memory_mib: float | None = None,
     compile: str = "auto",
-    pca_fit_samples: list[str] | None = None,
+    pca_fit_samples: Sequence[str] | frozenset[str] | None = None,
 ) -> AncestryMap:
     """Fit a 2-D ancestry map of genotypes; write nothing.
 
@@ -300,7 +301,7 @@ def infer(
     aligned = align_labels(labels, gm.sample_id)
     fit = None
     if pca_fit_samples is not None:
-        fit = select_samples(list(gm.sample_id), list(pca_fit_samples), "--pca-fit")
+        fit = select_samples(list(gm.sample_id), pca_fit_samples, "--pca-fit")
     with stages("pca", f"{gm.n_variants:,} variants x {gm.n_samples:,} samples"):
         pca, reference_pcs = fit_pca(gm, n_pcs, seed=seed, memory_mib=memory_mib, fit_samples=fit)
     return _finish_map(
@@ -356,17 +357,17 @@ def infer_store(
     verbose: bool | None = None,
     min_confidence: float = 0.5,
     scheduler: str | None = None,
-    pca_fit_samples: list[str] | None = None,
+    pca_fit_samples: Sequence[str] | frozenset[str] | None = None,
     compile: str = "auto",
-    samples: list[str] | None = None,
+    samples: Sequence[str] | frozenset[str] | None = None,
 ) -> AncestryMap:
     """:func:`infer` on a VCF Zarr store with QC and PCA out of core on Dask.
 
     The genotypes are never held in memory: QC counts and the exact PCA run chunk by chunk
     (:mod:`~.dask_pca`), locally or on the ``dask.distributed`` scheduler at ``scheduler``. The
     map equals :func:`infer`'s on the same data for the QC filters both support. With
-    ``samples`` (sample IDs, in the order to use) only those samples are read, as ``--keep``
-    does in memory. With ``pca_fit_samples`` (sample IDs) the PCA is fitted on those samples
+    ``samples`` (sample IDs: a sequence in the order to use, or a set in the store's order)
+    only those samples are read, as ``--keep`` does in memory. With ``pca_fit_samples`` (sample IDs) the PCA is fitted on those samples
     and every sample is projected onto it.
 
     Raises
@@ -382,7 +383,7 @@ def infer_store(
     stages = StageTimer(log)
     chosen = None
     if samples is not None:
-        chosen = select_samples(list(store_sample_ids(store)), list(samples), store)
+        chosen = select_samples(list(store_sample_ids(store)), samples, store)
     with stages("qc", f"out of core, {store}"):
         store_report = store_qc(
             store, min_maf=qc.min_maf, max_variant_missing=qc.max_variant_missing,
@@ -402,7 +403,7 @@ def infer_store(
         sample_id = sample_id[store_report.samples]
     fit = None
     if pca_fit_samples is not None:
-        fit = select_samples(list(sample_id), list(pca_fit_samples), "--pca-fit")
+        fit = select_samples(list(sample_id), pca_fit_samples, "--pca-fit")
         n_fit = min(n_fit, len(fit))
     with stages("pca", f"out of core, {n_var:,} variants x {n_samp:,} samples"):
         full, reference_pcs, _ = store_pca(

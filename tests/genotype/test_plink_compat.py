@@ -94,10 +94,10 @@ def test_evaluate__reads_plink2_files(plink_set):
 
 
 def test_plink_named_filters__keep_remove_extract_exclude_and_aliases(plink_set, tmp_path):
-    (tmp_path / "keep.txt").write_text(
-        "#FID\tIID\n" + "".join(f"F{i // 2}\tI{i}\n" for i in range(60))
+    (tmp_path / "keep.txt").write_text(  # lines in reverse: PLINK keeps the input's order
+        "#FID\tIID\n" + "".join(f"F{i // 2}\tI{i}\n" for i in reversed(range(60)))
     )
-    (tmp_path / "remove.txt").write_text("I0\nI1\n")
+    (tmp_path / "remove.txt").write_text("F0\tI0\nF0\tI1\n")  # FID IID, as plink2 reads it
     (tmp_path / "extract.txt").write_text("".join(f"rs{i}\n" for i in range(300)))
     (tmp_path / "exclude.txt").write_text("rs0\nrs1\nrs2\n")
     result = CliRunner().invoke(
@@ -119,11 +119,13 @@ def test_plink_named_filters__keep_remove_extract_exclude_and_aliases(plink_set,
         ["plink2", "--bfile", str(plink_set / "p"), "--keep", str(tmp_path / "keep.txt"),
          "--remove", str(tmp_path / "remove.txt"), "--extract", str(tmp_path / "extract.txt"),
          "--exclude", str(tmp_path / "exclude.txt"), "--maf", "0.05", "--geno", "0.2",
-         "--write-snplist", "--out", str(tmp_path / "ref"), "--threads", "1"],
+         "--write-snplist", "--write-samples", "--out", str(tmp_path / "ref"), "--threads", "1"],
         check=True, capture_output=True,
     )  # fmt: skip
     kept = (tmp_path / "ref.snplist").read_text().split()
     assert f"QC output: {len(kept)} variants x 58 samples" in log
+    plink_order = [line.split()[-1] for line in (tmp_path / "ref.id").read_text().splitlines()[1:]]
+    assert eigenvec["IID"].tolist() == plink_order
 
 
 def test_allele_weights_and_afreq__equal_plink2_and_project_with_plink_score(plink_set, tmp_path):
