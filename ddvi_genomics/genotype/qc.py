@@ -246,12 +246,59 @@ def hwe_pvalues(dosage: np.ndarray, *, midp: bool = False) -> np.ndarray:
 
 
 def hwe_pvalues_from_counts(counts: np.ndarray, *, midp: bool = False) -> np.ndarray:
-    """Exact HWE p-values from genotype counts ``(n_variants, 3)`` (hom ref, het, hom alt)."""
+    """Exact HWE p-values from genotype counts ``(n_variants, 3)`` (hom ref, het, hom alt).
+
+    The same numbers as :func:`hwe_exact_pvalue` per variant, computed for many at once: the
+    distribution of the het count depends only on the called genotypes ``n`` and the rare
+    allele count, so it is built once per distinct ``(n, n_rare)`` (with array products), and
+    every variant of that group reads its p-value off the sorted distribution's cumulative sum.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
     if len(counts) == 0:
         return np.zeros(0)
     unique, inverse = np.unique(counts, axis=0, return_inverse=True)
-    p = np.array([hwe_exact_pvalue(int(h), int(a), int(b), midp=midp) for a, h, b in unique])
-    return p[np.asarray(inverse).ravel()]
+    hom1, het, hom2 = unique.T
+    n = hom1 + het + hom2
+    n_rare = 2 * np.minimum(hom1, hom2) + het
+    p = np.ones(len(unique))
+    order = np.lexsort((n_rare, n))
+    starts = np.flatnonzero(np.diff(n[order]) | np.diff(n_rare[order])) + 1
+    for rows in np.split(order, starts):
+        if n[rows[0]] == 0:
+            continue  # nothing called: p = 1
+        probs = _het_count_distribution(int(n[rows[0]]), int(n_rare[rows[0]]))
+        observed = probs[het[rows]]
+        ascending = np.sort(probs)
+        below = np.searchsorted(ascending, observed * (1 + 1e-8), side="right")
+        p[rows] = np.cumsum(ascending)[below - 1] - (0.5 * observed if midp else 0.0)
+    return np.minimum(1.0, p)[np.asarray(inverse).ravel()]
+
+
+def _het_count_distribution(n: int, n_rare: int) -> np.ndarray:
+    """Levene's distribution of the het count given ``n`` genotypes and ``n_rare`` rare alleles.
+
+    Returns
+    -------
+    np.ndarray, shape (n_rare + 1,)
+        Probability of each het count (0 where its parity differs from ``n_rare``'s). Built
+        from the mode outwards with the ratios of :func:`hwe_exact_pvalue`, as running
+        products, so the two agree to rounding.
+    """
+    probs = np.zeros(n_rare + 1)
+    mode = n_rare * (2 * n - n_rare) // (2 * n)
+    if (n_rare - mode) % 2:
+        mode += 1
+    rare0, common0 = (n_rare - mode) // 2, n - mode - (n_rare - mode) // 2
+    probs[mode] = 1.0
+    down = np.arange(mode, 1, -2)  # het counts stepping towards fewer heterozygotes
+    steps = np.arange(len(down))
+    ratio = down * (down - 1.0) / (4.0 * (rare0 + steps + 1.0) * (common0 + steps + 1.0))
+    probs[down - 2] = np.cumprod(ratio)
+    up = np.arange(mode, n_rare - 1, 2)  # towards more heterozygotes
+    steps = np.arange(len(up))
+    ratio = 4.0 * (rare0 - steps) * (common0 - steps) / ((up + 2.0) * (up + 1.0))
+    probs[up + 2] = np.cumprod(ratio)
+    return probs / probs.sum()
 
 
 def locate_thinned(contig: np.ndarray, position: np.ndarray, min_distance: int) -> np.ndarray:

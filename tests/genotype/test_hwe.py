@@ -10,7 +10,12 @@ from click.testing import CliRunner
 
 from ddvi_genomics.cli import main
 from ddvi_genomics.genotype.io import GenotypeMatrix, write_plink
-from ddvi_genomics.genotype.qc import hwe_exact_pvalue, hwe_pvalues, run_qc
+from ddvi_genomics.genotype.qc import (
+    hwe_exact_pvalue,
+    hwe_pvalues,
+    hwe_pvalues_from_counts,
+    run_qc,
+)
 
 
 def naive_pvalue(n_het, n_hom1, n_hom2, midp=False):
@@ -43,6 +48,28 @@ def test_exact_test__equals_levene_distribution_summed_naively(counts, midp):
     assert hwe_exact_pvalue(*counts, midp=midp) == pytest.approx(
         naive_pvalue(*counts, midp=midp), rel=1e-9, abs=1e-300
     )
+
+
+@pytest.mark.parametrize("midp", [False, True])
+def test_hwe_pvalues_from_counts__many_variants_at_once_equal_the_naive_sum(midp):
+    """Oracle: Levene's distribution from log-gamma terms, one variant at a time. The counts
+    share sample sizes and rare-allele counts (the groups the array version builds once) and
+    include the edges: nothing called, monomorphic, all heterozygous, one genotype."""
+    rng = np.random.default_rng(11)
+    n = rng.choice([1, 2, 7, 60, 301], 600)
+    p = rng.uniform(0, 1, 600)
+    hom1 = rng.binomial(n, (1 - p) ** 2)
+    het = rng.binomial(
+        n - hom1, np.clip(2 * p * (1 - p) / np.maximum(1 - (1 - p) ** 2, 1e-9), 0, 1)
+    )
+    counts = np.stack([hom1, het, n - hom1 - het], axis=1)
+    counts[:6] = [[0, 0, 0], [9, 0, 0], [0, 9, 0], [0, 0, 9], [1, 0, 0], [4, 0, 5]]
+    counts[6:30] = [[150 - k, 1 + k, 150] for k in range(24)]  # heterozygote deficits
+    counts[30:36] = [[0, 301, 0], [1, 299, 1], [20, 250, 31], [2, 57, 1], [0, 60, 0], [30, 0, 30]]
+    expected = [1.0] + [naive_pvalue(h, a, b, midp=midp) for a, h, b in counts[1:]]
+    got = hwe_pvalues_from_counts(counts, midp=midp)
+    np.testing.assert_allclose(got, np.minimum(expected, 1.0), rtol=1e-9, atol=1e-300)
+    assert len(np.unique(counts, axis=0)) > 200 and (got < 1e-4).any()
 
 
 def test_hwe_pvalues__ignores_missing_calls_and_matches_per_variant_test():
