@@ -25,9 +25,16 @@ FREQ_TOLERANCE = 2.0**-44
 
 
 def band_r2(
-    dosage: np.ndarray, width: int, *, chunk: int = 256, rows: int | None = None
+    dosage: np.ndarray, width: int, *, chunk: int | None = None, rows: int | None = None
 ) -> np.ndarray:
     """``r^2`` of every variant with the next ``width - 1`` variants, over co-called samples.
+
+    Computed block by block: a block of ``chunk`` variants against itself and the ``width - 1``
+    variants after it. The sums are products of small integers (allele counts, call masks), so
+    they are taken in float32, exactly (every partial sum stays below 2^24 for fewer than
+    4 million samples), and only combined in float64; the genotypes are converted one block at
+    a time. Where a block and its look-ahead have no missing call, one product (``x y^T``)
+    replaces the six that pairwise-complete sums need.
 
     Parameters
     ----------
@@ -35,8 +42,9 @@ def band_r2(
         Allele counts, -1 for a missing call.
     width : int
         Window size: pairs less than ``width`` variants apart.
-    chunk : int
-        Variants per block of the computation (memory ``chunk * (chunk + width)``).
+    chunk : int, optional
+        Variants per block (default: ``max(64, width)``; memory about
+        ``chunk * (chunk + width) * 8`` bytes per product).
     rows : int, optional
         Compute the first ``rows`` variants' pairs only (the rest of ``dosage`` is their
         look-ahead); default all.
@@ -47,30 +55,69 @@ def band_r2(
         ``out[i, k] = r^2(i, i + k + 1)``; 0 past the end and where a variant does not vary
         over the samples called at both.
     """
-    n_variants = len(dosage)
+    n_variants, n_samples = dosage.shape
+    if n_samples >= 2**22:
+        raise ValueError(
+            f"band_r2 sums in float32 exactly below 4,194,304 samples; got {n_samples}"
+        )
+    chunk = chunk or max(64, width)
     n_rows = n_variants if rows is None else min(rows, n_variants)
-    called = (dosage >= 0).astype(np.float64)
-    codes = np.where(dosage >= 0, dosage.astype(np.float64), 0.0)
     out = np.zeros((n_rows, max(width - 1, 0)))
+    lags = np.arange(1, width)
     for lo in range(0, n_rows, chunk):
         hi = min(lo + chunk, n_rows)
         right = min(hi + width - 1, n_variants)
-        x, m = codes[lo:hi], called[lo:hi]
-        y, w = codes[lo:right], called[lo:right]
-        n = m @ w.T
-        sum_x, sum_y = x @ w.T, m @ y.T
-        cov = (x @ y.T) * n - sum_x * sum_y
-        var_x = ((x * x) @ w.T) * n - sum_x * sum_x
-        var_y = (m @ (y * y).T) * n - sum_y * sum_y
-        denominator = var_x * var_y
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r2 = np.where(denominator > 0, cov * cov / denominator, 0.0)
-        offsets = np.arange(hi - lo)
-        for k in range(width - 1):
-            cols = offsets + k + 1
-            ok = cols < right - lo
-            out[lo + offsets[ok], k] = r2[offsets[ok], cols[ok]]
+        r2 = _block_r2(dosage[lo:right], hi - lo)
+        rows_b = np.arange(hi - lo)[:, None]
+        cols = rows_b + lags  # out[lo + i, k] = r2[i, i + k + 1]
+        inside = cols < right - lo
+        out[lo:hi][inside] = r2[np.broadcast_to(rows_b, cols.shape)[inside], cols[inside]]
     return out
+
+
+def _block_r2(block: np.ndarray, n_left: int) -> np.ndarray:
+    """``r^2`` of the first ``n_left`` variants of ``block`` with every variant of it.
+
+    Parameters
+    ----------
+    block : np.ndarray, int8, shape (n_block, n_samples)
+    n_left : int
+
+    Returns
+    -------
+    np.ndarray, float64, shape (n_left, n_block)
+    """
+    called = block >= 0
+    y = np.where(called, block, 0).astype(np.float32)  # (n_block, n_samples)
+    x = y[:n_left]
+    if called.all():  # every sum but x y^T follows from the per-variant totals
+        n = float(block.shape[1])
+        sum_x, sum_y = x.sum(axis=1, dtype=np.float64), y.sum(axis=1, dtype=np.float64)
+        sq_x = (x * x).sum(axis=1, dtype=np.float64)
+        sq_y = (y * y).sum(axis=1, dtype=np.float64)
+        cov = (x @ y.T).astype(np.float64) * n - np.outer(sum_x, sum_y)
+        var_x = (sq_x * n - sum_x * sum_x)[:, None]
+        var_y = (sq_y * n - sum_y * sum_y)[None, :]
+    else:
+        w = called.astype(np.float32)
+        m = w[:n_left]
+        n_y = len(y)
+        # x [y; w]^T, (x*x) w^T and m [y; w; y*y]^T: the six pairwise-complete sums
+        x_products = (x @ np.concatenate([y, w]).T).astype(np.float64)
+        m_products = (m @ np.concatenate([y, w, y * y]).T).astype(np.float64)
+        xy, sum_x = x_products[:, :n_y], x_products[:, n_y:]
+        sum_y, n, sq_y = (
+            m_products[:, :n_y],
+            m_products[:, n_y : 2 * n_y],
+            m_products[:, 2 * n_y :],
+        )
+        sq_x = ((x * x) @ w.T).astype(np.float64)
+        cov = xy * n - sum_x * sum_y
+        var_x = sq_x * n - sum_x * sum_x
+        var_y = sq_y * n - sum_y * sum_y
+    denominator = var_x * var_y
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, cov * cov / denominator, 0.0)
 
 
 def prune_pairwise(
@@ -130,26 +177,33 @@ def prune_from_band(
     """
     major = np.maximum(alt_frequency, 1.0 - alt_frequency)  # lower MAF = higher major frequency
     pruned = (major >= 1.0) | (np.asarray(n_called) == 0)
-    # partners[i]: the later variants j (within a window) with r^2(i, j) > r2, in order
-    partners = [i + 1 + np.flatnonzero(row) for i, row in enumerate(exceeds)]
+    # partners[i]: the later variants j (within a window) with r^2(i, j) > r2, in order; only
+    # variants with a partner can prune anything, so a pass visits those alone
+    with_partner = np.flatnonzero(np.asarray(exceeds).any(axis=1))
+    partners = {int(i): (i + 1 + np.flatnonzero(exceeds[i])).tolist() for i in with_partner}
     contig = np.asarray(contig)
     bounds = np.flatnonzero(np.r_[True, contig[1:] != contig[:-1], True])
     for first, last in zip(bounds[:-1], bounds[1:], strict=True):
         start = int(first)
         while True:
             end = min(start + window, int(last))
-            _prune_window(partners, major, pruned, start, end)
+            lo, hi = np.searchsorted(with_partner, [start, end])
+            _prune_window(partners, with_partner[lo:hi].tolist(), major, pruned, end)
             if end == last:
                 break
             start += step
     return ~pruned
 
 
-def _prune_window(partners, major, pruned, start: int, end: int) -> None:
-    """Repeat passes over variants ``start .. end - 1`` until one prunes nothing (in place)."""
+def _prune_window(partners, candidates, major, pruned, end: int) -> None:
+    """Repeat passes over a window until one prunes nothing (in place).
+
+    ``candidates`` are the window's variants that have a partner, in order; the window ends
+    before variant ``end``.
+    """
     while True:
         changed = False
-        for a in range(start, end):
+        for a in candidates:
             if pruned[a]:
                 continue
             for b in partners[a]:
