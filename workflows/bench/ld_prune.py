@@ -53,13 +53,14 @@ def main(argv=None) -> None:
     from ddvi_genomics.genotype.io import write_plink
     from ddvi_genomics.genotype.ldprune import prune_pairwise
     from ddvi_genomics.provenance import provenance
-    from workflows.report import markdown_table, write_result
+    from workflows.report import format_mean_ci, markdown_table, mean_ci, write_result
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="workflows/results/bench")
     parser.add_argument("--name", default="ld_prune_cpu", help="Result file stem.")
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--length", type=float, default=3e7)
+    parser.add_argument("--repeats", type=int, default=3, help="Timed runs per cell.")
     args = parser.parse_args(argv)
     rows, records = [], []
     for missing in (0.0, 0.01):
@@ -67,37 +68,43 @@ def main(argv=None) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             write_plink(gm, Path(tmp) / "g")
             for window, step, r2 in WINDOWS:
-                t0 = time.perf_counter()
-                kept = prune_pairwise(
-                    gm.dosage, gm.variant_contig, window=window, step=step, r2=r2
-                )
-                ours_s = time.perf_counter() - t0
+                ours_s = []
+                for _ in range(args.repeats):
+                    t0 = time.perf_counter()
+                    kept = prune_pairwise(gm.dosage, gm.variant_contig, window=window, step=step,
+                                          r2=r2)  # fmt: skip
+                    ours_s.append(time.perf_counter() - t0)
                 record = {"variants": gm.n_variants, "samples": gm.n_samples, "missing": missing,
                           "window": [window, step, r2], "seconds": ours_s,
                           "kept": int(kept.sum())}  # fmt: skip
                 plink_cells = ["-", "-"]
                 if shutil.which("plink2"):
-                    t0 = time.perf_counter()
-                    subprocess.run(
-                        ["plink2", "--bfile", f"{tmp}/g", "--indep-pairwise", str(window),
-                         str(step), str(r2), "--threads", "2", "--out", f"{tmp}/ref"],
-                        check=True, capture_output=True,
-                    )  # fmt: skip
-                    plink_s = time.perf_counter() - t0
+                    plink_s = []
+                    for _ in range(args.repeats):
+                        t0 = time.perf_counter()
+                        subprocess.run(
+                            ["plink2", "--bfile", f"{tmp}/g", "--indep-pairwise", str(window),
+                             str(step), str(r2), "--threads", "2", "--out", f"{tmp}/ref"],
+                            check=True, capture_output=True,
+                        )  # fmt: skip
+                        plink_s.append(time.perf_counter() - t0)
                     theirs = set(Path(f"{tmp}/ref.prune.in").read_text().split())
                     same = theirs == set(gm.variant_id[kept])
                     record.update(plink2_seconds=plink_s, plink2_kept=len(theirs), same_set=same)
-                    plink_cells = [f"{plink_s:.2f}", "identical" if same else "differ"]
+                    plink_cells = [format_mean_ci(*mean_ci(plink_s), 2),
+                                   "identical" if same else "differ"]  # fmt: skip
                 records.append(record)
                 rows.append([f"{missing:.0%}", f"{gm.n_variants:,}", f"{window} {step} {r2:g}",
-                             f"{ours_s:.2f}", *plink_cells, f"{int(kept.sum()):,}"])  # fmt: skip
+                             format_mean_ci(*mean_ci(ours_s), 2), *plink_cells,
+                             f"{int(kept.sum()):,}"])  # fmt: skip
                 print(rows[-1], flush=True)
     lines = [
         "# LD pruning seconds: ours against plink2 --indep-pairwise",
         "",
         f"msprime, {args.samples:,} diploids over {args.length:g} bp (biallelic, MAF >= 0.01), "
         "one process; plink2 reads a .bed of the same genotypes (2 threads, file reading "
-        "included). 'kept sets': whether plink2's .prune.in equals ours.",
+        f"included). Seconds: mean ± 95 % t-interval over {args.repeats} runs. 'kept sets': "
+        "whether plink2's .prune.in equals ours.",
         "",
         *markdown_table(
             [
@@ -113,7 +120,8 @@ def main(argv=None) -> None:
         ),  # fmt: skip
         "",
         "Command: `python -m workflows.bench.ld_prune --out workflows/results/bench "
-        f"--name {args.name} --samples {args.samples} --length {args.length:g}`",
+        f"--name {args.name} --samples {args.samples} --length {args.length:g} "
+        f"--repeats {args.repeats}`",
     ]
     write_result(args.out, args.name, {"rows": records, "provenance": provenance()}, lines)
 
