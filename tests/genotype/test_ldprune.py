@@ -44,8 +44,9 @@ def simulated(n_samples=80, length=4e5, seed=5, missing=0.0, n_contigs=2):
     )
 
 
-def test_band_r2__equals_pairwise_complete_correlation_by_hand():
-    gm = simulated(n_samples=30, length=5e4, missing=0.05, n_contigs=1)
+@pytest.mark.parametrize("missing", [0.05, 0.0])  # the pairwise-complete and one-product paths
+def test_band_r2__equals_pairwise_complete_correlation_by_hand(missing):
+    gm = simulated(n_samples=30, length=5e4, missing=missing, n_contigs=1)
     d = gm.dosage[:12]
     band = band_r2(d, 5, chunk=4)
     for i in range(12):
