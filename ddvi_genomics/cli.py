@@ -74,6 +74,20 @@ verbose_option = click.option("-v", "--verbose", count=True, help="More logging 
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="Only errors.")
 
 
+def sample_filter_options(keep_help: str, remove_help: str):
+    """``--keep`` (alias ``--samples``) and ``--remove``: PLINK keep files of sample IDs."""
+
+    def decorate(fn):
+        fn = click.option(
+            "--remove", "remove_file", type=click.Path(dir_okay=False), help=remove_help
+        )(fn)
+        return click.option(
+            "--samples", "--keep", "samples_file", type=click.Path(dir_okay=False), help=keep_help
+        )(fn)
+
+    return decorate
+
+
 def panel_options(fn):
     """``--id-col``, ``--label-col``, ``--super-col``: where a panel keeps IDs and labels."""
     for decorator in reversed(
@@ -139,18 +153,9 @@ def _limit_threads(value) -> dict:
 )
 @panel_options
 @click.option("--region", help="CONTIG[:START[-END]] (VCF/BCF only).")
-@click.option(
-    "--samples",
-    "--keep",
-    "samples_file",
-    type=click.Path(dir_okay=False),
-    help="Keep these samples (PLINK keep file: IID, or FID IID, per line).",
-)
-@click.option(
-    "--remove",
-    "remove_file",
-    type=click.Path(dir_okay=False),
-    help="Drop these samples (same format as --keep).",
+@sample_filter_options(
+    "Keep these samples (PLINK keep file: IID, or FID IID, per line).",
+    "Drop these samples (same format as --keep).",
 )
 @click.option("--double-id", is_flag=True, help="VCF names: FID = IID = the name (PLINK).")
 @click.option(
@@ -399,18 +404,9 @@ def _infer_options(flags: dict, progress):
     help="PREFIX.model.pt from infer.",
 )
 @click.option("--out", "out_prefix", required=True)
-@click.option(
-    "--samples",
-    "--keep",
-    "samples_file",
-    type=click.Path(dir_okay=False),
-    help="Place only these samples (PLINK keep file: IID, or FID IID, per line).",
-)
-@click.option(
-    "--remove",
-    "remove_file",
-    type=click.Path(dir_okay=False),
-    help="Leave these samples out (same format as --keep).",
+@sample_filter_options(
+    "Place only these samples (PLINK keep file: IID, or FID IID, per line).",
+    "Leave these samples out (same format as --keep).",
 )
 @click.option(
     "--min-overlap",
