@@ -297,8 +297,9 @@ def store_qc(
     """Apply the in-memory QC's variant filters to a store, counting one chunk at a time.
 
     Same filters, thresholds, order and report rows as :func:`~.qc.run_qc` for: biallelic SNPs,
-    duplicate sites, ``--extract`` / ``--exclude`` (IDs and ranges), ``--chr`` (or human autosomes), variant
-    sample missingness (``--mind``, one extra pass), variant missingness, monomorphic sites, MAF
+    duplicate sites, ``--extract`` / ``--exclude`` (IDs and ranges), ``--chr`` (or human
+    autosomes), sample missingness (``--mind``, one extra pass), variant missingness,
+    monomorphic sites, MAF
     and the HWE exact test (from per-chunk genotype counts); ``--thin`` and ``--ld-prune`` on a
     store sorted by contig and position (an unsorted store is refused: the in-memory QC sorts
     the genotypes first, which a chunked store cannot do cheaply). LD pruning computes the

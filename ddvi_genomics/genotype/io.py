@@ -122,8 +122,9 @@ def parse_region(region: str) -> tuple[str, int, int | None]:
 
 
 _PLINK_HUMAN_CONTIG_CODES = {"23": "X", "24": "Y", "25": "XY", "26": "MT", "M": "MT"}
-"""PLINK's numeric codes for the human sex chromosomes, pseudo-autosomal region and mitochondria
-(a ``.bim`` from PLINK 1.9 writes X as 23), and ``chrM``'s ``M``; plink2 reads them as one contig."""
+"""PLINK's numeric codes for the human sex chromosomes, pseudo-autosomal region and
+mitochondria (a ``.bim`` from PLINK 1.9 writes X as 23), and ``chrM``'s ``M``; plink2 reads each
+code and its name as one contig."""
 
 
 def normalize_contig(contig) -> str:

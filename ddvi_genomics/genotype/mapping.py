@@ -283,7 +283,7 @@ def infer(
     compile : str
         How the network trains: ``"auto"`` records each step as a CUDA graph on CUDA and runs
         eagerly elsewhere; ``"off"``: eager; see :func:`ddvi_genomics.core.training.fit`.
-    pca_fit_samples : list of str, optional
+    pca_fit_samples : sequence or set of str, optional
         Fit the PCA (allele frequencies included) on these samples only, e.g. an unrelated
         reference panel, and project every sample onto it (PLINK: ``--pca`` on the subset, then
         ``--score``). The QC still runs on every sample.
@@ -367,8 +367,8 @@ def infer_store(
     (:mod:`~.dask_pca`), locally or on the ``dask.distributed`` scheduler at ``scheduler``. The
     map equals :func:`infer`'s on the same data for the QC filters both support. With
     ``samples`` (sample IDs: a sequence in the order to use, or a set in the store's order)
-    only those samples are read, as ``--keep`` does in memory. With ``pca_fit_samples`` (sample IDs) the PCA is fitted on those samples
-    and every sample is projected onto it.
+    only those samples are read, as ``--keep`` does in memory. With ``pca_fit_samples``
+    (sample IDs) the PCA is fitted on those samples and every sample is projected onto it.
 
     Raises
     ------

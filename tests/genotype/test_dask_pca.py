@@ -120,8 +120,12 @@ def test_infer_out_of_core__same_outputs_as_in_memory_on_the_vcf(store, tmp_path
     assert lone.exit_code == 2 and "--scheduler applies to --out-of-core runs only" in lone.output
     vcf = run("infer", store / "s.vcf", "--out", tmp_path / "z", "--out-of-core")
     assert vcf.exit_code == 2 and "--out-of-core reads one VCF Zarr store" in vcf.output
-    for flag, hint in ((["--region", "1:1-5000"], "select variants with --chr or --extract-range"),
-                       (["--double-id"], "the store's sample names are used as they are")):  # fmt: skip
+    refusals = {
+        "--region": (["1:1-5000"], "select variants with --chr or --extract-range"),
+        "--double-id": ([], "the store's sample names are used as they are"),
+    }
+    for flag, (values, hint) in refusals.items():
+        flag = [flag, *values]
         refused = run("infer", store / "s.vcz", "--out", tmp_path / "r", "--out-of-core", *flag)
         assert refused.exit_code == 2 and hint in refused.output, refused.output
 
@@ -158,8 +162,10 @@ def test_infer_out_of_core__keep_and_remove_give_the_in_memory_files(store, tmp_
     ]  # the store's order, not the --keep file's
     assert "QC input: 600 variants x 45 samples" in (tmp_path / "ooc.log").read_text()
     (tmp_path / "absent.txt").write_text("I3\nNOBODY\n")
-    absent = CliRunner().invoke(main, ["infer", str(store / "s.vcz"), "--out-of-core", "--out",
-                                       str(tmp_path / "x"), "--keep", str(tmp_path / "absent.txt")])  # fmt: skip
+    absent = CliRunner().invoke(main, [
+        "infer", str(store / "s.vcz"), "--out-of-core", "--out", str(tmp_path / "x"), "--keep",
+        str(tmp_path / "absent.txt"),
+    ])  # fmt: skip
     assert (
         absent.exit_code == 2
         and "absent.txt: 1 requested sample(s) not in the file, first 'NOBODY'" in absent.output

@@ -238,9 +238,9 @@ def test_extract_and_exclude_range__keep_the_variants_plink2_bed1_keeps(tmp_path
         expected = (tmp_path / f"{mode}.snplist").read_text().split()
         assert gm.variant_id[ours].tolist() == expected, mode
         result = CliRunner().invoke(main, [
-            "infer", str(tmp_path / "g.bed"), "--out", str(tmp_path / f"ours-{mode}"), f"--{mode}-range",
-            str(tmp_path / "ranges.txt"), "--all-contigs", "--maf", "0", "--method", "pca",
-            "--n-pcs", "2",
+            "infer", str(tmp_path / "g.bed"), "--out", str(tmp_path / f"ours-{mode}"),
+            f"--{mode}-range", str(tmp_path / "ranges.txt"), "--all-contigs", "--maf", "0",
+            "--method", "pca", "--n-pcs", "2",
         ])  # fmt: skip
         assert result.exit_code == 0, result.output
         assert (
