@@ -190,13 +190,15 @@ def select_samples(
 ) -> np.ndarray:
     """Column indices of ``wanted`` in ``all_ids`` (all columns when ``wanted`` is None).
 
-    A sequence gives the columns in its own order; a set (a ``--keep`` file, see
-    :func:`read_samples_file`) in the order of ``all_ids``, as PLINK keeps samples.
+    A sequence gives the columns in its own order, and each of its IDs must be present. A set
+    (a ``--keep`` file, see :func:`read_samples_file`) is read as PLINK reads one: its samples
+    come in the order of ``all_ids``, and IDs the file lacks are skipped with a warning.
 
     Raises
     ------
     InputError
-        When ``all_ids`` is empty or holds duplicates, or a wanted ID is absent (``path`` named).
+        When ``all_ids`` is empty or holds duplicates, a sequence's ID is absent, or no ID of a
+        set is present (``path`` named).
     """
     seen, dups = set(), []
     for s in all_ids:
@@ -215,7 +217,18 @@ def select_samples(
     missing = [s for s in wanted if s not in index]
     if isinstance(wanted, set | frozenset):
         missing = sorted(missing)  # a set has no order of its own: name the first in sort order
-        wanted = [s for s in all_ids if s in wanted]
+        chosen = [i for i, s in enumerate(all_ids) if s in wanted]
+        if not chosen:
+            raise InputError(
+                f"{path}: none of the {len(wanted)} requested samples is in the file "
+                f"(first absent {missing[0]!r})"
+            )
+        if missing:
+            log.warning(
+                "%s: %d requested sample(s) not in the file, skipped as PLINK does (first %r); "
+                "%d kept", path, len(missing), missing[0], len(chosen),
+            )  # fmt: skip
+        return np.array(chosen, dtype=np.int64)
     if missing:
         raise InputError(
             f"{path}: {len(missing)} requested sample(s) not in the file, first {missing[0]!r}"

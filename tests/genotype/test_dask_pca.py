@@ -139,7 +139,7 @@ def test_infer_out_of_core__keep_and_remove_give_the_in_memory_files(store, tmp_
 
     ids = [f"I{i}" for i in range(75)]
     order = np.random.default_rng(7).permutation(75)[:50]
-    (tmp_path / "keep.txt").write_text("".join(f"{ids[i]}\n" for i in order))
+    (tmp_path / "keep.txt").write_text("".join(f"{ids[i]}\n" for i in order) + "NOBODY\n")
     (tmp_path / "remove.txt").write_text("".join(f"0 {ids[i]}\n" for i in order[:5]))
     common = ["--method", "pca", "--n-pcs", "3", "--mind", "0.05", "--keep",
               str(tmp_path / "keep.txt"), "--remove", str(tmp_path / "remove.txt")]  # fmt: skip
@@ -161,14 +161,20 @@ def test_infer_out_of_core__keep_and_remove_give_the_in_memory_files(store, tmp_
         ids[i] for i in sorted(order[5:]) if ids[i] in {row.split()[0] for row in rows}
     ]  # the store's order, not the --keep file's
     assert "QC input: 600 variants x 45 samples" in (tmp_path / "ooc.log").read_text()
-    (tmp_path / "absent.txt").write_text("I3\nNOBODY\n")
+    # an ID the data lack is skipped with a warning, as plink2 does; none present is an error
+    for prefix in ("mem", "ooc"):
+        log = (tmp_path / f"{prefix}.log").read_text()
+        assert (
+            "1 requested sample(s) not in the file, skipped as PLINK does (first 'NOBODY')" in log
+        )
+    (tmp_path / "absent.txt").write_text("NOBODY\nNOONE\n")
     absent = CliRunner().invoke(main, [
         "infer", str(store / "s.vcz"), "--out-of-core", "--out", str(tmp_path / "x"), "--keep",
         str(tmp_path / "absent.txt"),
     ])  # fmt: skip
+    assert absent.exit_code == 2
     assert (
-        absent.exit_code == 2
-        and "absent.txt: 1 requested sample(s) not in the file, first 'NOBODY'" in absent.output
+        "none of the 2 requested samples is in the file (first absent 'NOBODY')" in absent.output
     )
 
 

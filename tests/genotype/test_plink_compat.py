@@ -95,7 +95,9 @@ def test_evaluate__reads_plink2_files(plink_set):
 
 def test_plink_named_filters__keep_remove_extract_exclude_and_aliases(plink_set, tmp_path):
     (tmp_path / "keep.txt").write_text(  # lines in reverse: PLINK keeps the input's order
-        "#FID\tIID\n" + "".join(f"F{i // 2}\tI{i}\n" for i in reversed(range(60)))
+        "#FID\tIID\n"
+        + "".join(f"F{i // 2}\tI{i}\n" for i in reversed(range(60)))
+        + "F99\tABSENT\n"  # skipped by both tools
     )
     (tmp_path / "remove.txt").write_text("F0\tI0\nF0\tI1\n")  # FID IID, as plink2 reads it
     (tmp_path / "extract.txt").write_text("".join(f"rs{i}\n" for i in range(300)))
