@@ -92,9 +92,9 @@ def _block_r2(block: np.ndarray, n_left: int) -> np.ndarray:
     x = y[:n_left]
     if called.all():  # every sum but x y^T follows from the per-variant totals
         n = float(block.shape[1])
-        sum_x, sum_y = x.sum(axis=1, dtype=np.float64), y.sum(axis=1, dtype=np.float64)
-        sq_x = (x * x).sum(axis=1, dtype=np.float64)
-        sq_y = (y * y).sum(axis=1, dtype=np.float64)
+        sum_x, sum_y = x.sum(axis=1).astype(np.float64), y.sum(axis=1).astype(np.float64)
+        sq_x = (x * x).sum(axis=1).astype(np.float64)
+        sq_y = (y * y).sum(axis=1).astype(np.float64)
         cov = (x @ y.T).astype(np.float64) * n - np.outer(sum_x, sum_y)
         var_x = (sq_x * n - sum_x * sum_x)[:, None]
         var_y = (sq_y * n - sum_y * sum_y)[None, :]
