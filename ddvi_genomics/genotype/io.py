@@ -140,6 +140,28 @@ def normalize_contig(contig) -> str:
     return _PLINK_HUMAN_CONTIG_CODES.get(name, name)
 
 
+def contig_name_codes(contig) -> tuple[np.ndarray, np.ndarray]:
+    """Code each row's contig by its :func:`normalize_contig` name.
+
+    Names are normalised once per distinct contig, not once per variant.
+
+    Parameters
+    ----------
+    contig : array-like of str, shape (n_variants,)
+
+    Returns
+    -------
+    codes : np.ndarray, int64, shape (n_variants,)
+        Numbered in order of first appearance; ``chr1`` and ``1`` share a code.
+    names : np.ndarray of str, shape (n_contigs,)
+        ``names[codes]`` is each row's normalised name.
+    """
+    raw_codes, raw_names = pd.factorize(np.asarray(contig, dtype=object), use_na_sentinel=False)
+    normalized = np.array([normalize_contig(name) for name in raw_names], dtype=object)
+    name_codes, names = pd.factorize(normalized, use_na_sentinel=False)  # first appearance kept
+    return name_codes[raw_codes].astype(np.int64), np.asarray(names, dtype=object)
+
+
 def _same_contig(a: str, b: str) -> bool:
     return normalize_contig(a) == normalize_contig(b)
 

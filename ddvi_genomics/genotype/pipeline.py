@@ -178,10 +178,7 @@ def read_input(
     gm = stack_variants(parts, [str(p) for p in paths])
     where = str(paths[0]) if len(paths) == 1 else f"{len(paths)} files ({paths[0]} ...)"
     if remove_file:
-        removed = set(read_samples_file(remove_file))
-        gm = gm.subset(samples=np.array([s not in removed for s in gm.sample_id], dtype=bool))
-        if gm.n_samples == 0:
-            raise InputError(f"--remove {remove_file} removes every sample of {where}")
+        gm = gm.subset(samples=_not_removed(gm.sample_id, remove_file, where))
     if gm.n_variants == 0:
         raise InputError(f"{where} has no variants" + (f" in region {region}" if region else ""))
     line = (
@@ -309,11 +306,18 @@ def _chosen_samples(sample_ids, samples_file, remove_file, where) -> list[str] |
         wanted = read_samples_file(samples_file)
         chosen = [sample_ids[i] for i in select_samples(list(sample_ids), wanted, samples_file)]
     if remove_file:
-        removed = set(read_samples_file(remove_file))
-        chosen = [s for s in (list(sample_ids) if chosen is None else chosen) if s not in removed]
-        if not chosen:
-            raise InputError(f"--remove {remove_file} removes every sample of {where}")
+        chosen = list(sample_ids) if chosen is None else chosen
+        chosen = [s for s, kept in zip(chosen, _not_removed(chosen, remove_file, where)) if kept]
     return chosen
+
+
+def _not_removed(sample_ids, remove_file, where) -> np.ndarray:
+    """Mark the samples ``--remove`` leaves, shape (n_samples,); refuse removing them all."""
+    removed = read_samples_file(remove_file)
+    kept = np.array([s not in removed for s in sample_ids], dtype=bool)
+    if not kept.any():
+        raise InputError(f"--remove {remove_file} removes every sample of {where}")
+    return kept
 
 
 def _torch_threads() -> int:

@@ -12,7 +12,7 @@ import re
 import numpy as np
 
 from .errors import InputError
-from .io import GenotypeMatrix, normalize_contig
+from .io import GenotypeMatrix, contig_name_codes, normalize_contig
 from .ldprune import prune_pairwise
 
 _BASES = set("ACGT")
@@ -80,10 +80,8 @@ def _allele_class_of_list(ref: str, alt: str) -> str:
 
 
 def _contig_mask(contig: np.ndarray, wanted) -> np.ndarray:
-    """``wanted(name)`` for each row's contig, called once per distinct contig name."""
-    import pandas as pd
-
-    codes, names = pd.factorize(np.asarray(contig, dtype=object), use_na_sentinel=False)
+    """``wanted(name)`` for each row's normalised contig name, called once per distinct contig."""
+    codes, names = contig_name_codes(contig)
     per_name = np.array([bool(wanted(str(name))) for name in names], dtype=bool)
     return per_name[codes]
 
@@ -137,7 +135,7 @@ def parse_contig_list(spec: str) -> tuple[str, ...]:
 def is_in_contigs(contig: np.ndarray, names) -> np.ndarray:
     """Return True for variants on one of ``names`` (``chr`` prefixes ignored on both sides)."""
     wanted = {normalize_contig(n) for n in names}
-    return _contig_mask(contig, lambda name: normalize_contig(name) in wanted)
+    return _contig_mask(contig, lambda name: name in wanted)
 
 
 VARIANT_BLOCK = 16384
@@ -351,17 +349,9 @@ def sort_order(contig, position) -> np.ndarray:
 def contig_codes(contig) -> np.ndarray:
     """Integer code of each row's contig, numbered in order of first appearance, shape (n,).
 
-    ``chr1`` and ``1`` get the same code (:func:`~.io.normalize_contig`); names are normalised
-    once per distinct contig, not once per variant.
+    ``chr1`` and ``1`` get the same code (:func:`~.io.contig_name_codes`).
     """
-    import pandas as pd
-
-    raw_codes, raw_names = pd.factorize(np.asarray(contig, dtype=object), use_na_sentinel=False)
-    names = np.array([normalize_contig(c) for c in raw_names], dtype=object)
-    name_codes, _ = pd.factorize(
-        names, use_na_sentinel=False
-    )  # raw names come in order of first appearance
-    return name_codes[raw_codes].astype(np.int64)
+    return contig_name_codes(contig)[0]
 
 
 def site_steps(

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from .io import normalize_contig
+from .io import contig_name_codes, normalize_contig
 
 BUILT_IN_RANGES = {"long-range-ld-grch37": "long_range_ld_grch37.txt"}
 """Range sets bundled in ``ddvi_genomics/genotype/data`` (name -> file); see its README."""
@@ -56,17 +56,15 @@ class VariantRanges:
         contig : np.ndarray of str, shape (n_variants,)
         position : np.ndarray of int, shape (n_variants,)
         """
-        import pandas as pd
-
         position = np.asarray(position, dtype=np.int64)
         inside = np.zeros(len(position), dtype=bool)
-        codes, names = pd.factorize(np.asarray(contig, dtype=object), use_na_sentinel=False)
-        normalized = np.array([normalize_contig(name) for name in names], dtype=object)
+        codes, names = contig_name_codes(contig)  # chr6 and 6 share a code
         wanted = np.asarray(self.contig, dtype=object)
         for name in dict.fromkeys(self.contig):
-            rows = np.flatnonzero(normalized[codes] == name)  # chr6 and 6 alike
-            if not len(rows):
-                continue
+            code = np.flatnonzero(names == name)
+            if not len(code):
+                continue  # a contig the data lack
+            rows = np.flatnonzero(codes == code[0])
             starts, ends = _merged(
                 np.asarray(self.start)[wanted == name], np.asarray(self.end)[wanted == name]
             )

@@ -176,6 +176,14 @@ def test_infer_out_of_core__keep_and_remove_give_the_in_memory_files(store, tmp_
     assert (
         "none of the 2 requested samples is in the file (first absent 'NOBODY')" in absent.output
     )
+    # --remove of every sample: one line, on both paths
+    (tmp_path / "everyone.txt").write_text("".join(f"{i}\n" for i in ids))
+    for path, extra in ((store / "s.vcf", []), (store / "s.vcz", ["--out-of-core"])):
+        refused = CliRunner().invoke(main, [
+            "infer", str(path), "--out", str(tmp_path / "y"), "--remove",
+            str(tmp_path / "everyone.txt"), *extra,
+        ])  # fmt: skip
+        assert refused.exit_code == 2 and f"removes every sample of {path}" in refused.output
 
 
 def test_store_qc_and_pca__mind_removes_the_same_samples_as_in_memory(store):
