@@ -348,7 +348,7 @@ def _resolve_input(input_paths, example: bool, panel):
     if example:
         if input_paths:
             raise UsageError("give INPUT or --example, not both")
-        from .genotype.mapping import example_paths
+        from .genotype.mapping.ancestry_map import example_paths
 
         vcf, example_panel = example_paths()
         return [vcf], panel or str(example_panel)
@@ -359,12 +359,12 @@ def _resolve_input(input_paths, example: bool, panel):
 
 def _infer_options(flags: dict, progress):
     """Turn the ``infer`` flags into :class:`~.genotype.pipeline.InferOptions`."""
-    from .genotype.mapping import QCOptions
     from .genotype.pipeline import InferOptions
+    from .genotype.qc.recipe import QCOptions
 
     flags = dict(flags)
     columns = _panel_columns(flags)
-    from .genotype.qc import parse_contig_list, read_variant_ids
+    from .genotype.qc.sites import parse_contig_list, read_variant_ids
     from .genotype.ranges import read_ranges
 
     contigs, all_contigs = flags.pop("contigs"), flags.pop("all_contigs")
@@ -471,7 +471,7 @@ def convert(input_paths, store, workers, variants_chunk_size, samples_chunk_size
     Every command then reads the store (INPUT may be a store) one chunk at a time. Needs the
     scale extra: pip install 'ddvi-genomics[scale]'.
     """
-    from .genotype.store import write_store
+    from .genotype.readers.store import write_store
 
     if workers < 0:
         raise UsageError(f"--workers must be >= 0; got {workers}")

@@ -21,6 +21,8 @@ from pathlib import Path
 AUTO_MAX_THREADS = 4
 """Upper bound of the ``auto`` thread count."""
 
+_budget: int | None = None  # set once by limit_threads(); read by every thread pool
+
 _ENV_VARIABLES = (
     "OMP_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
@@ -121,21 +123,35 @@ def parse_threads(value: str | int | None) -> int:
     return n
 
 
+def thread_budget() -> int:
+    """Return the threads any one pool of this process may use.
+
+    ``--threads`` once :func:`limit_threads` has run, else the usable cores.
+
+    Read by the pools that are not global settings: BGZF inflation of text VCFs, htslib's
+    decompression threads (cyvcf2) and Dask's local scheduler.
+    """
+    return _budget if _budget is not None else usable_cores()
+
+
 def limit_threads(n: int) -> dict[str, int]:
-    """Use at most ``n`` threads in torch, BLAS/OpenMP and numba for the rest of the process.
+    """Use at most ``n`` threads in every engine for the rest of the process.
 
     Sets the usual environment variables (read by libraries not loaded yet and by child
     processes), :func:`torch.set_num_threads`, threadpoolctl's limits on the loaded BLAS and
-    OpenMP pools, and numba's thread count when numba is loaded.
+    OpenMP pools, numba's thread count when numba is loaded, and the budget that
+    :func:`thread_budget` hands to BGZF inflation, htslib and Dask.
 
     Returns
     -------
     dict
         What each engine now uses, for the log: ``torch``, ``blas`` (the smallest loaded BLAS
-        pool, or ``n``), ``numba`` (when loaded).
+        pool, or ``n``), ``numba`` (when loaded), and ``bgzf``, ``htslib``, ``dask``.
     """
     import sys
 
+    global _budget
+    _budget = int(n)
     for name in _ENV_VARIABLES:
         os.environ[name] = str(n)
     import torch
@@ -150,4 +166,10 @@ def limit_threads(n: int) -> dict[str, int]:
 
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
         used["numba"] = numba.get_num_threads()
+    used.update(bgzf=bgzf_threads(), htslib=n, dask=n)
     return used
+
+
+def bgzf_threads() -> int:
+    """Threads that inflate BGZF blocks: the budget, at most 4 (more buy nothing measurable)."""
+    return min(4, thread_budget())

@@ -13,8 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from ddvi_genomics.cli import main
-from ddvi_genomics.genotype.mapping import QCOptions, example_paths
+from ddvi_genomics.genotype.mapping.ancestry_map import example_paths
 from ddvi_genomics.genotype.pipeline import InferOptions, PanelColumns
+from ddvi_genomics.genotype.qc.recipe import QCOptions
 
 
 def invoke(*args):
@@ -233,7 +234,7 @@ def test_infer__contig_flags_reach_the_qc_options():
 
 
 def test_infer__paper_recipe_reaches_the_network_config_and_is_ddvi_only():
-    from ddvi_genomics.genotype.embed import GENOTYPE_DDVI_PAPER_CONFIG
+    from ddvi_genomics.genotype.mapping.embed import GENOTYPE_DDVI_PAPER_CONFIG
 
     with captured("ddvi_genomics.genotype.pipeline.run_infer", INFER_RESULT) as run:
         assert invoke("infer", "x.vcf", "--out", "p", "--recipe", "paper", "-q").exit_code == 0

@@ -1,4 +1,4 @@
-"""Networks of the reference benchmarks (reference_impl.md section 3.3).
+"""Networks of the reference benchmarks (the authors' code, github.com/topwasu/DDVI).
 
 MNIST uses the core MLPs (784-1000-1000, LeakyReLU 0.2, dropout 0.2; Q2 dropout 0.4). CIFAR-10
 uses a conv encoder (3->16->32->64->128 channels with BatchNorm and ReLU, down to 1x1), a

@@ -1,7 +1,7 @@
 """One cell of the genotype benchmark: one data set, one method, one seed -> a metrics record.
 
 Runs the package's in-memory pipeline (:func:`ddvi_genomics.genotype.infer`: QC -> PCA -> 2-D map)
-and scores it with the DESIGN.md section 6 protocol. ``pca-10d`` is a reference row, not a map:
+and scores it with the protocol of ``ddvi_genomics.genotype.mapping.evaluate``. ``pca-10d`` is a reference row, not a map:
 the first 10 PCs scored with the same metrics. The cell writes
 
 * ``metrics.json``: the metrics, wall times and the protocol (method, seed, epochs, data);
@@ -25,8 +25,8 @@ import pandas as pd
 import torch
 
 from ddvi_genomics.genotype import example_paths, infer, read_genotypes, read_panel
-from ddvi_genomics.genotype.embed import preset_config
-from ddvi_genomics.genotype.mapping import score_map
+from ddvi_genomics.genotype.mapping.ancestry_map import score_map
+from ddvi_genomics.genotype.mapping.embed import preset_config
 from ddvi_genomics.provenance import provenance
 
 #: The benchmark's method names -> (infer method, number of coordinates scored).

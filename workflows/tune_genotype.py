@@ -13,8 +13,8 @@ Protocol
    (5-fold CV) wins; distance Spearman breaks ties.
 3. **Report.** Each method with its selected configuration, and with its package default beside
    it, runs 5 seeds (0-4) on the reporting half and on two stdpopsim/msprime simulations
-   (``AmericanAdmixture_4B18``, ``StarSplit10_T200``) that took no part in the search. Every DESIGN.md
-   section 6 metric, wall seconds, mean ± 95 % Student-t interval.
+   (``AmericanAdmixture_4B18``, ``StarSplit10_T200``) that took no part in the search. Every
+   metric of ``ddvi_genomics.genotype.mapping.evaluate``, wall seconds, mean ± 95 % Student-t interval.
 
 Cells run in ``--jobs`` worker processes with one thread each and are written one JSON file per
 cell, so an interrupted run resumes where it stopped.
@@ -139,7 +139,8 @@ def split_example(seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
 def prepare(dataset: str, sim_dir: str = "") -> PreparedData:
     """QC and PCA of one data set (``tune``, ``report`` or a simulation name), cached per process."""
     from ddvi_genomics.genotype import example_paths, read_genotypes, read_panel
-    from ddvi_genomics.genotype.mapping import QCOptions, align_labels, apply_qc, fit_pca
+    from ddvi_genomics.genotype.mapping.ancestry_map import align_labels, apply_qc, fit_pca
+    from ddvi_genomics.genotype.qc.recipe import QCOptions
 
     if dataset in ("tune", "report"):
         vcf, panel_path = example_paths()
@@ -178,8 +179,8 @@ def _simulation(name: str, folder: Path) -> tuple[Path, Path]:
 
 def fit_cell(dataset: str, method: str, params: dict, seed: int, sim_dir: str = "") -> dict:
     """Fit one method with one configuration and seed on one data set; return its record."""
-    from ddvi_genomics.genotype.embed import embed, preset_config
-    from ddvi_genomics.genotype.mapping import score_map
+    from ddvi_genomics.genotype.mapping.ancestry_map import score_map
+    from ddvi_genomics.genotype.mapping.embed import embed, preset_config
 
     data = prepare(dataset, sim_dir)
     params = dict(params)

@@ -28,7 +28,7 @@ def mask_labels(labels, n_labelled: int, *, seed: int, method: str = "balanced")
         ``CustomDataset`` masking reproduced bit for bit, ``RandomState(seed).choice(50000,
         50000 - n_labelled)``; it draws *with* replacement from the first 50,000 indices only, so
         on MNIST more than ``n_labelled`` examples (about 10,000 + n_labelled + collisions) stay
-        labelled (reference_impl.md section 7 item 7).
+        labelled (the authors' code, github.com/topwasu/DDVI).
 
     Returns
     -------

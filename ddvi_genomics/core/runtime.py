@@ -94,6 +94,14 @@ def derive_seed(seed: int, name: str) -> int:
     return int(sequence.generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
+def library_seed(seed: int, name: str) -> int:
+    """Return the stream ``name`` of ``seed`` as a 32-bit seed, for libraries that take ``random_state``.
+
+    scikit-learn, UMAP and NumPy's legacy seeding accept integers below ``2**32`` only.
+    """
+    return derive_seed(seed, name) % 2**32
+
+
 def stream(seed: int, name: str, device: str | torch.device = "cpu") -> torch.Generator:
     """Return a ``torch.Generator`` on ``device`` for the named stream of ``seed``."""
     return make_generator(derive_seed(seed, name), device)

@@ -12,23 +12,19 @@ main job in memory::
     AncestryModel.load("1kg.model.pt").project(read_genotypes("new.vcf.gz")).coords
 """
 
-from .embed import GENOTYPE_DDVI_CONFIG, GENOTYPE_VAE_CONFIG, METHODS, embed
 from .errors import InputError
-from .evaluate import evaluate_embedding
-from .io import (
-    GenotypeMatrix,
-    read_genotypes,
-    read_panel,
-    read_pgen,
-    read_plink,
-    read_vcf,
-    stack_variants,
-)
-from .mapping import AncestryMap, QCOptions, example_paths, infer
-from .model import AlignmentReport, AncestryModel, Projection, align_variants
-from .outputs import read_embedding_table, write_map, write_projection
-from .pca import GenotypePCA
-from .qc import QCReport, run_qc
+from .mapping.ancestry_map import AncestryMap, example_paths, infer
+from .mapping.ancestry_model import AlignmentReport, AncestryModel, Projection, align_variants
+from .mapping.embed import GENOTYPE_DDVI_CONFIG, GENOTYPE_VAE_CONFIG, METHODS, embed
+from .mapping.evaluate import evaluate_embedding
+from .matrix import GenotypeMatrix, stack_variants
+from .outputs.files import read_embedding_table, write_map, write_projection
+from .pca.decomposition import GenotypePCA
+from .qc.recipe import QCOptions, QCReport, run_qc
+from .readers import read_genotypes
+from .readers.panel import read_panel
+from .readers.plink import read_pgen, read_plink
+from .readers.vcf import read_vcf
 
 __all__ = [
     "GENOTYPE_DDVI_CONFIG",

@@ -17,7 +17,7 @@ import dataclasses
 import numpy as np
 
 from .errors import InputError
-from .io import GenotypeMatrix
+from .matrix import GenotypeMatrix
 
 
 @dataclasses.dataclass(frozen=True)

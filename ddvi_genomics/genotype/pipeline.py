@@ -1,6 +1,6 @@
 """The file-level commands behind the CLI: each is read -> compute -> write.
 
-``run_infer``   genotype file -> :func:`~.mapping.infer` -> :func:`~.outputs.write_map`
+``run_infer``   genotype file -> :func:`~.mapping.ancestry_map` -> :func:`~.outputs.write_map`
 ``run_project`` genotype file + model file -> :meth:`AncestryModel.project` -> TSV + log
 ``evaluate_table`` / ``plot_table``  an embedding TSV -> metrics / PNG
 """
@@ -21,21 +21,14 @@ import pandas as pd
 from ..core.distributed import process_group_from_environment
 from ..core.runtime import resolve_device
 from ..core.training import COMPILE_MODES
-from .embed import NETWORK_FAMILIES, preset_config
-from .errors import InputError
-from .evaluate import evaluate_embedding
+from .errors import InputError, check_range
 from .ids import SampleIdRule
-from .io import (
-    GenotypeMatrix,
-    read_genotypes,
-    read_panel,
-    read_samples_file,
-    select_samples,
-    stack_variants,
-)
-from .mapping import QCOptions, check_range, infer
-from .model import AncestryModel
-from .outputs import (
+from .mapping.ancestry_map import infer, infer_store
+from .mapping.ancestry_model import AncestryModel
+from .mapping.embed import NETWORK_FAMILIES, preset_config
+from .mapping.evaluate import evaluate_embedding
+from .matrix import GenotypeMatrix, stack_variants
+from .outputs.files import (
     INFER_SUFFIXES,
     PROJECT_SUFFIXES,
     OutputSet,
@@ -44,8 +37,13 @@ from .outputs import (
     write_map_into,
     write_projection_into,
 )
-from .plots import plot_embedding
-from .runlog import RunLog
+from .outputs.plots import plot_embedding
+from .outputs.runlog import RunLog
+from .qc.recipe import QCOptions
+from .readers import read_genotypes
+from .readers.panel import read_panel
+from .readers.store import looks_like_store, store_sample_ids
+from .samples import read_samples_file, select_samples
 
 log = logging.getLogger("ddvi_genomics")
 
@@ -134,7 +132,7 @@ class InferOptions:
         return preset_config(self.method, self.epochs, self.recipe)
 
     def map_arguments(self) -> dict:
-        """Keyword arguments that :func:`~.mapping.infer` and ``infer_store`` share."""
+        """Keyword arguments that :func:`~.mapping.ancestry_map` and ``infer_store`` share."""
         return dict(
             qc=self.qc,
             n_pcs=self.n_pcs,
@@ -252,7 +250,7 @@ def _run_infer(inputs, out_prefix, opts: InferOptions, command, threads, shard) 
 
 
 def _infer_in_memory(inputs, opts: InferOptions):
-    """Read every input into memory, then :func:`~.mapping.infer`."""
+    """Read every input into memory, then :func:`~.mapping.ancestry_map`."""
     gm, read_line = read_input(
         inputs,
         region=opts.region,
@@ -272,9 +270,6 @@ def _infer_in_memory(inputs, opts: InferOptions):
 
 def _infer_out_of_core(inputs, opts: InferOptions):
     """QC and PCA on Dask straight from a VCF Zarr store (see :func:`~.mapping.infer_store`)."""
-    from .mapping import infer_store
-    from .store import looks_like_store, store_sample_ids
-
     if len(inputs) != 1 or not looks_like_store(inputs[0]):
         raise InputError(
             "--out-of-core reads one VCF Zarr store (make it with 'ddvi-genomics convert'); "
@@ -379,8 +374,6 @@ def run_project(
 
 def _project_inputs(model: AncestryModel, inputs, samples_file, remove_file, min_overlap: float):
     """Project one VCF Zarr store chunk by chunk, or read the inputs into memory and project."""
-    from .store import looks_like_store, store_sample_ids
-
     if len(inputs) == 1 and looks_like_store(inputs[0]):
         ids = store_sample_ids(inputs[0])
         samples = _chosen_samples(ids, samples_file, remove_file, inputs[0])

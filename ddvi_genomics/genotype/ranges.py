@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .contigs import contig_name_codes, normalize_contig
 from .errors import InputError
-from .io import contig_name_codes, normalize_contig
 
 BUILT_IN_RANGES = {"long-range-ld-grch37": "long_range_ld_grch37.txt"}
 """Range sets bundled in ``ddvi_genomics/genotype/data`` (name -> file); see its README."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from .vcf_text import BgzfWriter
+from .readers.vcf_text import BgzfWriter
 
 #: Ten populations of 10,000 diploids that split from one ancestor 200 generations ago, no
 #: migration: expected F_ST about 1 - exp(-200 / 20,000) = 0.01, the scale of neighbouring

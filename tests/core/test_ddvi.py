@@ -299,7 +299,7 @@ def test_wake_trains_denoiser__false_leaves_chain_to_the_sleep_step(wake_trains_
 
 
 def test_paper_recipe_preset__wake_loss_is_reconstruction_plus_kl_on_y():
-    from ddvi_genomics.genotype.embed import GENOTYPE_DDVI_PAPER_CONFIG, preset_config
+    from ddvi_genomics.genotype.mapping.embed import GENOTYPE_DDVI_PAPER_CONFIG, preset_config
 
     paper = preset_config("ddvi", recipe="paper")
     assert paper == GENOTYPE_DDVI_PAPER_CONFIG

@@ -8,15 +8,16 @@ import numpy as np
 import pytest
 
 from ddvi_genomics.genotype.errors import InputError
-from ddvi_genomics.genotype.io import read_vcf
-from ddvi_genomics.genotype.mapping import QCOptions, apply_qc
-from ddvi_genomics.genotype.pca import GenotypePCA
+from ddvi_genomics.genotype.mapping.ancestry_map import apply_qc
+from ddvi_genomics.genotype.pca.decomposition import GenotypePCA
+from ddvi_genomics.genotype.qc.recipe import QCOptions
+from ddvi_genomics.genotype.readers.vcf import read_vcf
 from tests.genotype.conftest import three_populations, write_vcf
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    from ddvi_genomics.genotype.store import write_store
+    from ddvi_genomics.genotype.readers.store import write_store
 
     d = tmp_path_factory.mktemp("dask")
     dosage, _ = three_populations(n_per_pop=25, n_variants=600, seed=11)
@@ -32,7 +33,7 @@ def store(tmp_path_factory):
 
 
 def test_store_qc__same_counts_and_variants_as_the_in_memory_qc(store):
-    from ddvi_genomics.genotype.dask_pca import store_qc
+    from ddvi_genomics.genotype.qc.outofcore import store_qc
 
     qc = store_qc(store / "s.vcz")
     gm, report = apply_qc(read_vcf(store / "s.vcf"), QCOptions())
@@ -42,7 +43,7 @@ def test_store_qc__same_counts_and_variants_as_the_in_memory_qc(store):
     assert qc.report().lines() == report.lines()
     # the HWE exact test (and its mid-p form) from per-chunk genotype counts
     for midp in (False, True):
-        qc_h = store_qc(store / "s.vcz", hwe=0.05, hwe_midp=midp)
+        qc_h = store_qc(store / "s.vcz", QCOptions(hwe=0.05, hwe_midp=midp))
         gm_h, report_h = apply_qc(read_vcf(store / "s.vcf"), QCOptions(hwe=0.05, hwe_midp=midp))
         assert qc_h.steps == report_h.steps and int(qc_h.keep.sum()) == gm_h.n_variants
         assert qc_h.steps[-1][1] > 0  # the test removed something
@@ -51,12 +52,12 @@ def test_store_qc__same_counts_and_variants_as_the_in_memory_qc(store):
 
     ranges = VariantRanges("test", ("1", "1"), (50_000, 300_500), (120_000, 401_000))
     for field in ("extract_ranges", "exclude_ranges"):
-        qc_r = store_qc(store / "s.vcz", **{field: ranges})
+        qc_r = store_qc(store / "s.vcz", QCOptions(**{field: ranges}))
         gm_r, report_r = apply_qc(read_vcf(store / "s.vcf"), QCOptions(**{field: ranges}))
         assert qc_r.steps == report_r.steps and int(qc_r.keep.sum()) == gm_r.n_variants
     assert ("in --exclude-range", 172, "2 ranges from test") in qc_r.steps  # 71 + 101 by hand
     # --thin on a sorted store (write_vcf spaces variants 1 kb apart)
-    qc_t = store_qc(store / "s.vcz", thin_bp=2500)
+    qc_t = store_qc(store / "s.vcz", QCOptions(thin_bp=2500))
     gm_t, report_t = apply_qc(read_vcf(store / "s.vcf"), QCOptions(thin_bp=2500))
     assert qc_t.steps == report_t.steps and qc_t.steps[-1][1] > 0
     assert int(qc_t.keep.sum()) == gm_t.n_variants
@@ -65,19 +66,19 @@ def test_store_qc__same_counts_and_variants_as_the_in_memory_qc(store):
 def test_store_qc__nothing_left_is_the_in_memory_message_naming_the_store(store):
     """Oracle: the fixture's 600 variants are all on contig 1, so --chr 7 removes all of them,
     and every later step (which removes nothing) is left out of the line."""
-    from ddvi_genomics.genotype.dask_pca import store_qc
+    from ddvi_genomics.genotype.qc.outofcore import store_qc
 
     with pytest.raises(InputError) as in_memory:
         apply_qc(read_vcf(store / "s.vcf"), QCOptions(contigs=("7",)))
     with pytest.raises(InputError) as out_of_core:
-        store_qc(store / "s.vcz", contigs=("7",))
+        store_qc(store / "s.vcz", QCOptions(contigs=("7",)))
     expected = "nothing left after QC{} (600 variants in): not on --chr 7: removed 600"
     assert str(in_memory.value) == expected.format("")
     assert str(out_of_core.value) == expected.format(f" of {store / 's.vcz'}")
 
 
 def test_store_pca__equals_the_in_memory_pca(store):
-    from ddvi_genomics.genotype.dask_pca import store_pca
+    from ddvi_genomics.genotype.pca.outofcore import store_pca
 
     pca, scores, _ = store_pca(store / "s.vcz", 5)
     gm, _ = apply_qc(read_vcf(store / "s.vcf"), QCOptions())
@@ -92,7 +93,7 @@ def test_store_pca__equals_the_in_memory_pca(store):
 
 
 def test_store_pca__a_scheduler_that_does_not_answer_is_one_line(store):
-    from ddvi_genomics.genotype.dask_pca import dask_scheduler
+    from ddvi_genomics.genotype.readers.store_tasks import dask_scheduler
 
     with pytest.raises(InputError, match=r"Dask scheduler tcp://127.0.0.1:9 did not answer"):
         with dask_scheduler("tcp://127.0.0.1:9", timeout=1):
@@ -187,15 +188,16 @@ def test_infer_out_of_core__keep_and_remove_give_the_in_memory_files(store, tmp_
 
 
 def test_store_qc_and_pca__mind_removes_the_same_samples_as_in_memory(store):
-    from ddvi_genomics.genotype.dask_pca import store_pca, store_qc
-    from ddvi_genomics.genotype.qc import sample_missing_rate
+    from ddvi_genomics.genotype.counts import sample_missing_rate
+    from ddvi_genomics.genotype.pca.outofcore import store_pca
+    from ddvi_genomics.genotype.qc.outofcore import store_qc
 
     source = read_vcf(store / "s.vcf")
     snp = apply_qc(source, QCOptions(max_variant_missing=1.0, min_maf=0.0))[0]
     threshold = float(np.median(sample_missing_rate(snp.dosage)))  # removes about half
     options = QCOptions(max_sample_missing=threshold)
     gm, report = apply_qc(source, options)
-    qc = store_qc(store / "s.vcz", max_sample_missing=threshold)
+    qc = store_qc(store / "s.vcz", options)
     assert qc.steps == report.steps and qc.n_samples == gm.n_samples < source.n_samples
     assert qc.report().lines() == report.lines()
     _, scores, _ = store_pca(store / "s.vcz", 3, qc=qc)
@@ -204,7 +206,7 @@ def test_store_qc_and_pca__mind_removes_the_same_samples_as_in_memory(store):
 
 
 def test_store_pca__fit_on_a_subset_and_project_the_rest(store):
-    from ddvi_genomics.genotype.dask_pca import store_pca
+    from ddvi_genomics.genotype.pca.outofcore import store_pca
 
     gm, _ = apply_qc(read_vcf(store / "s.vcf"), QCOptions())
     fit = np.arange(0, gm.n_samples, 2)  # every other sample
@@ -268,17 +270,19 @@ def test_infer_out_of_core__pca_fit_file_projects_the_other_samples(store, tmp_p
 def test_store_pca__on_a_dask_distributed_cluster_equals_local(store):
     import distributed
 
-    from ddvi_genomics.genotype.dask_pca import _tasks_at_once, store_pca, store_qc
+    from ddvi_genomics.genotype.pca.outofcore import store_pca
+    from ddvi_genomics.genotype.qc.outofcore import store_qc
+    from ddvi_genomics.genotype.readers.store_tasks import tasks_at_once
 
-    local_qc = store_qc(store / "s.vcz", max_sample_missing=0.5)
+    local_qc = store_qc(store / "s.vcz", QCOptions(max_sample_missing=0.5))
     _, local, _ = store_pca(store / "s.vcz", 3, qc=local_qc)
     with distributed.LocalCluster(
         n_workers=1, threads_per_worker=3, processes=False, dashboard_address=None
     ) as cluster:
         address = cluster.scheduler_address
         with distributed.Client(address):  # a batch of chunks gives every cluster thread one
-            assert _tasks_at_once() == 3
-        remote_qc = store_qc(store / "s.vcz", max_sample_missing=0.5, scheduler=address)
+            assert tasks_at_once() == 3
+        remote_qc = store_qc(store / "s.vcz", QCOptions(max_sample_missing=0.5), scheduler=address)
         ran_by_qc = set(cluster.scheduler.task_prefixes)  # what it ran, by function name
         _, remote, _ = store_pca(store / "s.vcz", 3, qc=remote_qc, scheduler=address)
         ran = set(cluster.scheduler.task_prefixes)
@@ -292,12 +296,13 @@ def test_store_pca__on_a_dask_distributed_cluster_equals_local(store):
 
 def test_store_qc_and_pca__progress_counts_every_variant_read(store, capsys):
     """Oracle: the chunk layout (64 variants per chunk) and the QC's keep mask."""
-    from ddvi_genomics.genotype.dask_pca import store_pca, store_qc
+    from ddvi_genomics.genotype.pca.outofcore import store_pca
+    from ddvi_genomics.genotype.qc.outofcore import store_qc
 
     qc = store_qc(store / "s.vcz")  # off a terminal: quiet
     store_pca(store / "s.vcz", 3, qc=qc)
     assert capsys.readouterr().err == ""
-    store_qc(store / "s.vcz", max_sample_missing=0.5, verbose=True)
+    store_qc(store / "s.vcz", QCOptions(max_sample_missing=0.5), verbose=True)
     store_pca(store / "s.vcz", 3, qc=qc, verbose=True)
     err = capsys.readouterr().err
     finals = dict(
@@ -321,7 +326,7 @@ def test_store_qc_and_pca__progress_counts_every_variant_read(store, capsys):
 @pytest.fixture(scope="module")
 def linked_store(tmp_path_factory):
     """Two contigs of variants in LD (noisy copies of their neighbours), 16 variants per chunk."""
-    from ddvi_genomics.genotype.store import write_store
+    from ddvi_genomics.genotype.readers.store import write_store
 
     d = tmp_path_factory.mktemp("ld")
     rng = np.random.default_rng(5)
@@ -339,8 +344,8 @@ def linked_store(tmp_path_factory):
 
 def test_store_qc__ld_prune_keeps_what_the_in_memory_pruning_keeps(linked_store):
     """Oracle: the in-memory pruning (itself equal to plink2 --indep-pairwise, test_ldprune)."""
-    from ddvi_genomics.genotype.dask_pca import store_qc
-    from ddvi_genomics.genotype.io import stack_variants
+    from ddvi_genomics.genotype.matrix import stack_variants
+    from ddvi_genomics.genotype.qc.outofcore import store_qc
 
     source = stack_variants(
         [read_vcf(linked_store / f"c{i}.vcf") for i in (1, 2)], ["c1.vcf", "c2.vcf"]
@@ -349,7 +354,8 @@ def test_store_qc__ld_prune_keeps_what_the_in_memory_pruning_keeps(linked_store)
         options = QCOptions(ld_prune=(window, step, r2), max_sample_missing=mind)
         gm, report = apply_qc(source, options)
         qc = store_qc(
-            linked_store / "ld.vcz", ld_prune=(window, step, r2), max_sample_missing=mind
+            linked_store / "ld.vcz",
+            QCOptions(ld_prune=(window, step, r2), max_sample_missing=mind),
         )
         assert qc.steps == report.steps
         assert report.steps[-1][1] > 20  # the pruning removed many variants
@@ -385,7 +391,7 @@ def test_project_store__chunk_by_chunk_equals_projecting_the_vcf(store, tmp_path
     from click.testing import CliRunner
 
     from ddvi_genomics.cli import main
-    from ddvi_genomics.genotype.store import write_store
+    from ddvi_genomics.genotype.readers.store import write_store
 
     def run(*args):
         result = CliRunner().invoke(main, [str(a) for a in args])
@@ -426,16 +432,16 @@ def test_project_store__chunk_by_chunk_equals_projecting_the_vcf(store, tmp_path
 
 
 def test_infer_store__hands_the_scheduler_and_verbosity_to_qc_and_pca(monkeypatch):
-    from ddvi_genomics.genotype import dask_pca
-    from ddvi_genomics.genotype.mapping import infer_store
+    from ddvi_genomics.genotype.mapping import ancestry_map
+    from ddvi_genomics.genotype.mapping.ancestry_map import infer_store
 
     seen = {}
 
-    def spy_qc(store, **kwargs):
+    def spy_qc(store, options, **kwargs):
         seen.update(kwargs)
         raise RuntimeError("stop after the QC call")
 
-    monkeypatch.setattr(dask_pca, "store_qc", spy_qc)
+    monkeypatch.setattr(ancestry_map, "store_qc", spy_qc)
     with pytest.raises(RuntimeError, match="stop after the QC call"):
         infer_store("s.vcz", scheduler="tcp://10.0.0.1:8786", verbose=True)
     assert seen["scheduler"] == "tcp://10.0.0.1:8786" and seen["verbose"] is True
@@ -444,13 +450,13 @@ def test_infer_store__hands_the_scheduler_and_verbosity_to_qc_and_pca(monkeypatc
 @pytest.mark.parametrize("n_tasks", [1, 2, 5, 7])
 def test_sum_over_chunks__equals_a_plain_sum(n_tasks, monkeypatch):
     """Oracle: a Python loop over the same tasks; batches of 3 leave odd tails for the tree."""
-    from ddvi_genomics.genotype import dask_pca
+    from ddvi_genomics.genotype.readers import store_tasks
 
-    monkeypatch.setattr(dask_pca, "_tasks_at_once", lambda: 3)
+    monkeypatch.setattr(store_tasks, "tasks_at_once", lambda: 3)
     tasks = [("unused", 10 * i, 10 * i + 10, i) for i in range(n_tasks)]
 
     def square(_, lo, hi, i):
         return np.full((2, 2), float(i) ** 2) + lo
 
     expected = sum(square(*t) for t in tasks)
-    np.testing.assert_array_equal(dask_pca._sum_over_chunks(square, tasks), expected)
+    np.testing.assert_array_equal(store_tasks.sum_over_chunks(square, tasks), expected)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics.cluster import contingency_matrix
 
-from ddvi_genomics.genotype.evaluate import (
+from ddvi_genomics.genotype.mapping.evaluate import (
     average_ranks,
     cluster_purity,
     continuity,

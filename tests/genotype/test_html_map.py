@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from ddvi_genomics.genotype.html_map import write_html_map
+from ddvi_genomics.genotype.outputs.html_map import write_html_map
 
 HOSTILE = "</script><script>alert(1)</script><!--"
 

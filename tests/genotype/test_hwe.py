@@ -9,13 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from ddvi_genomics.cli import main
-from ddvi_genomics.genotype.io import GenotypeMatrix, write_plink
-from ddvi_genomics.genotype.qc import (
-    hwe_exact_pvalue,
-    hwe_pvalues,
-    hwe_pvalues_from_counts,
-    run_qc,
-)
+from ddvi_genomics.genotype.matrix import GenotypeMatrix
+from ddvi_genomics.genotype.outputs.plink_files import write_plink
+from ddvi_genomics.genotype.qc.hwe import hwe_exact_pvalue, hwe_pvalues, hwe_pvalues_from_counts
+from ddvi_genomics.genotype.qc.recipe import QCOptions, run_qc
 
 
 def naive_pvalue(n_het, n_hom1, n_hom2, midp=False):
@@ -100,7 +97,7 @@ def hwe_set(seed=0, n_samples=200, n_variants=300):
 
 def test_run_qc__hwe_drops_the_disequilibrium_variants_and_reports_them():
     gm = hwe_set()
-    kept, report = run_qc(gm, min_maf=0.0, max_variant_missing=1.0, hwe=1e-6)
+    kept, report = run_qc(gm, QCOptions(min_maf=0.0, max_variant_missing=1.0, hwe=1e-6))
     dropped = set(gm.variant_id) - set(kept.variant_id)
     assert len(dropped) >= 30
     p = hwe_pvalues(gm.dosage)

@@ -10,14 +10,11 @@ from click.testing import CliRunner
 
 from ddvi_genomics.cli import main
 from ddvi_genomics.genotype.errors import InputError
-from ddvi_genomics.genotype.io import (
-    GenotypeMatrix,
-    read_genotypes,
-    read_pgen,
-    read_plink,
-    read_vcf,
-    write_plink,
-)
+from ddvi_genomics.genotype.matrix import GenotypeMatrix
+from ddvi_genomics.genotype.outputs.plink_files import write_plink
+from ddvi_genomics.genotype.readers import read_genotypes
+from ddvi_genomics.genotype.readers.plink import read_pgen, read_plink
+from ddvi_genomics.genotype.readers.vcf import read_vcf
 from tests.genotype.conftest import three_populations, write_vcf
 
 

@@ -4,15 +4,13 @@ import shutil
 import numpy as np
 import pytest
 
+from ddvi_genomics.genotype.contigs import parse_region
 from ddvi_genomics.genotype.errors import InputError
-from ddvi_genomics.genotype.io import (
-    parse_region,
-    read_genotypes,
-    read_panel,
-    read_plink,
-    read_vcf,
-    write_plink,
-)
+from ddvi_genomics.genotype.outputs.plink_files import write_plink
+from ddvi_genomics.genotype.readers import read_genotypes
+from ddvi_genomics.genotype.readers.panel import read_panel
+from ddvi_genomics.genotype.readers.plink import read_plink
+from ddvi_genomics.genotype.readers.vcf import read_vcf
 
 TINY = "tests/data/tiny.vcf"
 

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from ddvi_genomics.cli import main
-from ddvi_genomics.genotype.evaluate import expected_calibration_error
+from ddvi_genomics.genotype.mapping.evaluate import expected_calibration_error
 
 
 def test_expected_calibration_error__hand_computed():

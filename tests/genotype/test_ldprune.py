@@ -8,8 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from ddvi_genomics.cli import main
-from ddvi_genomics.genotype.io import GenotypeMatrix, write_plink
-from ddvi_genomics.genotype.ldprune import band_r2
+from ddvi_genomics.genotype.matrix import GenotypeMatrix
+from ddvi_genomics.genotype.outputs.plink_files import write_plink
+from ddvi_genomics.genotype.qc.ldprune import band_r2
 
 msprime = pytest.importorskip("msprime", reason="msprime is in the [test] and [sim] extras")
 

@@ -15,8 +15,8 @@ from ddvi_genomics.genotype import (
     read_genotypes,
     read_panel,
 )
-from ddvi_genomics.genotype.embed import preset_config
-from ddvi_genomics.genotype.io import GenotypeMatrix
+from ddvi_genomics.genotype.mapping.embed import preset_config
+from ddvi_genomics.genotype.matrix import GenotypeMatrix
 from tests.genotype.conftest import three_populations
 
 FAST = preset_config("ddvi", 3)  # the genotype preset, 3 epochs
@@ -202,16 +202,16 @@ def test_infer_api__matches_the_command_line_on_the_bundled_example(tmp_path):
 def test_module_example__runs_as_documented():
     import doctest
 
-    from ddvi_genomics.genotype import mapping
+    from ddvi_genomics.genotype.mapping import ancestry_map
 
-    result = doctest.testmod(mapping, verbose=False)
+    result = doctest.testmod(ancestry_map, verbose=False)
     assert result.attempted >= 3 and result.failed == 0
 
 
 def test_embed__neighbour_method_options_reach_the_estimator():
     from sklearn.manifold import TSNE
 
-    from ddvi_genomics.genotype.embed import embed
+    from ddvi_genomics.genotype.mapping.embed import embed
 
     pcs = np.random.default_rng(0).normal(size=(60, 5)).astype(np.float32)
     ours = embed(pcs, method="tsne", seed=3, options={"perplexity": 7}).coords

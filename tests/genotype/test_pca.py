@@ -2,12 +2,8 @@ import allel
 import numpy as np
 import pytest
 
-from ddvi_genomics.genotype.pca import (
-    GenotypePCA,
-    clamp_n_components,
-    write_eigenval,
-    write_eigenvec,
-)
+from ddvi_genomics.genotype.outputs.plink_files import write_eigenval, write_eigenvec
+from ddvi_genomics.genotype.pca.decomposition import GenotypePCA, clamp_n_components
 
 
 def simulated_dosage(n_var=300, n_samp=60, seed=0):
@@ -103,7 +99,7 @@ def test_pca__tiny_workspace_blocks_give_the_dense_svd(solver):
     u, s, vt = np.linalg.svd(x, full_matrices=False)
     pca = GenotypePCA(4, solver=solver, seed=2, memory_mib=0.01)  # blocks of ~5 variants
     coords = pca.fit_transform(d)
-    from ddvi_genomics.genotype.pca import ScaledGenotypes
+    from ddvi_genomics.genotype.pca.decomposition import ScaledGenotypes
 
     assert pca._operator(d).block_variants < 10
     # randomized subspace iteration is exact on the separated PC1, close on the flat noise tail

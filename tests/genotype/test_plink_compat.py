@@ -9,7 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from ddvi_genomics.cli import main
-from ddvi_genomics.genotype.io import GenotypeMatrix, read_plink, write_plink
+from ddvi_genomics.genotype.matrix import GenotypeMatrix
+from ddvi_genomics.genotype.outputs.plink_files import write_plink
+from ddvi_genomics.genotype.readers.plink import read_plink
 from tests.genotype.conftest import three_populations
 
 pytestmark = pytest.mark.skipif(
@@ -177,7 +179,7 @@ def test_pcscores__are_eigenvectors_times_singular_values(plink_set):
 def test_chr__plink_human_codes_name_the_same_contigs_as_plink2(tmp_path):
     """Oracle: plink2 --chr on a .bim that mixes PLINK's numeric codes and names (23 and X,
     26 and MT, chrM), keeping the same variant IDs."""
-    from ddvi_genomics.genotype.qc import is_in_contigs, parse_contig_list
+    from ddvi_genomics.genotype.qc.sites import is_in_contigs, parse_contig_list
 
     contig = np.array(["1"] * 8 + ["23"] * 6 + ["X"] * 4 + ["24"] * 3 + ["25"] * 3 + ["26"] * 3
                       + ["MT"] * 3 + ["chrM"] * 2, dtype=object)  # fmt: skip

@@ -3,7 +3,7 @@
 import numpy as np
 from matplotlib.colors import to_rgba
 
-from ddvi_genomics.genotype.plots import plot_embedding, population_colours
+from ddvi_genomics.genotype.outputs.plots import plot_embedding, population_colours
 
 
 def five_in_one_super_population(seed=0):

@@ -1,22 +1,25 @@
 import numpy as np
 import pytest
 
-from ddvi_genomics.genotype.errors import InputError
-from ddvi_genomics.genotype.io import normalize_contig, read_vcf
-from ddvi_genomics.genotype.ldprune import prune_pairwise
-from ddvi_genomics.genotype.qc import (
+from ddvi_genomics.genotype.contigs import normalize_contig
+from ddvi_genomics.genotype.counts import (
     alt_allele_frequency,
+    minor_allele_frequency,
+    variant_missing_rate,
+)
+from ddvi_genomics.genotype.errors import InputError
+from ddvi_genomics.genotype.qc.ldprune import prune_pairwise
+from ddvi_genomics.genotype.qc.recipe import QCOptions, run_qc
+from ddvi_genomics.genotype.qc.sites import (
     is_autosome,
     is_in_contigs,
     is_listed,
     locate_duplicate_sites,
     locate_thinned,
-    minor_allele_frequency,
-    run_qc,
     sort_order,
     variant_allele_classes,
-    variant_missing_rate,
 )
+from ddvi_genomics.genotype.readers.vcf import read_vcf
 
 
 def test_variant_allele_classes__hand_written_vcf():
@@ -52,7 +55,7 @@ def test_frequencies_and_missingness__hand_computed():
 
 def test_run_qc__counts_equal_hand_computed():
     gm = read_vcf("tests/data/tiny.vcf")
-    out, report = run_qc(gm, min_maf=0.0, max_variant_missing=0.3)
+    out, report = run_qc(gm, QCOptions(min_maf=0.0, max_variant_missing=0.3))
     steps = {name: n for name, n, _ in report.steps}
     # non-SNPs: rs3 multi-allelic, rs5 indel, rs8 symbolic, rs10 no ALT
     assert steps["not a biallelic SNP"] == 4
@@ -64,10 +67,19 @@ def test_run_qc__counts_equal_hand_computed():
     assert report.n_variants_out == 3 and "QC output: 3 variants x 4 samples" in report.lines()[-1]
 
 
-def test_run_qc__nothing_left_is_an_input_error():
+@pytest.mark.parametrize("hwe", [None, 1e-6])
+def test_run_qc__nothing_left_is_an_input_error(hwe):
+    """--extract of an absent ID leaves nothing; the HWE step after it meets zero variants."""
     gm = read_vcf("tests/data/tiny.vcf")
-    with pytest.raises(InputError, match="nothing left after QC"):
-        run_qc(gm, min_maf=0.6)
+    with pytest.raises(InputError, match="nothing left after QC.*not in --extract: removed"):
+        run_qc(gm, QCOptions(extract=frozenset({"rs_absent"}), hwe=hwe))
+
+
+def test_qc_options__reject_out_of_range_values_by_option_name():
+    with pytest.raises(InputError, match="--min-maf must be a number in"):
+        QCOptions(min_maf=0.6)
+    with pytest.raises(InputError, match="--mind must be a number in"):
+        QCOptions(max_sample_missing=1.5)
 
 
 def test_locate_thinned__naive():
@@ -88,7 +100,7 @@ def test_prune_pairwise__drops_one_of_a_duplicated_pair_and_never_crosses_contig
 
 
 def test_parse_contig_list__plink_ranges_and_names():
-    from ddvi_genomics.genotype.qc import parse_contig_list
+    from ddvi_genomics.genotype.qc.sites import parse_contig_list
 
     assert parse_contig_list("1-3,X") == ("1", "2", "3", "X")
     assert parse_contig_list("chr2L, 2R") == ("2L", "2R")
@@ -273,7 +285,7 @@ def test_infer_exclude_range__built_in_set_removes_the_example_snps_inside_it(tm
     from click.testing import CliRunner
 
     from ddvi_genomics.cli import main
-    from ddvi_genomics.genotype.mapping import example_paths
+    from ddvi_genomics.genotype.mapping.ancestry_map import example_paths
     from ddvi_genomics.genotype.ranges import BUILT_IN_RANGES
 
     vcf, _ = example_paths()

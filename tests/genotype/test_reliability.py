@@ -20,8 +20,10 @@ from click.testing import CliRunner
 
 from ddvi_genomics.cli import main
 from ddvi_genomics.genotype.errors import InputError
-from ddvi_genomics.genotype.io import read_plink, read_vcf, write_plink
-from ddvi_genomics.genotype.outputs import OutputSet
+from ddvi_genomics.genotype.outputs.files import OutputSet
+from ddvi_genomics.genotype.outputs.plink_files import write_plink
+from ddvi_genomics.genotype.readers.plink import read_plink
+from ddvi_genomics.genotype.readers.vcf import read_vcf
 from tests.genotype.conftest import HEADER, three_populations, write_vcf
 
 
@@ -75,6 +77,14 @@ def test_triploid_call__refused(tmp_path):
         read_vcf(vcf)
 
 
+@pytest.mark.parametrize("samples", [["S2"], ["S3", "S2"], ["S1", "S2"]])
+def test_bad_call_in_a_sample_subset__names_that_sample(tmp_path, samples):
+    """Reading a subset, the message names the sample of the bad call, not the subset's c-th."""
+    vcf = vcf_with(tmp_path, "1\t100\t.\tA\tG\t.\t.\t.\tGT\t0/1\t0/1/1\t0/0\n")
+    with pytest.raises(InputError, match=r"sample 'S2': a call of ploidy > 2"):
+        read_vcf(vcf, samples=samples)
+
+
 def test_multiallelic_site__index_2_is_allowed(tmp_path):
     vcf = vcf_with(tmp_path, "1\t100\t.\tA\tG,C\t.\t.\t.\tGT\t0/2\t1/2\t0/0\n")
     assert read_vcf(vcf).dosage.tolist() == [[1, 2, 0]]  # non-reference allele counts
@@ -122,7 +132,7 @@ def test_truncated_gzip__one_line(tmp_path):
 
 
 def test_plink_iid_shared_by_two_families__one_line_with_the_way_out(tmp_path):
-    from ddvi_genomics.genotype.io import GenotypeMatrix
+    from ddvi_genomics.genotype.matrix import GenotypeMatrix
 
     dosage, _ = three_populations(n_per_pop=5, n_variants=200)
     gm = GenotypeMatrix(
@@ -145,7 +155,7 @@ def test_plink_iid_shared_by_two_families__one_line_with_the_way_out(tmp_path):
 
 
 def test_plink_fam_row_too_many_or_too_few(tmp_path):
-    from ddvi_genomics.genotype.io import GenotypeMatrix
+    from ddvi_genomics.genotype.matrix import GenotypeMatrix
 
     # 10 samples fill 3 bytes per variant with 2 padding slots: one .fam row more or less keeps
     # the byte count, so only the padding can tell
@@ -229,7 +239,7 @@ def test_min_overlap_out_of_range(tmp_path):
 def test_unwritable_output_folder__refused_before_reading(sim_files, tmp_path, monkeypatch):
     real_access = os.access
     monkeypatch.setattr(
-        "ddvi_genomics.genotype.outputs.os.access",
+        "ddvi_genomics.genotype.outputs.files.os.access",
         lambda p, mode: False if str(p) == str(tmp_path) else real_access(p, mode),
     )
     with mock.patch("ddvi_genomics.genotype.pipeline.read_genotypes") as read:

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from ddvi_genomics.cli import main
 from ddvi_genomics.genotype.errors import InputError
 from ddvi_genomics.genotype.ids import SampleIdRule
-from ddvi_genomics.genotype.io import read_panel
 from ddvi_genomics.genotype.pipeline import read_input
+from ddvi_genomics.genotype.readers.panel import read_panel
 from tests.genotype.conftest import three_populations
 
 NAMES = ["1_HG00096", "2_HG00097", "3_NA12878"]

@@ -3,7 +3,8 @@ import pytest
 from click.testing import CliRunner
 
 from ddvi_genomics.cli import main
-from ddvi_genomics.genotype.io import read_panel, read_vcf
+from ddvi_genomics.genotype.readers.panel import read_panel
+from ddvi_genomics.genotype.readers.vcf import read_vcf
 
 msprime = pytest.importorskip("msprime", reason="msprime is in the [test] and [sim] extras")
 

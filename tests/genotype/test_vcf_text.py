@@ -8,21 +8,21 @@ import gzip
 import numpy as np
 import pytest
 
-from ddvi_genomics.genotype import io
 from ddvi_genomics.genotype.errors import InputError
-from ddvi_genomics.genotype.vcf_text import BgzfWriter, read_simple_vcf
+from ddvi_genomics.genotype.readers import vcf as vcf_reader
+from ddvi_genomics.genotype.readers.vcf_text import BgzfWriter, read_simple_vcf
 from tests.genotype.conftest import HEADER
 
 FIELDS = ("variant_contig", "variant_position", "variant_id", "variant_ref", "variant_alt")
 
 
 def through_htslib(path, **kwargs):
-    saved = io.read_simple_vcf
-    io.read_simple_vcf = lambda *a, **k: None
+    saved = vcf_reader.read_simple_vcf
+    vcf_reader.read_simple_vcf = lambda *a, **k: None
     try:
-        return io.read_vcf(path, **kwargs)
+        return vcf_reader.read_vcf(path, **kwargs)
     finally:
-        io.read_simple_vcf = saved
+        vcf_reader.read_simple_vcf = saved
 
 
 def assert_same(a, b):
@@ -69,9 +69,9 @@ def test_read_vcf__fast_path_equals_htslib(tmp_path, form):
         path, 3, np.arange(3), piece_bytes=100
     )  # pieces cut mid-header and mid-record
     assert fast is not None and len(fast[0]) == 300
-    assert_same(io.read_vcf(path), through_htslib(path))
+    assert_same(vcf_reader.read_vcf(path), through_htslib(path))
     subset = ["S3", "S1"]  # a subset, in the order asked for
-    assert_same(io.read_vcf(path, samples=subset), through_htslib(path, samples=subset))
+    assert_same(vcf_reader.read_vcf(path, samples=subset), through_htslib(path, samples=subset))
 
 
 def test_bgzf_writer__htslib_and_gzip_read_it_back(tmp_path):
@@ -103,9 +103,9 @@ def test_read_vcf__other_forms_go_through_htslib(tmp_path, record, why):
     assert read_simple_vcf(path, 3, np.arange(3)) is None, why
     if why == "ploidy 3":
         with pytest.raises(InputError, match="ploidy > 2"):
-            io.read_vcf(path)
+            vcf_reader.read_vcf(path)
     else:
-        assert_same(io.read_vcf(path), through_htslib(path))
+        assert_same(vcf_reader.read_vcf(path), through_htslib(path))
 
 
 def test_read_vcf__an_allele_beyond_alt_is_still_named(tmp_path):
@@ -113,4 +113,4 @@ def test_read_vcf__an_allele_beyond_alt_is_still_named(tmp_path):
     path.write_text(HEADER + "1\t5\t.\tA\tG\t.\t.\t.\tGT\t0/1\t0/2\t0|0\n")
     assert read_simple_vcf(path, 3, np.arange(3)) is None
     with pytest.raises(InputError, match=r"record 1:5, sample 'S2': an allele index beyond"):
-        io.read_vcf(path)
+        vcf_reader.read_vcf(path)

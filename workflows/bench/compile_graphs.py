@@ -76,7 +76,10 @@ def graph_calls_per_batch(model, x, labels, epochs: int, compile: str) -> tuple[
 def _configs(mnist: bool):
     """(name, model factory, inputs, labels) of the configurations measured (stage 2 only)."""
     from ddvi_genomics.core.models import DDVI, DDVISemi
-    from ddvi_genomics.genotype.embed import GENOTYPE_DDVI_CONFIG, GENOTYPE_DDVI_SEMI_CONFIG
+    from ddvi_genomics.genotype.mapping.embed import (
+        GENOTYPE_DDVI_CONFIG,
+        GENOTYPE_DDVI_SEMI_CONFIG,
+    )
 
     g = torch.Generator().manual_seed(0)
     genotype = torch.randn(2504, 20, generator=g)

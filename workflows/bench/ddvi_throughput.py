@@ -6,8 +6,8 @@ variant the script times whole training steps (one wake step + 3 sleep steps per
 warm-up and reports examples/s; each variant runs in its own subprocess so its peak memory
 (max RSS on CPU, max allocated on CUDA) is its own.
 
-``reference-style`` re-creates the cost structure of the authors' code (reference_impl.md
-sections 1.5, 2.2, 3.1, 4.3): per-bandwidth (B, 10000, 2) difference tensors with a [-1000, 1000]
+``reference-style`` re-creates the cost structure of the authors' code (github.com/topwasu/DDVI):
+per-bandwidth (B, 10000, 2) difference tensors with a [-1000, 1000]
 clamp, schedule tables gathered per step, a second G2 pass for the wake consistency loss, and one
 Adam optimiser shared by wake and sleep steps. It uses the same network sizes and the same maths.
 

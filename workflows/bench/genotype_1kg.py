@@ -1,7 +1,7 @@
 """Embedding quality on the bundled 1000 Genomes example: DDVI against PCA-2D, t-SNE, UMAP and VAE.
 
 Runs the same pipeline as ``ddvi-genomics infer --example`` (QC -> PCA with 20 PCs -> 2-D) for
-each method and scores it with the DESIGN.md section 6 protocol. Neural methods run over several
+each method and scores it with the protocol of ``ddvi_genomics.genotype.mapping.evaluate``. Neural methods run over several
 seeds (mean and 95 % Student-t half-width); deterministic baselines run once (t-SNE and UMAP also
 over the seeds). Also times ``infer --example`` end to end.
 

@@ -4,7 +4,7 @@ A GPU step costs about the same for 128 or 1,024 rows, so a GPU run of the genot
 large batches (issue 13, deliverable 5). This measures what that does to the map, on the CPU,
 over five seeds: the preset (batch 128, lr 1e-3, 150 epochs) against batch 512 and 1,024 with
 the learning rate scaled by the square root of the batch ratio, the same 150 epochs (so 4x and
-8x fewer optimiser steps). Metrics are the DESIGN.md section 6 protocol through the in-memory
+8x fewer optimiser steps). Metrics are the protocol of ``ddvi_genomics.genotype.mapping.evaluate`` through the in-memory
 API (the same code as ``infer --example``); fit seconds are the embedding stage on 2 CPU cores,
 where a larger batch costs as much per epoch, so they say nothing of GPU speed.
 
@@ -18,7 +18,7 @@ import math
 import sys
 
 from ddvi_genomics.genotype import example_paths, infer, read_genotypes, read_panel
-from ddvi_genomics.genotype.embed import GENOTYPE_DDVI_CONFIG
+from ddvi_genomics.genotype.mapping.embed import GENOTYPE_DDVI_CONFIG
 from ddvi_genomics.provenance import provenance
 from workflows.report import format_mean_ci, markdown_table, mean_ci, write_result
 

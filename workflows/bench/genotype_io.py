@@ -36,7 +36,7 @@ def simulate_vcf(path: Path, n_variants: int, seed: int = 0, n_samples: int = N_
     rng = np.random.default_rng(seed)
     codes = np.array([b"0/0", b"0/1", b"1/1", b"./."], dtype="S3")
     pops = np.arange(n_samples) * 3 // n_samples  # three equal populations
-    from ddvi_genomics.genotype.vcf_text import BgzfWriter
+    from ddvi_genomics.genotype.readers.vcf_text import BgzfWriter
 
     with BgzfWriter(path, level=1) as fh:
         fh.write(
@@ -71,20 +71,20 @@ def reader(name: str, path: str) -> dict:
     import cyvcf2  # noqa: F401
     import zarr  # noqa: F401
 
-    import ddvi_genomics.genotype.io  # noqa: F401
-    import ddvi_genomics.genotype.store  # noqa: F401
+    import ddvi_genomics.genotype.readers  # noqa: F401
+    import ddvi_genomics.genotype.readers.store  # noqa: F401
 
     t0 = time.perf_counter()
     if name == "ddvi_genomics.read_vcf":
-        from ddvi_genomics.genotype.io import read_vcf
+        from ddvi_genomics.genotype.readers.vcf import read_vcf
 
         gm = read_vcf(path, progress=False)
         shape = gm.dosage.shape
     elif name == "ddvi_genomics.read_vcf, htslib path":
-        from ddvi_genomics.genotype import io
+        from ddvi_genomics.genotype.readers import vcf as vcf_reader
 
-        io.read_simple_vcf = lambda *args, **kwargs: None  # every record through cyvcf2
-        shape = io.read_vcf(path, progress=False).dosage.shape
+        vcf_reader.read_simple_vcf = lambda *args, **kwargs: None  # every record through cyvcf2
+        shape = vcf_reader.read_vcf(path, progress=False).dosage.shape
     elif name == "allel.read_vcf":
         import allel
 
@@ -98,13 +98,13 @@ def reader(name: str, path: str) -> dict:
                         "--threads", "2"], check=True, capture_output=True)  # fmt: skip
         shape = _pvar_rows(f"{tmp}.pvar"), N_SAMPLES
     elif name == "bio2zarr convert (2 workers)":
-        from ddvi_genomics.genotype.store import write_store
+        from ddvi_genomics.genotype.readers.store import write_store
 
         store = Path(path).with_suffix(".vcz")
         write_store([path], store, force=True, workers=2)
         shape = _store_shape(store)
     elif name == "ddvi_genomics.read_store":
-        from ddvi_genomics.genotype.store import read_store
+        from ddvi_genomics.genotype.readers.store import read_store
 
         gm = read_store(Path(path).with_suffix(".vcz"))
         shape = gm.dosage.shape
@@ -149,9 +149,9 @@ def pca_bench(path: str) -> list[dict]:
     import allel
     from sklearn.decomposition import PCA
 
-    from ddvi_genomics.genotype.io import read_vcf
-    from ddvi_genomics.genotype.pca import GenotypePCA
-    from ddvi_genomics.genotype.qc import run_qc
+    from ddvi_genomics.genotype.pca.decomposition import GenotypePCA
+    from ddvi_genomics.genotype.qc.recipe import run_qc
+    from ddvi_genomics.genotype.readers.vcf import read_vcf
 
     gm, _ = run_qc(read_vcf(path, progress=False))
     out = []
@@ -167,13 +167,13 @@ def pca_bench(path: str) -> list[dict]:
     ):
         t0 = time.perf_counter()
         if name.startswith("ours out-of-core"):
-            from ddvi_genomics.genotype.dask_pca import store_pca
+            from ddvi_genomics.genotype.pca.outofcore import store_pca
 
             _, coords, _ = store_pca(Path(path).with_suffix(".vcz"), 10)
         elif name.startswith("ours"):
             coords = GenotypePCA(10, solver=name.split()[1]).fit_transform(gm.dosage)
         elif name.startswith("sklearn"):
-            from ddvi_genomics.genotype.qc import alt_allele_frequency
+            from ddvi_genomics.genotype.counts import alt_allele_frequency
 
             p = alt_allele_frequency(gm.dosage)
             g = np.where(gm.dosage < 0, 2 * p[:, None], gm.dosage).astype(np.float32)

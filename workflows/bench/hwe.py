@@ -36,7 +36,8 @@ def simulate_dosage(n_variants: int, n_samples: int, seed: int = 0) -> np.ndarra
 
 def plink2_hardy(dosage: np.ndarray, folder: Path) -> tuple[float, np.ndarray]:
     """Wall seconds of ``plink2 --hardy`` on a ``.bed`` of ``dosage``, and its p-values."""
-    from ddvi_genomics.genotype.io import GenotypeMatrix, write_plink
+    from ddvi_genomics.genotype.matrix import GenotypeMatrix
+    from ddvi_genomics.genotype.outputs.plink_files import write_plink
 
     n_var, n = dosage.shape
     gm = GenotypeMatrix(
@@ -106,11 +107,8 @@ def main(argv=None) -> None:
 
 def measure(n_variants: int, n_samples: int) -> dict:
     """Time the three methods on one simulated set; see the module docstring."""
-    from ddvi_genomics.genotype.qc import (
-        genotype_counts,
-        hwe_exact_pvalue,
-        hwe_pvalues_from_counts,
-    )
+    from ddvi_genomics.genotype.counts import genotype_counts
+    from ddvi_genomics.genotype.qc.hwe import hwe_exact_pvalue, hwe_pvalues_from_counts
 
     dosage = simulate_dosage(n_variants, n_samples)
     counts = genotype_counts(dosage)

@@ -28,8 +28,8 @@ import torch
 
 from ddvi_genomics.core.runtime import derive_seed
 from ddvi_genomics.genotype import example_paths, infer, read_genotypes, read_panel
-from ddvi_genomics.genotype.embed import embed
-from ddvi_genomics.genotype.evaluate import expected_calibration_error
+from ddvi_genomics.genotype.mapping.embed import embed
+from ddvi_genomics.genotype.mapping.evaluate import expected_calibration_error
 from ddvi_genomics.provenance import provenance
 from workflows.report import format_mean_ci, markdown_table, mean_ci, write_result
 
@@ -69,7 +69,7 @@ def predict(
         k = int(params.get("k", 20))
         clf = KNeighborsClassifier(min(k, int(keep.sum()))).fit(x_tr[keep], y_tr[keep])
         return _full(clf.predict_proba(x_te), clf.classes_, n_classes)
-    from ddvi_genomics.genotype.embed import preset_config
+    from ddvi_genomics.genotype.mapping.embed import preset_config
 
     config = preset_config("ddvi-semi").replace(**params) if params else None
     labels = np.where(keep, y_tr, -1)

@@ -27,7 +27,7 @@ def simulate(n_samples: int, length: float, missing: float, seed: int = 1):
     """Linked genotypes as a GenotypeMatrix on contig 1 (sites with MAF >= 0.01)."""
     import msprime
 
-    from ddvi_genomics.genotype.io import GenotypeMatrix
+    from ddvi_genomics.genotype.matrix import GenotypeMatrix
 
     ts = msprime.sim_ancestry(n_samples, sequence_length=length, recombination_rate=1e-8,
                               population_size=1e4, random_seed=seed)  # fmt: skip
@@ -50,8 +50,8 @@ def simulate(n_samples: int, length: float, missing: float, seed: int = 1):
 
 
 def main(argv=None) -> None:
-    from ddvi_genomics.genotype.io import write_plink
-    from ddvi_genomics.genotype.ldprune import prune_pairwise
+    from ddvi_genomics.genotype.outputs.plink_files import write_plink
+    from ddvi_genomics.genotype.qc.ldprune import prune_pairwise
     from ddvi_genomics.provenance import provenance
     from workflows.report import format_mean_ci, markdown_table, mean_ci, write_result
 

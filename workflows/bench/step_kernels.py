@@ -110,7 +110,7 @@ def per_batch(plans: dict[str, dict]) -> float:
 
 def _configs():
     """(name, model factory, inputs, labels, one phase?) of the configurations counted."""
-    from ddvi_genomics.genotype.embed import (
+    from ddvi_genomics.genotype.mapping.embed import (
         GENOTYPE_DDVI_CONFIG,
         GENOTYPE_DDVI_PAPER_CONFIG,
         GENOTYPE_DDVI_SEMI_CONFIG,

@@ -60,9 +60,9 @@ def best_seconds(run, repeats: int) -> tuple[float, object]:
 
 
 def main(argv=None) -> None:
-    from ddvi_genomics.genotype.io import GenotypeMatrix
-    from ddvi_genomics.genotype.qc import run_qc
-    from ddvi_genomics.genotype.store import variant_arrays
+    from ddvi_genomics.genotype.matrix import GenotypeMatrix
+    from ddvi_genomics.genotype.qc.recipe import run_qc
+    from ddvi_genomics.genotype.readers.store import variant_arrays
     from ddvi_genomics.provenance import provenance
     from workflows.report import markdown_table, write_result
 

@@ -7,7 +7,7 @@
 ((2504, 2), 20)
 
 :func:`infer` returns an :class:`AncestryMap` (coordinates, their posterior sd, the PCs, the QC
-report, metrics, timings and the fitted :class:`~ddvi_genomics.genotype.model.AncestryModel`).
+report, metrics, timings and the fitted :class:`~ddvi_genomics.genotype.mapping.ancestry_model.AncestryModel`).
 Writing files is :mod:`ddvi_genomics.genotype.outputs`' job; the command line is read -> infer
 -> write.
 """
@@ -24,17 +24,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core.config import Config
-from ..core.progress import StageTimer
-from ..core.runtime import resolve_device
+from ...core.config import Config
+from ...core.progress import StageTimer
+from ...core.runtime import library_seed, resolve_device
+from ..counts import alt_allele_frequency
+from ..errors import InputError, check_range
+from ..matrix import GenotypeMatrix, VariantTable
+from ..pca.decomposition import GenotypePCA, check_polymorphic_in_fit_samples, clamp_n_components
+from ..pca.outofcore import store_pca
+from ..qc.outofcore import store_qc
+from ..qc.recipe import DEFAULT_QC, QCOptions, QCReport
+from ..readers import read_genotypes
+from ..readers.store import read_store_variants, store_sample_ids
+from ..samples import select_samples
+from .ancestry_model import AncestryModel
 from .embed import LABEL_GUIDED_METHODS, METHODS, embed
-from .errors import InputError
 from .evaluate import N_REFERENCE_PCS, evaluate_embedding
-from .io import GenotypeMatrix, read_genotypes, select_samples
-from .model import AncestryModel, VariantTable
-from .pca import GenotypePCA, check_polymorphic_in_fit_samples, clamp_n_components
-from .qc import QCReport, alt_allele_frequency, run_qc
-from .ranges import VariantRanges
 
 log = logging.getLogger("ddvi_genomics")
 
@@ -46,57 +51,6 @@ def example_paths() -> tuple[Path, Path]:
     """Return the bundled 1000 Genomes example: ``(vcf, panel)``."""
     base = resources.files("ddvi_genomics.genotype") / "data"
     return Path(str(base / "1kg_aisnp.vcf.gz")), Path(str(base / "1kg_phase3.panel"))
-
-
-@dataclasses.dataclass(frozen=True)
-class QCOptions:
-    """Variant and sample filters, in the field's habit (see :func:`~.qc.run_qc`)."""
-
-    autosomes_only: bool = True  # human autosomes 1-22 unless contigs are named
-    contigs: tuple[str, ...] | None = None  # PLINK --chr: keep only these contigs
-    extract: frozenset[str] | None = None  # PLINK --extract: keep only these variant IDs
-    exclude: frozenset[str] | None = None  # PLINK --exclude: drop these variant IDs
-    extract_ranges: VariantRanges | None = None  # PLINK --extract range: keep only these
-    exclude_ranges: VariantRanges | None = None  # PLINK --exclude range: drop these
-    min_maf: float = 0.01  # PLINK --maf 0.01
-    max_variant_missing: float = 0.1  # PLINK --geno 0.1
-    max_sample_missing: float = 1.0  # PLINK --mind (off by default)
-    thin_bp: int | None = None
-    ld_prune: tuple[int, int, float] | None = None  # PLINK --indep-pairwise WINDOW STEP R2
-    hwe: float | None = None  # PLINK --hwe P: drop variants with exact-test p below P
-    hwe_midp: bool = False  # PLINK --hwe P midp
-
-    def __post_init__(self):
-        check_range("--min-maf", self.min_maf, 0.0, 0.5)
-        check_range("--max-missing", self.max_variant_missing, 0.0, 1.0)
-        check_range("max_sample_missing", self.max_sample_missing, 0.0, 1.0)
-        if self.thin_bp is not None:
-            check_range("--thin", self.thin_bp, 1, None, integer=True)
-        if self.hwe is not None:
-            check_range("--hwe", self.hwe, 0.0, 1.0)
-        if self.ld_prune is not None:
-            if len(self.ld_prune) != 3:
-                raise InputError(f"--ld-prune takes WINDOW STEP R2; got {self.ld_prune!r}")
-            window, step, r2 = self.ld_prune
-            check_range("--ld-prune WINDOW", window, 2, None, integer=True)
-            check_range("--ld-prune STEP", step, 1, window, integer=True)
-            check_range("--ld-prune R2", r2, 0.0, 1.0)
-
-    def apply(self, gm: GenotypeMatrix) -> tuple[GenotypeMatrix, QCReport]:
-        """Run the filters on ``gm``; return the kept matrix and the report."""
-        return run_qc(gm, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
-
-    def summary(self) -> dict:
-        """Return the options for logs: ID sets and ranges shown by their size, not listed."""
-        out = {}
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if isinstance(value, frozenset):
-                value = f"{len(value)} variant IDs"
-            elif isinstance(value, VariantRanges):
-                value = value.summary()
-            out[field.name] = value
-        return out
 
 
 @dataclasses.dataclass
@@ -119,7 +73,7 @@ class AncestryMap:
         ``population`` (and ``super_population``) per sample, NaN where unlabelled.
     qc : QCReport
     metrics : dict or None
-        Embedding metrics (DESIGN.md section 6) when labels are known.
+        Embedding metrics (:func:`~.evaluate.evaluate_embedding`) when labels are known.
     timings : dict
         Seconds per step (``qc``, ``pca``, ``embedding``, ``metrics``).
     model : AncestryModel
@@ -217,26 +171,11 @@ def population_calls(probs: np.ndarray, class_names, min_confidence: float):
     return np.where(prob >= min_confidence, call, "unassigned"), prob
 
 
-def check_range(name: str, value, low, high, *, integer: bool = False) -> None:
-    """Raise ``InputError`` naming the option unless ``low <= value <= high`` (None: unbounded)."""
-    ok = (
-        isinstance(value, int | np.integer)
-        if integer
-        else isinstance(value, int | float | np.number)
-    )
-    ok = ok and not isinstance(value, bool) and value == value  # NaN fails
-    ok = ok and (low is None or value >= low) and (high is None or value <= high)
-    if not ok:
-        kind = "an integer" if integer else "a number"
-        bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise InputError(f"{name} must be {kind} {bounds}; got {value!r}")
-
-
 def infer(
     genotypes: GenotypeMatrix | str | os.PathLike,
     labels: pd.DataFrame | pd.Series | None = None,
     *,
-    qc: QCOptions = QCOptions(),
+    qc: QCOptions = DEFAULT_QC,
     n_pcs: int = 20,
     method: str = "ddvi",
     config: Config | None = None,
@@ -347,7 +286,7 @@ def infer_store(
     store,
     labels: pd.DataFrame | pd.Series | None = None,
     *,
-    qc: QCOptions = QCOptions(),
+    qc: QCOptions = DEFAULT_QC,
     n_pcs: int = 20,
     method: str = "ddvi",
     config: Config | None = None,
@@ -375,9 +314,6 @@ def infer_store(
     InputError
         For a store that is not VCF Zarr, or ``--thin`` / ``--ld-prune`` on an unsorted store.
     """
-    from .dask_pca import store_pca, store_qc
-    from .store import read_store_variants, store_sample_ids
-
     _check_arguments(method, n_pcs, n_draws, min_confidence, config)
     device = str(resolve_device(device))
     stages = StageTimer(log)
@@ -385,14 +321,7 @@ def infer_store(
     if samples is not None:
         chosen = select_samples(list(store_sample_ids(store)), samples, store)
     with stages("qc", f"out of core, {store}"):
-        store_report = store_qc(
-            store, min_maf=qc.min_maf, max_variant_missing=qc.max_variant_missing,
-            autosomes_only=qc.autosomes_only, contigs=qc.contigs, extract=qc.extract,
-            exclude=qc.exclude, extract_ranges=qc.extract_ranges,
-            exclude_ranges=qc.exclude_ranges, hwe=qc.hwe, hwe_midp=qc.hwe_midp,
-            max_sample_missing=qc.max_sample_missing, thin_bp=qc.thin_bp, ld_prune=qc.ld_prune,
-            scheduler=scheduler, verbose=verbose, samples=chosen,
-        )  # fmt: skip
+        store_report = store_qc(store, qc, scheduler=scheduler, verbose=verbose, samples=chosen)
     n_var, n_samp = int(store_report.keep.sum()), store_report.n_samples
     n_pcs, warning = clamp_n_components(n_pcs, n_var, n_samp)
     if warning:
@@ -483,7 +412,7 @@ def fit_pca(
     if warning:
         log.warning(warning)
     n_fit = max(n_pcs, min(N_REFERENCE_PCS, gm.n_variants, n_fitted))
-    pca = GenotypePCA(n_fit, seed=seed, memory_mib=memory_mib)
+    pca = GenotypePCA(n_fit, seed=library_seed(seed, "pca"), memory_mib=memory_mib)
     if fit_samples is None:
         scores = pca.fit_transform(gm.dosage)
     else:

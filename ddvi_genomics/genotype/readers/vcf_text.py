@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import gzip
-import os
 import struct
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+
+from ...threads import bgzf_threads
 
 _TAB, _NEWLINE, _DOT, _ZERO, _PIPE, _SLASH = 9, 10, ord("."), ord("0"), ord("|"), ord("/")
 _BGZF_MAGIC = b"\x1f\x8b\x08\x04"
@@ -133,9 +134,7 @@ def _inflate(path: Path, threads: int | None, piece_bytes: int) -> Iterator[byte
 
 def _inflate_bgzf(path: Path, threads: int | None, piece_bytes: int) -> Iterator[bytes]:
     """Inflate BGZF blocks on a thread pool, a group of blocks per task, in file order."""
-    workers = threads or min(
-        4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2
-    )
+    workers = threads or bgzf_threads()
     # a BGZF block holds at most 64 KiB of text
     group = max(1, piece_bytes // (workers * 65536))
     with open(path, "rb") as handle, concurrent.futures.ThreadPoolExecutor(workers) as pool:

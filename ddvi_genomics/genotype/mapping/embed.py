@@ -15,11 +15,11 @@ import dataclasses
 
 import numpy as np
 
-from ..core.config import check_choice
-from ..core.models.ddvi import DDVI, DDVIConfig
-from ..core.models.ddvi_semi import DDVISemi, DDVISemiConfig
-from ..core.models.vae import VAE, VAEConfig
-from ..core.runtime import derive_seed, seeded_global_rng, stream
+from ...core.config import check_choice
+from ...core.models.ddvi import DDVI, DDVIConfig
+from ...core.models.ddvi_semi import DDVISemi, DDVISemiConfig
+from ...core.models.vae import VAE, VAEConfig
+from ...core.runtime import derive_seed, library_seed, seeded_global_rng, stream
 
 METHODS = ("ddvi", "vae", "pca", "tsne", "umap", "ddvi-semi")
 #: Methods trained with the population labels (label-guided ancestry).
@@ -55,7 +55,7 @@ GENOTYPE_DDVI_CONFIG = DDVIConfig(
 )
 
 
-#: The paper's clustering recipe (``diff_vae_autoclustering_mse``, paper.md section 1.6) beside
+#: The paper's clustering recipe (``diff_vae_autoclustering_mse``, the authors' code, github.com/topwasu/DDVI) beside
 #: ours: the wake step trains encoder and decoder on MSE + KL(q(y|x) || N(0, I)) only (no
 #: log p(z) and no denoising term, reference KL weight 0.005), and the denoiser learns sleep-style
 #: on samples of the learned cluster-head prior. Our preset instead also trains the chain in the
@@ -193,7 +193,10 @@ def embed(
         knobs = _method_options(method, options, {"perplexity": TSNE_PERPLEXITY})
         perplexity = float(knobs["perplexity"])
         coords = TSNE(
-            2, perplexity=min(perplexity, (len(pcs) - 1) / 3), random_state=seed, init="pca"
+            2,
+            perplexity=min(perplexity, (len(pcs) - 1) / 3),
+            random_state=library_seed(seed, "tsne"),
+            init="pca",
         ).fit_transform(pcs)
         return Embedding("tsne", coords)
     if method == "umap":
@@ -206,7 +209,7 @@ def embed(
         knobs = _method_options(method, options, {"n_neighbors": 15, "min_dist": 0.5})
         coords = umap.UMAP(
             n_neighbors=int(knobs["n_neighbors"]), min_dist=float(knobs["min_dist"]),
-            random_state=seed,
+            random_state=library_seed(seed, "umap"),
         ).fit_transform(pcs)  # fmt: skip
         return Embedding("umap", coords)
     _method_options(method, options, {})

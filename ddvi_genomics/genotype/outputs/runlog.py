@@ -20,14 +20,10 @@ import os
 import platform
 import time
 import warnings
-from typing import TYPE_CHECKING
 
-from ..clitools import first_line
-from ..core.progress import peak_rss_mib
-from ..provenance import versions_line
-
-if TYPE_CHECKING:
-    from .outputs import OutputSet
+from ...clitools import first_line
+from ...core.progress import peak_rss_mib
+from ...provenance import versions_line
 
 LOGGER_NAMES = ("ddvi_genomics", "py.warnings")
 STATUS_PREFIX = "status: "
@@ -90,7 +86,7 @@ class RunLog:
         ``key: value`` lines for the head of the log (command, input, options...).
     """
 
-    def __init__(self, out: OutputSet, command_name: str, header: dict):
+    def __init__(self, out, command_name: str, header: dict):
         self.out = out
         self.start = time.perf_counter()
         self.path = out.path(".log")

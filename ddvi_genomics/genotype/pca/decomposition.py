@@ -11,15 +11,15 @@ magnitude is positive (deterministic across runs and solvers).
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 
-from ..core.config import check_choice
-from .errors import InputError
+from ...core.config import check_choice
+from ..counts import alt_allele_frequency, count_called
+from ..errors import InputError
 
 SOLVERS = ("auto", "exact", "randomized")
+
+
 DEFAULT_WORKSPACE_MIB = 256
 """Default workspace for scaled variant blocks in :class:`ScaledGenotypes` (``--memory``)."""
 
@@ -80,8 +80,6 @@ class GenotypePCA:
 
     def fit_transform(self, dosage: np.ndarray) -> np.ndarray:
         """Fit on dosages ``(n_variants, n_samples)``; return coordinates ``(n_samples, k)``."""
-        from .qc import alt_allele_frequency, count_called
-
         n_var, n_samp = dosage.shape
         p = alt_allele_frequency(dosage)
         if np.any(~np.isfinite(p)) or np.any((p <= 0) | (p >= 1)):
@@ -357,66 +355,3 @@ def clamp_n_components(requested: int, n_variants: int, n_samples: int) -> tuple
             f"{n_samples} samples; using {k_max}"
         )
     return requested, None
-
-
-def write_eigenvec(path: str | os.PathLike, sample_id, vectors: np.ndarray, family=None) -> None:
-    """PLINK 2 ``.eigenvec``: unit eigenvectors, tab-separated, ``#FID IID PC1 ..`` or ``#IID ..``.
-
-    Parameters
-    ----------
-    path : path
-    sample_id : sequence of str, shape (n_samples,)
-    vectors : np.ndarray, shape (n_samples, k)
-        Unit-norm eigenvectors of the relationship matrix (PC scores divided by the singular
-        values), as ``plink2 --pca`` writes them.
-    family : sequence of str, optional
-        Family IDs; given (a PLINK input), the header is ``#FID IID`` as PLINK writes it.
-    """
-    k = vectors.shape[1]
-    head = ["#FID", "IID"] if family is not None else ["#IID"]
-    lines = ["\t".join(head + [f"PC{i + 1}" for i in range(k)])]
-    ids = zip(family, sample_id) if family is not None else ((s,) for s in sample_id)
-    lines += ["\t".join([*key, *(f"{v:.6g}" for v in row)]) for key, row in zip(ids, vectors)]
-    Path(path).write_text("\n".join(lines) + "\n")
-
-
-def write_allele_weights(path: str | os.PathLike, variants, components: np.ndarray) -> None:
-    """PLINK 2 ``.eigenvec.allele`` (``--pca allele-wts``): two rows per variant, A1 = REF, ALT.
-
-    PLINK's weight of the ALT allele is the loading times ``sqrt(M) / 2`` (M variants), the REF
-    row its negative; with ``.afreq`` they project new samples through
-    ``plink2 --read-freq PREFIX.afreq --score PREFIX.eigenvec.allele 2 5 header-read
-    no-mean-imputation variance-standardize --score-col-nums 6-...``.
-
-    Parameters
-    ----------
-    path : path
-    variants : VariantTable-like
-        ``contig``, ``position`` and ``ref`` / ``alt`` arrays, plus ``id``.
-    components : np.ndarray, shape (k, n_variants)
-        Unit-norm loadings.
-    """
-    k, m = components.shape
-    weights = components.T * (np.sqrt(m) / 2)  # (n_variants, k), ALT allele
-    lines = ["\t".join(["#CHROM", "ID", "REF", "ALT", "A1", *(f"PC{i + 1}" for i in range(k))])]
-    for j in range(m):
-        site = [str(variants.contig[j]), str(variants.id[j]), variants.ref[j], variants.alt[j]]
-        for allele, sign in ((variants.ref[j], -1.0), (variants.alt[j], 1.0)):
-            lines.append("\t".join([*site, allele, *(f"{sign * w:.6g}" for w in weights[j])]))
-    Path(path).write_text("\n".join(lines) + "\n")
-
-
-def write_afreq(path: str | os.PathLike, variants, alt_frequency, observed_count) -> None:
-    """PLINK 2 ``.afreq``: ``#CHROM ID REF ALT ALT_FREQS OBS_CT`` (training frequencies)."""
-    lines = ["#CHROM\tID\tREF\tALT\tALT_FREQS\tOBS_CT"]
-    for j in range(len(alt_frequency)):
-        lines.append(
-            f"{variants.contig[j]}\t{variants.id[j]}\t{variants.ref[j]}\t{variants.alt[j]}\t"
-            f"{alt_frequency[j]:.6g}\t{int(observed_count[j])}"
-        )
-    Path(path).write_text("\n".join(lines) + "\n")
-
-
-def write_eigenval(path: str | os.PathLike, eigenvalues: np.ndarray) -> None:
-    """PLINK ``.eigenval``: one eigenvalue per line."""
-    Path(path).write_text("".join(f"{v:.6g}\n" for v in eigenvalues))

@@ -21,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .io import GenotypeMatrix, select_samples
+from ..atomic import written_atomically
+from ..errors import InputError
+from ..matrix import GenotypeMatrix, VariantTable
+from ..samples import select_samples
 
 REQUIRED_ARRAYS = (
     "call_genotype",
@@ -35,7 +37,8 @@ REQUIRED_ARRAYS = (
 STORE_SUFFIXES = (".vcz", ".zarr")
 
 
-def _zarr():
+def zarr_module():
+    """Return the ``zarr`` module; ``InputError`` with the install line when it is missing."""
     try:
         import zarr
     except ImportError:
@@ -127,8 +130,6 @@ def write_store(
     A failed conversion leaves nothing; an existing store is replaced only with ``force`` (and
     only when it is a Zarr store, never another directory or file).
     """
-    import shutil
-
     store = Path(store)
     if not store.parent.is_dir():
         raise InputError(f"output folder {store.parent} does not exist")
@@ -137,15 +138,8 @@ def write_store(
             raise InputError(f"output {store} exists; use --force to overwrite")
         if not looks_like_store(store):
             raise InputError(f"{store} exists and is not a Zarr store; not overwriting it")
-    tmp = store.with_name(f"{store.name}.tmp-{os.getpid()}")
-    try:
+    with written_atomically(store) as tmp:
         convert_to_store(inputs, tmp, **kwargs)
-        if store.exists():
-            shutil.rmtree(store)
-        os.replace(tmp, store)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return store
 
 
@@ -175,7 +169,7 @@ def read_store(
     root = open_root(path)
     genotypes = root["call_genotype"]
     n_var, n_samp = genotypes.shape[:2]
-    sample_ids = _strings(root["sample_id"][:])
+    sample_ids = as_strings(root["sample_id"][:])
     keep = select_samples(list(sample_ids), samples, path)
     step = block or int(genotypes.chunks[0]) or 1
     dosage = np.empty((n_var, len(keep)), dtype=np.int8)
@@ -207,7 +201,7 @@ class StoreVariants:
 
 def open_root(path: str | os.PathLike):
     """Open a VCF Zarr store read-only; refuse anything else in one line (:class:`InputError`)."""
-    zarr = _zarr()
+    zarr = zarr_module()
     try:
         root = zarr.open_group(str(path), mode="r")
     except Exception as err:  # zarr raises several types for a non-store
@@ -227,7 +221,7 @@ def variant_arrays(root) -> StoreVariants:
     n_var = len(alleles)
     ids = _text(root["variant_id"][:]) if "variant_id" in root else np.full(n_var, ".", _TEXT)
     return StoreVariants(
-        _strings(root["contig_id"][:])[np.asarray(root["variant_contig"][:])],
+        as_strings(root["contig_id"][:])[np.asarray(root["variant_contig"][:])],
         np.asarray(root["variant_position"][:]).astype(np.int64),
         np.where(ids == "", ".", ids).astype(object),
         alleles[:, 0].astype(object),
@@ -248,7 +242,7 @@ def _text(values) -> np.ndarray:
     return values.astype(_TEXT)
 
 
-def _strings(values) -> np.ndarray:
+def as_strings(values) -> np.ndarray:
     """Zarr string arrays as arrays of Python ``str`` objects."""
     return _text(values).astype(object)
 
@@ -270,7 +264,7 @@ def _joined_alts(alleles: np.ndarray) -> np.ndarray:
 
 def store_sample_ids(path: str | os.PathLike) -> np.ndarray:
     """Sample IDs of a store, shape (n_samples,) (no genotypes read)."""
-    return _strings(open_root(path)["sample_id"][:])
+    return as_strings(open_root(path)["sample_id"][:])
 
 
 def read_store_variants(path: str | os.PathLike, keep: np.ndarray | None = None):
@@ -281,15 +275,13 @@ def read_store_variants(path: str | os.PathLike, keep: np.ndarray | None = None)
     sample_id : np.ndarray of str, shape (n_samples,)
     variants : VariantTable
     """
-    from .model import VariantTable
-
-    root = _zarr().open_group(str(path), mode="r")
+    root = zarr_module().open_group(str(path), mode="r")
     v = variant_arrays(root)
     keep = slice(None) if keep is None else np.asarray(keep)
     variants = VariantTable.from_arrays(
         v.contig[keep], v.position[keep], v.ref[keep], v.alt[keep], v.id[keep]
     )
-    return _strings(root["sample_id"][:]), variants
+    return as_strings(root["sample_id"][:]), variants
 
 
 def dosage_from_calls(calls: np.ndarray) -> tuple[np.ndarray, int]:

@@ -22,12 +22,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.runtime import resolve_device, seeded_global_rng
-from ..core.training import load_plain
+from ...core.runtime import resolve_device, seeded_global_rng
+from ...core.training import load_plain
+from ..atomic import written_atomically
+from ..contigs import normalize_contig
+from ..errors import InputError
+from ..matrix import GenotypeMatrix, VariantTable, flip_alleles
+from ..pca.decomposition import GenotypePCA, patterson_block
+from ..readers.store import as_strings, dosage_from_calls, open_root, variant_arrays
+from ..samples import select_samples
 from .embed import NETWORK_FAMILIES, class_probabilities, posterior_summary
-from .errors import InputError
-from .io import GenotypeMatrix, normalize_contig
-from .pca import GenotypePCA
 
 MODEL_FORMAT = "ddvi-genomics/AncestryModel"
 #: Version 2: plain data only (tensors instead of NumPy arrays), the method's network by family
@@ -35,46 +39,6 @@ MODEL_FORMAT = "ddvi-genomics/AncestryModel"
 MODEL_FORMAT_VERSION = 2
 #: Methods whose map can place new samples.
 PROJECTABLE_METHODS = ("ddvi", "vae", "pca", "ddvi-semi")
-
-
-@dataclasses.dataclass
-class VariantTable:
-    """The variants a model was trained on, in training order (arrays of shape (n_variants,))."""
-
-    contig: np.ndarray
-    position: np.ndarray
-    ref: np.ndarray
-    alt: np.ndarray
-    id: np.ndarray | None = None
-
-    @classmethod
-    def of(cls, gm: GenotypeMatrix) -> VariantTable:
-        """Return the variant table of a genotype matrix (see :meth:`from_arrays`)."""
-        return cls.from_arrays(
-            gm.variant_contig, gm.variant_position, gm.variant_ref, gm.variant_alt, gm.variant_id
-        )
-
-    @classmethod
-    def from_arrays(cls, contig, position, ref, alt, ids) -> VariantTable:
-        """Return a variant table; missing IDs (``.`` or empty) become ``CHROM:POS:REF:ALT``.
-
-        That is how ``plink2 --set-all-var-ids @:#:$r:$a`` names them, so PLINK files written
-        from the table work.
-        """
-        names = [
-            str(v) if str(v) not in (".", "", "None") else f"{c}:{p}:{r}:{a}"
-            for v, c, p, r, a in zip(ids, contig, position, ref, alt)
-        ]
-        return cls(
-            np.asarray(contig, dtype=str),
-            np.asarray(position, dtype=np.int64),
-            np.asarray(ref, dtype=str),
-            np.asarray(alt, dtype=str),
-            np.asarray(names, dtype=str),
-        )
-
-    def __len__(self) -> int:
-        return len(self.position)
 
 
 @dataclasses.dataclass
@@ -120,7 +84,7 @@ def align_variants(
     out = np.full((len(variants), gm.n_samples), -1, dtype=np.int8)
     found = source >= 0
     out[found] = gm.dosage[source[found]]
-    out[swapped] = np.where(out[swapped] >= 0, 2 - out[swapped], -1)
+    out[swapped] = flip_alleles(out[swapped])
     return out, report
 
 
@@ -198,15 +162,15 @@ class AncestryModel:
 
     Attributes
     ----------
-    method : {"ddvi", "vae", "pca", "tsne", "umap"}
-        Only ``ddvi``, ``vae`` and ``pca`` maps can place new samples.
+    method : {"ddvi", "vae", "pca", "tsne", "umap", "ddvi-semi"}
+        Only the :data:`PROJECTABLE_METHODS` can place new samples.
     variants : VariantTable
         Training variants after QC, in the PCA's order.
     pca : GenotypePCA
         Fitted with the training allele frequencies; ``n_pcs`` components.
     input_scale : float
         PC scores are divided by it before entering the network.
-    network : DDVI or VAE, optional
+    network : DDVI, VAE or DDVISemi, optional
         The trained embedding network (None for pca, tsne, umap).
     seed : int
         Seed of the ``"posterior"`` draws that summarise each sample.
@@ -237,12 +201,9 @@ class AncestryModel:
 
     def embed_pcs(self, pcs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Map PC scores ``(n, n_pcs)`` to coordinates ``(n, 2)`` and their sd (or None)."""
+        self._check_can_project()
         if self.method == "pca":
             return np.asarray(pcs[:, :2], dtype=np.float64), None
-        if self.network is None:
-            raise InputError(
-                f"a {self.method} map cannot place new samples; use --method ddvi, vae or pca"
-            )
         return posterior_summary(
             self.network, self._inputs(pcs), n_draws=self.n_draws, seed=self.seed
         )
@@ -289,16 +250,12 @@ class AncestryModel:
         samples : sequence of str, optional
             Project these samples (in this order); default all.
         """
-        from .io import select_samples
-        from .pca import patterson_block
-        from .store import _strings, dosage_from_calls, open_root, variant_arrays
-
         self._check_can_project()
         root = open_root(store)
         v = variant_arrays(root)
         source, swapped, report = match_variants(v.contig, v.position, v.ref, v.alt, self.variants)
         self._check_overlap(report, min_overlap)
-        sample_id = _strings(root["sample_id"][:])
+        sample_id = as_strings(root["sample_id"][:])
         keep = select_samples(list(sample_id), samples, store)
         pca = self.pca
         mean, inv_scale = 2 * pca.allele_frequency_, 1.0 / pca.scale_
@@ -311,8 +268,7 @@ class AncestryModel:
                 continue
             block = np.asarray(calls[lo : lo + step])[:, keep]
             dosage = dosage_from_calls(block)[0][source[rows] - lo]
-            flip = swapped[rows]
-            dosage[flip] = np.where(dosage[flip] >= 0, 2 - dosage[flip], -1)
+            dosage[swapped[rows]] = flip_alleles(dosage[swapped[rows]])
             x = patterson_block(dosage, mean[rows], inv_scale[rows])
             scores += x.T @ pca.components_[:, rows].T
         return self._place(sample_id[keep], scores, report)
@@ -320,7 +276,8 @@ class AncestryModel:
     def _check_can_project(self) -> None:
         if not self.can_project:
             raise InputError(
-                f"a {self.method} map cannot place new samples; use --method ddvi, vae or pca"
+                f"a {self.method} map cannot place new samples; use --method "
+                f"{', '.join(PROJECTABLE_METHODS)}"
             )
 
     @staticmethod
@@ -420,13 +377,8 @@ class AncestryModel:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the model file (``torch.save`` of plain data, written to a temp name first)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-        try:
+        with written_atomically(path) as tmp:
             torch.save(self.to_payload(), tmp)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, device: str | torch.device = "cpu") -> AncestryModel:

@@ -31,13 +31,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..provenance import provenance
-from .errors import InputError
+from ...provenance import provenance
+from ..atomic import TEMPORARY_MARK, temporary_path
+from ..errors import InputError
+from ..mapping.ancestry_map import (
+    AncestryMap,
+    add_population_calls,
+    embedding_table,
+    probability_table,
+)
+from ..mapping.ancestry_model import Projection
 from .html_map import write_html_map
-from .mapping import AncestryMap, add_population_calls, embedding_table, probability_table
-from .model import Projection
-from .pca import write_afreq, write_allele_weights, write_eigenval, write_eigenvec
+from .plink_files import write_afreq, write_allele_weights, write_eigenval, write_eigenvec
 from .plots import plot_embedding
+from .runlog import RunLog, is_failure_log
 
 INFER_SUFFIXES = (
     ".embedding.tsv",
@@ -102,8 +109,6 @@ class OutputSet:
             raise
 
     def _refuse_existing(self) -> None:
-        from .runlog import is_failure_log
-
         existing = [self.final(s) for s in self.suffixes if self.final(s).exists()]
         if existing == [self.final(".log")] and is_failure_log(existing[0]):
             existing = []  # only the record of a failed run: replacing it loses no result
@@ -116,7 +121,7 @@ class OutputSet:
 
     def path(self, suffix: str) -> Path:
         """Return a temporary path to write ``suffix`` to (published by :meth:`publish`)."""
-        tmp = Path(f"{self.prefix}{suffix}.tmp-{os.getpid()}")
+        tmp = temporary_path(self.final(suffix))
         self.pending.append((tmp, self.final(suffix)))
         return tmp
 
@@ -172,7 +177,7 @@ class OutputSet:
         A lock whose pid no longer runs was left by a killed run and is taken over.
         """
         lock = Path(f"{self.prefix}.lock")
-        mine = Path(f"{lock}.tmp-{os.getpid()}")
+        mine = temporary_path(lock)
         mine.write_text(f"{os.getpid()}\n")
         try:
             for _ in range(3):
@@ -201,8 +206,8 @@ class OutputSet:
 
     def _remove_dead_temporaries(self) -> None:
         """Delete ``PREFIX*.tmp-PID`` files whose process no longer runs (e.g. after SIGKILL)."""
-        for tmp in self.prefix.parent.glob(f"{self.prefix.name}.*.tmp-*"):
-            pid = _pid_in(tmp.name.rsplit(".tmp-", 1)[-1])
+        for tmp in self.prefix.parent.glob(f"{self.prefix.name}.*{TEMPORARY_MARK}*"):
+            pid = _pid_in(tmp.name.rsplit(TEMPORARY_MARK, 1)[-1])
             if pid is not None and not _alive(pid):
                 tmp.unlink(missing_ok=True)
 
@@ -255,8 +260,6 @@ def write_map(
     list of Path
         The published files.
     """
-    from .runlog import RunLog
-
     with OutputSet(prefix, INFER_SUFFIXES, force) as out:
         with RunLog(out, "infer", dict(run_info or {})) as runlog:
             return write_map_into(out, runlog, amap, title=title, run_info=run_info)
@@ -334,8 +337,6 @@ def write_projection(
     min_confidence: float = 0.5,
 ) -> list[Path]:
     """Write ``PREFIX.embedding.tsv``, ``PREFIX.log`` (and ``.proba.tsv``) for projected samples."""
-    from .runlog import RunLog
-
     with OutputSet(prefix, PROJECT_SUFFIXES, force) as out:
         with RunLog(out, "project", dict(run_info or {})) as runlog:
             return write_projection_into(out, runlog, projection, min_confidence=min_confidence)

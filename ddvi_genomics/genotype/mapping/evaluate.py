@@ -1,4 +1,4 @@
-"""Embedding-quality metrics for ancestry maps (the protocol of DESIGN.md section 6).
+"""Embedding-quality metrics for ancestry maps (kNN accuracy, GMM clustering, silhouette, trustworthiness and continuity, distance correlation).
 
 Every method (PCA-2D, t-SNE, UMAP, DDVI, ...) is scored by the same function:
 
@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import InputError
+from ...core.runtime import library_seed
+from ..errors import InputError
 
 #: PCs of the reference space for trustworthiness, continuity and the distance correlation.
 N_REFERENCE_PCS = 50
@@ -123,6 +124,8 @@ def evaluate_embedding(
     reference_pcs : np.ndarray, shape (n_samples, n_pcs), optional
         PC scores (the top 50 are used) for trustworthiness, continuity and distance correlation.
     seed : int
+        Split into named streams: ``"metrics:cv"`` (the cross-validation folds) and
+        ``"metrics:clusters"`` (GMM starts, silhouette subsampling).
     n_clusters : int
 
     Returns
@@ -151,8 +154,8 @@ def evaluate_embedding(
     if super_population is not None:
         levels.append(("super_population", np.asarray(super_population)))
     for name, labels in levels:
-        _knn_scores(out, skipped, coords, labels, name, seed)
-    _cluster_scores(out, skipped, coords, pop, n_clusters, seed)
+        _knn_scores(out, skipped, coords, labels, name, library_seed(seed, "metrics:cv"))
+    _cluster_scores(out, skipped, coords, pop, n_clusters, library_seed(seed, "metrics:clusters"))
     if reference_pcs is not None:
         _geometry_scores(out, skipped, coords, np.asarray(reference_pcs, dtype=np.float64))
     out["skipped"] = skipped

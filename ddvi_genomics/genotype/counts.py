@@ -1,0 +1,70 @@
+"""Per-variant and per-sample counts over ``(n_variants, n_samples)`` dosages (``-1`` missing).
+
+Every QC filter is a function of these counts, so the in-memory QC and the out-of-core QC (which
+sums them chunk by chunk) share one recipe (:mod:`.qc.recipe`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+VARIANT_BLOCK = 16384
+"""Variants per block in the per-variant counts (bounds their temporaries, not their results)."""
+
+
+def _blocks(n_variants: int):
+    for lo in range(0, n_variants, VARIANT_BLOCK):
+        yield slice(lo, min(lo + VARIANT_BLOCK, n_variants))
+
+
+def count_called(dosage: np.ndarray, axis: int) -> np.ndarray:
+    """Count non-missing calls along ``axis`` (1: per variant, 0: per sample)."""
+    if axis == 1:
+        return np.concatenate(
+            [(dosage[b] >= 0).sum(axis=1) for b in _blocks(dosage.shape[0])] or [np.zeros(0, int)]
+        )
+    total = np.zeros(dosage.shape[1], dtype=np.int64)
+    for b in _blocks(dosage.shape[0]):
+        total += (dosage[b] >= 0).sum(axis=0)
+    return total
+
+
+def variant_missing_rate(dosage: np.ndarray) -> np.ndarray:
+    """Fraction of missing calls per variant, shape (n_variants,)."""
+    return 1.0 - count_called(dosage, 1) / dosage.shape[1]
+
+
+def sample_missing_rate(dosage: np.ndarray) -> np.ndarray:
+    """Fraction of missing calls per sample, shape (n_samples,)."""
+    return 1.0 - count_called(dosage, 0) / max(dosage.shape[0], 1)
+
+
+def alt_allele_frequency(dosage: np.ndarray) -> np.ndarray:
+    """ALT allele frequency per variant over called genotypes (NaN when nothing is called)."""
+    called = count_called(dosage, 1)
+    total = np.concatenate(
+        [
+            np.where(dosage[b] >= 0, dosage[b], 0).sum(axis=1, dtype=np.int64)
+            for b in _blocks(dosage.shape[0])
+        ]
+        or [np.zeros(0, np.int64)]
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / (2.0 * called)
+
+
+def minor_allele_frequency(dosage: np.ndarray) -> np.ndarray:
+    """``min(p, 1 - p)`` per variant."""
+    p = alt_allele_frequency(dosage)
+    return np.minimum(p, 1 - p)
+
+
+def genotype_counts(dosage: np.ndarray) -> np.ndarray:
+    """Count called genotypes per variant: columns (hom ref, het, hom alt), shape (n_variants, 3)."""
+    return np.concatenate(
+        [
+            np.stack([(dosage[b] == k).sum(1) for k in (0, 1, 2)], axis=1).astype(np.int64)
+            for b in _blocks(dosage.shape[0])
+        ]
+        or [np.zeros((0, 3), np.int64)]
+    )

@@ -1,0 +1,1 @@
+"""What a run writes: the file set (atomic, ``--force``), PLINK files, tables, plots, the log."""

@@ -1,0 +1,201 @@
+"""Out-of-core QC of a VCF Zarr store on Dask: the in-memory QC's recipe on counts summed chunk by chunk."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from ...core.progress import RateProgress
+from ..errors import InputError
+from ..readers.store import variant_arrays
+from ..readers.store_tasks import (
+    bound_malloc_arenas,
+    chunk_counts,
+    chunk_dosage,
+    chunk_sample_missing,
+    dask_scheduler,
+    in_batches,
+    open_store_chunks,
+    sum_over_chunks,
+)
+from .ldprune import band_r2, prune_from_band
+from .recipe import (
+    DEFAULT_QC,
+    QCOptions,
+    QCReport,
+    StepLog,
+    count_steps,
+    ld_prune_name,
+    nothing_left_message,
+    sample_missing_step,
+    thinning_name,
+)
+from .sites import locate_thinned, site_steps, sort_order
+
+
+@dataclasses.dataclass
+class StoreQC:
+    """Variants kept by the out-of-core QC, with each filter's count.
+
+    Attributes
+    ----------
+    keep : np.ndarray of bool, shape (n_variants,)
+    allele_frequency : np.ndarray, shape (n_kept,)
+        ALT frequency over called genotypes of the kept variants.
+    steps : list of (str, int, str)
+        ``(filter, variants removed, detail)`` in the order applied: the rows of the in-memory
+        :class:`~.qc.QCReport` for the same filters.
+    n_samples : int
+        Samples kept (all of them unless ``--mind`` removed some).
+    called : np.ndarray, shape (n_kept,)
+        Called genotypes per kept variant (``.afreq``'s OBS_CT is twice this).
+    samples : np.ndarray of int, optional
+        Store indices of the samples kept: those chosen (``--keep`` / ``--remove``), less those
+        ``--mind`` removed (None: every sample).
+    n_samples_in : int, optional
+        Samples the QC started from: the store's, or the chosen ones.
+    """
+
+    keep: np.ndarray
+    allele_frequency: np.ndarray
+    steps: list
+    n_samples: int
+    called: np.ndarray | None = None  # (n_kept,) called genotypes of the kept variants
+    samples: np.ndarray | None = None  # kept sample indices (--mind), None = all
+    n_samples_in: int | None = None
+    prune_in: list[str] | None = None  # --ld-prune: variant IDs kept / pruned
+    prune_out: list[str] | None = None
+
+    def report(self) -> QCReport:
+        """Return the QC report in the in-memory pipeline's form."""
+        n_in = self.n_samples if self.n_samples_in is None else self.n_samples_in
+        report = QCReport(
+            len(self.keep), n_in, list(self.steps), int(self.keep.sum()), self.n_samples
+        )
+        report.prune_in, report.prune_out = self.prune_in, self.prune_out
+        return report
+
+
+def store_qc(
+    store,
+    options: QCOptions = DEFAULT_QC,
+    *,
+    scheduler: str | None = None,
+    verbose: bool | None = None,
+    samples: np.ndarray | None = None,
+) -> StoreQC:
+    """Apply the QC recipe of :mod:`.recipe` to a store, counting one chunk at a time.
+
+    The site steps come from the variant table; ``--mind`` takes one pass (missing calls per
+    sample over the variants kept so far); the count-based steps (:func:`~.recipe.count_steps`)
+    take one pass of genotype counts. ``--thin`` and ``--ld-prune`` need a store sorted by
+    contig and position (an unsorted store is refused: the in-memory QC sorts the genotypes
+    first, which a chunked store cannot do cheaply). LD pruning computes the ``r^2`` band one
+    chunk per task (with a look-ahead into the next chunks), then runs PLINK's window passes on
+    the pairs above the threshold, as :func:`~.ldprune.prune_pairwise`.
+
+    The passes run on the ``dask.distributed`` scheduler at ``scheduler`` (local threads
+    without one) and report variants per second on stderr (``verbose``; default: only on a
+    terminal). ``samples`` (store indices, in the order to use; ``--keep`` / ``--remove``)
+    restricts every count to those samples, as reading only them into memory would.
+    """
+    with dask_scheduler(scheduler):
+        bound_malloc_arenas()
+        root, bounds = open_store_chunks(Path(store))
+        if samples is not None:
+            samples = np.asarray(samples, dtype=np.int64)
+        n_samples_in = int(root["call_genotype"].shape[1]) if samples is None else len(samples)
+        v = variant_arrays(root)
+        contig, position, ids = v.contig, v.position, v.id
+        steps = StepLog(len(v.ref))
+        for name, mask, detail in site_steps(
+            contig, position, ids, v.ref, v.alt, **options.site_options
+        ):
+            steps.apply(name, mask, detail)
+        if options.max_sample_missing < 1.0:  # one pass over the variants kept so far
+            keep = steps.keep
+            tasks = [(str(store), lo, hi, keep[lo:hi], samples) for lo, hi in bounds]
+            progress = RateProgress("qc: missing calls per sample", verbose)
+            missing = sum_over_chunks(chunk_sample_missing, tasks, progress=progress)
+            keep_s, row = sample_missing_step(missing, int(keep.sum()), options.max_sample_missing)
+            steps.rows.append(row)
+            if not keep_s.any():
+                raise InputError(
+                    f"--mind {options.max_sample_missing:g} removes every sample of {store}"
+                )
+            if not keep_s.all():
+                samples = np.flatnonzero(keep_s) if samples is None else samples[keep_s]
+        n_samples = n_samples_in if samples is None else len(samples)
+        counts = np.empty((len(steps.keep), 3), dtype=np.int64)  # hom ref, het, hom alt
+        tasks = [(str(store), lo, hi, samples) for lo, hi in bounds]
+        progress = RateProgress("qc: genotype counts", verbose)
+        for (_, lo, hi, _), part in in_batches(chunk_counts, tasks, progress=progress):
+            counts[lo:hi] = part
+        p = count_steps(counts, n_samples, options, steps)
+        called = counts.sum(axis=1)
+        if options.thin_bp or options.ld_prune is not None:
+            kept = np.flatnonzero(steps.keep)
+            order = sort_order(contig[kept], position[kept])
+            if np.any(order != np.arange(len(order))):
+                flag = "--thin" if options.thin_bp else "--ld-prune"
+                raise InputError(
+                    f"{flag} out of core needs {store} sorted by contig and position; sort the VCF "
+                    "(bcftools sort) and convert again, or run without --out-of-core"
+                )
+        if options.thin_bp:
+            kept = np.flatnonzero(steps.keep)
+            thinned = np.zeros(len(steps.keep), dtype=bool)
+            thinned[kept] = locate_thinned(contig[kept], position[kept], options.thin_bp)
+            steps.apply(thinning_name(options.thin_bp), thinned)
+        prune_in = prune_out = None
+        if options.ld_prune is not None:
+            window, step, r2 = options.ld_prune
+            kept = np.flatnonzero(steps.keep)
+            exceeds = _store_band(str(store), bounds, steps.keep, samples, window, r2, verbose)
+            kept_ld = prune_from_band(
+                exceeds, p[kept], called[kept], contig[kept], window=window, step=step
+            )
+            prune_in = [str(v) for v in ids[kept[kept_ld]]]
+            prune_out = [str(v) for v in ids[kept[~kept_ld]]]
+            mask = np.zeros(len(steps.keep), dtype=bool)
+            mask[kept[kept_ld]] = True
+            steps.apply(ld_prune_name(window, step, r2), mask)
+        keep = steps.keep
+        if not keep.any():
+            raise InputError(nothing_left_message(steps.rows, len(keep), store))
+        return StoreQC(
+            keep, p[keep], steps.rows, n_samples, called[keep], samples, n_samples_in,
+            prune_in, prune_out,
+        )  # fmt: skip
+
+
+def _chunk_band(store, parts, samples, width: int, r2: float) -> np.ndarray:
+    """Which pairs of one chunk's kept variants exceed ``r2``, shape (kept, width - 1), bool.
+
+    ``parts`` lists ``(lo, hi, keep_b)`` for the chunk and then the following chunks that give
+    its last variants their ``width - 1`` kept successors (the look-ahead).
+    """
+    blocks = [chunk_dosage(store, lo, hi, samples)[keep_b] for lo, hi, keep_b in parts]
+    return band_r2(np.concatenate(blocks), width, rows=len(blocks[0])) > r2
+
+
+def _store_band(store: str, bounds, keep, samples, width: int, r2: float, verbose=None):
+    """``band_r2(...) > r2`` over the kept variants of a store, one chunk per Dask task."""
+    n_kept = [int(keep[lo:hi].sum()) for lo, hi in bounds]
+    tasks, sizes = [], []
+    for i, (lo, hi) in enumerate(bounds):
+        if not n_kept[i]:
+            continue
+        parts, ahead, j = [(lo, hi, keep[lo:hi])], 0, i + 1
+        while ahead < width - 1 and j < len(bounds):  # successors of the chunk's last variants
+            if n_kept[j]:
+                parts.append((*bounds[j], keep[slice(*bounds[j])]))
+                ahead += n_kept[j]
+            j += 1
+        tasks.append((store, parts, samples, width, r2))
+        sizes.append(hi - lo)
+    progress = RateProgress("qc: LD r^2 band", verbose)
+    bands = in_batches(_chunk_band, tasks, progress=progress, sizes=sizes)
+    return np.concatenate([band for _, band in bands])
