@@ -106,12 +106,21 @@ class GenotypePCA:
         self.singular_values_ = s
         self.eigenvalues_ = s**2 / (2 * n_var)
         self.explained_variance_ratio_ = s**2 / total
+        self.total_variance_ = float(total)  # ||X||_F^2, for the residual variance
+        self.n_fit_samples_ = int(n_samp)
         self.solver_used_ = solver
         return u * s
 
     @classmethod
     def from_state(
-        cls, allele_frequency: np.ndarray, components: np.ndarray, *, eigenvalues=None
+        cls,
+        allele_frequency: np.ndarray,
+        components: np.ndarray,
+        *,
+        eigenvalues=None,
+        singular_values=None,
+        total_variance: float | None = None,
+        n_fit_samples: int | None = None,
     ) -> GenotypePCA:
         """Rebuild a fitted PCA for projection from its saved state.
 
@@ -122,6 +131,12 @@ class GenotypePCA:
         components : np.ndarray, shape (n_components, n_variants)
             Loadings.
         eigenvalues : np.ndarray, shape (n_components,), optional
+        singular_values : np.ndarray, shape (n_components,), optional
+        total_variance : float, optional
+            ``||X||_F^2`` of the fitted matrix.
+        n_fit_samples : int, optional
+            Samples the PCA was fitted on. With ``singular_values`` and ``total_variance`` these
+            give the residual variance that projection with uncertainty needs.
         """
         p = np.asarray(allele_frequency, dtype=np.float64)
         components = np.asarray(components, dtype=np.float64)
@@ -136,6 +151,12 @@ class GenotypePCA:
         pca.components_ = components
         if eigenvalues is not None:
             pca.eigenvalues_ = np.asarray(eigenvalues, dtype=np.float64)
+        if singular_values is not None:
+            pca.singular_values_ = np.asarray(singular_values, dtype=np.float64)
+        if total_variance is not None:
+            pca.total_variance_ = float(total_variance)
+        if n_fit_samples is not None:
+            pca.n_fit_samples_ = int(n_fit_samples)
         return pca
 
     def truncated(self, n_components: int) -> GenotypePCA:
@@ -151,8 +172,9 @@ class GenotypePCA:
         for name in ("explained_variance_ratio_", "singular_values_"):
             if hasattr(self, name):
                 setattr(pca, name, getattr(self, name)[:n_components])
-        if hasattr(self, "solver_used_"):
-            pca.solver_used_ = self.solver_used_
+        for name in ("solver_used_", "total_variance_", "n_fit_samples_"):
+            if hasattr(self, name):
+                setattr(pca, name, getattr(self, name))
         return pca
 
     def transform(self, dosage: np.ndarray) -> np.ndarray:

@@ -155,5 +155,7 @@ def store_pca(
     pca.singular_values_ = s
     pca.observed_allele_count_ = 2 * called
     pca.explained_variance_ratio_ = s**2 / float(total)
+    pca.total_variance_ = float(total)
+    pca.n_fit_samples_ = int(n_fit)
     pca.solver_used_ = "exact (dask, out of core)"
     return pca, scores, qc
