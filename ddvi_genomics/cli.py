@@ -20,6 +20,19 @@ device_option = click.option(
 )
 
 
+def projection_option(what: str):
+    """``--projection``: how PC scores come from a sample's observed calls (pca/projection.py)."""
+    return click.option(
+        "--projection",
+        type=click.Choice(["bayes", "lsq", "mean-impute"]),
+        default="bayes",
+        show_default=True,
+        help=f"{what}: bayes (least squares with a Gaussian prior; a covariance per sample, "
+        "carried into the map posterior), lsq (smartpca lsqproject) or mean-impute (plink2 "
+        "--score's behaviour; pulls sparse samples towards the origin).",
+    )
+
+
 @click.group(cls=GuardedGroup)
 @click.version_option(__version__, prog_name="ddvi-genomics")
 def main() -> None:
@@ -290,6 +303,7 @@ def _limit_threads(value) -> dict:
     help="Fit the PCA on these samples (keep-file format), e.g. unrelated references, and "
     "project the rest onto it.",
 )
+@projection_option("With --pca-fit: the other samples' PC scores from their observed calls")
 @click.option(
     "--compile",
     "compile",
@@ -428,6 +442,7 @@ def _infer_options(flags: dict, progress):
     help="Reference map (an infer PREFIX.embedding.tsv) drawn under the new samples in "
     "PREFIX.png; default: the one beside the model.",
 )
+@projection_option("New samples' PC scores from their observed calls")
 @threads_option
 @force_option
 @device_option
@@ -452,8 +467,18 @@ def project(input_paths, model_path, out_prefix, threads, verbose, quiet, **flag
     if not quiet:
         click.echo(
             f"variants: {report['matched']} matched, {report['swapped_ref_alt']} with REF/ALT swapped, "
-            f"{report['absent']} absent (imputed from training frequencies); overlap {report['overlap']:.1%}"
+            f"{report['absent']} absent (missing in every sample); overlap {report['overlap']:.1%}"
         )
+        if report.get("unplaceable"):
+            click.echo(
+                f"{report['unplaceable']} sample(s) unplaceable: fewer than "
+                f"{report['min_observed']} observed variants (STATUS column; coordinates NA)"
+            )
+        if report.get("sparse"):
+            click.echo(
+                f"{report['sparse']} sample(s) sparse: fewer than {report['sparse_below']} "
+                "observed variants, placed with wide regions (STATUS column)"
+            )
 
 
 @main.command()

@@ -164,7 +164,7 @@ def test_project__every_flag_reaches_run_project():
         result = invoke(
             "project", "new.vcf", "--model", "m.model.pt", "--out", "o", "--keep", "s.txt",
             "--remove", "rm.txt", "--min-overlap", 0.8, "--device", "cpu", "--reference", "r.tsv",
-            "--force",
+            "--force", "--projection", "lsq",
         )  # fmt: skip
     assert result.exit_code == 0, result.output
     args, kwargs = run.call_args
@@ -177,6 +177,7 @@ def test_project__every_flag_reaches_run_project():
         "device": "cpu",
         "reference": "r.tsv",
         "force": True,
+        "projection": "lsq",
     }
     assert "1 matched, 0 with REF/ALT swapped, 0 absent" in result.output
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..core.config import check_choice
 from ..core.distributed import process_group_from_environment
 from ..core.runtime import resolve_device
 from ..core.training import COMPILE_MODES
@@ -39,6 +40,12 @@ from .outputs.files import (
 )
 from .outputs.plots import plot_embedding
 from .outputs.runlog import RunLog
+from .pca.projection import (
+    DEFAULT_PROJECTION,
+    MIN_OBSERVED_PER_PC,
+    PROJECTION_METHODS,
+    min_observed,
+)
 from .qc.recipe import QCOptions
 from .readers import read_genotypes
 from .readers.panel import read_panel
@@ -86,6 +93,7 @@ class InferOptions:
     out_of_core: bool = False
     scheduler: str | None = None
     pca_fit_file: str | None = None
+    projection: str = DEFAULT_PROJECTION  # --pca-fit: scores of the other samples
     force: bool = False
     verbose: bool | None = None
 
@@ -110,6 +118,7 @@ class InferOptions:
         if self.epochs is not None:
             check_range("--epochs", self.epochs, 1, None, integer=True)
         check_range("--seed", self.seed, 0, None, integer=True)
+        check_choice("--projection", self.projection, PROJECTION_METHODS)
         if self.compile not in COMPILE_MODES:
             raise InputError(
                 f"--compile {self.compile} is not allowed; choose one of {list(COMPILE_MODES)}"
@@ -143,6 +152,7 @@ class InferOptions:
             compile=self.compile,
             verbose=self.verbose,
             min_confidence=self.min_confidence,
+            projection=self.projection,
         )
 
 
@@ -182,7 +192,7 @@ def read_input(
     line = (
         f"read {gm.n_variants:,} variants x {gm.n_samples:,} samples from {where} in "
         f"{time.perf_counter() - t0:.1f} s; haploid calls {gm.n_haploid_calls:,}; missing calls "
-        f"{int((gm.dosage < 0).sum()):,} (mean-imputed in PCA)"
+        f"{int((gm.dosage < 0).sum()):,}"
     )
     return gm, line
 
@@ -335,8 +345,12 @@ def run_project(
     min_confidence: float = 0.5,
     threads: dict | None = None,
     reference=None,
+    projection: str = DEFAULT_PROJECTION,
 ) -> dict:
     """Place new samples on a saved map: ``PREFIX.embedding.tsv``, ``.pcscores``, ``.png``, ``.log``.
+
+    ``projection`` chooses how PC scores are estimated from each sample's observed calls
+    (:mod:`~.pca.projection`).
 
     The PNG draws the new samples over the reference map: ``reference`` (an ``infer``
     embedding table), by default ``X.embedding.tsv`` beside a model ``X.model.pt``.
@@ -344,9 +358,11 @@ def run_project(
     Returns
     -------
     dict
-        The variant alignment report (matched, swapped, absent, overlap).
+        The variant alignment report (matched, swapped, absent, overlap), and
+        ``unplaceable`` / ``min_observed``: samples with too few observed variants.
     """
     check_range("--min-overlap", min_overlap, 0.0, 1.0)
+    check_choice("--projection", projection, PROJECTION_METHODS)
     check_range("--min-confidence", min_confidence, 0.0, 1.0)
     inputs = [input_path] if isinstance(input_path, str | os.PathLike) else list(input_path)
     header = {
@@ -359,29 +375,41 @@ def run_project(
             "min_confidence": min_confidence,
             "samples_file": samples_file,
             "remove_file": remove_file,
+            "projection": projection,
         },  # fmt: skip
     }
     with OutputSet(out_prefix, PROJECT_SUFFIXES, force) as out:
         with RunLog(out, "project", header) as runlog:
             model = AncestryModel.load(model_path, device=device)
             reference_table = _reference_map(model_path, reference)
-            projection = _project_inputs(model, inputs, samples_file, remove_file, min_overlap)
-            write_projection_into(
-                out, runlog, projection, min_confidence=min_confidence, reference=reference_table
+            placed = _project_inputs(
+                model, inputs, samples_file, remove_file, min_overlap, projection
             )
-    return projection.alignment.to_dict()
+            write_projection_into(
+                out, runlog, placed, min_confidence=min_confidence, reference=reference_table
+            )
+    return {
+        **placed.alignment.to_dict(),
+        "unplaceable": int((placed.status == "unplaceable").sum()),
+        "sparse": int((placed.status == "sparse").sum()),
+        "min_observed": min_observed(projection, model.n_pcs),
+        "sparse_below": MIN_OBSERVED_PER_PC * model.n_pcs,
+    }
 
 
-def _project_inputs(model: AncestryModel, inputs, samples_file, remove_file, min_overlap: float):
+def _project_inputs(
+    model: AncestryModel, inputs, samples_file, remove_file, min_overlap: float, projection: str
+):
     """Project one VCF Zarr store chunk by chunk, or read the inputs into memory and project."""
+    options = {"min_overlap": min_overlap, "projection": projection}
     if len(inputs) == 1 and looks_like_store(inputs[0]):
         ids = store_sample_ids(inputs[0])
         samples = _chosen_samples(ids, samples_file, remove_file, inputs[0])
         log.info("read %s one chunk of variants at a time", inputs[0])
-        return model.project_store(inputs[0], min_overlap=min_overlap, samples=samples)
+        return model.project_store(inputs[0], samples=samples, **options)
     gm, read_line = read_input(inputs, samples_file=samples_file, remove_file=remove_file)
     log.info(read_line)
-    return model.project(gm, min_overlap=min_overlap)
+    return model.project(gm, **options)
 
 
 def _reference_map(model_path, reference) -> pd.DataFrame | None:

@@ -10,6 +10,7 @@ import pytest
 from ddvi_genomics.genotype.errors import InputError
 from ddvi_genomics.genotype.mapping.ancestry_map import apply_qc
 from ddvi_genomics.genotype.pca.decomposition import GenotypePCA
+from ddvi_genomics.genotype.pca.projection import project_dosage
 from ddvi_genomics.genotype.qc.recipe import QCOptions
 from ddvi_genomics.genotype.readers.vcf import read_vcf
 from tests.genotype.conftest import three_populations, write_vcf
@@ -229,18 +230,27 @@ def test_infer_out_of_core__pca_fit_file_projects_the_other_samples(store, tmp_p
     gm, _ = apply_qc(read_vcf(store / "s.vcf"), QCOptions())
     fit = np.arange(0, gm.n_samples, 2)
     (tmp_path / "fit.txt").write_text("".join(f"{gm.sample_id[i]}\n" for i in fit))
-    result = CliRunner().invoke(main, [
-        "infer", str(store / "s.vcz"), "--out", str(tmp_path / "o"), "--out-of-core",
-        "--pca-fit", str(tmp_path / "fit.txt"), "--method", "pca", "--n-pcs", "3",
-    ])  # fmt: skip
-    assert result.exit_code == 0, result.output
-    ours = pd.read_csv(tmp_path / "o.pcscores", sep="\t").set_index("#IID")
+
+    def run_out_of_core(out, *extra):
+        result = CliRunner().invoke(main, [
+            "infer", str(store / "s.vcz"), "--out", str(tmp_path / out), "--out-of-core",
+            "--pca-fit", str(tmp_path / "fit.txt"), "--method", "pca", "--n-pcs", "3", *extra,
+        ])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        return pd.read_csv(tmp_path / f"{out}.pcscores", sep="\t").set_index("#IID")
+
     ref = GenotypePCA(3, solver="exact")
     ref.fit_transform(gm.dosage[:, fit])
-    expected = ref.transform(gm.dosage)
-    np.testing.assert_allclose(
-        ours.loc[gm.sample_id].to_numpy(), expected, atol=1e-5 * np.abs(expected).max()
-    )
+    expected = ref.transform(gm.dosage)  # PLINK's --score: missing calls mean-imputed
+    tolerance = 1e-5 * np.abs(expected).max()
+    plink_like = run_out_of_core("s", "--projection", "mean-impute")
+    np.testing.assert_allclose(plink_like.loc[gm.sample_id].to_numpy(), expected, atol=tolerance)
+    # the default: the other samples by the Gaussian-prior projection of their observed calls
+    ours = run_out_of_core("o")
+    others = np.setdiff1d(np.arange(gm.n_samples), fit)
+    expected[others] = project_dosage(ref, gm.dosage[:, others], "bayes").scores
+    np.testing.assert_allclose(ours.loc[gm.sample_id].to_numpy(), expected, atol=tolerance)
+    assert not np.allclose(ours.to_numpy(), plink_like.to_numpy())  # the data have missing calls
     # in memory, the same fit file gives the same files (the exact solver below 5,000 samples)
     in_memory = CliRunner().invoke(main, [
         "infer", str(store / "s.vcf"), "--out", str(tmp_path / "m"), "--pca-fit",
@@ -424,7 +434,10 @@ def test_project_store__chunk_by_chunk_equals_projecting_the_vcf(store, tmp_path
     a = pd.read_csv(tmp_path / "a.pcscores", sep="\t")
     b = pd.read_csv(tmp_path / "b.pcscores", sep="\t")
     assert list(b["#IID"]) == list(a["#IID"]) == ["I3", "I9", "I40"]  # the input's order
-    np.testing.assert_allclose(b.iloc[:, 1:].to_numpy(), a.iloc[:, 1:].to_numpy(), atol=1e-5)
+    assert list(a.columns) == list(b.columns) and "PC1_SD" in a and "N_OBSERVED" in a
+    numbers = a.select_dtypes("number").columns
+    np.testing.assert_allclose(b[numbers].to_numpy(), a[numbers].to_numpy(), atol=1e-5)
+    assert list(a["STATUS"]) == list(b["STATUS"]) == ["ok"] * 3
     log = (tmp_path / "b.log").read_text()
     assert "one chunk of variants at a time" in log
     assert '"swapped_ref_alt": 94' in log and '"absent": 79' in log  # of 550 QC-passing

@@ -92,9 +92,17 @@ def test_project__training_samples_land_on_their_embedding(ddvi_run, sim_files, 
     # the projected PCs are the training PC scores (oracle: infer's own .pcscores)
     pcs_infer = pd.read_csv(f"{ddvi_run}.pcscores", sep="\t").set_index("#IID")
     pcs_project = pd.read_csv(tmp_path / "p.pcscores", sep="\t").set_index("#IID")
-    assert list(pcs_project.columns) == list(pcs_infer.columns)
+    pc_columns = list(pcs_infer.columns)
+    assert list(pcs_project.columns) == pc_columns + [
+        "PC1_SD", "PC2_SD", "PC1_PC2_COV", "N_OBSERVED", "STATUS"
+    ]  # fmt: skip
     scale = np.abs(pcs_infer.to_numpy()).max()
-    np.testing.assert_allclose(pcs_project.to_numpy(), pcs_infer.to_numpy(), atol=1e-5 * scale)
+    np.testing.assert_allclose(
+        pcs_project[pc_columns].to_numpy(), pcs_infer.to_numpy(), atol=1e-5 * scale
+    )
+    # complete samples: no spread, every variant observed
+    np.testing.assert_allclose(pcs_project[["PC1_SD", "PC2_SD"]], 0.0, atol=1e-6 * scale)
+    assert (pcs_project["N_OBSERVED"] == 400).all() and (pcs_project["STATUS"] == "ok").all()
     # the PNG draws them over the reference map found beside the model
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
     assert "reference map: drawn under the new samples" in (tmp_path / "p.log").read_text()
@@ -127,6 +135,59 @@ def test_project__swapped_alleles_and_missing_variants(ddvi_run, sim_files, tmp_
     assert shift < 0.25 * spread
     low = project(swapped, tmp_path / "t", "--min-overlap", 0.9)
     assert low.exit_code == 2 and "at least 90% is required" in low.output
+
+
+def test_project__sparse_samples_get_wider_posteriors_and_too_sparse_ones_are_flagged(
+    ddvi_run, sim_files, tmp_path
+):
+    """The first 30 samples keep 8 % of their calls (32 of 400), the next 5 keep 4 (below the
+    bayes minimum of 5: unplaceable), the next 5 keep 12 (fewer than 2 per PC: sparse), the
+    rest are complete. Oracles: the complete samples' own posterior sd and position (infer's
+    table), and the flag rule."""
+    dosage = sim_files["dosage"].copy()
+    rng = np.random.default_rng(0)
+    for j in range(30):
+        dosage[rng.permutation(400) >= 32, j] = -1
+    for j in range(30, 35):
+        dosage[rng.permutation(400) >= 4, j] = -1
+    for j in range(35, 40):
+        dosage[rng.permutation(400) >= 12, j] = -1
+    vcf = tmp_path / "sparse.vcf"
+    write_vcf(vcf, dosage, sim_files["ids"])
+    model = f"{ddvi_run}.model.pt"
+    result = invoke("project", vcf, "--model", model, "--out", tmp_path / "p", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "5 sample(s) unplaceable: fewer than 5 observed variants" in result.output
+    assert "5 sample(s) sparse: fewer than 20 observed variants" in result.output
+    table = pd.read_csv(tmp_path / "p.embedding.tsv", sep="\t")
+    full = pd.read_csv(f"{ddvi_run}.embedding.tsv", sep="\t")
+    assert list(table["STATUS"][:30]) == ["ok"] * 30
+    assert list(table["STATUS"][30:35]) == ["unplaceable"] * 5
+    assert table.loc[30:34, ["DIM1", "DIM2"]].isna().all().all()  # never drawn at the origin
+    assert list(table["STATUS"][35:40]) == ["sparse"] * 5
+    assert (table["N_OBSERVED"][:30] == 32).all() and (table["N_OBSERVED"][40:] == 400).all()
+    sd = np.hypot(table["DIM1_SD"], table["DIM2_SD"])
+    sd_complete = np.hypot(full["DIM1_SD"], full["DIM2_SD"])
+    assert sd[:30].median() > 1.5 * sd_complete[:30].median()  # wider with 8 % of the calls
+    assert (table["AREA90"][:30] > 0).all() and (table["MODES"][:30] >= 1).all()
+    # complete samples are placed as from a complete file (the integrated draws are unbiased)
+    shift = np.hypot(
+        *(
+            table.loc[35:, ["DIM1", "DIM2"]].to_numpy()
+            - full.loc[35:, ["DIM1", "DIM2"]].to_numpy()
+        ).T
+    )
+    assert np.median(shift) < 0.5 * np.median(sd_complete)
+    page = (tmp_path / "p.html").read_text()
+    assert '"clouds":{"150":' in page  # the first new sample, after 150 reference samples
+    log = (tmp_path / "p.log").read_text()
+    assert (
+        "projection: bayes" in log and "unplaceable samples (too few observed variants): 5" in log
+    )
+    # the table reads back without the unplaceable rows
+    from ddvi_genomics.genotype.outputs.files import read_embedding_table
+
+    assert len(read_embedding_table(tmp_path / "p.embedding.tsv")) == 145
 
 
 def test_evaluate_and_plot_commands(ddvi_run, sim_files, tmp_path):

@@ -10,10 +10,12 @@ import pytest
 
 from ddvi_genomics.genotype.pca.decomposition import GenotypePCA
 from ddvi_genomics.genotype.pca.projection import (
+    MIN_OBSERVED_BAYES,
     MIN_OBSERVED_PER_PC,
     ObservedSums,
     ReferenceSpace,
     chi2_2d_radius,
+    min_observed,
     project_dosage,
     project_observed,
 )
@@ -152,13 +154,24 @@ def test_too_few_observed_loci__unplaceable_not_drawn_at_the_origin():
     pca = GenotypePCA(3)
     pca.fit_transform(dosage[:, :90])
     new = dosage[:, 90:].copy()
-    new[MIN_OBSERVED_PER_PC * 3 - 1 :, 0] = -1  # one locus short of the minimum
-    new[MIN_OBSERVED_PER_PC * 3 :, 1] = -1  # exactly the minimum
-    for method in ("bayes", "lsq", "mean-impute"):
+    k = 3
+    new[MIN_OBSERVED_PER_PC * k - 1 :, 0] = -1  # one locus short of 2 per PC
+    new[MIN_OBSERVED_PER_PC * k :, 1] = -1  # exactly 2 per PC
+    new[MIN_OBSERVED_BAYES - 1 :, 2] = -1  # one short of the bayes minimum
+    new[MIN_OBSERVED_BAYES:, 3] = -1  # exactly the bayes minimum
+    expected = {
+        "lsq": ["unplaceable", "ok", "unplaceable", "unplaceable", "ok"],
+        "mean-impute": ["unplaceable", "ok", "unplaceable", "unplaceable", "ok"],
+        "bayes": ["sparse", "ok", "unplaceable", "sparse", "ok"],
+    }
+    for method, status in expected.items():
         out = project_dosage(pca, new, method)
-        assert list(out.placeable[:3]) == [False, True, True]
-        assert np.isnan(out.scores[0]).all() and np.isfinite(out.scores[1:]).all()
-        assert out.n_observed[0] == MIN_OBSERVED_PER_PC * 3 - 1
+        assert list(out.status[:5]) == status, method
+        placed = out.status[:5] != "unplaceable"
+        assert (
+            np.isnan(out.scores[:5][~placed]).all() and np.isfinite(out.scores[:5][placed]).all()
+        )
+        assert min_observed(method, k) == (MIN_OBSERVED_BAYES if method == "bayes" else 2 * k)
 
 
 def test_draws__have_the_reported_mean_and_covariance():

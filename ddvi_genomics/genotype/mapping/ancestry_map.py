@@ -31,11 +31,19 @@ from ..counts import alt_allele_frequency
 from ..errors import InputError, check_range
 from ..matrix import GenotypeMatrix, VariantTable
 from ..pca.decomposition import GenotypePCA, check_polymorphic_in_fit_samples, clamp_n_components
-from ..pca.outofcore import store_pca
+from ..pca.outofcore import store_observed_sums, store_pca
+from ..pca.projection import (
+    DEFAULT_PROJECTION,
+    min_observed,
+    observed_sums,
+    project_observed,
+    space_for,
+)
 from ..qc.outofcore import store_qc
 from ..qc.recipe import DEFAULT_QC, QCOptions, QCReport
 from ..readers import read_genotypes
 from ..readers.store import read_store_variants, store_sample_ids
+from ..readers.store_tasks import dask_scheduler
 from ..samples import select_samples
 from .ancestry_model import AncestryModel
 from .embed import LABEL_GUIDED_METHODS, METHODS, embed
@@ -187,6 +195,7 @@ def infer(
     memory_mib: float | None = None,
     compile: str = "auto",
     pca_fit_samples: Sequence[str] | frozenset[str] | None = None,
+    projection: str = DEFAULT_PROJECTION,
 ) -> AncestryMap:
     """Fit a 2-D ancestry map of genotypes; write nothing.
 
@@ -226,6 +235,9 @@ def infer(
         Fit the PCA (allele frequencies included) on these samples only, e.g. an unrelated
         reference panel, and project every sample onto it (PLINK: ``--pca`` on the subset, then
         ``--score``). The QC still runs on every sample.
+    projection : {"bayes", "lsq", "mean-impute"}
+        How the samples outside ``pca_fit_samples`` get their scores from their observed calls
+        (:mod:`~ddvi_genomics.genotype.pca.projection`; ``mean-impute`` is PLINK's ``--score``).
 
     Returns
     -------
@@ -242,7 +254,9 @@ def infer(
     if pca_fit_samples is not None:
         fit = select_samples(list(gm.sample_id), pca_fit_samples, "--pca-fit")
     with stages("pca", f"{gm.n_variants:,} variants x {gm.n_samples:,} samples"):
-        pca, reference_pcs = fit_pca(gm, n_pcs, seed=seed, memory_mib=memory_mib, fit_samples=fit)
+        pca, reference_pcs = fit_pca(
+            gm, n_pcs, seed=seed, memory_mib=memory_mib, fit_samples=fit, projection=projection
+        )
     return _finish_map(
         stages, np.asarray(gm.sample_id), gm.sample_family, VariantTable.of(gm), report, pca,
         reference_pcs, aligned, method=method, config=config, seed=seed, device=device,
@@ -299,6 +313,7 @@ def infer_store(
     pca_fit_samples: Sequence[str] | frozenset[str] | None = None,
     compile: str = "auto",
     samples: Sequence[str] | frozenset[str] | None = None,
+    projection: str = DEFAULT_PROJECTION,
 ) -> AncestryMap:
     """:func:`infer` on a VCF Zarr store with QC and PCA out of core on Dask.
 
@@ -338,6 +353,19 @@ def infer_store(
         full, reference_pcs, _ = store_pca(
             store, n_fit, qc=store_report, scheduler=scheduler, fit_samples=fit, verbose=verbose
         )
+        others = (
+            np.array([], dtype=np.int64) if fit is None else np.setdiff1d(np.arange(n_samp), fit)
+        )
+        if projection != "mean-impute" and len(others):
+            map_pca = full.truncated(n_pcs)
+            kept = np.arange(n_samp) if store_report.samples is None else store_report.samples
+            with dask_scheduler(scheduler):
+                sums = store_observed_sums(
+                    store, map_pca, store_report, np.asarray(kept)[others], verbose=verbose
+                )
+            reference_pcs[others, :n_pcs] = _projected_outside_fit(
+                map_pca, sums, projection, sample_id[others]
+            )
     aligned = align_labels(labels, sample_id)
     return _finish_map(
         stages, sample_id, None, variants, store_report.report(), full.truncated(n_pcs),
@@ -392,13 +420,16 @@ def fit_pca(
     seed: int = 0,
     memory_mib: float | None = None,
     fit_samples: np.ndarray | None = None,
+    projection: str = DEFAULT_PROJECTION,
 ) -> tuple[GenotypePCA, np.ndarray]:
     """Fit the PCA front end.
 
     Parameters
     ----------
     fit_samples : np.ndarray of int, optional
-        Columns of ``gm`` to fit on; every sample is then projected (``transform``).
+        Columns of ``gm`` to fit on; the other samples are then projected, their first
+        ``n_pcs`` scores by ``projection`` (:mod:`~..pca.projection`) from their observed calls.
+    projection : {"bayes", "lsq", "mean-impute"}
 
     Returns
     -------
@@ -415,12 +446,37 @@ def fit_pca(
     pca = GenotypePCA(n_fit, seed=library_seed(seed, "pca"), memory_mib=memory_mib)
     if fit_samples is None:
         scores = pca.fit_transform(gm.dosage)
-    else:
-        subset = gm.dosage[:, np.asarray(fit_samples)]
-        check_polymorphic_in_fit_samples(alt_allele_frequency(subset))
-        pca.fit_transform(subset)
-        scores = pca.transform(gm.dosage)
-    return pca.truncated(n_pcs), scores
+        return pca.truncated(n_pcs), scores
+    subset = gm.dosage[:, np.asarray(fit_samples)]
+    check_polymorphic_in_fit_samples(alt_allele_frequency(subset))
+    pca.fit_transform(subset)
+    scores = pca.transform(gm.dosage)  # the fit samples' scores are U S
+    map_pca = pca.truncated(n_pcs)
+    others = np.setdiff1d(np.arange(gm.n_samples), fit_samples)
+    if projection != "mean-impute" and len(others):
+        sums = observed_sums(map_pca, gm.dosage[:, others], memory_mib=memory_mib)
+        scores[others, :n_pcs] = _projected_outside_fit(
+            map_pca, sums, projection, gm.sample_id[others]
+        )
+    return map_pca, scores
+
+
+def _projected_outside_fit(pca: GenotypePCA, sums, projection: str, sample_id) -> np.ndarray:
+    """Scores ``(n, k)`` of the samples outside ``--pca-fit``; refuse any that cannot be placed."""
+    projected = project_observed(sums, space_for(pca, projection), projection)
+    if not projected.placeable.all():
+        first = sample_id[int(np.flatnonzero(~projected.placeable)[0])]
+        raise InputError(
+            f"--pca-fit: {int((~projected.placeable).sum())} sample(s) outside the fit set have "
+            f"fewer than {min_observed(projection, pca.n_components)} called variants (first "
+            f"{first!r}); remove them (--mind) or use --projection mean-impute"
+        )
+    log.info(
+        "--pca-fit: %d samples outside the fit set projected (%s) on %d PCs; called variants "
+        "per sample: median %d", len(sample_id), projection, pca.n_components,
+        int(np.median(projected.n_observed)),
+    )  # fmt: skip
+    return projected.scores
 
 
 def align_labels(labels, sample_id: np.ndarray) -> pd.DataFrame | None:

@@ -22,16 +22,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...core.runtime import resolve_device, seeded_global_rng
+from ...core.runtime import library_seed, resolve_device, seeded_global_rng
 from ...core.training import load_plain
 from ..atomic import written_atomically
 from ..contigs import normalize_contig
 from ..errors import InputError
 from ..matrix import GenotypeMatrix, VariantTable, flip_alleles
 from ..pca.decomposition import GenotypePCA, patterson_block
+from ..pca.projection import (
+    DEFAULT_PROJECTION,
+    ObservedSums,
+    ProjectedScores,
+    project_dosage,
+    project_observed,
+    space_for,
+)
 from ..readers.store import as_strings, dosage_from_calls, open_root, variant_arrays
 from ..samples import select_samples
 from .embed import NETWORK_FAMILIES, class_probabilities, posterior_summary
+from .map_posterior import integrated_posterior, region_summary
 
 MODEL_FORMAT = "ddvi-genomics/AncestryModel"
 #: Version 2: plain data only (tensors instead of NumPy arrays), the method's network by family
@@ -39,6 +48,8 @@ MODEL_FORMAT = "ddvi-genomics/AncestryModel"
 MODEL_FORMAT_VERSION = 2
 #: Methods whose map can place new samples.
 PROJECTABLE_METHODS = ("ddvi", "vae", "pca", "ddvi-semi")
+#: Draws of an incomplete sample's map posterior (its cloud, region area and modes).
+REGION_DRAWS = 100
 
 
 @dataclasses.dataclass
@@ -145,6 +156,15 @@ class Projection:
     class_probs : np.ndarray, shape (n, n_populations), or None
         Label-guided maps: population probabilities, columns in the order of ``class_names``.
     class_names : tuple of str
+    scores : ProjectedScores, optional
+        The PC-space projection: method, per-sample covariance, observed loci, placeability.
+    map_draws : np.ndarray, shape (n_draws, n, 2), or None
+        Draws of each sample's map posterior, integrated over its PC-score uncertainty (None
+        when every sample is complete: then ``coords`` and ``sd`` are today's posterior summary).
+    area90 : np.ndarray, shape (n,), or None
+        Area of each sample's 90 % highest-density map region (from ``map_draws``).
+    n_modes : np.ndarray of int, shape (n,), or None
+        Separate pieces of that region: 2 or more means the sample may belong to several places.
     """
 
     sample_id: np.ndarray
@@ -154,6 +174,17 @@ class Projection:
     alignment: AlignmentReport
     class_probs: np.ndarray | None = None
     class_names: tuple = ()
+    scores: ProjectedScores | None = None
+    map_draws: np.ndarray | None = None
+    area90: np.ndarray | None = None
+    n_modes: np.ndarray | None = None
+
+    @property
+    def status(self) -> np.ndarray:
+        """Per sample: ``ok``, ``sparse`` or ``unplaceable`` (:attr:`ProjectedScores.status`)."""
+        if self.scores is None:
+            return np.full(len(self.sample_id), "ok", dtype=object)
+        return self.scores.status
 
 
 @dataclasses.dataclass
@@ -217,7 +248,14 @@ class AncestryModel:
     def _inputs(self, pcs: np.ndarray) -> np.ndarray:
         return (np.asarray(pcs) / self.input_scale).astype(np.float32)
 
-    def project(self, genotypes: GenotypeMatrix, *, min_overlap: float = 0.0) -> Projection:
+    def project(
+        self,
+        genotypes: GenotypeMatrix,
+        *,
+        min_overlap: float = 0.0,
+        projection: str = DEFAULT_PROJECTION,
+        region_draws: int = REGION_DRAWS,
+    ) -> Projection:
         """Place new samples on the map.
 
         Parameters
@@ -226,6 +264,12 @@ class AncestryModel:
             Any variant order, any subset; matched to the model by contig, position and alleles.
         min_overlap : float
             Refuse (``InputError``) when fewer than this fraction of the model's variants are found.
+        projection : {"bayes", "lsq", "mean-impute"}
+            How PC scores are estimated from the observed calls
+            (:mod:`~ddvi_genomics.genotype.pca.projection`); ``mean-impute`` is ``plink2
+            --score``'s behaviour and the only one without a covariance.
+        region_draws : int
+            Draws of each incomplete sample's map posterior (its cloud, area and modes).
 
         Returns
         -------
@@ -234,14 +278,24 @@ class AncestryModel:
         self._check_can_project()
         dosage, report = align_variants(genotypes, self.variants)
         self._check_overlap(report, min_overlap)
-        return self._place(np.asarray(genotypes.sample_id), self.pca.transform(dosage), report)
+        scores = project_dosage(self.pca, dosage, projection)
+        return self._place(np.asarray(genotypes.sample_id), scores, report, region_draws)
 
-    def project_store(self, store, *, min_overlap: float = 0.0, samples=None) -> Projection:
+    def project_store(
+        self,
+        store,
+        *,
+        min_overlap: float = 0.0,
+        samples=None,
+        projection: str = DEFAULT_PROJECTION,
+        region_draws: int = REGION_DRAWS,
+    ) -> Projection:
         """:meth:`project` for a VCF Zarr store, read one chunk of variants at a time.
 
-        The PC scores ``X^T V`` are summed chunk by chunk over the model's variants found in the
-        store (absent ones are mean-imputed, so they add nothing), so memory holds one chunk and
-        the scores whatever the store's size.
+        The sums over each sample's observed loci (:class:`~..pca.projection.ObservedSums`)
+        are accumulated chunk by chunk over the model's variants found in the store (absent
+        ones are missing in every sample), so memory holds one chunk and ``n x k^2`` sums
+        whatever the store's size.
 
         Parameters
         ----------
@@ -249,6 +303,8 @@ class AncestryModel:
         min_overlap : float
         samples : sequence of str, optional
             Project these samples (in this order); default all.
+        projection, region_draws
+            As :meth:`project`.
         """
         self._check_can_project()
         root = open_root(store)
@@ -261,7 +317,8 @@ class AncestryModel:
         mean, inv_scale = 2 * pca.allele_frequency_, 1.0 / pca.scale_
         calls = root["call_genotype"]
         step = int(calls.chunks[0])
-        scores = np.zeros((len(keep), pca.components_.shape[0]))
+        space = space_for(pca, projection)
+        sums = ObservedSums(len(keep), pca.components_.shape[0])
         for lo in range(0, calls.shape[0], step):
             rows = np.flatnonzero((source >= lo) & (source < lo + step))  # model variants here
             if not len(rows):
@@ -270,8 +327,9 @@ class AncestryModel:
             dosage = dosage_from_calls(block)[0][source[rows] - lo]
             dosage[swapped[rows]] = flip_alleles(dosage[swapped[rows]])
             x = patterson_block(dosage, mean[rows], inv_scale[rows])
-            scores += x.T @ pca.components_[:, rows].T
-        return self._place(sample_id[keep], scores, report)
+            sums.add(x, dosage >= 0, pca.components_[:, rows].T)
+        scores = project_observed(sums, space, projection)
+        return self._place(sample_id[keep], scores, report, region_draws)
 
     def _check_can_project(self) -> None:
         if not self.can_project:
@@ -289,11 +347,55 @@ class AncestryModel:
                 f"{min_overlap:.0%} is required"
             )
 
-    def _place(self, sample_id: np.ndarray, pcs: np.ndarray, report) -> Projection:
-        """Embed projected PC scores (n, n_pcs) and assemble the :class:`Projection`."""
-        coords, sd = self.embed_pcs(pcs)
-        probs = self.class_probabilities(pcs)
-        return Projection(sample_id, coords, sd, pcs, report, probs, self.class_names)
+    def _place(
+        self, sample_id: np.ndarray, scores: ProjectedScores, report, region_draws: int
+    ) -> Projection:
+        """Embed projected PC scores and assemble the :class:`Projection`.
+
+        Complete samples (zero covariance everywhere) get today's posterior summary. Otherwise
+        every placeable sample's map posterior is integrated over its PC-score distribution
+        (:func:`~.map_posterior.integrated_posterior`); unplaceable samples get NaN.
+        """
+        pcs, ok = scores.scores, scores.placeable
+        n = len(sample_id)
+        coords = np.full((n, 2), np.nan)
+        sd = (
+            None if self.method == "pca" and scores.covariance is None else np.full((n, 2), np.nan)
+        )
+        draws = area = modes = None
+        probs = None
+        if ok.any():
+            placed = scores.subset(ok)
+            if not placed.has_spread():
+                coords[ok], sd_ok = self.embed_pcs(placed.scores)
+                if sd is not None and sd_ok is not None:
+                    sd[ok] = sd_ok
+                elif sd is not None:
+                    sd = None
+            else:
+                cloud = self._map_draws(placed, region_draws)
+                draws = np.full((region_draws, n, 2), np.nan)
+                draws[:, ok] = cloud
+                coords[ok], sd[ok] = cloud.mean(0), cloud.std(0, ddof=1)
+                area, modes = np.full(n, np.nan), np.zeros(n, dtype=np.int64)
+                area[ok], modes[ok] = region_summary(cloud)
+            class_probs = self.class_probabilities(placed.scores)
+            if class_probs is not None:
+                probs = np.full((n, class_probs.shape[1]), np.nan)
+                probs[ok] = class_probs
+        return Projection(
+            sample_id, coords, sd, pcs, report, probs, self.class_names, scores, draws, area,
+            modes,
+        )  # fmt: skip
+
+    def _map_draws(self, scores: ProjectedScores, n_draws: int) -> np.ndarray:
+        """Map-posterior draws ``(n_draws, n, 2)`` of samples with uncertain PC scores."""
+        if self.method == "pca":  # the map is PC1-2: its posterior is the projection's
+            rng = np.random.default_rng(library_seed(self.seed, "pc-draws"))
+            return scores.draws(n_draws, rng)[..., :2]
+        return integrated_posterior(
+            self.network, scores, self.input_scale, n_draws=n_draws, seed=self.seed
+        )
 
     def to(self, device: str | torch.device) -> AncestryModel:
         """Move the network to ``device`` (``"auto"`` resolved); return self."""
@@ -321,6 +423,7 @@ class AncestryModel:
                 "allele_frequency": torch.as_tensor(self.pca.allele_frequency_),
                 "components": torch.as_tensor(self.pca.components_),
                 "eigenvalues": torch.as_tensor(self.pca.eigenvalues_),
+                **_residual_state(self.pca),
             },
             "input_scale": float(self.input_scale),
             "seed": int(self.seed),
@@ -360,6 +463,10 @@ class AncestryModel:
                 p["allele_frequency"].numpy(),
                 p["components"].numpy(),
                 eigenvalues=p["eigenvalues"].numpy(),
+                # absent from models written before projection with uncertainty
+                singular_values=_optional_array(p.get("singular_values")),
+                total_variance=p.get("total_variance"),
+                n_fit_samples=p.get("n_fit_samples"),
             )
             network = _network_from_payload(payload["network"])
             return cls(
@@ -402,6 +509,21 @@ class AncestryModel:
                 f"'ddvi-genomics infer' are accepted): {first}"
             ) from None
         return cls.from_payload(payload, source=str(path)).to(device)
+
+
+def _residual_state(pca: GenotypePCA) -> dict:
+    """Return what projection with uncertainty needs of the PCA (plain data for the model file)."""
+    if not all(hasattr(pca, n) for n in ("singular_values_", "total_variance_", "n_fit_samples_")):
+        return {}
+    return {
+        "singular_values": torch.as_tensor(pca.singular_values_),
+        "total_variance": float(pca.total_variance_),
+        "n_fit_samples": int(pca.n_fit_samples_),
+    }
+
+
+def _optional_array(value):
+    return None if value is None else value.numpy()
 
 
 def _network_from_payload(net: dict | None):

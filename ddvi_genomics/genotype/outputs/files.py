@@ -25,6 +25,7 @@ this run does not produce (a stale ``.metrics.json``) are removed, so the set st
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -46,6 +47,8 @@ from .plink_files import write_afreq, write_allele_weights, write_eigenval, writ
 from .plots import plot_embedding
 from .runlog import RunLog, is_failure_log
 
+log = logging.getLogger("ddvi_genomics")
+
 INFER_SUFFIXES = (
     ".embedding.tsv",
     ".eigenvec",
@@ -63,7 +66,7 @@ INFER_SUFFIXES = (
     ".prune.out",
     ".html",
 )
-PROJECT_SUFFIXES = (".embedding.tsv", ".proba.tsv", ".pcscores", ".png", ".log")
+PROJECT_SUFFIXES = (".embedding.tsv", ".proba.tsv", ".pcscores", ".png", ".html", ".log")
 
 
 class OutputSet:
@@ -231,7 +234,7 @@ def _alive(pid: int) -> bool:
 
 def write_table(table: pd.DataFrame, path) -> None:
     """Write an embedding table as TSV with 6 significant digits."""
-    table.to_csv(path, sep="\t", index=False, float_format="%.6g")
+    table.to_csv(path, sep="\t", index=False, float_format="%.6g", na_rep="NA")
 
 
 def write_map(
@@ -352,21 +355,26 @@ def write_projection_into(
 ) -> list[Path]:
     """Write the projected samples' files into an open :class:`OutputSet`; publish it.
 
-    ``PREFIX.embedding.tsv`` (coordinates, sd, label-guided calls), ``PREFIX.pcscores`` (the
-    samples' PC scores on the reference axes, as ``infer`` writes them), ``PREFIX.png`` (the new
-    samples over the reference map when ``reference``, an embedding table read by
-    :func:`read_embedding_table`, is given; alone otherwise), ``PREFIX.proba.tsv`` for
-    label-guided maps, and the end of ``PREFIX.log``.
+    ``PREFIX.embedding.tsv`` (coordinates, sd, ``N_OBSERVED``, ``STATUS``, and for incomplete
+    samples ``AREA90`` / ``MODES`` of their map posterior; label-guided calls),
+    ``PREFIX.pcscores`` (the PC scores on the reference axes, with ``PC1_SD PC2_SD PC1_PC2_COV``
+    when the projection has a covariance), ``PREFIX.png`` and ``PREFIX.html`` (the new samples
+    over the reference map when ``reference``, an embedding table read by
+    :func:`read_embedding_table`, is given; alone otherwise; 90 % regions as ellipses, and in
+    the HTML each sample's posterior cloud on a click), ``PREFIX.proba.tsv`` for label-guided
+    maps, and the end of ``PREFIX.log``.
     """
-    table = embedding_table(projection.sample_id, projection.coords, projection.sd)
+    table = projection_table(projection, min_confidence)
     names = projection.class_names
-    add_population_calls(table, projection.class_probs, names, min_confidence)
     probabilities = probability_table(projection.sample_id, projection.class_probs, names)
     if probabilities is not None:
         write_table(probabilities, out.path(".proba.tsv"))
     write_table(table, out.path(".embedding.tsv"))
-    write_table(pc_score_table(projection.sample_id, projection.pcs), out.path(".pcscores"))
+    write_table(projected_score_table(projection), out.path(".pcscores"))
+    status = projection.status
+    placed = status != "unplaceable"
     calls = table["PRED_POP"].fillna("NA").astype(str).to_numpy() if "PRED_POP" in table else None
+    regions = None if projection.map_draws is None else _draw_covariance(projection.map_draws)
     ref = None
     if reference is not None:
         ref = (
@@ -374,20 +382,36 @@ def write_projection_into(
             _labels(reference, "POP"),
             _labels(reference, "SUPER_POP"),
         )
+    title = f"{int(placed.sum())} projected samples" + (
+        " over the reference map" if ref is not None else ""
+    )
     plot_embedding(
-        projection.coords,
-        calls,
+        projection.coords[placed],
+        None if calls is None else calls[placed],
         None,
-        sd=projection.sd,
-        title=f"{len(projection.sample_id)} projected samples"
-        + (" over the reference map" if ref is not None else ""),
+        sd=None if projection.sd is None else projection.sd[placed],
+        title=title,
         path=out.path(".png"),
         reference=ref,
+        regions=None if regions is None else regions[placed],
     )
+    _write_projection_html(out.path(".html"), projection, placed, ref, title)
+    unplaceable = [str(s) for s in projection.sample_id[~placed]]
+    scores = projection.scores
     runlog.write(
         [
             f"variants: {json.dumps(projection.alignment.to_dict())}",
             f"samples: {len(projection.sample_id)}",
+            f"projection: {scores.method if scores is not None else 'mean-impute'}"
+            + (
+                f"; observed variants per sample: median {int(np.median(scores.n_observed))}, "
+                f"min {int(scores.n_observed.min())}"
+                if scores is not None and len(scores.n_observed)
+                else ""
+            ),
+            f"unplaceable samples (too few observed variants): {len(unplaceable)}"
+            + (f", first {unplaceable[0]!r}" if unplaceable else ""),
+            f"sparse samples (placed; the prior dominates): {int((status == 'sparse').sum())}",
             "reference map: "
             + (
                 "drawn under the new samples"
@@ -397,6 +421,63 @@ def write_projection_into(
         ]
     )
     return _publish_then_close(out, runlog)
+
+
+def projection_table(projection: Projection, min_confidence: float = 0.5) -> pd.DataFrame:
+    """``#IID DIM1 DIM2 [DIM1_SD DIM2_SD] N_OBSERVED STATUS [AREA90 MODES] [PRED_POP ...]``."""
+    table = embedding_table(projection.sample_id, projection.coords, projection.sd)
+    if projection.scores is not None:
+        table["N_OBSERVED"] = projection.scores.n_observed
+    table["STATUS"] = projection.status
+    if projection.area90 is not None:
+        table["AREA90"], table["MODES"] = projection.area90, projection.n_modes
+        table.loc[projection.status == "unplaceable", "MODES"] = np.nan
+    names = projection.class_names
+    add_population_calls(table, projection.class_probs, names, min_confidence)
+    return table
+
+
+def projected_score_table(projection: Projection) -> pd.DataFrame:
+    """``#IID PC1 ..`` with ``PC1_SD PC2_SD PC1_PC2_COV N_OBSERVED STATUS`` when known."""
+    table = pc_score_table(projection.sample_id, projection.pcs)
+    scores = projection.scores
+    if scores is not None and scores.covariance is not None and projection.pcs.shape[1] >= 2:
+        cov = scores.covariance
+        table["PC1_SD"] = np.sqrt(np.clip(cov[:, 0, 0], 0, None))
+        table["PC2_SD"] = np.sqrt(np.clip(cov[:, 1, 1], 0, None))
+        table["PC1_PC2_COV"] = cov[:, 0, 1]
+    if scores is not None:
+        table["N_OBSERVED"] = scores.n_observed
+        table["STATUS"] = projection.status
+    return table
+
+
+def _draw_covariance(draws: np.ndarray) -> np.ndarray:
+    """Covariance of each sample's draws ``(n_draws, n, 2)`` -> ``(n, 2, 2)``."""
+    centred = draws - draws.mean(0)
+    return np.einsum("dni,dnj->nij", centred, centred) / max(len(draws) - 1, 1)
+
+
+def _write_projection_html(path, projection: Projection, placed, ref, title: str) -> None:
+    """Write the interactive map: reference samples, then the placed new samples and clouds."""
+    coords = projection.coords[placed]
+    ids = list(projection.sample_id[placed])
+    pops = ["new samples"] * len(ids)
+    sups = ["projected"] * len(ids)
+    sd = projection.sd[placed] if projection.sd is not None else np.full((len(ids), 2), np.nan)
+    clouds = [None] * len(ids)
+    if projection.map_draws is not None:
+        clouds = list(np.swapaxes(projection.map_draws[:, placed], 0, 1))
+    if ref is not None:
+        ref_coords, ref_pop, ref_sup = ref
+        n_ref = len(ref_coords)
+        ids = [f"reference {i + 1}" for i in range(n_ref)] + ids
+        pops = list(ref_pop if ref_pop is not None else ["reference"] * n_ref) + pops
+        sups = list(ref_sup if ref_sup is not None else ["reference"] * n_ref) + sups
+        coords = np.concatenate([ref_coords, coords])
+        sd = np.concatenate([np.full((n_ref, 2), np.nan), sd])
+        clouds = [None] * n_ref + clouds
+    write_html_map(path, ids, coords, sd, pops, sups, title=title, clouds=clouds)
 
 
 def _labels(table: pd.DataFrame, column: str):
@@ -430,6 +511,14 @@ def read_embedding_table(path) -> pd.DataFrame:
         Missing file or columns, repeated IDs, or coordinates that are not finite numbers.
     """
     df = _read_id_table(path, "embedding file", ("DIM1", "DIM2"))
+    if "STATUS" in df:  # project's samples with too few observed variants have no coordinates
+        unplaceable = (df["STATUS"] == "unplaceable").to_numpy()
+        if unplaceable.any():
+            log.warning(
+                "%s: %d unplaceable sample(s) left out (first %r)",
+                path, int(unplaceable.sum()), df.index[np.flatnonzero(unplaceable)[0]],
+            )  # fmt: skip
+            df = df[~unplaceable]
     coords = df[["DIM1", "DIM2"]].apply(pd.to_numeric, errors="coerce").to_numpy(float)
     bad = ~np.isfinite(coords).all(1)
     if bad.any():

@@ -3,7 +3,8 @@
 Hover a sample for its ID, population and coordinates with their posterior standard deviations;
 click a population (or a super-population heading) in the legend to hide or show it; tick
 "uncertainty" to draw each sample's 1-sd ellipse; scroll to zoom, drag to pan, double-click to
-reset. Colours and marker shapes follow the PNG (one colour family per super-population, a shape
+reset. A projected sample whose map posterior was drawn (``project`` of an incomplete sample) is
+outlined; click it to show or hide its posterior cloud. Colours and marker shapes follow the PNG (one colour family per super-population, a shape
 per population within it). The file needs no network and no library, so it opens on an offline
 cluster node, and stays small (about 100 bytes per sample).
 
@@ -35,16 +36,21 @@ def _hex(rgba) -> str:
     return "#" + "".join(f"{int(round(255 * c)):02x}" for c in rgba[:3])
 
 
-def map_data(sample_id, coords, sd=None, population=None, super_population=None) -> dict:
+def map_data(
+    sample_id, coords, sd=None, population=None, super_population=None, clouds=None
+) -> dict:
     """Build the JSON the page draws: samples, and populations with colour, shape and group.
 
     Parameters
     ----------
     sample_id : array_like of str, shape (n,)
     coords : np.ndarray, shape (n, 2)
+        Finite (leave unplaceable samples out).
     sd : np.ndarray, shape (n, 2), optional
     population, super_population : array_like of str, shape (n,), optional
         Missing labels (None, NaN, "") show as "unlabelled".
+    clouds : list of (np.ndarray of shape (n_draws, 2) or None), length n, optional
+        Posterior draws shown on demand (click the sample).
     """
     coords = np.asarray(coords, dtype=float)
     n = len(coords)
@@ -71,7 +77,18 @@ def map_data(sample_id, coords, sd=None, population=None, super_population=None)
         [str(i), round(float(x), 5), round(float(y), 5), _finite(a), _finite(b), p]
         for i, (x, y), (a, b), p in zip(sample_id, coords, sd, pops)
     ]
-    return {"legend": legend, "samples": samples, "has_sd": bool(np.isfinite(sd).any())}
+    cloud_data = {}
+    for i, cloud in enumerate(clouds or []):
+        if cloud is not None:
+            finite = np.asarray(cloud, dtype=float)
+            finite = finite[np.isfinite(finite).all(1)]
+            cloud_data[str(i)] = [[round(float(x), 4), round(float(y), 4)] for x, y in finite]
+    return {
+        "legend": legend,
+        "samples": samples,
+        "has_sd": bool(np.isfinite(sd).any()),
+        "clouds": cloud_data,
+    }
 
 
 def _finite(value: float):
@@ -85,9 +102,9 @@ def _safe_json(data: dict) -> str:
 
 
 def write_html_map(path, sample_id, coords, sd=None, population=None, super_population=None,
-                   *, title: str = "Ancestry map") -> Path:  # fmt: skip
+                   *, title: str = "Ancestry map", clouds=None) -> Path:  # fmt: skip
     """Write the interactive map to ``path`` (see the module docstring); return the path."""
-    data = map_data(sample_id, coords, sd, population, super_population)
+    data = map_data(sample_id, coords, sd, population, super_population, clouds)
     page = (
         _PAGE.replace("__TITLE__", html.escape(title))
         .replace("__SHAPES__", json.dumps(SHAPES))
@@ -111,7 +128,7 @@ body{font:13px system-ui,sans-serif;margin:0;display:flex;height:100vh}
 border-radius:3px;display:none;font-size:12px;white-space:pre}
 h1{font-size:14px;margin:0 0 6px}
 </style></head><body>
-<div id="plot"><svg id="svg" xmlns="http://www.w3.org/2000/svg"><g id="ell"></g><g id="pts"></g></svg>
+<div id="plot"><svg id="svg" xmlns="http://www.w3.org/2000/svg"><g id="ell"></g><g id="pts"></g><g id="cloud"></g></svg>
 <div id="tip"></div></div>
 <div id="side"><h1>__TITLE__</h1>
 <label><input type="checkbox" id="unc"> uncertainty (1 sd)</label>
@@ -123,6 +140,7 @@ const DATA = JSON.parse(document.getElementById("data").textContent);
 const SHAPES = __SHAPES__;
 const svg = document.getElementById("svg"), pts = document.getElementById("pts");
 const ell = document.getElementById("ell"), tip = document.getElementById("tip");
+const cloud = document.getElementById("cloud"), shown = new Set();
 const NS = "http://www.w3.org/2000/svg";
 const style = {}; DATA.legend.forEach(l => style[l.name] = l);
 const hidden = new Set();
@@ -144,6 +162,7 @@ function draw() {
   for (const el of ell.children) {
     el.style.display = showSd && !hidden.has(DATA.samples[+el.dataset.i][5]) ? "" : "none";
   }
+  for (const c of cloud.children) c.setAttribute("r", 0.45 * r);
   document.getElementById("count").textContent =
     DATA.samples.filter(s => !hidden.has(s[5])).length + " of " + DATA.samples.length + " samples shown";
 }
@@ -153,6 +172,7 @@ DATA.samples.forEach((s, i) => {
   p.setAttribute("d", SHAPES[st.shape]); p.setAttribute("fill", st.colour);
   p.setAttribute("stroke", "#333"); p.setAttribute("stroke-width", "0.15");
   p.dataset.i = i; p.classList.add("pt"); pts.appendChild(p);
+  if (DATA.clouds[i]) { p.setAttribute("stroke", "#000"); p.setAttribute("stroke-width", "0.5"); }
   if (s[3] !== null && s[4] !== null) {
     const e = document.createElementNS(NS, "ellipse");
     e.setAttribute("cx", s[1]); e.setAttribute("cy", -s[2]);
@@ -166,12 +186,30 @@ pts.addEventListener("mousemove", ev => {
   const i = ev.target.dataset.i; if (i === undefined) return;
   const s = DATA.samples[+i], st = style[s[5]];
   tip.textContent = s[0] + "\\n" + s[5] + (st.group ? " (" + st.group + ")" : "") +
-    "\\nDIM1 " + fmt(s[1], s[3]) + "\\nDIM2 " + fmt(s[2], s[4]);
+    "\\nDIM1 " + fmt(s[1], s[3]) + "\\nDIM2 " + fmt(s[2], s[4]) +
+    (DATA.clouds[i] ? "\\nclick: posterior cloud" : "");
   const box = svg.getBoundingClientRect();
   tip.style.left = (ev.clientX - box.left + 12) + "px"; tip.style.top = (ev.clientY - box.top + 12) + "px";
   tip.style.display = "block";
 });
 pts.addEventListener("mouseleave", () => tip.style.display = "none");
+function drawClouds() {
+  cloud.replaceChildren();
+  for (const i of shown) {
+    const colour = style[DATA.samples[i][5]].colour;
+    for (const [x, y] of DATA.clouds[i]) {
+      const c = document.createElementNS(NS, "circle");
+      c.setAttribute("cx", x); c.setAttribute("cy", -y); c.setAttribute("r", 0.45 * size());
+      c.setAttribute("fill", colour); c.setAttribute("fill-opacity", "0.5"); c.dataset.i = i;
+      cloud.appendChild(c);
+    }
+  }
+  document.body.dataset.clouds = String(cloud.children.length);
+}
+pts.addEventListener("click", ev => {
+  const i = ev.target.dataset.i; if (i === undefined || !DATA.clouds[i]) return;
+  shown.has(i) ? shown.delete(i) : shown.add(i); drawClouds();
+});
 const legend = document.getElementById("legend");
 let lastGroup = null;
 DATA.legend.forEach(l => {

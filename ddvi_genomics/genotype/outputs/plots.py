@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..pca.projection import chi2_2d_radius
+
 _FAMILIES = [
     "Oranges",
     "Blues",
@@ -56,6 +58,7 @@ def plot_embedding(
     title: str = "",
     path=None,
     reference=None,
+    regions=None,
 ):
     """Scatter ``coords`` (n, 2) by population; save to ``path`` (PNG) when given; return the figure.
 
@@ -75,6 +78,9 @@ def plot_embedding(
         A reference map drawn faintly underneath (``project``): ``coords`` are then new samples,
         drawn on top as black-edged markers (filled by ``population`` when it is given, e.g.
         the label-guided calls).
+    regions : array, shape (n, 2, 2), optional
+        Per-sample covariance of the position: its central 90 % region is drawn as an ellipse
+        (rows with NaN are skipped).
     """
     import matplotlib
 
@@ -104,6 +110,8 @@ def plot_embedding(
             handletextpad=0.3,
             borderaxespad=0.0,
         )
+    if regions is not None:
+        draw_regions(ax, coords, np.asarray(regions, dtype=float), level=0.9)
     ax.set_xlabel("DIM1")
     ax.set_ylabel("DIM2")
     ax.set_title(title)
@@ -114,6 +122,48 @@ def plot_embedding(
         fig.savefig(path, dpi=150, format="png")
         plt.close(fig)
     return fig
+
+
+def ellipse_axes(
+    covariance: np.ndarray, level: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Full axis lengths and angles of the central ``level`` ellipses of 2-D Gaussians.
+
+    Parameters
+    ----------
+    covariance : np.ndarray, shape (n, 2, 2)
+    level : float
+
+    Returns
+    -------
+    width, height : np.ndarray, shape (n,)
+        Along the major and minor axes: ``2 r sqrt(eigenvalue)``, ``r^2`` the chi-square(2)
+        quantile of ``level``.
+    angle : np.ndarray, shape (n,)
+        Of the major axis, in degrees anticlockwise from DIM1.
+    """
+    radius = chi2_2d_radius(level)
+    eigval, eigvec = np.linalg.eigh(covariance)  # ascending
+    major = eigvec[:, :, 1]
+    width = 2 * radius * np.sqrt(np.clip(eigval[:, 1], 0, None))
+    height = 2 * radius * np.sqrt(np.clip(eigval[:, 0], 0, None))
+    return width, height, np.degrees(np.arctan2(major[:, 1], major[:, 0]))
+
+
+def draw_regions(ax, centres: np.ndarray, covariance: np.ndarray, *, level: float = 0.9) -> None:
+    """Outline each sample's central ``level`` region (Gaussian ellipse) on ``ax``."""
+    from matplotlib.collections import EllipseCollection
+
+    ok = np.isfinite(centres).all(1) & np.isfinite(covariance).all((1, 2))
+    if not ok.any():
+        return
+    width, height, angle = ellipse_axes(covariance[ok], level)
+    ax.add_collection(
+        EllipseCollection(
+            width, height, angle, units="xy", offsets=centres[ok], offset_transform=ax.transData,
+            facecolors="none", edgecolors="black", linewidths=0.6, alpha=0.7, zorder=4,
+        )
+    )  # fmt: skip
 
 
 def _scatter_populations(ax, coords, population, super_population, *, alpha):

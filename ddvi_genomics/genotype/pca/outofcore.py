@@ -40,6 +40,7 @@ from .decomposition import (
     patterson_scale,
     top_eigenpairs,
 )
+from .projection import ObservedSums
 
 
 def _chunk_scaled(store, lo, hi, keep_b, mean_b, inv_b, samples=None) -> np.ndarray:
@@ -61,6 +62,36 @@ def _chunk_loadings(store, lo, hi, keep_b, mean_b, inv_b, samples, weights) -> n
 def _chunk_project(store, lo, hi, keep_b, mean_b, inv_b, samples, loadings_b) -> np.ndarray:
     """``X_b^T V_b``: one chunk's share of every sample's scores, shape (n_samples, k)."""
     return _chunk_scaled(store, lo, hi, keep_b, mean_b, inv_b, samples).T @ loadings_b
+
+
+def _chunk_observed_sums(store, lo, hi, keep_b, mean_b, inv_b, samples, loadings_b):
+    """One chunk's share of :class:`~.projection.ObservedSums`, packed ``(n, k + k^2 + 1)``."""
+    dosage = chunk_dosage(store, lo, hi, samples)[keep_b]
+    sums = ObservedSums(dosage.shape[1], loadings_b.shape[1])
+    sums.add(patterson_block(dosage, mean_b, inv_b), dosage >= 0, loadings_b)
+    return sums.packed()
+
+
+def store_observed_sums(
+    store, pca: GenotypePCA, qc: StoreQC, samples: np.ndarray, *, verbose: bool | None = None
+) -> ObservedSums:
+    """:class:`~.projection.ObservedSums` of ``samples`` (store indices) on ``pca``, out of core.
+
+    ``pca`` is fitted on the store's QC-passing variants (``qc.keep``), in their order.
+    """
+    _, bounds = open_store_chunks(Path(store))
+    kept_before = np.concatenate([[0], np.cumsum(qc.keep)])
+    mean, inv_scale = 2 * pca.allele_frequency_, 1.0 / pca.scale_
+    tasks = [
+        (str(store), lo, hi, qc.keep[lo:hi], mean[a:b], inv_scale[a:b], samples,
+         pca.components_[:, a:b].T)
+        for lo, hi in bounds
+        for a, b in [(kept_before[lo], kept_before[hi])]
+        if b > a
+    ]  # fmt: skip
+    progress = RateProgress("pca: observed-locus sums", verbose)
+    packed = sum_over_chunks(_chunk_observed_sums, tasks, progress=progress)
+    return ObservedSums.unpacked(packed, pca.components_.shape[0])
 
 
 def store_pca(

@@ -54,9 +54,23 @@ from .decomposition import GenotypePCA, ScaledGenotypes
 PROJECTION_METHODS = ("bayes", "lsq", "mean-impute")
 """Estimators of a sample's complete-data PC scores; the first is the default."""
 
-#: A sample observed at fewer variants than this many per PC cannot be placed (``lsq`` needs at
-#: least one per PC; below two per PC every estimator is dominated by its assumptions).
+DEFAULT_PROJECTION = PROJECTION_METHODS[0]
+
+#: Covariance entries below this count as zero (a complete sample's, up to rounding).
+ZERO_SPREAD = 1e-8
+
+#: Observed variants per PC below which ``lsq`` and ``mean-impute`` cannot place a sample (least
+#: squares needs one per PC and is unstable near that; mean imputation would draw it near the
+#: origin), and below which a ``bayes`` position is flagged ``sparse`` (its prior dominates).
 MIN_OBSERVED_PER_PC = 2
+#: Fewest observed variants for a ``bayes`` position: below it the sample is unplaceable (its
+#: posterior would be little more than the prior, drawn at the centre of the map).
+MIN_OBSERVED_BAYES = 5
+
+
+def min_observed(method: str, n_components: int) -> int:
+    """Observed variants a sample needs to be placed by ``method`` on ``n_components`` PCs."""
+    return MIN_OBSERVED_BAYES if method == "bayes" else MIN_OBSERVED_PER_PC * n_components
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,6 +159,19 @@ class ObservedSums:
         self._g += observed.T.astype(np.float64) @ outer  # sum over observed i of v_i v_i^T
         self.n_observed += observed.sum(axis=0)
 
+    def packed(self) -> np.ndarray:
+        """``[h | G | n_observed]`` as one array ``(n_samples, k + k^2 + 1)`` (sums add up)."""
+        return np.concatenate([self.h, self._g, self.n_observed[:, None]], axis=1)
+
+    @classmethod
+    def unpacked(cls, packed: np.ndarray, n_components: int) -> ObservedSums:
+        """Inverse of :meth:`packed`."""
+        k = n_components
+        sums = cls(len(packed), k)
+        sums.h, sums._g = packed[:, :k].copy(), packed[:, k : k + k * k].copy()
+        sums.n_observed = np.rint(packed[:, -1]).astype(np.int64)
+        return sums
+
     @property
     def gram(self) -> np.ndarray:
         """``G`` per sample, shape (n_samples, k, k)."""
@@ -165,7 +192,7 @@ class ProjectedScores:
     n_observed : np.ndarray of int, shape (n_samples,)
         Variants with a call.
     placeable : np.ndarray of bool, shape (n_samples,)
-        At least :data:`MIN_OBSERVED_PER_PC` observed variants per PC.
+        At least :func:`min_observed` observed variants.
     method : str
     """
 
@@ -174,6 +201,32 @@ class ProjectedScores:
     n_observed: np.ndarray
     placeable: np.ndarray
     method: str
+
+    def subset(self, rows: np.ndarray) -> ProjectedScores:
+        """Return the samples ``rows`` (a bool mask or indices)."""
+        cov = None if self.covariance is None else self.covariance[rows]
+        return ProjectedScores(
+            self.scores[rows], cov, self.n_observed[rows], self.placeable[rows], self.method
+        )
+
+    def has_spread(self) -> bool:
+        """Whether any placeable sample's position is uncertain (a covariance above rounding)."""
+        if self.covariance is None or not self.placeable.any():
+            return False
+        return bool(np.abs(self.covariance[self.placeable]).max() > ZERO_SPREAD)
+
+    @property
+    def status(self) -> np.ndarray:
+        """Per sample: ``ok``, ``sparse`` or ``unplaceable``.
+
+        ``sparse``: placed with fewer than :data:`MIN_OBSERVED_PER_PC` observed variants per PC
+        (its prior dominates); ``unplaceable``: too few to place at all (NaN scores).
+        """
+        k = self.scores.shape[1]
+        sparse = self.n_observed < MIN_OBSERVED_PER_PC * k
+        out = np.where(sparse, "sparse", "ok").astype(object)
+        out[~self.placeable] = "unplaceable"
+        return out
 
     def sd(self) -> np.ndarray | None:
         """Return the standard deviation of each score, shape (n_samples, k), or None."""
@@ -235,20 +288,23 @@ def observed_sums(
     return sums
 
 
-def project_dosage(
-    pca: GenotypePCA, dosage: np.ndarray, method: str = "bayes", **kwargs
-) -> ProjectedScores:
-    """Project dosages ``(n_variants, n_samples)`` (training order, -1 missing) with ``method``.
+def space_for(pca: GenotypePCA, method: str) -> ReferenceSpace:
+    """Return the reference space ``method`` needs (``mean-impute`` needs only the loadings)."""
+    if method not in PROJECTION_METHODS:
+        raise InputError(
+            f"--projection {method!r} is not allowed; choose one of {PROJECTION_METHODS}"
+        )
+    if method == "mean-impute":  # no residual variance needed: works with any saved PCA
+        return ReferenceSpace(pca.components_.T, 1.0, np.ones(pca.components_.shape[0]))
+    return reference_space(pca)
 
-    ``mean-impute`` needs no residual variance, so it works with any saved PCA.
-    """
-    sums = observed_sums(pca, dosage, **kwargs)
-    space = (
-        ReferenceSpace(pca.components_.T, 1.0, np.ones(pca.components_.shape[0]))
-        if method == "mean-impute"
-        else reference_space(pca)
-    )
-    return project_observed(sums, space, method)
+
+def project_dosage(
+    pca: GenotypePCA, dosage: np.ndarray, method: str = DEFAULT_PROJECTION, **kwargs
+) -> ProjectedScores:
+    """Project dosages ``(n_variants, n_samples)`` (training order, -1 missing) with ``method``."""
+    space = space_for(pca, method)
+    return project_observed(observed_sums(pca, dosage, **kwargs), space, method)
 
 
 def project_observed(
@@ -272,7 +328,7 @@ def project_observed(
         )
     k = space.n_components
     h, g = sums.h, sums.gram
-    placeable = sums.n_observed >= MIN_OBSERVED_PER_PC * k
+    placeable = sums.n_observed >= min_observed(method, k)
     eye = np.eye(k)
     if method == "mean-impute":
         scores, cov = h.copy(), None
