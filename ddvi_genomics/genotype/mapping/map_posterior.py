@@ -80,24 +80,78 @@ def region_summary(
     """
     from scipy import ndimage
 
-    if extent is None:
-        lo, hi = draws.reshape(-1, 2).min(0), draws.reshape(-1, 2).max(0)
-        pad = 0.05 * (hi - lo) + 1e-9
-        extent = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
-    xedges = np.linspace(extent[0], extent[1], REGION_GRID + 1)
-    yedges = np.linspace(extent[2], extent[3], REGION_GRID + 1)
-    cell = (xedges[1] - xedges[0]) * (yedges[1] - yedges[0])
+    grid = _Grid(draws, extent)
     n = draws.shape[1]
     area, modes = np.zeros(n), np.zeros(n, dtype=np.int64)
     for j in range(n):
-        hist = np.histogram2d(draws[:, j, 0], draws[:, j, 1], bins=(xedges, yedges))[0]
-        density = ndimage.gaussian_filter(hist, 1.0, mode="constant")
-        density /= density.sum()
-        order = np.sort(density.ravel())[::-1]
-        threshold = order[np.searchsorted(np.cumsum(order), level)]
-        region = density >= threshold
-        area[j] = region.sum() * cell
+        density = grid.density(draws[:, j])
+        region = density >= _threshold(density, level)
+        area[j] = region.sum() * grid.cell_area
         labels, count = ndimage.label(region, structure=np.ones((3, 3)))
         mass = ndimage.sum(density, labels, index=np.arange(1, count + 1))
         modes[j] = max(1, int((np.asarray(mass) >= 0.05).sum()))
     return area, modes
+
+
+def region_contains(
+    draws: np.ndarray, points: np.ndarray, level: float, extent: tuple | None = None
+) -> np.ndarray:
+    """Tell whether each sample's ``level`` highest-density region holds its point.
+
+    The regions are those of :func:`region_summary`. A point outside the grid is outside the
+    region; give an ``extent`` that holds the points.
+
+    Parameters
+    ----------
+    draws : np.ndarray, shape (n_draws, n_samples, 2)
+    points : np.ndarray, shape (n_samples, 2)
+    level : float
+    extent : (xmin, xmax, ymin, ymax), optional
+
+    Returns
+    -------
+    np.ndarray of bool, shape (n_samples,)
+    """
+    grid = _Grid(draws, extent)
+    inside = np.zeros(draws.shape[1], dtype=bool)
+    for j in range(draws.shape[1]):
+        cell = grid.cell_of(points[j])
+        if cell is not None:
+            density = grid.density(draws[:, j])
+            inside[j] = density[cell] >= _threshold(density, level)
+    return inside
+
+
+class _Grid:
+    """The binning grid of the region estimates."""
+
+    def __init__(self, draws: np.ndarray, extent: tuple | None):
+        if extent is None:
+            flat = draws.reshape(-1, 2)
+            flat = flat[np.isfinite(flat).all(1)]
+            lo, hi = flat.min(0), flat.max(0)
+            pad = 0.05 * (hi - lo) + 1e-9
+            extent = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
+        self.x = np.linspace(extent[0], extent[1], REGION_GRID + 1)
+        self.y = np.linspace(extent[2], extent[3], REGION_GRID + 1)
+        self.cell_area = (self.x[1] - self.x[0]) * (self.y[1] - self.y[0])
+
+    def density(self, points: np.ndarray) -> np.ndarray:
+        """Smoothed share of ``points`` (m, 2) per cell, shape (grid, grid), summing to 1."""
+        from scipy import ndimage
+
+        hist = np.histogram2d(points[:, 0], points[:, 1], bins=(self.x, self.y))[0]
+        density = ndimage.gaussian_filter(hist, 1.0, mode="constant")
+        return density / max(density.sum(), 1e-300)
+
+    def cell_of(self, point) -> tuple[int, int] | None:
+        i = np.searchsorted(self.x, point[0], side="right") - 1
+        j = np.searchsorted(self.y, point[1], side="right") - 1
+        inside = 0 <= i < REGION_GRID and 0 <= j < REGION_GRID
+        return (int(i), int(j)) if inside else None
+
+
+def _threshold(density: np.ndarray, level: float) -> float:
+    """Density of the last cell of the highest-density region holding ``level`` of the mass."""
+    order = np.sort(density.ravel())[::-1]
+    return float(order[min(np.searchsorted(np.cumsum(order), level), len(order) - 1)])
