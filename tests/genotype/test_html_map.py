@@ -66,3 +66,30 @@ def test_html_map__draws_every_sample_in_headless_chromium(tmp_path):
     assert 'data-ready="300"' in dom  # the script ran to the end and drew 300 markers
     assert "300 of 300 samples shown" in dom
     assert dom.count('class="pt"') == 300 and dom.count("<ellipse") == 300
+
+
+def test_html_map__clouds_travel_for_the_samples_that_have_them(tmp_path):
+    ids, coords, sd, pops, sups = example(n=6)
+    clouds = [None] * 6
+    clouds[2] = np.array([[0.1, 0.2], [0.3, np.nan], [0.5, 0.6]])  # a NaN draw is left out
+    _, data = embedded(
+        write_html_map(tmp_path / "m.html", ids, coords, sd, pops, sups, clouds=clouds)
+    )
+    assert data["clouds"] == {"2": [[0.1, 0.2], [0.5, 0.6]]}
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None, reason="chromium is not installed (Debian chromium)"
+)
+def test_html_map__opens_a_posterior_cloud_in_headless_chromium(tmp_path):
+    ids, coords, sd, pops, sups = example(n=50)
+    clouds = [None] * 50
+    clouds[7] = np.random.default_rng(0).normal(size=(40, 2))
+    path = write_html_map(tmp_path / "m.html", ids, coords, sd, pops, sups, clouds=clouds)
+    dom = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+         path.as_uri() + "#cloud=S7"],
+        capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    assert 'data-ready="50"' in dom and 'data-clouds="40"' in dom
+    assert dom.count("<circle") == 40

@@ -156,6 +156,17 @@ def assignment(probs: np.ndarray, truth: np.ndarray, placed: np.ndarray) -> dict
     return {"accuracy": float(correct.mean()), "log_loss": float(loss.mean()), "wrong": ~correct}
 
 
+def record_assignment(row: dict, level: str, scored: dict, area: np.ndarray) -> None:
+    """Put accuracy and log loss into ``row``; at population level also the per-sample wrong
+    calls and 90 % areas (for the pooled AUROC) and the level's AUROC."""
+    row[f"{level}_accuracy"] = scored["accuracy"]
+    row[f"{level}_log_loss"] = scored["log_loss"]
+    if level == "population":
+        row["wrong"] = scored["wrong"].tolist()
+        row["area90_each"] = area.tolist()
+        row["auroc_area"] = auroc(area, scored["wrong"])
+
+
 def _mean(values) -> float:
     """Mean of ``values``; NaN for none (every sample unplaceable)."""
     values = np.asarray(values, dtype=float)
@@ -307,13 +318,7 @@ def run_seed(gm, labels, seed: int, *, epochs: int | None, levels, patterns, dev
                                 lab, family, c
                             ),
                         )
-                        scored = assignment(probs, y, ok)
-                        row[f"{lab}_accuracy"] = scored["accuracy"]
-                        row[f"{lab}_log_loss"] = scored["log_loss"]
-                        if lab == "population":
-                            row["wrong"] = scored["wrong"].tolist()
-                            row["area90_each"] = area_all.tolist()
-                            row["auroc_area"] = auroc(area_all, scored["wrong"])
+                        record_assignment(row, lab, assignment(probs, y, ok), area_all)
                     rows.append(row)
     for row in rows:
         row.update({f"seconds {k}": v for k, v in seconds.items()})
@@ -386,13 +391,7 @@ def _pc_rows(common, pca, sparse, full_pcs, classifiers, truth, seed) -> list:
                 )
             else:
                 probs = classifiers.pc_probs(lab, np.where(ok[:, None], scores, np.nan))
-            scored = assignment(probs, y, ok)
-            row[f"{lab}_accuracy"] = scored["accuracy"]
-            row[f"{lab}_log_loss"] = scored["log_loss"]
-            if lab == "population":
-                row["wrong"] = scored["wrong"].tolist()
-                row["area90_each"] = area_all.tolist()
-                row["auroc_area"] = auroc(area_all, scored["wrong"])
+            record_assignment(row, lab, assignment(probs, y, ok), area_all)
         rows.append(row)
     return rows
 

@@ -4,7 +4,7 @@ Hover a sample for its ID, population and coordinates with their posterior stand
 click a population (or a super-population heading) in the legend to hide or show it; tick
 "uncertainty" to draw each sample's 1-sd ellipse; scroll to zoom, drag to pan, double-click to
 reset. A projected sample whose map posterior was drawn (``project`` of an incomplete sample) is
-outlined; click it to show or hide its posterior cloud. Colours and marker shapes follow the PNG (one colour family per super-population, a shape
+outlined; click it to show or hide its posterior cloud (``map.html#cloud=SAMPLE_ID`` opens one). Colours and marker shapes follow the PNG (one colour family per super-population, a shape
 per population within it). The file needs no network and no library, so it opens on an offline
 cluster node, and stays small (about 100 bytes per sample).
 
@@ -250,6 +250,11 @@ window.addEventListener("mousemove", ev => {
 });
 svg.addEventListener("dblclick", () => { view = home.slice(); setView(); });
 setView();
+const wanted = (location.hash.match(/cloud=([^&]+)/) || [])[1];
+if (wanted) {  // map.html#cloud=SAMPLE opens that sample's posterior cloud
+  const i = DATA.samples.findIndex(s => s[0] === decodeURIComponent(wanted));
+  if (i >= 0 && DATA.clouds[i]) { shown.add(String(i)); drawClouds(); }
+}
 document.body.dataset.ready = String(pts.children.length);
 </script></body></html>
 """
