@@ -31,6 +31,7 @@ from ..counts import alt_allele_frequency
 from ..errors import InputError, check_range
 from ..matrix import GenotypeMatrix, VariantTable
 from ..pca.decomposition import GenotypePCA, check_polymorphic_in_fit_samples, clamp_n_components
+from ..pca.linkage import residual_band
 from ..pca.outofcore import store_observed_sums, store_pca
 from ..pca.projection import (
     DEFAULT_PROJECTION,
@@ -446,12 +447,19 @@ def fit_pca(
     pca = GenotypePCA(n_fit, seed=library_seed(seed, "pca"), memory_mib=memory_mib)
     if fit_samples is None:
         scores = pca.fit_transform(gm.dosage)
-        return pca.truncated(n_pcs), scores
+        map_pca = pca.truncated(n_pcs)
+        map_pca.residual_band_ = residual_band(
+            map_pca, gm.dosage, scores[:, :n_pcs], gm.variant_contig
+        )
+        return map_pca, scores
     subset = gm.dosage[:, np.asarray(fit_samples)]
     check_polymorphic_in_fit_samples(alt_allele_frequency(subset))
-    pca.fit_transform(subset)
+    fit_scores = pca.fit_transform(subset)
     scores = pca.transform(gm.dosage)  # the fit samples' scores are U S
     map_pca = pca.truncated(n_pcs)
+    map_pca.residual_band_ = residual_band(
+        map_pca, subset, fit_scores[:, :n_pcs], gm.variant_contig
+    )
     others = np.setdiff1d(np.arange(gm.n_samples), fit_samples)
     if projection != "mean-impute" and len(others):
         sums = observed_sums(map_pca, gm.dosage[:, others], memory_mib=memory_mib)

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import pickle
 from pathlib import Path
@@ -29,6 +30,7 @@ from ..contigs import normalize_contig
 from ..errors import InputError
 from ..matrix import GenotypeMatrix, VariantTable, flip_alleles
 from ..pca.decomposition import GenotypePCA, patterson_block
+from ..pca.linkage import BandSums
 from ..pca.projection import (
     DEFAULT_PROJECTION,
     ObservedSums,
@@ -41,6 +43,8 @@ from ..readers.store import as_strings, dosage_from_calls, open_root, variant_ar
 from ..samples import select_samples
 from .embed import NETWORK_FAMILIES, class_probabilities, posterior_summary
 from .map_posterior import integrated_posterior, region_summary
+
+log = logging.getLogger("ddvi_genomics")
 
 MODEL_FORMAT = "ddvi-genomics/AncestryModel"
 #: Version 2: plain data only (tensors instead of NumPy arrays), the method's network by family
@@ -319,6 +323,7 @@ class AncestryModel:
         step = int(calls.chunks[0])
         space = space_for(pca, projection)
         sums = ObservedSums(len(keep), pca.components_.shape[0])
+        mask = _observed_mask_for_band(pca, len(keep), projection)
         for lo in range(0, calls.shape[0], step):
             rows = np.flatnonzero((source >= lo) & (source < lo + step))  # model variants here
             if not len(rows):
@@ -328,6 +333,14 @@ class AncestryModel:
             dosage[swapped[rows]] = flip_alleles(dosage[swapped[rows]])
             x = patterson_block(dosage, mean[rows], inv_scale[rows])
             sums.add(x, dosage >= 0, pca.components_[:, rows].T)
+            if mask is not None:
+                mask[rows] = np.packbits(dosage >= 0, axis=1)
+        if mask is not None:
+            n = len(keep)
+            sums.band = BandSums.of(
+                lambda lo, hi: np.unpackbits(mask[lo:hi], axis=1, count=n).astype(bool),
+                n, pca.components_.T, pca.residual_band_,
+            )  # fmt: skip
         scores = project_observed(sums, space, projection)
         return self._place(sample_id[keep], scores, report, region_draws)
 
@@ -468,6 +481,11 @@ class AncestryModel:
                 total_variance=p.get("total_variance"),
                 n_fit_samples=p.get("n_fit_samples"),
             )
+            band = p.get("residual_band")
+            if band is not None:
+                if tuple(band.shape[1:]) != (len(variants),):
+                    raise ValueError(f"residual band of shape {tuple(band.shape)}")
+                pca.residual_band_ = band.numpy()
             network = _network_from_payload(payload["network"])
             return cls(
                 method=str(payload["method"]),
@@ -511,15 +529,43 @@ class AncestryModel:
         return cls.from_payload(payload, source=str(path)).to(device)
 
 
+#: Largest packed observed-call mask (variants x samples / 8 bytes) that a store projection
+#: holds for the linkage correction; above it the residuals are taken as independent.
+BAND_MASK_BYTES = 1 << 30
+
+
+def _observed_mask_for_band(pca: GenotypePCA, n_samples: int, projection: str):
+    """Return a zeroed packed mask ``(n_variants, ceil(n_samples / 8))``, or None.
+
+    None when the linkage correction does not apply: no band, ``mean-impute``, or a mask over
+    :data:`BAND_MASK_BYTES`.
+    """
+    band = getattr(pca, "residual_band_", None)
+    if band is None or projection == "mean-impute":
+        return None
+    shape = (pca.components_.shape[1], (n_samples + 7) // 8)
+    if shape[0] * shape[1] > BAND_MASK_BYTES:
+        log.warning(
+            "projection: %d samples x %d variants is too large to keep the observed-call mask "
+            "for the linkage correction; residuals taken as independent (regions may be too "
+            "narrow for read-like missingness)", n_samples, shape[0],
+        )  # fmt: skip
+        return None
+    return np.zeros(shape, dtype=np.uint8)
+
+
 def _residual_state(pca: GenotypePCA) -> dict:
     """Return what projection with uncertainty needs of the PCA (plain data for the model file)."""
     if not all(hasattr(pca, n) for n in ("singular_values_", "total_variance_", "n_fit_samples_")):
         return {}
-    return {
+    state = {
         "singular_values": torch.as_tensor(pca.singular_values_),
         "total_variance": float(pca.total_variance_),
         "n_fit_samples": int(pca.n_fit_samples_),
     }
+    if getattr(pca, "residual_band_", None) is not None:
+        state["residual_band"] = torch.as_tensor(pca.residual_band_)
+    return state
 
 
 def _optional_array(value):

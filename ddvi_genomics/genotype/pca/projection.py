@@ -50,6 +50,7 @@ import numpy as np
 
 from ..errors import InputError
 from .decomposition import GenotypePCA, ScaledGenotypes
+from .linkage import BandSums
 
 PROJECTION_METHODS = ("bayes", "lsq", "mean-impute")
 """Estimators of a sample's complete-data PC scores; the first is the default."""
@@ -142,6 +143,9 @@ class ObservedSums:
         self._g = np.zeros((n_samples, k * k))
         self.n_observed = np.zeros(n_samples, dtype=np.int64)
         self.k = k
+        #: Sums over pairs of nearby variants, when the reference knows its residuals' linkage
+        #: (:mod:`.linkage`); None: residuals taken as independent.
+        self.band: BandSums | None = None
 
     def add(self, scaled: np.ndarray, observed: np.ndarray, loadings: np.ndarray) -> None:
         """Add one block of variants.
@@ -285,6 +289,11 @@ def observed_sums(
     sums = ObservedSums(dosage.shape[1], pca.components_.shape[0])
     for lo, hi, block in x.blocks():
         sums.add(block, dosage[lo:hi] >= 0, pca.components_[:, lo:hi].T)
+    band = getattr(pca, "residual_band_", None)
+    if band is not None:
+        sums.band = BandSums.of(
+            lambda lo, hi: dosage[lo:hi] >= 0, dosage.shape[1], pca.components_.T, band
+        )
     return sums
 
 
@@ -345,15 +354,26 @@ def project_observed(
         g_safe = np.where(placeable[:, None, None], g, eye)
         g_inv = np.linalg.inv(g_safe)
         scores = np.einsum("nij,nj->ni", g_inv, h)
-        cov = space.residual_variance * (g_inv - eye)
+        if sums.band is None:
+            cov = space.residual_variance * (g_inv - eye)
+        else:  # error sum_O (I - G^-1) v_i e_i + sum_M v_i e_i under linked residuals
+            cov = sums.band.error_covariance(np.swapaxes(eye - g_inv, 1, 2))
     else:
         sigma2 = space.residual_variance
-        precision = g / sigma2 + np.diag(1.0 / space.prior_variance)
+        prior = np.diag(space.prior_variance)  # Lambda
+        precision = g / sigma2 + np.linalg.inv(prior)
         post_cov = np.linalg.inv(precision)  # Sigma
         post_mean = np.einsum("nij,nj->ni", post_cov, h) / sigma2  # mu
         unseen = eye - g  # V_M^T V_M
         scores = h + np.einsum("nij,nj->ni", unseen, post_mean)
-        cov = unseen @ post_cov @ unseen + sigma2 * unseen
+        if sums.band is None:
+            cov = unseen @ post_cov @ unseen + sigma2 * unseen
+        else:  # the same estimator; its error's covariance under linked residuals
+            gain = eye + unseen @ post_cov / sigma2  # A: scores = A h
+            shrink = eye - gain @ g  # I - A G: how the prior's spread of s leaks in
+            cov = shrink @ prior @ np.swapaxes(shrink, 1, 2) + sums.band.error_covariance(
+                np.swapaxes(eye - gain, 1, 2)
+            )
     cov = None if cov is None else 0.5 * (cov + np.swapaxes(cov, 1, 2))
     scores[~placeable] = np.nan
     if cov is not None:
