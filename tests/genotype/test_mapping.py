@@ -223,3 +223,17 @@ def test_embed__neighbour_method_options_reach_the_estimator():
         embed(pcs, method="tsne", options={"n_neighbors": 5})
     with pytest.raises(ValueError, match="method 'pca' has no option 'perplexity'"):
         embed(pcs, method="pca", options={"perplexity": 5})
+
+
+def test_infer__samples_choose_and_order_the_map_in_memory():
+    from ddvi_genomics.genotype import example_paths, infer, read_genotypes
+    from ddvi_genomics.genotype.errors import InputError
+
+    gm = read_genotypes(example_paths()[0])
+    chosen = [str(s) for s in gm.sample_id[[40, 3, 17, 99, 5]]]
+    amap = infer(gm, method="pca", n_pcs=2, samples=chosen)
+    assert list(amap.sample_id) == chosen  # a sequence keeps its own order
+    amap = infer(gm, method="pca", n_pcs=2, samples=frozenset(chosen))
+    assert list(amap.sample_id) == [str(s) for s in gm.sample_id[[3, 5, 17, 40, 99]]]
+    with pytest.raises(InputError, match="scheduler applies to out-of-core runs only"):
+        infer(gm, method="pca", scheduler="tcp://127.0.0.1:1")

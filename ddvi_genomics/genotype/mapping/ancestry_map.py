@@ -197,13 +197,17 @@ def infer(
     compile: str = "auto",
     pca_fit_samples: Sequence[str] | frozenset[str] | None = None,
     projection: str = DEFAULT_PROJECTION,
+    samples: Sequence[str] | frozenset[str] | None = None,
+    out_of_core: bool = False,
+    scheduler: str | None = None,
 ) -> AncestryMap:
     """Fit a 2-D ancestry map of genotypes; write nothing.
 
     Parameters
     ----------
     genotypes : GenotypeMatrix or path
-        Dosages ``(n_variants, n_samples)``, or a VCF / BCF / PLINK file to read.
+        Dosages ``(n_variants, n_samples)``, or a VCF / BCF / PLINK file or VCF Zarr store to
+        read.
     labels : pandas.DataFrame or Series, optional
         Indexed by sample ID: a panel from :func:`~.io.read_panel` (``population`` and optionally
         ``super_population`` columns) or a Series of populations. Used for metrics and the
@@ -239,6 +243,16 @@ def infer(
     projection : {"bayes", "lsq", "mean-impute"}
         How the samples outside ``pca_fit_samples`` get their scores from their observed calls
         (:mod:`~ddvi_genomics.genotype.pca.projection`; ``mean-impute`` is PLINK's ``--score``).
+    samples : sequence or set of str, optional
+        Map only these samples (``--keep``): a sequence in its own order, or a set in the
+        input's order.
+    out_of_core : bool
+        ``genotypes`` is a VCF Zarr store whose QC counts and exact PCA run chunk by chunk on
+        Dask (:mod:`~ddvi_genomics.genotype.qc.outofcore`,
+        :mod:`~ddvi_genomics.genotype.pca.outofcore`), locally or on the ``dask.distributed``
+        scheduler at ``scheduler``; the genotypes are never held in memory. The map equals the
+        in-memory one on the same data for the QC filters both support (``--thin`` and
+        ``--ld-prune`` need a store sorted by contig and position).
 
     Returns
     -------
@@ -246,11 +260,42 @@ def infer(
     """
     _check_arguments(method, n_pcs, n_draws, min_confidence, config)
     device = str(resolve_device(device))
-    gm = genotypes if isinstance(genotypes, GenotypeMatrix) else read_genotypes(genotypes)
     stages = StageTimer(log)
+    if out_of_core:
+        front = _store_front_end(
+            genotypes, qc, n_pcs, stages, scheduler=scheduler, verbose=verbose, samples=samples,
+            pca_fit_samples=pca_fit_samples, projection=projection,
+        )  # fmt: skip
+    else:
+        if scheduler:
+            raise InputError("a scheduler applies to out-of-core runs only")
+        front = _memory_front_end(
+            genotypes, qc, n_pcs, stages, seed=seed, memory_mib=memory_mib, samples=samples,
+            pca_fit_samples=pca_fit_samples, projection=projection,
+        )  # fmt: skip
+    sample_id, family, variants, report, pca, reference_pcs = front
+    aligned = align_labels(labels, sample_id)
+    return _finish_map(
+        stages, sample_id, family, variants, report, pca, reference_pcs, aligned,
+        method=method, config=config, seed=seed, device=device, n_draws=n_draws,
+        verbose=verbose, min_confidence=min_confidence, compile=compile,
+    )  # fmt: skip
+
+
+def infer_store(store, labels=None, **options) -> AncestryMap:
+    """:func:`infer` with ``out_of_core=True``: QC and PCA of a VCF Zarr store on Dask."""
+    return infer(store, labels, out_of_core=True, **options)
+
+
+def _memory_front_end(
+    genotypes, qc, n_pcs, stages, *, seed, memory_mib, samples, pca_fit_samples, projection
+):
+    """Read, QC and PCA in memory; return what :func:`_finish_map` needs of them."""
+    gm = genotypes if isinstance(genotypes, GenotypeMatrix) else read_genotypes(genotypes)
+    if samples is not None:
+        gm = gm.subset(samples=select_samples(list(gm.sample_id), samples, "--keep"))
     with stages("qc", f"{gm.n_variants:,} variants x {gm.n_samples:,} samples"):
         gm, report = apply_qc(gm, qc)
-    aligned = align_labels(labels, gm.sample_id)
     fit = None
     if pca_fit_samples is not None:
         fit = select_samples(list(gm.sample_id), pca_fit_samples, "--pca-fit")
@@ -258,81 +303,14 @@ def infer(
         pca, reference_pcs = fit_pca(
             gm, n_pcs, seed=seed, memory_mib=memory_mib, fit_samples=fit, projection=projection
         )
-    return _finish_map(
-        stages, np.asarray(gm.sample_id), gm.sample_family, VariantTable.of(gm), report, pca,
-        reference_pcs, aligned, method=method, config=config, seed=seed, device=device,
-        n_draws=n_draws, verbose=verbose, min_confidence=min_confidence, compile=compile,
-    )  # fmt: skip
+    variants = VariantTable.of(gm)
+    return np.asarray(gm.sample_id), gm.sample_family, variants, report, pca, reference_pcs
 
 
-def _finish_map(
-    stages, sample_id, family, variants, report, pca, reference_pcs, aligned, *, method, config,
-    seed, device, n_draws, verbose, min_confidence, compile="auto",
-) -> AncestryMap:  # fmt: skip
-    """Embed the PCs, score the map and assemble the :class:`AncestryMap` (after QC and PCA)."""
-    pcs = reference_pcs[:, : pca.n_components]
-    with stages("embedding", f"{method} on {pcs.shape[1]} PCs, device {device}"):
-        class_names, class_index = training_classes(aligned, method)
-        emb = embed(
-            pcs,
-            method=method,
-            seed=seed,
-            device=device,
-            config=config,
-            n_draws=n_draws,
-            verbose=verbose,
-            labels=class_index,
-            compile=compile,
-        )
-    model = AncestryModel(
-        method, variants, pca, emb.input_scale, emb.model, seed, n_draws, class_names
-    )
-    with stages("metrics"):
-        metrics = score_map(emb.coords, aligned, reference_pcs, method=method, seed=seed)
-        if metrics is not None and class_names:
-            metrics["labels_used_in_training"] = True  # label-guided: these metrics are optimistic
-    return AncestryMap(
-        sample_id, emb.coords, emb.sd, pcs, reference_pcs, aligned, report, metrics,
-        stages.seconds, model, emb.history, family, emb.class_probs, min_confidence,
-    )  # fmt: skip
-
-
-def infer_store(
-    store,
-    labels: pd.DataFrame | pd.Series | None = None,
-    *,
-    qc: QCOptions = DEFAULT_QC,
-    n_pcs: int = 20,
-    method: str = "ddvi",
-    config: Config | None = None,
-    seed: int = 0,
-    device: str = "auto",
-    n_draws: int = 20,
-    verbose: bool | None = None,
-    min_confidence: float = 0.5,
-    scheduler: str | None = None,
-    pca_fit_samples: Sequence[str] | frozenset[str] | None = None,
-    compile: str = "auto",
-    samples: Sequence[str] | frozenset[str] | None = None,
-    projection: str = DEFAULT_PROJECTION,
-) -> AncestryMap:
-    """:func:`infer` on a VCF Zarr store with QC and PCA out of core on Dask.
-
-    The genotypes are never held in memory: QC counts and the exact PCA run chunk by chunk
-    (:mod:`~.dask_pca`), locally or on the ``dask.distributed`` scheduler at ``scheduler``. The
-    map equals :func:`infer`'s on the same data for the QC filters both support. With
-    ``samples`` (sample IDs: a sequence in the order to use, or a set in the store's order)
-    only those samples are read, as ``--keep`` does in memory. With ``pca_fit_samples``
-    (sample IDs) the PCA is fitted on those samples and every sample is projected onto it.
-
-    Raises
-    ------
-    InputError
-        For a store that is not VCF Zarr, or ``--thin`` / ``--ld-prune`` on an unsorted store.
-    """
-    _check_arguments(method, n_pcs, n_draws, min_confidence, config)
-    device = str(resolve_device(device))
-    stages = StageTimer(log)
+def _store_front_end(
+    store, qc, n_pcs, stages, *, scheduler, verbose, samples, pca_fit_samples, projection
+):
+    """QC and PCA of a store out of core; return what :func:`_finish_map` needs of them."""
     chosen = None
     if samples is not None:
         chosen = select_samples(list(store_sample_ids(store)), samples, store)
@@ -367,11 +345,39 @@ def infer_store(
             reference_pcs[others, :n_pcs] = _projected_outside_fit(
                 map_pca, sums, projection, sample_id[others]
             )
-    aligned = align_labels(labels, sample_id)
-    return _finish_map(
-        stages, sample_id, None, variants, store_report.report(), full.truncated(n_pcs),
-        reference_pcs, aligned, method=method, config=config, seed=seed, device=device,
-        n_draws=n_draws, verbose=verbose, min_confidence=min_confidence, compile=compile,
+    report = store_report.report()
+    return sample_id, None, variants, report, full.truncated(n_pcs), reference_pcs
+
+
+def _finish_map(
+    stages, sample_id, family, variants, report, pca, reference_pcs, aligned, *, method, config,
+    seed, device, n_draws, verbose, min_confidence, compile="auto",
+) -> AncestryMap:  # fmt: skip
+    """Embed the PCs, score the map and assemble the :class:`AncestryMap` (after QC and PCA)."""
+    pcs = reference_pcs[:, : pca.n_components]
+    with stages("embedding", f"{method} on {pcs.shape[1]} PCs, device {device}"):
+        class_names, class_index = training_classes(aligned, method)
+        emb = embed(
+            pcs,
+            method=method,
+            seed=seed,
+            device=device,
+            config=config,
+            n_draws=n_draws,
+            verbose=verbose,
+            labels=class_index,
+            compile=compile,
+        )
+    model = AncestryModel(
+        method, variants, pca, emb.input_scale, emb.model, seed, n_draws, class_names
+    )
+    with stages("metrics"):
+        metrics = score_map(emb.coords, aligned, reference_pcs, method=method, seed=seed)
+        if metrics is not None and class_names:
+            metrics["labels_used_in_training"] = True  # label-guided: these metrics are optimistic
+    return AncestryMap(
+        sample_id, emb.coords, emb.sd, pcs, reference_pcs, aligned, report, metrics,
+        stages.seconds, model, emb.history, family, emb.class_probs, min_confidence,
     )  # fmt: skip
 
 
