@@ -179,6 +179,7 @@ def test_project__sparse_samples_get_wider_posteriors_and_too_sparse_ones_are_fl
     )
     assert np.median(shift) < 0.5 * np.median(sd_complete)
     page = (tmp_path / "p.html").read_text()
+    assert "5 unplaceable, not drawn (STATUS)" in page  # the map says so too
     assert '"clouds":{"150":' in page  # the first new sample, after 150 reference samples
     log = (tmp_path / "p.log").read_text()
     assert (

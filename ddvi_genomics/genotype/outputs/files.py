@@ -382,8 +382,11 @@ def write_projection_into(
             _labels(reference, "POP"),
             _labels(reference, "SUPER_POP"),
         )
-    title = f"{int(placed.sum())} projected samples" + (
-        " over the reference map" if ref is not None else ""
+    n_unplaced = int((~placed).sum())
+    title = (
+        f"{int(placed.sum())} projected samples"
+        + (" over the reference map" if ref is not None else "")
+        + (f"; {n_unplaced} unplaceable, not drawn (STATUS)" if n_unplaced else "")
     )
     plot_embedding(
         projection.coords[placed],
