@@ -3,7 +3,7 @@
 Images are returned flattened and scaled to [0, 1] (float32), the range of the sigmoid decoders:
 MNIST as 784 values, CIFAR-10 as 3,072 values in channel-major order (R plane, G plane, B plane,
 the official layout). The reference normalises CIFAR to [-1, 1] but decodes with a sigmoid
-(the authors' code, github.com/topwasu/DDVI); here inputs and decoder share [0, 1]. Augmentation (a random
+(github.com/topwasu/DDVI); here inputs and decoder share [0, 1]. Augmentation (a random
 horizontal flip) is a batch transform used on the training split only; the reference also flipped
 the test images.
 

@@ -38,7 +38,8 @@ def test_schedule_buffers__equal_numpy_loop(T):
 
 
 def test_schedule__reference_endpoints():
-    # the authors' code, github.com/topwasu/DDVI: abar_{T-1} = 0.817 / 0.667 / 0.364 for T = 20 / 40 / 100
+    # the authors' linear schedule (github.com/topwasu/DDVI): abar_{T-1} = 0.817 / 0.667 / 0.364
+    # for T = 20 / 40 / 100
     for T, expected in [(20, 0.817), (40, 0.667), (100, 0.364)]:
         assert float(GaussianDiffusion(T).alphas_cumprod[-1]) == pytest.approx(expected, abs=1e-3)
     assert cosine_beta_schedule(40).max() <= 0.9999

@@ -15,7 +15,7 @@ One :meth:`DDVI.fit` runs the reference's whole recipe (topwasu/DDVI ``diff_vae`
    (P, Q, Q2, G2), with P frozen for the first 30 % of epochs, then ``sleep_steps`` *sleep* steps on
    (Q2, G2): draw ``z ~ p(z)``, decode ``x~ = E[x | z]``, and train G2 to denoise z given
    ``Q2(x~)``. Wake and sleep have separate Adam optimisers (the reference shares state by
-   accident, the authors' code, github.com/topwasu/DDVI).
+   accident in the authors' code, github.com/topwasu/DDVI).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ and the valid bound (Agakov & Barber 2004; Ranganath et al. 2016) needs a revers
 
 Here ``r`` is a learned Gaussian MLP. The reference scores ``z1`` against N(0, I) with its own
 weight (``p_weight * log N(z1)``), which is the special case ``r = N(0, I)`` only when the weights
-are 1; the authors' code, github.com/topwasu/DDVI calls it invalid as written.
+are 1, so as written in the authors' code (github.com/topwasu/DDVI) it is not a valid bound.
 """
 
 from __future__ import annotations

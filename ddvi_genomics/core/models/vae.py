@@ -6,7 +6,7 @@ The reference's objective (``algorithms/vaes/vanilla_vae.py``)::
 
 with ``w_t`` the KL weight (linear warm-up over 80 % of training) and ``p_weight`` the prior
 weight (5 for the VAE). ``log q`` is the correct Gaussian log-density here (the reference has
-``log v`` where ``1/2 log v`` belongs and 3.14 for pi, the authors' code, github.com/topwasu/DDVI).
+``log v`` where ``1/2 log v`` belongs and 3.14 for pi; github.com/topwasu/DDVI).
 :meth:`VAE.elbo` is the exact single-sample bound ``log p(x|z) + log p(z) - log q(z|x)`` summed
 over data dimensions, on the same scale as every other family.
 """

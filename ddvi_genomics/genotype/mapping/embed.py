@@ -55,8 +55,8 @@ GENOTYPE_DDVI_CONFIG = DDVIConfig(
 )
 
 
-#: The paper's clustering recipe (``diff_vae_autoclustering_mse``, the authors' code, github.com/topwasu/DDVI) beside
-#: ours: the wake step trains encoder and decoder on MSE + KL(q(y|x) || N(0, I)) only (no
+#: The paper's clustering recipe (``diff_vae_autoclustering_mse`` in the authors' code,
+#: github.com/topwasu/DDVI) beside ours: the wake step trains encoder and decoder on MSE + KL(q(y|x) || N(0, I)) only (no
 #: log p(z) and no denoising term, reference KL weight 0.005), and the denoiser learns sleep-style
 #: on samples of the learned cluster-head prior. Our preset instead also trains the chain in the
 #: wake step and rewards log p(z). Networks, epochs and learning rates as in our preset
