@@ -27,10 +27,12 @@ CHUNK = 10_000
 _MEASURE = """
 import json, resource, sys, time, tracemalloc
 store, mode, traced = sys.argv[1], sys.argv[2], sys.argv[3] == "traced"
-from ddvi_genomics.genotype.dask_pca import store_pca, store_qc
-from ddvi_genomics.genotype.mapping import QCOptions, apply_qc
+from ddvi_genomics.genotype.mapping.ancestry_map import apply_qc
 from ddvi_genomics.genotype.pca import GenotypePCA
-from ddvi_genomics.genotype.store import read_store
+from ddvi_genomics.genotype.pca.outofcore import store_pca
+from ddvi_genomics.genotype.qc.outofcore import store_qc
+from ddvi_genomics.genotype.qc.recipe import QCOptions
+from ddvi_genomics.genotype.readers.store import read_store
 
 def peak_mib():  # tracemalloc's peak since the last reset (None when not tracing)
     return tracemalloc.get_traced_memory()[1] / 2**20 if traced else None
