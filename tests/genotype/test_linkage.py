@@ -108,3 +108,11 @@ def test_residual_band__recovers_the_residual_covariance_of_the_fit_samples():
         np.testing.assert_allclose(band[d, : m - d], expected, rtol=1e-4, atol=1e-5)
     assert band[1, 50] > 0.2 * band[0, 50]  # the copying made neighbours' residuals correlated
     assert band[1, 99] == 0 and band[2, 98] == 0  # across the contig boundary
+
+
+def test_residual_band__narrower_than_the_variants_when_there_are_few():
+    dosage = np.array([[0, 1, 2, 1], [2, 1, 0, 1]], dtype=np.int8)  # 2 variants
+    pca = GenotypePCA(1)
+    scores = pca.fit_transform(dosage)
+    band = residual_band(pca, dosage, scores, np.array(["1", "1"]))
+    assert band.shape == (2, 2) and band[1, 1] == 0  # width clipped to m - 1

@@ -73,7 +73,7 @@ def residual_band(
         ``band[d, i]``: mean over samples of ``e_i e_{i+d}`` (0 past the end or across contigs).
     """
     m, n = dosage.shape
-    width = band_width_for(m) if width is None else width
+    width = min(band_width_for(m) if width is None else width, max(m - 1, 0))
     v = pca.components_.T  # (m, k)
     mean, inv_scale = 2 * pca.allele_frequency_, 1.0 / pca.scale_
     band = np.zeros((width + 1, m))
