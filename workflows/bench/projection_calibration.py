@@ -398,6 +398,9 @@ def _pc_rows(common, pca, sparse, full_pcs, classifiers, truth, seed) -> list:
 
 # -- report ----------------------------------------------------------------------------------------
 
+#: Row keys holding one value per held-out sample (used for the pooled AUROC, not recorded).
+PER_SAMPLE = ("wrong", "area90_each")
+
 COLUMNS = (
     ("unplaceable", "unplaced"),
     ("bias", "bias"),
@@ -410,6 +413,18 @@ COLUMNS = (
     ("auroc_area", "AUROC area"),
     ("seconds", "s"),
 )
+
+
+def pooled_auroc(rows: list) -> dict:
+    """AUROC of the 90 % area for a wrong population call over every level of each
+    ``(space, method, seed)`` (from the rows' per-sample lists)."""
+    out = {}
+    for key in sorted({(r["space"], r["method"], r["seed"]) for r in rows}):
+        group = [r for r in rows if (r["space"], r["method"], r["seed"]) == key]
+        area = np.concatenate([r["area90_each"] for r in group]).astype(float)
+        wrong = np.concatenate([r["wrong"] for r in group]).astype(bool)
+        out[key] = auroc(area, wrong)
+    return out
 
 
 def summarise(rows: list, dataset: str) -> list[str]:
@@ -440,19 +455,11 @@ def summarise(rows: list, dataset: str) -> list[str]:
             "AUROC of the 90 % area for a wrong population call, pooled over levels:",
             "",
         ]
+        by_seed = pooled_auroc(chosen)
         pooled = []
         for space, method in sorted({(r["space"], r["method"]) for r in chosen}):
-            per_seed = []
-            for seed in sorted({r["seed"] for r in chosen}):
-                group = [
-                    r
-                    for r in chosen
-                    if (r["space"], r["method"], r["seed"]) == (space, method, seed)
-                ]
-                area = np.concatenate([r["area90_each"] for r in group]).astype(float)
-                wrong = np.concatenate([r["wrong"] for r in group]).astype(bool)
-                per_seed.append(auroc(area, wrong))
-            finite = [v for v in per_seed if np.isfinite(v)]
+            finite = [v for (sp, m, _), v in by_seed.items() if (sp, m) == (space, method)]
+            finite = [v for v in finite if np.isfinite(v)]
             pooled.append([space, method, format_mean_ci(*mean_ci(finite)) if finite else "-"])
         lines += markdown_table(["space", "method", "AUROC (all levels)"], pooled)
     return lines
@@ -490,7 +497,16 @@ def main(argv=None) -> None:
                 gm, labels, seed, epochs=args.epochs, levels=args.levels,
                 patterns=args.patterns, device=args.device,
             )  # fmt: skip
-        all_rows[dataset] = rows
+        all_rows[dataset] = {  # per-sample lists stay out of the record (megabytes)
+            "rows": [{k: v for k, v in r.items() if k not in PER_SAMPLE} for r in rows],
+            "pooled_auroc": [
+                {"pattern": pattern, "space": sp, "method": m, "seed": seed, "auroc": v}
+                for pattern in args.patterns
+                for (sp, m, seed), v in pooled_auroc(
+                    [r for r in rows if r["pattern"] == pattern]
+                ).items()
+            ],
+        }
         fits = {k: v for k, v in rows[0].items() if k.startswith("seconds fit")}
         lines += summarise(rows, dataset)
         lines += [

@@ -451,21 +451,17 @@ def fit_pca(
         log.warning(warning)
     n_fit = max(n_pcs, min(N_REFERENCE_PCS, gm.n_variants, n_fitted))
     pca = GenotypePCA(n_fit, seed=library_seed(seed, "pca"), memory_mib=memory_mib)
-    if fit_samples is None:
-        scores = pca.fit_transform(gm.dosage)
-        map_pca = pca.truncated(n_pcs)
-        map_pca.residual_band_ = residual_band(
-            map_pca, gm.dosage, scores[:, :n_pcs], gm.variant_contig
-        )
-        return map_pca, scores
-    subset = gm.dosage[:, np.asarray(fit_samples)]
-    check_polymorphic_in_fit_samples(alt_allele_frequency(subset))
-    fit_scores = pca.fit_transform(subset)
-    scores = pca.transform(gm.dosage)  # the fit samples' scores are U S
+    fitted = gm.dosage if fit_samples is None else gm.dosage[:, np.asarray(fit_samples)]
+    if fit_samples is not None:
+        check_polymorphic_in_fit_samples(alt_allele_frequency(fitted))
+    fit_scores = pca.fit_transform(fitted)
     map_pca = pca.truncated(n_pcs)
     map_pca.residual_band_ = residual_band(
-        map_pca, subset, fit_scores[:, :n_pcs], gm.variant_contig
+        map_pca, fitted, fit_scores[:, :n_pcs], gm.variant_contig
     )
+    if fit_samples is None:
+        return map_pca, fit_scores
+    scores = pca.transform(gm.dosage)  # the fit samples' scores are U S
     others = np.setdiff1d(np.arange(gm.n_samples), fit_samples)
     if projection != "mean-impute" and len(others):
         sums = observed_sums(map_pca, gm.dosage[:, others], memory_mib=memory_mib)

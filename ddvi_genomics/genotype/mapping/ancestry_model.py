@@ -335,7 +335,7 @@ class AncestryModel:
             sums.add(x, dosage >= 0, pca.components_[:, rows].T)
             if mask is not None:
                 mask[rows] = np.packbits(dosage >= 0, axis=1)
-        if mask is not None:
+        if mask is not None and (sums.n_observed < len(self.variants)).any():
             n = len(keep)
             sums.band = BandSums.of(
                 lambda lo, hi: np.unpackbits(mask[lo:hi], axis=1, count=n).astype(bool),

@@ -124,27 +124,29 @@ class BandSums:
         m, k = loadings.shape
         width = band.shape[0] - 1
         sums = cls(n_samples, k)
+        c = band.astype(np.float64)
+        # z_i = sum_j c_ij v_j over both neighbours of i: sample-free, so Q_O = sum_O v_i z_i^T
+        # takes one product per block and V^T C V = V^T Z
+        z = c[0, :, None] * loadings
+        for d in range(1, width + 1):
+            z[: m - d] += c[d, : m - d, None] * loadings[d:]
+            z[d:] += c[d, : m - d, None] * loadings[: m - d]
+        sums.total = loadings.T @ z
         for lo in range(0, m, BAND_BLOCK):
             hi, ext = min(lo + BAND_BLOCK, m), min(lo + BAND_BLOCK + width, m)
             o = observed_rows(lo, ext).astype(np.float64)  # (ext - lo, n)
             v = loadings[lo:ext]
+            outer = (v[: hi - lo, :, None] * z[lo:hi, None, :]).reshape(hi - lo, k * k)
+            sums.q_o += o[: hi - lo].T @ outer
             for d in range(width + 1):
                 rows = min(hi, ext - d) - lo
                 if rows <= 0:
                     continue
-                c = band[d, lo : lo + rows].astype(np.float64)
-                t = (c[:, None, None] * v[:rows, :, None] * v[d : d + rows, None, :]).reshape(
-                    rows, k * k
-                )  # c_{i,i+d} v_i v_{i+d}^T
-                both = (o[:rows] * o[d : d + rows]).T @ t  # pairs with both observed
-                first = o[:rows].T @ t  # pairs whose row variant i is observed
-                sums.total += t.sum(0).reshape(k, k)
+                t = c[d, lo : lo + rows, None, None] * v[:rows, :, None] * v[d : d + rows, None, :]
+                both = (o[:rows] * o[d : d + rows]).T @ t.reshape(rows, k * k)  # P_OO pairs
                 sums.p_oo += both
-                sums.q_o += first
-                if d > 0:  # the mirrored pair (i + d, i): transposed terms
-                    sums.total += t.sum(0).reshape(k, k).T
+                if d > 0:  # the mirrored pair (i + d, i) adds the transposed term
                     sums.p_oo += _transpose_each(both, k)
-                    sums.q_o += _transpose_each(o[d : d + rows].T @ t, k)
         return sums
 
     def subset(self, rows) -> BandSums:

@@ -290,7 +290,7 @@ def observed_sums(
     for lo, hi, block in x.blocks():
         sums.add(block, dosage[lo:hi] >= 0, pca.components_[:, lo:hi].T)
     band = getattr(pca, "residual_band_", None)
-    if band is not None:
+    if band is not None and (sums.n_observed < dosage.shape[0]).any():  # complete: no spread
         sums.band = BandSums.of(
             lambda lo, hi: dosage[lo:hi] >= 0, dosage.shape[1], pca.components_.T, band
         )
