@@ -372,30 +372,29 @@ class AncestryModel:
         pcs, ok = scores.scores, scores.placeable
         n = len(sample_id)
         coords = np.full((n, 2), np.nan)
-        sd = (
-            None if self.method == "pca" and scores.covariance is None else np.full((n, 2), np.nan)
-        )
+        sd_ok = None  # the placed samples' sd; a PCA map of complete samples has none
         draws = area = modes = None
         probs = None
         if ok.any():
             placed = scores.subset(ok)
             if not placed.has_spread():
                 coords[ok], sd_ok = self.embed_pcs(placed.scores)
-                if sd is not None and sd_ok is not None:
-                    sd[ok] = sd_ok
-                elif sd is not None:
-                    sd = None
             else:
                 cloud = self._map_draws(placed, region_draws)
                 draws = np.full((region_draws, n, 2), np.nan)
                 draws[:, ok] = cloud
-                coords[ok], sd[ok] = cloud.mean(0), cloud.std(0, ddof=1)
+                coords[ok], sd_ok = cloud.mean(0), cloud.std(0, ddof=1)
                 area, modes = np.full(n, np.nan), np.zeros(n, dtype=np.int64)
                 area[ok], modes[ok] = region_summary(cloud)
             class_probs = self.class_probabilities(placed.scores)
             if class_probs is not None:
                 probs = np.full((n, class_probs.shape[1]), np.nan)
                 probs[ok] = class_probs
+        sd = None
+        if sd_ok is not None or (self.method != "pca" and not ok.any()):
+            sd = np.full((n, 2), np.nan)
+            if sd_ok is not None:
+                sd[ok] = sd_ok
         return Projection(
             sample_id, coords, sd, pcs, report, probs, self.class_names, scores, draws, area,
             modes,
