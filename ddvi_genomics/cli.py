@@ -496,7 +496,7 @@ def convert(input_paths, store, workers, variants_chunk_size, samples_chunk_size
     Every command then reads the store (INPUT may be a store) one chunk at a time. Needs the
     scale extra: pip install 'ddvi-genomics[scale]'.
     """
-    from .genotype.readers.store import write_store
+    from .genotype.readers.convert import write_store
 
     if workers < 0:
         raise UsageError(f"--workers must be >= 0; got {workers}")

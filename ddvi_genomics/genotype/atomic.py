@@ -40,3 +40,36 @@ def written_atomically(final: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             tmp.unlink(missing_ok=True)
+
+
+def remove_dead_temporaries(final: str | os.PathLike) -> None:
+    """Delete ``FINAL*.tmp-PID`` files and folders whose process no longer runs (a killed run)."""
+    final = Path(final)
+    for tmp in final.parent.glob(f"{final.name}*{TEMPORARY_MARK}*"):
+        pid = pid_in(tmp.name.rsplit(TEMPORARY_MARK, 1)[-1])
+        if pid is not None and not is_alive(pid):
+            if tmp.is_dir() and not tmp.is_symlink():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
+
+
+def pid_in(text: str) -> int | None:
+    """Return the process ID written in ``text`` (a lock file, a temporary name's tail), or None."""
+    text = text.strip()
+    return int(text) if text.isdigit() else None
+
+
+def is_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (this process counts as alive)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OverflowError:
+        return False
+    return True

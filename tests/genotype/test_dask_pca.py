@@ -18,7 +18,7 @@ from tests.genotype.conftest import three_populations, write_vcf
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    from ddvi_genomics.genotype.readers.store import write_store
+    from ddvi_genomics.genotype.readers.convert import write_store
 
     d = tmp_path_factory.mktemp("dask")
     dosage, _ = three_populations(n_per_pop=25, n_variants=600, seed=11)
@@ -336,7 +336,7 @@ def test_store_qc_and_pca__progress_counts_every_variant_read(store, capsys):
 @pytest.fixture(scope="module")
 def linked_store(tmp_path_factory):
     """Two contigs of variants in LD (noisy copies of their neighbours), 16 variants per chunk."""
-    from ddvi_genomics.genotype.readers.store import write_store
+    from ddvi_genomics.genotype.readers.convert import write_store
 
     d = tmp_path_factory.mktemp("ld")
     rng = np.random.default_rng(5)
@@ -401,7 +401,7 @@ def test_project_store__chunk_by_chunk_equals_projecting_the_vcf(store, tmp_path
     from click.testing import CliRunner
 
     from ddvi_genomics.cli import main
-    from ddvi_genomics.genotype.readers.store import write_store
+    from ddvi_genomics.genotype.readers.convert import write_store
 
     def run(*args):
         result = CliRunner().invoke(main, [str(a) for a in args])

@@ -11,12 +11,8 @@ from click.testing import CliRunner
 from ddvi_genomics.cli import main
 from ddvi_genomics.genotype.errors import InputError
 from ddvi_genomics.genotype.readers import read_genotypes
-from ddvi_genomics.genotype.readers.store import (
-    dosage_from_calls,
-    read_store,
-    variant_arrays,
-    write_store,
-)
+from ddvi_genomics.genotype.readers.convert import write_store
+from ddvi_genomics.genotype.readers.store import dosage_from_calls, read_store, variant_arrays
 from ddvi_genomics.genotype.readers.vcf import read_vcf
 from tests.genotype.conftest import HEADER, three_populations, write_vcf
 

@@ -90,7 +90,7 @@ def measure(store: Path, mode: str, traced: bool = False) -> dict:
 
 
 def main(argv=None) -> None:
-    from ddvi_genomics.genotype.readers.store import write_store
+    from ddvi_genomics.genotype.readers.convert import write_store
     from ddvi_genomics.provenance import provenance
     from workflows.report import format_mean_ci, markdown_table, mean_ci, write_result
 

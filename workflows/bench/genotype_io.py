@@ -98,7 +98,7 @@ def reader(name: str, path: str) -> dict:
                         "--threads", "2"], check=True, capture_output=True)  # fmt: skip
         shape = _pvar_rows(f"{tmp}.pvar"), N_SAMPLES
     elif name == "bio2zarr convert (2 workers)":
-        from ddvi_genomics.genotype.readers.store import write_store
+        from ddvi_genomics.genotype.readers.convert import write_store
 
         store = Path(path).with_suffix(".vcz")
         write_store([path], store, force=True, workers=2)

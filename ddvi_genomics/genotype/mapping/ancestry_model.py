@@ -39,7 +39,8 @@ from ..pca.projection import (
     project_observed,
     space_for,
 )
-from ..readers.store import as_strings, dosage_from_calls, open_root, variant_arrays
+from ..readers.store import as_strings, dosage_from_calls, open_root, variant_arrays, whole_array
+from ..readers.store_integrity import read_rows
 from ..samples import select_samples
 from .embed import NETWORK_FAMILIES, class_probabilities, posterior_summary
 from .map_posterior import integrated_posterior, region_summary
@@ -315,7 +316,7 @@ class AncestryModel:
         v = variant_arrays(root)
         source, swapped, report = match_variants(v.contig, v.position, v.ref, v.alt, self.variants)
         self._check_overlap(report, min_overlap)
-        sample_id = as_strings(root["sample_id"][:])
+        sample_id = as_strings(whole_array(root, "sample_id"))
         keep = select_samples(list(sample_id), samples, store)
         pca = self.pca
         mean, inv_scale = 2 * pca.allele_frequency_, 1.0 / pca.scale_
@@ -328,7 +329,7 @@ class AncestryModel:
             rows = np.flatnonzero((source >= lo) & (source < lo + step))  # model variants here
             if not len(rows):
                 continue
-            block = np.asarray(calls[lo : lo + step])[:, keep]
+            block = read_rows(calls, lo, lo + step, store)[:, keep]
             dosage = dosage_from_calls(block)[0][source[rows] - lo]
             dosage[swapped[rows]] = flip_alleles(dosage[swapped[rows]])
             x = patterson_block(dosage, mean[rows], inv_scale[rows])

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ...provenance import provenance
-from ..atomic import TEMPORARY_MARK, temporary_path
+from ..atomic import is_alive, pid_in, remove_dead_temporaries, temporary_path
 from ..errors import InputError
 from ..mapping.ancestry_map import (
     AncestryMap,
@@ -189,8 +189,8 @@ class OutputSet:
                     return lock
                 except FileExistsError:
                     text = lock.read_text(errors="replace") if lock.exists() else ""
-                    owner = _pid_in(text)
-                    if owner is not None and _alive(owner):
+                    owner = pid_in(text)
+                    if owner is not None and is_alive(owner):
                         raise InputError(
                             f"another run (pid {owner}) is writing {self.prefix}.*; wait for it "
                             "or choose another --out"
@@ -208,28 +208,8 @@ class OutputSet:
             self.lock = None
 
     def _remove_dead_temporaries(self) -> None:
-        """Delete ``PREFIX*.tmp-PID`` files whose process no longer runs (e.g. after SIGKILL)."""
-        for tmp in self.prefix.parent.glob(f"{self.prefix.name}.*{TEMPORARY_MARK}*"):
-            pid = _pid_in(tmp.name.rsplit(TEMPORARY_MARK, 1)[-1])
-            if pid is not None and not _alive(pid):
-                tmp.unlink(missing_ok=True)
-
-
-def _pid_in(text: str) -> int | None:
-    text = text.strip()
-    return int(text) if text.isdigit() else None
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
+        """Delete ``PREFIX.*.tmp-PID`` files whose process no longer runs (e.g. after SIGKILL)."""
+        remove_dead_temporaries(f"{self.prefix}.")
 
 
 def write_table(table: pd.DataFrame, path) -> None:

@@ -8,8 +8,8 @@ absent second allele of a haploid call, ``variant_contig`` (indices into ``conti
 file: non-reference allele counts, -1 when any allele is missing, haploid calls counted as
 homozygous.
 
-Conversion needs the ``scale`` extra (``pip install 'ddvi-genomics[scale]'``: bio2zarr, zarr).
-bio2zarr reads a VCF with more than one contig only through its index (``bcftools index``).
+Stores are written by :mod:`.convert` (the ``scale`` extra: ``pip install
+'ddvi-genomics[scale]'``) and checked before use by :mod:`.store_integrity`.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import written_atomically
 from ..errors import InputError
 from ..matrix import GenotypeMatrix, VariantTable
 from ..samples import select_samples
+from .store_integrity import read_rows, verify_store
 
 REQUIRED_ARRAYS = (
     "call_genotype",
@@ -54,95 +54,6 @@ def looks_like_store(path: str | os.PathLike) -> bool:
     return p.is_dir() and ((p / ".zgroup").is_file() or (p / "zarr.json").is_file())
 
 
-def convert_to_store(
-    inputs: Sequence[str | os.PathLike],
-    store: str | os.PathLike,
-    *,
-    workers: int = 0,
-    variants_chunk_size: int | None = None,
-    samples_chunk_size: int | None = None,
-) -> Path:
-    """Convert VCF/BCF files (one or several, e.g. per chromosome) or one PLINK ``.bed`` to a store.
-
-    Parameters
-    ----------
-    inputs : sequence of path
-    store : path
-        The store directory to create (it must not exist).
-    workers : int
-        bio2zarr worker processes (0 = this process).
-    variants_chunk_size, samples_chunk_size : int, optional
-        Chunk shape of ``call_genotype`` (bio2zarr's defaults otherwise).
-
-    Raises
-    ------
-    InputError
-        When the store exists, the inputs mix formats, or bio2zarr refuses the input (e.g. a
-        multi-contig VCF without an index).
-    """
-    store = Path(store)
-    if store.exists():
-        raise InputError(f"store {store} exists; remove it or choose another --out")
-    paths = [Path(p) for p in inputs]
-    for p in paths:
-        if not p.exists():
-            raise InputError(f"input {p} does not exist")
-    try:
-        from bio2zarr import plink as b2z_plink
-        from bio2zarr import vcf as b2z_vcf
-    except ImportError:
-        raise InputError(
-            "converting to VCF Zarr needs bio2zarr: pip install 'ddvi-genomics[scale]'"
-        ) from None
-    plink2 = [p for p in paths if p.suffix in (".pgen", ".pvar", ".psam")]
-    if plink2:
-        raise InputError(
-            f"convert reads VCF/BCF files or a PLINK 1 .bed, not {plink2[0]}; make a .bed first "
-            f"(plink2 --pfile {plink2[0].with_suffix('')} --make-bed --out NEW) or read the .pgen "
-            "directly (infer and project read it block by block)"
-        )
-    is_bed = [p.suffix == ".bed" for p in paths]
-    chunks = dict(variants_chunk_size=variants_chunk_size, samples_chunk_size=samples_chunk_size)
-    try:
-        if any(is_bed):
-            if len(paths) != 1:
-                raise InputError("convert one PLINK .bed at a time (or VCF/BCF files only)")
-            b2z_plink.convert(str(paths[0].with_suffix("")), str(store), worker_processes=workers,
-                              **chunks)  # fmt: skip
-        else:
-            b2z_vcf.convert(
-                [str(p) for p in paths], str(store), worker_processes=workers, **chunks
-            )
-    except InputError:
-        raise
-    except Exception as err:  # bio2zarr and htslib raise many types for a bad input
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        hint = " (index it with 'bcftools index')" if "indexed" in message else ""
-        raise InputError(f"cannot convert {', '.join(map(str, paths))}: {message}{hint}") from None
-    return store
-
-
-def write_store(
-    inputs: Sequence[str | os.PathLike], store: str | os.PathLike, *, force: bool = False, **kwargs
-) -> Path:
-    """:func:`convert_to_store` into a temporary directory, renamed into place when complete.
-
-    A failed conversion leaves nothing; an existing store is replaced only with ``force`` (and
-    only when it is a Zarr store, never another directory or file).
-    """
-    store = Path(store)
-    if not store.parent.is_dir():
-        raise InputError(f"output folder {store.parent} does not exist")
-    if store.exists():
-        if not force:
-            raise InputError(f"output {store} exists; use --force to overwrite")
-        if not looks_like_store(store):
-            raise InputError(f"{store} exists and is not a Zarr store; not overwriting it")
-    with written_atomically(store) as tmp:
-        convert_to_store(inputs, tmp, **kwargs)
-    return store
-
-
 def read_store(
     path: str | os.PathLike,
     *,
@@ -169,14 +80,14 @@ def read_store(
     root = open_root(path)
     genotypes = root["call_genotype"]
     n_var, n_samp = genotypes.shape[:2]
-    sample_ids = as_strings(root["sample_id"][:])
+    sample_ids = as_strings(whole_array(root, "sample_id"))
     keep = select_samples(list(sample_ids), samples, path)
     step = block or int(genotypes.chunks[0]) or 1
     dosage = np.empty((n_var, len(keep)), dtype=np.int8)
     haploid = 0
     for lo in range(0, n_var, step):
         hi = min(lo + step, n_var)
-        calls = np.asarray(genotypes[lo:hi])[:, keep]  # (v, s, ploidy)
+        calls = read_rows(genotypes, lo, hi, path)[:, keep]  # (v, s, ploidy)
         dosage[lo:hi], n_haploid = dosage_from_calls(calls)
         haploid += n_haploid
     v = variant_arrays(root)
@@ -200,7 +111,10 @@ class StoreVariants:
 
 
 def open_root(path: str | os.PathLike):
-    """Open a VCF Zarr store read-only; refuse anything else in one line (:class:`InputError`)."""
+    """Open a VCF Zarr store read-only, verified complete and intact (:mod:`.store_integrity`).
+
+    Anything else is refused in one line (:class:`InputError`).
+    """
     zarr = zarr_module()
     try:
         root = zarr.open_group(str(path), mode="r")
@@ -212,21 +126,33 @@ def open_root(path: str | os.PathLike):
             f"{path} is not a VCF Zarr store: it has no {missing[0]!r} array "
             f"(needs {', '.join(REQUIRED_ARRAYS)}; make one with 'ddvi-genomics convert')"
         )
+    verify_store(Path(path), root)
     return root
 
 
 def variant_arrays(root) -> StoreVariants:
     """Read the variant table of an open store (no genotypes), with array-wide string operations."""
-    alleles = _text(root["variant_allele"][:])  # (n_variants, max_alleles), "" pads
+    alleles = _text(whole_array(root, "variant_allele"))  # (n_variants, max_alleles), "" pads
     n_var = len(alleles)
-    ids = _text(root["variant_id"][:]) if "variant_id" in root else np.full(n_var, ".", _TEXT)
+    ids = (
+        _text(whole_array(root, "variant_id"))
+        if "variant_id" in root
+        else np.full(n_var, ".", _TEXT)
+    )
     return StoreVariants(
-        as_strings(root["contig_id"][:])[np.asarray(root["variant_contig"][:])],
-        np.asarray(root["variant_position"][:]).astype(np.int64),
+        as_strings(whole_array(root, "contig_id"))[whole_array(root, "variant_contig")],
+        whole_array(root, "variant_position").astype(np.int64),
         np.where(ids == "", ".", ids).astype(object),
         alleles[:, 0].astype(object),
         _joined_alts(alleles).astype(object),
     )
+
+
+def whole_array(root, name: str) -> np.ndarray:
+    """Read the whole array ``name`` of an open store (a chunk that fails to decode: InputError)."""
+    array = root[name]
+    store = getattr(root, "store", None)
+    return read_rows(array, 0, array.shape[0], getattr(store, "root", store))
 
 
 _TEXT = np.dtypes.StringDType()
@@ -264,7 +190,7 @@ def _joined_alts(alleles: np.ndarray) -> np.ndarray:
 
 def store_sample_ids(path: str | os.PathLike) -> np.ndarray:
     """Sample IDs of a store, shape (n_samples,) (no genotypes read)."""
-    return as_strings(open_root(path)["sample_id"][:])
+    return as_strings(whole_array(open_root(path), "sample_id"))
 
 
 def read_store_variants(path: str | os.PathLike, keep: np.ndarray | None = None):
@@ -275,13 +201,13 @@ def read_store_variants(path: str | os.PathLike, keep: np.ndarray | None = None)
     sample_id : np.ndarray of str, shape (n_samples,)
     variants : VariantTable
     """
-    root = zarr_module().open_group(str(path), mode="r")
+    root = open_root(path)
     v = variant_arrays(root)
     keep = slice(None) if keep is None else np.asarray(keep)
     variants = VariantTable.from_arrays(
         v.contig[keep], v.position[keep], v.ref[keep], v.alt[keep], v.id[keep]
     )
-    return as_strings(root["sample_id"][:]), variants
+    return as_strings(whole_array(root, "sample_id")), variants
 
 
 def dosage_from_calls(calls: np.ndarray) -> tuple[np.ndarray, int]:

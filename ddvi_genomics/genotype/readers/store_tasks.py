@@ -17,6 +17,7 @@ from ...threads import thread_budget
 from ..counts import genotype_counts
 from ..errors import InputError
 from .store import dosage_from_calls, open_root, zarr_module
+from .store_integrity import read_rows
 
 
 def open_store_chunks(store: Path):
@@ -31,7 +32,7 @@ def open_store_chunks(store: Path):
 def chunk_dosage(store: str, lo: int, hi: int, samples=None) -> np.ndarray:
     """Dosages of variants ``lo:hi`` (of ``samples``, or all), shape (hi - lo, n), int8."""
     root = zarr_module().open_group(store, mode="r")
-    calls = np.asarray(root["call_genotype"][lo:hi])
+    calls = read_rows(root["call_genotype"], lo, hi, store)
     return dosage_from_calls(calls if samples is None else calls[:, samples])[0]
 
 

@@ -28,7 +28,7 @@ from ..contigs import _same_contig, parse_region
 from ..errors import InputError
 from ..matrix import GenotypeMatrix
 from ..samples import select_samples
-from .files import readable_file
+from .files import check_bgzf_end, readable_file
 from .vcf_text import read_simple_vcf
 
 log = logging.getLogger("ddvi_genomics")
@@ -67,6 +67,7 @@ def read_vcf(
         sample IDs, or a bad region.
     """
     path = readable_file(path, "input file")
+    check_bgzf_end(path)
     with htslib_messages(path) as stderr:
         vcf = _open_vcf(path)
         keep = select_samples(list(vcf.samples), samples, path)

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from ...threads import bgzf_threads
+from .files import BGZF_EOF, BGZF_MAGIC, INFLATE_ERRORS, inflate_error, is_bgzf
 
 _TAB, _NEWLINE, _DOT, _ZERO, _PIPE, _SLASH = 9, 10, ord("."), ord("0"), ord("|"), ord("/")
-_BGZF_MAGIC = b"\x1f\x8b\x08\x04"
 
 
 class NotSimple(Exception):
@@ -77,6 +77,9 @@ def read_simple_vcf(
                 on_rows(n_rows)
     except NotSimple:
         return None
+    except INFLATE_ERRORS as err:
+        where = f"its data past record {n_rows}" if n_rows else "its data"
+        raise inflate_error(path, err, where) from None
     dosage = np.concatenate(chunks) if chunks else np.zeros((0, len(keep)), dtype=np.int8)
     return dosage, columns
 
@@ -120,7 +123,7 @@ def _inflate(path: Path, threads: int | None, piece_bytes: int) -> Iterator[byte
     """Yield the decompressed file in pieces of about ``piece_bytes``."""
     with open(path, "rb") as handle:
         head = handle.read(18)
-    if head[:4] == _BGZF_MAGIC and head[12:14] == b"BC":
+    if is_bgzf(head):
         yield from _inflate_bgzf(path, threads, piece_bytes)
     elif head[:2] == b"\x1f\x8b":
         with gzip.open(path, "rb") as handle:
@@ -148,19 +151,22 @@ def _inflate_bgzf(path: Path, threads: int | None, piece_bytes: int) -> Iterator
 
 
 def _bgzf_block_groups(handle, group: int) -> Iterator[list[bytes]]:
-    """Yield lists of ``group`` raw deflate payloads read from a BGZF file."""
+    """Yield lists of ``group`` BGZF blocks, each its bytes after the 18-byte header."""
     blocks = []
     while True:
         header = handle.read(18)
         if not header:
             break
-        if len(header) < 18 or header[:4] != _BGZF_MAGIC or header[12:14] != b"BC":
-            raise NotSimple("not a BGZF block")
+        if len(header) < 18:
+            raise EOFError("a BGZF block header is cut short")
+        if not is_bgzf(header):
+            raise zlib.error(f"bytes at offset {handle.tell() - 18} are not a BGZF block")
         (xlen,) = struct.unpack_from("<H", header, 10)
         (bsize,) = struct.unpack_from("<H", header, 16)
         rest = handle.read(bsize + 1 - 18)
-        # payload: after the extra field, before CRC32 and ISIZE
-        blocks.append(rest[xlen - 6 : -8])
+        if len(rest) < bsize + 1 - 18 or xlen < 6:
+            raise EOFError("a BGZF block is cut short")
+        blocks.append(rest[xlen - 6 :])
         if len(blocks) == group:
             yield blocks
             blocks = []
@@ -169,7 +175,15 @@ def _bgzf_block_groups(handle, group: int) -> Iterator[list[bytes]]:
 
 
 def _inflate_blocks(blocks: list[bytes]) -> bytes:
-    return b"".join(zlib.decompress(block, -15) for block in blocks)
+    """Inflate BGZF blocks (payload, CRC32, ISIZE), checking each block's CRC32 and size."""
+    out = []
+    for block in blocks:
+        text = zlib.decompress(block[:-8], -15)
+        crc, size = struct.unpack("<II", block[-8:])
+        if zlib.crc32(text) != crc or len(text) != size:
+            raise zlib.error("a block fails its CRC32 check")
+        out.append(text)
+    return b"".join(out)
 
 
 def _call_tables() -> tuple[np.ndarray, np.ndarray]:
@@ -256,10 +270,6 @@ def _site_columns(text: bytes, starts: np.ndarray, format_at: np.ndarray, column
     return n_alt
 
 
-#: The 28-byte empty block that ends every BGZF file (SAM/BAM specification, section 4.1.2).
-BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
-
-
 class BgzfWriter:
     """Write BGZF (blocked gzip, what ``bgzip`` writes): gzip that htslib can index and seek.
 
@@ -308,7 +318,5 @@ class BgzfWriter:
     def _block(self, text: bytes) -> None:
         compressor = zlib.compressobj(self._level, zlib.DEFLATED, -15)
         payload = compressor.compress(text) + compressor.flush()
-        header = _BGZF_MAGIC + struct.pack(
-            "<IBBHBBHH", 0, 0, 0xFF, 6, 66, 67, 2, len(payload) + 25
-        )
+        header = BGZF_MAGIC + struct.pack("<IBBHBBHH", 0, 0, 0xFF, 6, 66, 67, 2, len(payload) + 25)
         self._handle.write(header + payload + struct.pack("<II", zlib.crc32(text), len(text)))
