@@ -11,7 +11,9 @@ from ._version import __version__
 from .clitools import GuardedGroup, UsageError, call_or_usage_error
 
 force_option = click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
-seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+seed_option = click.option(
+    "--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Random seed."
+)
 device_option = click.option(
     "--device",
     default="auto",
@@ -206,7 +208,13 @@ def _limit_threads(value) -> dict:
     help="Drop variants in these ranges (same format); 'long-range-ld-grch37' names the bundled "
     "long-range LD regions (Price et al. 2008, GRCh37), to leave out of the PCA.",
 )
-@click.option("--n-pcs", default=20, show_default=True, type=int, help="PCs fed to the embedding.")
+@click.option(
+    "--n-pcs",
+    default=20,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="PCs fed to the embedding.",
+)
 @click.option(
     "--method",
     type=click.Choice(["ddvi", "vae", "pca", "tsne", "umap", "ddvi-semi"]),
@@ -219,10 +227,12 @@ def _limit_threads(value) -> dict:
     "--min-confidence",
     default=0.5,
     show_default=True,
-    type=float,
+    type=click.FloatRange(0, 1),
     help="ddvi-semi: calls below this probability are 'unassigned'.",
 )
-@click.option("--epochs", type=int, help="DDVI / VAE training epochs (default 150).")
+@click.option(
+    "--epochs", type=click.IntRange(min=1), help="DDVI / VAE training epochs (default 150)."
+)
 @click.option(
     "--recipe",
     type=click.Choice(["ours", "paper"]),
@@ -237,7 +247,7 @@ def _limit_threads(value) -> dict:
     "min_maf",
     default=0.01,
     show_default=True,
-    type=float,
+    type=click.FloatRange(0, 0.5),
     help="Minimum minor allele frequency (PLINK --maf).",
 )
 @click.option(
@@ -246,7 +256,7 @@ def _limit_threads(value) -> dict:
     "max_missing",
     default=0.1,
     show_default=True,
-    type=float,
+    type=click.FloatRange(0, 1),
     help="Max fraction of missing calls per variant (PLINK --geno).",
 )
 @click.option(
@@ -254,16 +264,21 @@ def _limit_threads(value) -> dict:
     "max_sample_missing",
     default=1.0,
     show_default=True,
-    type=float,
+    type=click.FloatRange(0, 1),
     help="Max fraction of missing calls per sample (PLINK --mind; 1 = off).",
 )
 @click.option(
     "--hwe",
-    type=float,
+    type=click.FloatRange(0, 1),
     help="Drop variants whose Hardy-Weinberg exact-test p-value is below this (PLINK --hwe).",
 )
 @click.option("--hwe-midp", is_flag=True, help="Use the mid-p exact test for --hwe (PLINK midp).")
-@click.option("--thin", "thin_bp", type=int, help="Keep variants at least this many bp apart.")
+@click.option(
+    "--thin",
+    "thin_bp",
+    type=click.IntRange(min=1),
+    help="Keep variants at least this many bp apart.",
+)
 @click.option(
     "--chr",
     "contigs",
@@ -286,7 +301,7 @@ def _limit_threads(value) -> dict:
 @click.option(
     "--memory",
     "memory_mib",
-    type=float,
+    type=click.FloatRange(min=1),
     help="PCA workspace in MiB (PLINK --memory); the genotypes themselves stay 1 byte per call.",
 )
 @click.option(
@@ -390,8 +405,8 @@ def _infer_options(flags: dict, progress):
     }  # fmt: skip
     qc = QCOptions(
         **ranges,
-        extract=None if extract is None else read_variant_ids(extract),
-        exclude=None if exclude is None else read_variant_ids(exclude),
+        extract=None if extract is None else read_variant_ids(extract, "--extract"),
+        exclude=None if exclude is None else read_variant_ids(exclude, "--exclude"),
         max_sample_missing=flags.pop("max_sample_missing"),
         autosomes_only=not all_contigs,
         contigs=None if contigs is None else parse_contig_list(contigs),
@@ -426,14 +441,14 @@ def _infer_options(flags: dict, progress):
     "--min-overlap",
     default=0.5,
     show_default=True,
-    type=float,
+    type=click.FloatRange(0, 1),
     help="Minimum fraction of model variants found.",
 )
 @click.option(
     "--min-confidence",
     default=0.5,
     show_default=True,
-    type=float,
+    type=click.FloatRange(0, 1),
     help="Label-guided maps: calls below this probability are 'unassigned'.",
 )
 @click.option(
@@ -486,9 +501,23 @@ def project(input_paths, model_path, out_prefix, threads, verbose, quiet, **flag
 @click.option(
     "--out", "store", required=True, help="The VCF Zarr store to write (e.g. cohort.vcz)."
 )
-@click.option("--workers", default=0, show_default=True, type=int, help="Worker processes.")
-@click.option("--variants-chunk-size", type=int, help="Variants per chunk (bio2zarr default).")
-@click.option("--samples-chunk-size", type=int, help="Samples per chunk (bio2zarr default).")
+@click.option(
+    "--workers",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Worker processes (0: this one).",
+)
+@click.option(
+    "--variants-chunk-size",
+    type=click.IntRange(min=1),
+    help="Variants per chunk (bio2zarr default).",
+)
+@click.option(
+    "--samples-chunk-size",
+    type=click.IntRange(min=1),
+    help="Samples per chunk (bio2zarr default).",
+)
 @force_option
 def convert(input_paths, store, workers, variants_chunk_size, samples_chunk_size, force):
     """Convert VCF/BCF files (one per chromosome is fine) or a PLINK .bed to a VCF Zarr store.
@@ -498,8 +527,6 @@ def convert(input_paths, store, workers, variants_chunk_size, samples_chunk_size
     """
     from .genotype.readers.convert import write_store
 
-    if workers < 0:
-        raise UsageError(f"--workers must be >= 0; got {workers}")
     out = call_or_usage_error(
         write_store,
         list(input_paths),
@@ -581,8 +608,14 @@ def plot(embedding, out_path, panel, force, **flags):
     show_default=True,
     help="stdpopsim HomSap model, or StarSplit10_T200 (10 closely related populations).",
 )
-@click.option("--n-per-pop", default=50, show_default=True, type=int)
-@click.option("--length", default=5e6, show_default=True, type=float, help="Contig length in bp.")
+@click.option("--n-per-pop", default=50, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--length",
+    default=5e6,
+    show_default=True,
+    type=click.FloatRange(min=1e4),
+    help="Contig length in bp.",
+)
 @force_option
 @seed_option
 def simulate(out_prefix, model_id, n_per_pop, length, force, seed):

@@ -47,13 +47,44 @@ def verbose_requested(argv: list[str] | None = None) -> bool:
 
 
 class GuardedGroup(click.Group):
-    """A click group whose commands never end in a raw traceback (unless ``-v`` asks for one)."""
+    """A click group whose commands never end in a raw traceback (unless ``-v`` asks for one).
+
+    click's own usage errors (an unknown option, a value out of an option's range) are one line
+    too, naming the option and where the help is, instead of click's usage block.
+    """
+
+    def main(self, args=None, prog_name=None, **kwargs):
+        """Run the command line; a click usage error is one line on stderr and exit code 2."""
+        if kwargs.get("standalone_mode", True) is False:
+            return super().main(args, prog_name, **kwargs)
+        kwargs.pop("standalone_mode", None)
+        try:
+            return super().main(args, prog_name, standalone_mode=False, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as err:  # a bare command: its help
+            click.echo(err.ctx.get_help())
+            sys.exit(2)
+        except click.UsageError as err:  # click's (unknown option, bad value, missing argument)
+            command = err.ctx.command_path if err.ctx is not None else (prog_name or self.name)
+            message = " ".join(err.format_message().split())
+            click.echo(f"Error: {message} (see '{command} --help')", err=True)
+            sys.exit(2)
+        except click.ClickException as err:
+            err.show()
+            sys.exit(err.exit_code)
+        except click.exceptions.Exit as done:
+            sys.exit(done.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
 
     def invoke(self, ctx: click.Context):
         """Run the command; map ``ValueError`` to exit 2 and any other exception to exit 1."""
         terminate_cleanly()
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            if termination_requested():  # the SystemExit was swallowed on the way
+                raise SystemExit(termination_requested())
+            return result
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except ValueError as err:  # InputError and the library's argument checks
@@ -69,10 +100,29 @@ class GuardedGroup(click.Group):
             ) from None
 
 
+_TERMINATION: list[int] = []  # the signal number once a termination was requested
+
+
+def termination_requested() -> int | None:
+    """Return the exit status a termination request asks for (143 after SIGTERM), else None.
+
+    The handler raises ``SystemExit``, but an exception raised while Python runs a finaliser or
+    a callback is printed and dropped ("Exception ignored in ..."); the run would then go on and
+    publish. Publishing checks this flag too, so a terminated run never publishes.
+    """
+    return 128 + _TERMINATION[0] if _TERMINATION else None
+
+
 def terminate_cleanly() -> None:
-    """Turn SIGTERM into ``SystemExit(143)`` so that open output sets remove their temp files."""
+    """Turn SIGTERM into ``SystemExit(143)`` so that open output sets remove their temp files.
+
+    Installing the handler starts a new command: an earlier request (in a test process that
+    runs many commands) is forgotten.
+    """
+    _TERMINATION.clear()
 
     def handler(signum, frame):
+        _TERMINATION.append(signum)
         raise SystemExit(128 + signum)
 
     try:

@@ -105,7 +105,7 @@ def _own_running_threads(proc: Path) -> int:
 
 
 def parse_threads(value: str | int | None) -> int:
-    """Turn ``--threads`` (``auto``, None or a positive integer) into a thread count.
+    """Turn ``--threads`` (``auto``, None or 1..usable cores) into a thread count.
 
     Raises
     ------
@@ -118,8 +118,12 @@ def parse_threads(value: str | int | None) -> int:
         n = int(str(value).strip())
     except ValueError:
         n = 0
-    if n < 1:
-        raise ValueError(f"--threads must be >= 1 or 'auto'; got {value!r}")
+    cores = usable_cores()
+    if not 1 <= n <= cores:
+        raise ValueError(
+            f"--threads must be 'auto' or an integer in [1, {cores}] (the cores this process "
+            f"may use; more threads than cores only slow the run down); got {value!r}"
+        )
     return n
 
 

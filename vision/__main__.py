@@ -35,16 +35,22 @@ def main() -> None:
 )
 @click.option("--semi", is_flag=True, help="Semi-supervised setting.")
 @click.option(
-    "--labels", type=int, help="Labelled examples (default: 1,000 MNIST, 10,000 CIFAR-10)."
+    "--labels",
+    type=click.IntRange(min=1),
+    help="Labelled examples (default: 1,000 MNIST, 10,000 CIFAR-10).",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option(
     "--out", "out_dir", required=True, help="Run directory (resumes when it holds a checkpoint)."
 )
-@click.option("--epochs", type=int, help="Shrink every stage to N epochs (reduced protocol).")
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    help="Shrink every stage to N epochs (reduced protocol).",
+)
 @click.option(
     "--data-epochs",
-    type=int,
+    type=click.IntRange(min=1),
     help="Equal budget: N passes over the data in all (DDVI: N//2 stage 1 + the rest stage 2).",
 )
 @click.option(
@@ -54,9 +60,13 @@ def main() -> None:
     show_default=True,
     help="reference: the authors' loss weights; elbo: every family trains its exact bound.",
 )
-@click.option("--diffusion-steps", type=int, help="DDVI's number of diffusion steps T (ablation).")
-@click.option("--subset", type=int, help="Use the first N training images.")
-@click.option("--test-subset", type=int, help="Use the first N test images.")
+@click.option(
+    "--diffusion-steps",
+    type=click.IntRange(min=1),
+    help="DDVI's number of diffusion steps T (ablation).",
+)
+@click.option("--subset", type=click.IntRange(min=1), help="Use the first N training images.")
+@click.option("--test-subset", type=click.IntRange(min=1), help="Use the first N test images.")
 @click.option("--data-dir", help="Folder with the MNIST IDX files or cifar-10-batches-py/.")
 @click.option(
     "--synthetic", is_flag=True, help="Random class-dependent images instead of the data set."

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pickle
 import time
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from ddvi_genomics.core.metrics import (
     mmd_reference,
 )
 from ddvi_genomics.core.runtime import derive_seed, resolve_device, seeded_global_rng, stream
+from ddvi_genomics.core.training import load_plain
 from ddvi_genomics.provenance import provenance
 
 from . import data as vdata
@@ -158,6 +160,11 @@ def build_model(spec: RunSpec):
 def train_labels(spec: RunSpec, y_train: np.ndarray) -> np.ndarray:
     """Masked training labels: exactly ``spec.labels`` kept (reference budget by default)."""
     budget = spec.labels if spec.labels is not None else presets.LABEL_BUDGETS[spec.dataset]
+    if spec.labels is not None and not 1 <= spec.labels <= len(y_train):
+        raise ValueError(
+            f"--labels {spec.labels} is not allowed: the training set has {len(y_train)} "
+            f"images{' (--subset)' if spec.subset else ''}; choose 1..{len(y_train)}"
+        )
     return mask_labels(
         y_train,
         min(budget, len(y_train)),
@@ -261,6 +268,8 @@ def train_run(
     dev = resolve_device(device)
     arrays = load_data(spec)
     model = build_model(spec)
+    labels = train_labels(spec, arrays["y_train"]) if spec.semi else None
+    check_checkpoint(run / "checkpoint.pt")  # before anything in the run folder is (re)written
     run.mkdir(parents=True, exist_ok=True)
     (run / "spec.json").write_text(json.dumps(dataclasses.asdict(spec), indent=2))
     (run / "config.json").write_text(json.dumps(model.config.to_dict(), indent=2))
@@ -281,7 +290,6 @@ def train_run(
     )
     t0 = time.perf_counter()
     if spec.semi:
-        labels = train_labels(spec, arrays["y_train"])
         history = model.fit(arrays["x_train"], labels, **fit_args)
         n_labelled = int((labels >= 0).sum())
     else:
@@ -310,6 +318,35 @@ def train_run(
         json.dumps(provenance({"spec": dataclasses.asdict(spec)}), indent=2)
     )
     return metrics
+
+
+def check_checkpoint(path: Path) -> None:
+    """Refuse, before anything is written, a checkpoint that cannot be resumed from.
+
+    Raises
+    ------
+    ValueError
+        Naming the file when it is truncated, damaged or not a plain-data checkpoint.
+    """
+    if not path.is_file():
+        return
+    try:
+        state = load_plain(path)
+        if not isinstance(state, dict) or "model" not in state:
+            raise ValueError("not a checkpoint of this tool")
+    except (
+        pickle.UnpicklingError,
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+        MemoryError,
+    ) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(
+            f"checkpoint {path} cannot be resumed from ({first}): it is truncated or damaged; "
+            "delete it to start the run over, or use another --out"
+        ) from None
 
 
 def check_run_folder(run: Path, spec: RunSpec) -> None:

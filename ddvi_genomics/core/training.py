@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import pickle
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -423,7 +424,15 @@ class _Run:
                     traced=compile_mode(opts.compile, dev) in TORCH_COMPILE_MODES,
                 )
         if opts.resume and opts.checkpoint is not None and os.path.exists(opts.checkpoint):
-            run.restore(load_plain(opts.checkpoint, map_location=dev))
+            try:
+                state = load_plain(opts.checkpoint, map_location=dev)
+            except (RuntimeError, EOFError, OSError, MemoryError, pickle.UnpicklingError) as err:
+                first = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+                raise ValueError(
+                    f"checkpoint {opts.checkpoint} cannot be resumed from ({first}); it is "
+                    "truncated or damaged: delete it to start over"
+                ) from None
+            run.restore(state)
         return run
 
     def restore(self, state: dict) -> None:

@@ -76,6 +76,31 @@ def contig_name_codes(contig) -> tuple[np.ndarray, np.ndarray]:
     return name_codes[raw_codes].astype(np.int64), np.asarray(names, dtype=object)
 
 
+#: The names of the human reference's sequences besides 1-22, X, Y, XY and MT: unplaced and
+#: unlocalised scaffolds, alternative haplotypes, patches, decoys (GRCh37 and GRCh38 releases).
+_HUMAN_EXTRA = re.compile(
+    r"^((GL|KI|JH|KN|KQ|KV|KZ|ML|MU|NC_|NT_|NW_)[0-9]|hs37d5|hs38d1|EBV|HLA-|Un_|chrUn_)"
+    r"|_(random|alt|decoy|fix)$",
+    re.IGNORECASE,
+)
+_HUMAN_CHROMOSOMES = {str(i) for i in range(1, 23)} | {"X", "Y", "XY", "MT"}
+
+
+def foreign_contigs(contig) -> list[str]:
+    """Return the contigs not named as in the human reference, in order of first appearance.
+
+    A non-empty answer says the genome is not human (Drosophila's ``2L``, a dog's ``38``) or the
+    naming is unusual, so filters that assume human chromosomes (autosomes 1-22) must not be
+    applied silently.
+    """
+    names = pd.unique(np.asarray(contig, dtype=object))
+    return [
+        str(n)
+        for n in names
+        if normalize_contig(n) not in _HUMAN_CHROMOSOMES and not _HUMAN_EXTRA.search(str(n))
+    ]
+
+
 def _same_contig(a: str, b: str) -> bool:
     return normalize_contig(a) == normalize_contig(b)
 

@@ -172,7 +172,7 @@ def read_input(
     """
     paths = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     id_rule = id_rule or SampleIdRule()
-    samples = read_samples_file(samples_file) if samples_file else None
+    samples = read_samples_file(samples_file, "--keep") if samples_file else None
     t0 = time.perf_counter()
     parts = []
     for path in paths:
@@ -271,7 +271,7 @@ def _infer_in_memory(inputs, opts: InferOptions):
     )
     log.info(read_line)
     labels = opts.columns.read(opts.panel) if opts.panel else None
-    fit = read_samples_file(opts.pca_fit_file) if opts.pca_fit_file else None
+    fit = read_samples_file(opts.pca_fit_file, "--pca-fit") if opts.pca_fit_file else None
     amap = infer(
         gm, labels, memory_mib=opts.memory_mib, pca_fit_samples=fit, **opts.map_arguments()
     )
@@ -293,7 +293,9 @@ def _infer_out_of_core(inputs, opts: InferOptions):
             store_sample_ids(inputs[0]), opts.samples_file, opts.remove_file, inputs[0]
         ),
         scheduler=opts.scheduler,
-        pca_fit_samples=read_samples_file(opts.pca_fit_file) if opts.pca_fit_file else None,
+        pca_fit_samples=(
+            read_samples_file(opts.pca_fit_file, "--pca-fit") if opts.pca_fit_file else None
+        ),
         **opts.map_arguments(),
     )
     line = f"read {inputs[0]} out of core (Dask{', scheduler ' + opts.scheduler if opts.scheduler else ''})"
@@ -308,7 +310,7 @@ def _chosen_samples(sample_ids, samples_file, remove_file, where) -> list[str] |
     """
     chosen = None
     if samples_file:
-        wanted = read_samples_file(samples_file)
+        wanted = read_samples_file(samples_file, "--keep")
         chosen = [sample_ids[i] for i in select_samples(list(sample_ids), wanted, samples_file)]
     if remove_file:
         chosen = list(sample_ids) if chosen is None else chosen
@@ -318,7 +320,7 @@ def _chosen_samples(sample_ids, samples_file, remove_file, where) -> list[str] |
 
 def _not_removed(sample_ids, remove_file, where) -> np.ndarray:
     """Mark the samples ``--remove`` leaves, shape (n_samples,); refuse removing them all."""
-    removed = read_samples_file(remove_file)
+    removed = read_samples_file(remove_file, "--remove")
     kept = np.array([s not in removed for s in sample_ids], dtype=bool)
     if not kept.any():
         raise InputError(f"--remove {remove_file} removes every sample of {where}")
@@ -419,7 +421,7 @@ def _reference_map(model_path, reference) -> pd.DataFrame | None:
     ``X.model.pt``).
     """
     if reference is not None:
-        return read_embedding_table(reference)
+        return read_embedding_table(reference, "--reference table")
     name = Path(model_path).name
     if name.endswith(".model.pt"):
         beside = Path(model_path).with_name(name.removesuffix(".model.pt") + ".embedding.tsv")
@@ -463,7 +465,19 @@ def plot_table(embedding, out_path, *, panel=None, columns: PanelColumns = Panel
     df = read_embedding_table(embedding)
     pop = sup = None
     if panel:
-        labels = columns.read(panel).reindex(df.index)
+        table = columns.read(panel)
+        labelled = df.index.isin(table.index)
+        if not labelled.any():
+            raise InputError(
+                f"no sample of {embedding} is in --panel {panel} (e.g. {df.index[0]!r} against "
+                f"{table.index[0]!r}); check the sample IDs and --id-col"
+            )
+        if not labelled.all():
+            log.warning(
+                "%d of %d samples of %s are not in --panel %s; drawn as 'unlabelled'",
+                int((~labelled).sum()), len(df), embedding, panel,
+            )  # fmt: skip
+        labels = table.reindex(df.index)
         pop = labels["population"].fillna("NA").to_numpy()
         if "super_population" in labels:
             sup = labels["super_population"].fillna("NA").to_numpy()

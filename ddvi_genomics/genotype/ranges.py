@@ -15,6 +15,7 @@ import numpy as np
 
 from .contigs import contig_name_codes, normalize_contig
 from .errors import InputError
+from .textfile import read_user_text
 
 BUILT_IN_RANGES = {"long-range-ld-grch37": "long_range_ld_grch37.txt"}
 """Range sets bundled in ``ddvi_genomics/genotype/data`` (name -> file); see its README."""
@@ -108,7 +109,8 @@ def read_ranges(path, flag: str = "--extract-range") -> VariantRanges:
             f"{flag} file {path} does not exist (built-in sets: {', '.join(BUILT_IN_RANGES)})"
         )
     contig, start, end = [], [], []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    text = read_user_text(path, f"{flag} file")
+    for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
         if not fields or fields[0].startswith("#"):
             continue

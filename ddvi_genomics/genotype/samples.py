@@ -10,26 +10,23 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .textfile import read_user_text
 
 log = logging.getLogger("ddvi_genomics")
 
 
-def read_samples_file(path: str | os.PathLike) -> frozenset[str]:
+def read_samples_file(path: str | os.PathLike, option: str = "--keep") -> frozenset[str]:
     """Sample IDs from a PLINK 2 ``--keep`` / ``--remove`` style file, as a set.
 
     A set, because PLINK keeps the input's sample order whatever the order of the lines:
     :func:`select_samples` picks a set's samples in the file's order.
 
     One column means IIDs; two or more mean ``FID IID ...`` (the IID is used). A header line
-    starting with ``#FID`` or ``#IID`` says which; other ``#`` lines are comments.
+    starting with ``#FID`` or ``#IID`` says which; other ``#`` lines are comments. ``option``
+    (``--keep``, ``--remove``, ``--pca-fit``) names the file in messages.
     """
     path = Path(path)
-    if not path.exists() or path.is_dir():  # a pipe (<(cut -f1 keep.txt)) is fine
-        raise InputError(f"samples file {path} does not exist or is not a file")
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"samples file {path} cannot be read as text: {err}") from None
+    text = read_user_text(path, f"{option} file")
     column = None
     ids = []
     for line in text.splitlines():
@@ -43,14 +40,14 @@ def read_samples_file(path: str | os.PathLike) -> frozenset[str]:
             continue
         index = column if column is not None else (1 if len(fields) >= 2 else 0)
         if index >= len(fields):
-            raise InputError(f"samples file {path}: line {line!r} has no IID column")
+            raise InputError(f"{option} file {path}: line {line!r} has no IID column")
         ids.append(fields[index])
     if not ids:
-        raise InputError(f"samples file {path} lists no sample IDs")
+        raise InputError(f"{option} file {path} lists no sample IDs")
     seen: set[str] = set()
     for sample in ids:
         if sample in seen:
-            raise InputError(f"samples file {path} lists sample {sample!r} more than once")
+            raise InputError(f"{option} file {path} lists sample {sample!r} more than once")
         seen.add(sample)
     return frozenset(ids)
 

@@ -46,8 +46,27 @@ def test_rerun_with_another_method_or_seed__refused_and_folder_untouched(tmp_pat
 def test_non_positive_sizes__one_line(flag, tmp_path):
     args = [a for a in SMOKE if a not in ("--subset", 64)] if flag == "--subset" else SMOKE
     result = invoke("train", "--method", "vae", "--out", tmp_path / "r", *args, flag, -5)
-    one_line_error(result, f"{flag} must be an integer >= 1; got -5")
+    one_line_error(result, f"'{flag}': -5 is not in the range x>=1")
     assert not (tmp_path / "r").exists()
+
+
+def test_label_budget_beyond_the_training_set__names_labels_and_writes_nothing(tmp_path):
+    result = invoke("train", "--method", "vae", "--semi", "--labels", 100, "--out",
+                    tmp_path / "r", *SMOKE)  # fmt: skip
+    one_line_error(result, "--labels 100 is not allowed: the training set has 64 images")
+    assert not (tmp_path / "r").exists()
+
+
+def test_truncated_checkpoint_on_resume__one_line_and_run_folder_untouched(tmp_path):
+    run = tmp_path / "run"
+    assert invoke("train", "--method", "vae", "--out", run, *SMOKE).exit_code == 0
+    (run / "metrics.json").unlink()  # an interrupted run: a checkpoint, no results yet
+    data = (run / "checkpoint.pt").read_bytes()
+    (run / "checkpoint.pt").write_bytes(data[: len(data) // 2])
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.iterdir()}
+    result = invoke("train", "--method", "vae", "--out", run, *SMOKE)
+    one_line_error(result, "checkpoint.pt cannot be resumed from")
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.iterdir()} == before
 
 
 def test_truncated_idx__data_error(tmp_path):

@@ -520,6 +520,11 @@ class AncestryModel:
             raise InputError(f"model file {path} does not exist")
         try:
             payload = load_plain(path)
+        except MemoryError:
+            raise InputError(
+                f"{path} declares tensors larger than this machine's memory; it is damaged or "
+                "not a model written by 'ddvi-genomics infer'"
+            ) from None
         except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
             first = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise InputError(

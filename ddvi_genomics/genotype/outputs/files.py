@@ -24,14 +24,19 @@ this run does not produce (a stale ``.metrics.json``) are removed, so the set st
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import os
+import signal
+import threading
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ...clitools import termination_requested
 from ...provenance import provenance
 from ..atomic import is_alive, pid_in, remove_dead_temporaries, temporary_path
 from ..errors import InputError
@@ -42,6 +47,7 @@ from ..mapping.ancestry_map import (
     probability_table,
 )
 from ..mapping.ancestry_model import Projection
+from ..textfile import read_user_text
 from .html_map import write_html_map
 from .plink_files import write_afreq, write_allele_weights, write_eigenval, write_eigenvec
 from .plots import plot_embedding
@@ -67,6 +73,21 @@ INFER_SUFFIXES = (
     ".html",
 )
 PROJECT_SUFFIXES = (".embedding.tsv", ".proba.tsv", ".pcscores", ".png", ".html", ".log")
+
+
+@contextlib.contextmanager
+def _termination_held():
+    """Refuse to start after a termination request; hold SIGTERM back while the block runs."""
+    if termination_requested():
+        raise SystemExit(termination_requested())
+    held = threading.current_thread() is threading.main_thread()
+    if held:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        yield
+    finally:
+        if held:  # a SIGTERM that came meanwhile is delivered now, after the set is whole
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
 class OutputSet:
@@ -95,6 +116,11 @@ class OutputSet:
     """
 
     def __init__(self, prefix, suffixes, force: bool):
+        if str(prefix).endswith(("/", os.sep)) or Path(prefix).is_dir():
+            raise InputError(
+                f"--out {prefix} names a folder; give a prefix (a folder and a file name start), "
+                f"e.g. --out {Path(prefix) / 'run'}"
+            )
         self.prefix, self.suffixes, self.force = Path(prefix), tuple(suffixes), force
         self.pending: list[tuple[Path, Path]] = []
         folder = self.prefix.parent
@@ -129,16 +155,21 @@ class OutputSet:
         return tmp
 
     def publish(self) -> list[Path]:
-        """Rename every pending file into place; remove stale outputs of an earlier run."""
-        written = {final for _, final in self.pending}
-        if self.force:
-            for suffix in self.suffixes:
-                stale = self.final(suffix)
-                if stale not in written:
-                    stale.unlink(missing_ok=True)
-        for tmp, final in self.pending:
-            os.replace(tmp, final)
-        self._release_lock()
+        """Rename every pending file into place; remove stale outputs of an earlier run.
+
+        Never after a termination request (SIGTERM); the renames run with SIGTERM held back, so
+        a set is published whole or not at all.
+        """
+        with _termination_held():
+            written = {final for _, final in self.pending}
+            if self.force:
+                for suffix in self.suffixes:
+                    stale = self.final(suffix)
+                    if stale not in written:
+                        stale.unlink(missing_ok=True)
+            for tmp, final in self.pending:
+                os.replace(tmp, final)
+            self._release_lock()
         return [final for _, final in self.pending]
 
     def publish_alone(self, suffix: str) -> Path:
@@ -147,6 +178,8 @@ class OutputSet:
         Under ``force`` the earlier run's other outputs are removed too, so every file beside
         the published one comes from the same run.
         """
+        if termination_requested():
+            raise SystemExit(termination_requested())
         final = self.final(suffix)
         tmp = next(t for t, f in self.pending if f == final)
         self.pending = [(t, f) for t, f in self.pending if f != final]
@@ -485,15 +518,17 @@ def pc_score_table(sample_id, pcs: np.ndarray) -> pd.DataFrame:
     return table
 
 
-def read_embedding_table(path) -> pd.DataFrame:
+def read_embedding_table(path, what: str = "embedding table") -> pd.DataFrame:
     """Read ``#IID DIM1 DIM2 ...`` (as written by infer / project), indexed by ``#IID``.
+
+    ``what`` names the file in messages (``"--reference table"``).
 
     Raises
     ------
     InputError
         Missing file or columns, repeated IDs, or coordinates that are not finite numbers.
     """
-    df = _read_id_table(path, "embedding file", ("DIM1", "DIM2"))
+    df = _read_id_table(path, what, ("DIM1", "DIM2"))
     if "STATUS" in df:  # project's samples with too few observed variants have no coordinates
         unplaceable = (df["STATUS"] == "unplaceable").to_numpy()
         if unplaceable.any():
@@ -521,7 +556,7 @@ def read_eigenvec(path) -> pd.DataFrame:
     column is multiplied by the square root of its eigenvalue, which restores the relative scale
     of the PC scores (up to one common factor, which neighbour and rank metrics ignore).
     """
-    df = _read_id_table(path, "eigenvec file", ("PC1",))
+    df = _read_id_table(path, "--eigenvec file", ("PC1",))
     pcs = df[[c for c in df.columns if c.startswith("PC")]]
     values = pcs.apply(pd.to_numeric, errors="coerce").to_numpy(float)
     if not np.isfinite(values).all():
@@ -535,13 +570,34 @@ def read_eigenvec(path) -> pd.DataFrame:
 
 
 def _read_id_table(path, what: str, required: tuple[str, ...]) -> pd.DataFrame:
+    """Read a table this tool writes (``#IID`` first, tab-separated), complete and rectangular.
+
+    Raises
+    ------
+    InputError
+        Naming the file (as ``what``) when it is binary or not UTF-8, ends mid-line (a truncated
+        copy), has a row with more or fewer fields than the header, or lacks a column.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{what} {path} does not exist")
+    text = read_user_text(path, what)
+    if text and not text.endswith("\n"):
+        raise InputError(
+            f"{what} {path} ends mid-line (a truncated copy?); tables written by ddvi-genomics "
+            "end with a newline"
+        )
+    lines = text.splitlines()
+    if lines:
+        width = len(lines[0].split("\t"))
+        for number, line in enumerate(lines[1:], start=2):
+            if line and len(line.split("\t")) != width:
+                raise InputError(
+                    f"{what} {path}, line {number}: {len(line.split(chr(9)))} fields; the header "
+                    f"has {width}"
+                )
     try:
-        df = pd.read_csv(path, sep="\t", dtype={"#IID": str, "IID": str, "#FID": str})
-    except (ValueError, UnicodeDecodeError) as err:
-        raise InputError(f"{path} is not a tab-separated table ({err})") from None
+        df = pd.read_csv(io.StringIO(text), sep="\t", dtype={"#IID": str, "IID": str, "#FID": str})
+    except ValueError as err:  # pandas' EmptyDataError and parser errors
+        raise InputError(f"{what} {path} is not a tab-separated table ({err})") from None
     id_col = "#IID" if "#IID" in df.columns else ("IID" if "IID" in df.columns else None)
     missing = [c for c in required if c not in df.columns]
     if id_col is None or missing:

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..contigs import contig_codes, contig_name_codes, normalize_contig
+from ..contigs import contig_codes, contig_name_codes, foreign_contigs, normalize_contig
 from ..errors import InputError
+from ..textfile import read_user_text
 
 _BASES = set("ACGT")
 
@@ -100,14 +101,13 @@ def is_listed(variant_id: np.ndarray, listed: frozenset[str]) -> np.ndarray:
     return pd.Index(np.asarray(variant_id, dtype=object)).isin(list(listed))
 
 
-def read_variant_ids(path) -> frozenset[str]:
+def read_variant_ids(path, option: str = "--extract") -> frozenset[str]:
     """Variant IDs for ``--extract`` / ``--exclude``: the first field of each non-empty line."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"variant ID file {path} does not exist")
-    ids = frozenset(ln.split()[0] for ln in path.read_text().splitlines() if ln.strip())
+    text = read_user_text(path, f"{option} file")
+    ids = frozenset(ln.split()[0] for ln in text.splitlines() if ln.strip())
     if not ids:
-        raise InputError(f"variant ID file {path} lists no IDs")
+        raise InputError(f"{option} file {path} lists no IDs")
     return ids
 
 
@@ -185,6 +185,25 @@ def sort_order(contig, position) -> np.ndarray:
     return np.lexsort((np.asarray(position), contig_codes(contig)))
 
 
+def _refuse_foreign_genome(contig: np.ndarray) -> None:
+    """Refuse the human-autosome filter on contigs that are not human chromosome names.
+
+    Drosophila's ``2L 2R 3L 3R 4 X`` would otherwise be filtered to contig ``4`` read as human
+    chromosome 4, and the map built from it with only a line in the log.
+    """
+    foreign = foreign_contigs(contig)
+    if not foreign:
+        return
+    kept = int(is_autosome(contig).sum())
+    shown = ",".join(foreign[:4]) + (",..." if len(foreign) > 4 else "")
+    raise InputError(
+        f"contigs {', '.join(foreign[:6])}{' ...' if len(foreign) > 6 else ''} are not human "
+        f"chromosome names, so the default filter to human autosomes 1-22 does not apply (it "
+        f"would keep {kept} of {len(contig)} variants); choose contigs with --chr (e.g. --chr "
+        f"{shown}) or keep every contig with --all-contigs"
+    )
+
+
 def site_steps(
     contig, position, variant_id, ref, alt, *, extract=None, exclude=None, contigs=None,
     autosomes_only=True, extract_ranges=None, exclude_ranges=None,
@@ -234,6 +253,7 @@ def site_steps(
     if contigs is not None:
         steps.append((f"not on --chr {','.join(contigs)}", is_in_contigs(contig, contigs), ""))
     elif autosomes_only:
+        _refuse_foreign_genome(contig)
         steps.append(("not on a human autosome (1-22; other genomes: --chr or --all-contigs)",
                       is_autosome(contig), ""))  # fmt: skip
     return steps

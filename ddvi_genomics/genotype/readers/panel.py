@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import os
 
 import pandas as pd
 
 from ..errors import InputError
+from ..textfile import read_user_text
 from .files import readable_file
 from .plink import _plink_sample_table
 
@@ -63,10 +65,11 @@ def read_panel(
         id_col, label_col, super_col = _plink_label_columns(df, id_col, label_col, super_col, path)
     else:
         sep = "," if path.suffix.lower() == ".csv" else r"\s+"
+        text = read_user_text(path, "--panel file")
         try:
-            df = pd.read_csv(path, sep=sep, dtype=str, engine="python")
-        except (ValueError, UnicodeDecodeError) as err:  # pandas' EmptyDataError, parser errors
-            raise InputError(f"panel {path} cannot be read as a table: {err}") from None
+            df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, engine="python")
+        except ValueError as err:  # pandas' EmptyDataError, parser errors
+            raise InputError(f"--panel file {path} cannot be read as a table: {err}") from None
     if df.empty:
         raise InputError(f"panel {path} lists no samples (a header line and one row per sample)")
     for col in (id_col, label_col):

@@ -158,6 +158,7 @@ def read_pgen(
         raise InputError(f"{pgen} cannot be read with {pvar} and {psam}: {err}") from None
     dosage = np.empty((len(variants), len(keep)), dtype=np.int8)
     buffer = np.empty((min(block, max(len(variants), 1)), len(keep)), dtype=np.int8)
+    lo = hi = 0
     try:
         for lo in range(0, len(variants), block):
             hi = min(lo + block, len(variants))
@@ -166,7 +167,10 @@ def read_pgen(
             ref_count = rows[:, np.argsort(order)]
             dosage[lo:hi] = np.where(ref_count < 0, -1, 2 - ref_count)
     except RuntimeError as err:
-        raise InputError(f"{pgen}: {err}") from None
+        raise InputError(
+            f"{pgen}: cannot read variants {lo + 1}-{hi} of {pvar} ({err}); the .pgen is "
+            "truncated or damaged, or belongs to another .pvar/.psam"
+        ) from None
     finally:
         reader.close()
     return GenotypeMatrix(
@@ -242,23 +246,33 @@ def _read_plink_table(path: Path, names: list[str], min_cols: int | None = None)
 
 
 def _check_bed_padding(packed: np.ndarray, n_samples: int, bed: Path, fam: Path) -> None:
-    """Check that the bits after the last sample of each variant are zero and hide no sample.
+    """Check that the ``.fam`` row count fits the ``.bed`` exactly, as far as the bits can tell.
 
-    Non-zero padding means the ``.bed`` holds calls of samples the ``.fam`` does not list (a
-    ``.fam`` row too few). A last sample that is homozygous A1 (code 00, what zero padding reads
-    as) at every one of many variants is the signature of a ``.fam`` row too many.
+    The byte count fixes ``ceil(n / 4)`` only, so a ``.fam`` a row or three off can match it.
+    Two signatures remain, checked over every variant:
+
+    * bits after the last sample are non-zero: the ``.bed`` holds calls of samples the ``.fam``
+      does not list (PLINK writes zero padding);
+    * the last sample reads as code 00 (homozygous A1) at every one of many variants, which is
+      what zero padding reads as: a ghost sample from a ``.fam`` row too many. This holds also
+      when the ghost fills its byte (``n`` a multiple of 4).
+
+    A ``.bed`` written with non-zero padding by a foreign tool and a ``.fam`` with exactly one
+    row too many filling the last byte remain indistinguishable from a real sample.
     """
-    used = n_samples % 4
-    if used == 0 or packed.size == 0:
+    if packed.size == 0 or n_samples == 0:
         return
-    padding = packed[:, -1] >> np.uint8(2 * used)
-    if padding.any():
-        variant = int(np.flatnonzero(padding)[0]) + 1
-        raise InputError(
-            f"{bed}: variant {variant} has calls after the last of the {n_samples} samples in "
-            f"{fam}; the .fam seems to lack rows (PLINK pads with zero bits)"
-        )
-    last_code = (packed[:, -1] >> np.uint8(2 * (used - 1))) & np.uint8(3)
+    used = n_samples % 4
+    if used:
+        padding = packed[:, -1] >> np.uint8(2 * used)
+        if padding.any():
+            variant = int(np.flatnonzero(padding)[0]) + 1
+            raise InputError(
+                f"{bed}: variant {variant} has calls after the last of the {n_samples} samples "
+                f"in {fam}; the .fam seems to lack rows (PLINK pads with zero bits)"
+            )
+    last_slot = (n_samples - 1) % 4
+    last_code = (packed[:, -1] >> np.uint8(2 * last_slot)) & np.uint8(3)
     if packed.shape[0] >= 32 and not last_code.any():
         raise InputError(
             f"{bed}: the last sample of {fam} reads as homozygous A1 at all {packed.shape[0]} "

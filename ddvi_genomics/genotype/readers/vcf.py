@@ -29,7 +29,7 @@ from ..errors import InputError
 from ..matrix import GenotypeMatrix
 from ..samples import select_samples
 from .files import check_bgzf_end, readable_file
-from .vcf_text import read_simple_vcf
+from .vcf_text import check_column_counts, read_simple_vcf
 
 log = logging.getLogger("ddvi_genomics")
 
@@ -79,6 +79,7 @@ def read_vcf(
                 reporter.update(len(simple[0]), final=True)
                 return reader.matrix_of(*simple)
             log.debug("%s: not a GT-only diploid text VCF; reading it through cyvcf2", path)
+            check_column_counts(path, len(vcf.samples))
             reporter = RateProgress("read", progress, stream=stderr)
         last = "the header"
         try:
@@ -102,21 +103,24 @@ def read_vcf(
 
 @contextlib.contextmanager
 def htslib_messages(path):
-    """Capture what htslib writes to file descriptor 2 while a block runs.
+    """Capture what htslib writes to file descriptor 2 while a block runs; nothing else.
 
     htslib reports (``[E::idx_find_and_load] ...``, ``[W::vcf_parse] ...``) go straight to the
     process's stderr and would interleave with our one-line messages. They are collected and
-    logged at INFO level (shown with ``-v``). Yields a text stream on the real stderr for
-    progress lines.
+    logged at INFO level (shown with ``-v``). Python's own writers (``sys.stderr``, logging
+    handlers on it: the project's warnings) are pointed at the real stderr meanwhile, so only C
+    code's output is captured. Yields a text stream on the real stderr for progress lines.
     """
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile(mode="w+b") as sink:
         os.dup2(sink.fileno(), 2)
         stream = os.fdopen(os.dup(saved), "w", buffering=1)
+        redirected = _point_python_stderr_at(stream)
         try:
             yield stream
         finally:
+            redirected()
             stream.flush()
             stream.close()
             os.dup2(saved, 2)
@@ -126,6 +130,32 @@ def htslib_messages(path):
     if text:
         for line in text.splitlines():
             log.info("htslib (%s): %s", Path(path).name, line)
+
+
+def _point_python_stderr_at(stream):
+    """Send ``sys.stderr`` and logging handlers writing to fd 2 to ``stream``; return the undo."""
+    original = sys.stderr
+    handlers = []
+    loggers = [logging.getLogger(), *map(logging.getLogger, ("ddvi_genomics", "py.warnings"))]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and _writes_to_fd2(handler.stream):
+                handlers.append((handler, handler.setStream(stream)))
+    sys.stderr = stream
+
+    def undo():
+        sys.stderr = original
+        for handler, previous in handlers:
+            handler.setStream(previous)
+
+    return undo
+
+
+def _writes_to_fd2(stream) -> bool:
+    try:
+        return stream.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # a StringIO, a closed file
+        return stream is sys.stderr
 
 
 def _open_vcf(path: Path):

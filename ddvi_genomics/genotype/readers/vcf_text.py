@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ...threads import bgzf_threads
+from ..errors import InputError
 from .files import BGZF_EOF, BGZF_MAGIC, INFLATE_ERRORS, inflate_error, is_bgzf
 
 _TAB, _NEWLINE, _DOT, _ZERO, _PIPE, _SLASH = 9, 10, ord("."), ord("0"), ord("|"), ord("/")
@@ -82,6 +83,40 @@ def read_simple_vcf(
         raise inflate_error(path, err, where) from None
     dosage = np.concatenate(chunks) if chunks else np.zeros((0, len(keep)), dtype=np.int8)
     return dosage, columns
+
+
+def check_column_counts(path: Path, n_samples: int, piece_bytes: int = 1 << 24) -> None:
+    """Refuse a text VCF whose records do not have 9 + ``n_samples`` columns.
+
+    htslib reads a record with an extra sample column without a word (the call is dropped);
+    this pass (tab counts per line, array-wide) names the first such record. BCF is skipped.
+
+    Raises
+    ------
+    InputError
+        Naming the file, the record and both column counts.
+    """
+    expected, n_rows = 9 + n_samples, 0
+    try:
+        for text in _record_text(path, None, piece_bytes):
+            buf = np.frombuffer(text, dtype=np.uint8)
+            ends = np.flatnonzero(buf == _NEWLINE)
+            starts = np.r_[0, ends[:-1] + 1]
+            tabs = np.add.reduceat((buf == _TAB).astype(np.int64), starts) if len(ends) else []
+            bad = np.flatnonzero(np.asarray(tabs) + 1 != expected)
+            if len(bad):
+                row = int(bad[0])
+                line = bytes(buf[starts[row] : ends[row]])
+                site = b":".join(line.split(b"\t", 2)[:2]).decode(errors="replace")
+                raise InputError(
+                    f"{path}: record {n_rows + row + 1} ({site}) has {int(tabs[row]) + 1} "
+                    f"columns; the header names {expected} (9 + {n_samples} samples)"
+                )
+            n_rows += len(ends)
+    except NotSimple:  # BCF: binary records, no columns to count
+        return
+    except INFLATE_ERRORS as err:
+        raise inflate_error(path, err, f"its data past record {n_rows}") from None
 
 
 def _record_text(path: Path, threads: int | None, piece_bytes: int) -> Iterator[bytes]:
