@@ -144,6 +144,9 @@ def _bio2zarr(convert, paths, source, store: str, workers: int, curable=False, *
 
     With ``curable``, a refusal that a rewrite of the input cures raises :class:`_Curable`.
     """
+    chatter = logging.getLogger("bio2zarr")  # "Total records unknown ..." on unindexed input
+    level = chatter.level
+    chatter.setLevel(logging.ERROR)
     try:
         with htslib_messages(paths[0]):
             convert(source, store, worker_processes=workers, **chunks)
@@ -152,6 +155,8 @@ def _bio2zarr(convert, paths, source, store: str, workers: int, curable=False, *
         if curable and any(mark in message for mark in _CURABLE):
             raise _Curable(message) from None
         raise InputError(f"cannot convert {', '.join(map(str, paths))}: {message}") from None
+    finally:
+        chatter.setLevel(level)
 
 
 @contextlib.contextmanager

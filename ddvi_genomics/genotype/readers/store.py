@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import InputError
 from ..matrix import GenotypeMatrix, VariantTable
 from ..samples import select_samples
-from .store_integrity import read_rows, verify_store
+from .store_integrity import read_rows, report_absent_chunks, verify_files
 
 REQUIRED_ARRAYS = (
     "call_genotype",
@@ -116,6 +116,7 @@ def open_root(path: str | os.PathLike):
     Anything else is refused in one line (:class:`InputError`).
     """
     zarr = zarr_module()
+    has_manifest = verify_files(Path(path))
     try:
         root = zarr.open_group(str(path), mode="r")
     except Exception as err:  # zarr raises several types for a non-store
@@ -126,7 +127,8 @@ def open_root(path: str | os.PathLike):
             f"{path} is not a VCF Zarr store: it has no {missing[0]!r} array "
             f"(needs {', '.join(REQUIRED_ARRAYS)}; make one with 'ddvi-genomics convert')"
         )
-    verify_store(Path(path), root)
+    if not has_manifest:
+        report_absent_chunks(Path(path), root)
     return root
 
 

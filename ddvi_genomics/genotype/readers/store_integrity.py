@@ -3,11 +3,12 @@
 A Zarr array reads a chunk file that is absent as its fill value, silently. In a VCF Zarr store
 that means a lost ``call_genotype`` chunk reads as homozygous reference everywhere (then QC drops
 the variants as monomorphic), and a lost ``variant_position`` chunk as position 0. Three checks
-stop that, before any genotype is used:
+stop that, before any genotype is used (the first two in :func:`~.store.open_root`):
 
 * ``convert`` writes a manifest, ``ddvi_genomics_checksums.json``: the CRC32 of every file of the
-  store. Opening a store with a manifest verifies every file against it (a missing or damaged
-  chunk, even one that still decodes, is found; the pass reads the store once, at disk speed).
+  store. Opening a store with a manifest verifies every file against it before Zarr reads any
+  (a missing or damaged chunk, even one that still decodes, is found; the pass reads the store
+  once, at disk speed, and is not repeated while no file changes).
 * A store without a manifest (written by bio2zarr or sgkit directly) cannot tell a lost chunk
   from one that was never written: Zarr omits a chunk whose values all equal the fill value (a
   block of variants homozygous reference everywhere), and bio2zarr relies on that. Absent
@@ -30,16 +31,10 @@ import numpy as np
 from ..errors import InputError
 
 MANIFEST = "ddvi_genomics_checksums.json"
-#: The arrays the readers use.
-READ_ARRAYS = (
-    "call_genotype",
-    "variant_contig",
-    "contig_id",
-    "variant_position",
-    "variant_allele",
-    "variant_id",
-    "sample_id",
-)
+#: Arrays whose absent chunks are worth a warning: a block of variants homozygous reference in
+#: every sample is rare, a position 0 never real (``variant_contig`` is legitimately all 0
+#: when a store holds one contig, so its chunks are often absent).
+WATCHED_ARRAYS = ("call_genotype", "variant_position")
 log = logging.getLogger("ddvi_genomics")
 _VERIFIED: dict[tuple, bool] = {}
 
@@ -62,30 +57,27 @@ def write_manifest(store: Path) -> None:
     (store / MANIFEST).write_text(json.dumps(manifest, indent=0) + "\n")
 
 
-def verify_store(store: Path, root) -> None:
-    """Check a store before use: against its manifest, or every unfilled chunk present.
+def verify_files(store: Path) -> bool:
+    """Check every file of a store against its manifest, before Zarr reads any of them.
 
-    Parameters
-    ----------
-    store : Path
-        The store directory.
-    root : zarr.Group
-        The store, open.
+    Returns
+    -------
+    bool
+        Whether the store has a manifest (False: only :func:`report_absent_chunks` applies).
 
     Raises
     ------
     InputError
-        Naming the store and the first missing or damaged file (a store with a manifest).
+        Naming the store and the first missing or damaged file.
     """
     manifest = store / MANIFEST
+    if not manifest.exists():
+        return False
     key = _listing(store)  # a store verified once is not hashed again, unless a file changed
-    if _VERIFIED.get(key):
-        return
-    if manifest.exists():
+    if not _VERIFIED.get(key):
         _verify_manifest(store, manifest)
-    else:
-        _verify_presence(store, root)
-    _VERIFIED[key] = True
+        _VERIFIED[key] = True
+    return True
 
 
 def _verify_manifest(store: Path, manifest: Path) -> None:
@@ -108,8 +100,13 @@ def _verify_manifest(store: Path, manifest: Path) -> None:
             )
 
 
-def _verify_presence(store: Path, root) -> None:
-    for name in READ_ARRAYS:
+def report_absent_chunks(store: Path, root) -> None:
+    """Warn (once per state of the store) about absent chunks of the arrays read."""
+    key = ("absent", *_listing(store))
+    if _VERIFIED.get(key):
+        return
+    _VERIFIED[key] = True
+    for name in WATCHED_ARRAYS:
         if name not in root or root[name].size == 0:
             continue
         array = root[name]
