@@ -274,6 +274,12 @@ def _limit_threads(value) -> dict:
 )
 @click.option("--hwe-midp", is_flag=True, help="Use the mid-p exact test for --hwe (PLINK midp).")
 @click.option(
+    "--nonfounders",
+    is_flag=True,
+    help="Allele frequencies, MAF, HWE, LD and PCA scaling over every sample; by default, as "
+    "plink2, over the founders of a .fam/.psam with parents.",
+)
+@click.option(
     "--thin",
     "thin_bp",
     type=click.IntRange(min=1),
@@ -416,6 +422,7 @@ def _infer_options(flags: dict, progress):
         ld_prune=flags.pop("ld_prune"),
         hwe=flags.pop("hwe"),
         hwe_midp=flags.pop("hwe_midp"),
+        nonfounders=flags.pop("nonfounders"),
     )
     from .genotype.ids import SampleIdRule
 

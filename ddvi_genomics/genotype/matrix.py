@@ -32,6 +32,10 @@ class GenotypeMatrix:
         Haploid calls read (counted as homozygous).
     sample_family : np.ndarray of str, shape (n_samples,), optional
         PLINK family IDs (FID) where the input has them (a ``.fam``); None for VCF/BCF.
+    sample_founder : np.ndarray of bool, shape (n_samples,), optional
+        PLINK's founders: samples whose father and mother IDs are both ``0`` in the ``.fam`` /
+        ``.psam``. Allele frequencies, MAF, HWE and LD are computed over founders only, as
+        plink2 does (``--nonfounders`` to use everyone). None: every sample is a founder.
     """
 
     dosage: np.ndarray
@@ -43,6 +47,14 @@ class GenotypeMatrix:
     sample_id: np.ndarray
     n_haploid_calls: int = 0
     sample_family: np.ndarray | None = None
+    sample_founder: np.ndarray | None = None
+
+    @property
+    def founders(self) -> np.ndarray | None:
+        """Column indices of the founders, or None when every sample is one."""
+        if self.sample_founder is None or self.sample_founder.all():
+            return None
+        return np.flatnonzero(self.sample_founder)
 
     @property
     def n_variants(self) -> int:
@@ -72,6 +84,7 @@ class GenotypeMatrix:
             self.sample_id[s],
             self.n_haploid_calls,
             None if self.sample_family is None else self.sample_family[s],
+            None if self.sample_founder is None else self.sample_founder[s],
         )
 
 

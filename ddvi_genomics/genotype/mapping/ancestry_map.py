@@ -41,9 +41,9 @@ from ..pca.projection import (
     space_for,
 )
 from ..qc.outofcore import store_qc
-from ..qc.recipe import DEFAULT_QC, QCOptions, QCReport
+from ..qc.recipe import DEFAULT_QC, QCOptions, QCReport, frequency_samples
 from ..readers import read_genotypes
-from ..readers.store import read_store_variants, store_sample_ids
+from ..readers.store import open_root, read_store_variants, sample_pedigree, store_sample_ids
 from ..readers.store_tasks import dask_scheduler
 from ..samples import select_samples
 from .ancestry_model import AncestryModel
@@ -301,8 +301,9 @@ def _memory_front_end(
         fit = select_samples(list(gm.sample_id), pca_fit_samples, "--pca-fit")
     with stages("pca", f"{gm.n_variants:,} variants x {gm.n_samples:,} samples"):
         pca, reference_pcs = fit_pca(
-            gm, n_pcs, seed=seed, memory_mib=memory_mib, fit_samples=fit, projection=projection
-        )
+            gm, n_pcs, seed=seed, memory_mib=memory_mib, fit_samples=fit, projection=projection,
+            frequency_samples=frequency_samples(gm, qc),
+        )  # fmt: skip
     variants = VariantTable.of(gm)
     return np.asarray(gm.sample_id), gm.sample_family, variants, report, pca, reference_pcs
 
@@ -346,7 +347,11 @@ def _store_front_end(
                 map_pca, sums, projection, sample_id[others]
             )
     report = store_report.report()
-    return sample_id, None, variants, report, full.truncated(n_pcs), reference_pcs
+    family = sample_pedigree(open_root(store))[0]
+    if family is not None:
+        kept = np.arange(len(family)) if store_report.samples is None else store_report.samples
+        family = family[kept]
+    return sample_id, family, variants, report, full.truncated(n_pcs), reference_pcs
 
 
 def _finish_map(
@@ -428,11 +433,15 @@ def fit_pca(
     memory_mib: float | None = None,
     fit_samples: np.ndarray | None = None,
     projection: str = DEFAULT_PROJECTION,
+    frequency_samples: np.ndarray | None = None,
 ) -> tuple[GenotypePCA, np.ndarray]:
     """Fit the PCA front end.
 
     Parameters
     ----------
+    frequency_samples : np.ndarray of int, optional
+        Columns of ``gm`` whose allele frequencies centre and scale the genotypes (the
+        founders, as plink2); default the fit samples.
     fit_samples : np.ndarray of int, optional
         Columns of ``gm`` to fit on; the other samples are then projected, their first
         ``n_pcs`` scores by ``projection`` (:mod:`~..pca.projection`) from their observed calls.
@@ -454,7 +463,10 @@ def fit_pca(
     fitted = gm.dosage if fit_samples is None else gm.dosage[:, np.asarray(fit_samples)]
     if fit_samples is not None:
         check_polymorphic_in_fit_samples(alt_allele_frequency(fitted))
-    fit_scores = pca.fit_transform(fitted)
+    if frequency_samples is not None and fit_samples is not None:  # founders within the fit
+        position = {int(c): i for i, c in enumerate(np.asarray(fit_samples))}
+        frequency_samples = np.array([position[c] for c in frequency_samples if c in position])
+    fit_scores = pca.fit_transform(fitted, frequency_samples)
     map_pca = pca.truncated(n_pcs)
     map_pca.residual_band_ = residual_band(
         map_pca, fitted, fit_scores[:, :n_pcs], gm.variant_contig

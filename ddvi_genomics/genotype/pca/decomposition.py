@@ -78,17 +78,23 @@ class GenotypePCA:
             dosage, self.allele_frequency_, self.scale_, memory_mib=self.memory_mib
         )
 
-    def fit_transform(self, dosage: np.ndarray) -> np.ndarray:
-        """Fit on dosages ``(n_variants, n_samples)``; return coordinates ``(n_samples, k)``."""
+    def fit_transform(self, dosage: np.ndarray, frequency_samples=None) -> np.ndarray:
+        """Fit on dosages ``(n_variants, n_samples)``; return coordinates ``(n_samples, k)``.
+
+        ``frequency_samples`` (column indices, e.g. the founders) gives the allele frequencies
+        that centre and scale the genotypes, as plink2 takes them from founders; every sample
+        is in the decomposition.
+        """
         n_var, n_samp = dosage.shape
-        p = alt_allele_frequency(dosage)
+        freq_dosage = dosage if frequency_samples is None else dosage[:, frequency_samples]
+        p = alt_allele_frequency(freq_dosage)
         if np.any(~np.isfinite(p)) or np.any((p <= 0) | (p >= 1)):
             raise InputError(
                 "PCA needs polymorphic variants with at least one call each; run QC first"
             )
         self.allele_frequency_ = p
         self.scale_ = patterson_scale(p)
-        self.observed_allele_count_ = 2 * count_called(dosage, 1)
+        self.observed_allele_count_ = 2 * count_called(freq_dosage, 1)
         k_max = min(n_var, n_samp)
         if self.n_components > k_max:
             self.n_components = k_max

@@ -9,7 +9,7 @@ import numpy as np
 
 from ...core.progress import RateProgress
 from ..errors import InputError
-from ..readers.store import variant_arrays
+from ..readers.store import sample_pedigree, variant_arrays
 from ..readers.store_tasks import (
     bound_malloc_arenas,
     chunk_counts,
@@ -27,6 +27,7 @@ from .recipe import (
     QCReport,
     StepLog,
     count_steps,
+    founders_row,
     ld_prune_name,
     nothing_left_message,
     sample_missing_step,
@@ -128,13 +129,16 @@ def store_qc(
             if not keep_s.all():
                 samples = np.flatnonzero(keep_s) if samples is None else samples[keep_s]
         n_samples = n_samples_in if samples is None else len(samples)
-        counts = np.empty((len(steps.keep), 3), dtype=np.int64)  # hom ref, het, hom alt
-        tasks = [(str(store), lo, hi, samples) for lo, hi in bounds]
-        progress = RateProgress("qc: genotype counts", verbose)
-        for (_, lo, hi, _), part in in_batches(chunk_counts, tasks, progress=progress):
-            counts[lo:hi] = part
-        p = count_steps(counts, n_samples, options, steps)
-        called = counts.sum(axis=1)
+        founders = _founders(root, samples, options)
+        if founders is not None:
+            steps.rows.append(founders_row(len(founders), n_samples))
+        counts = _store_counts(store, bounds, len(steps.keep), samples, verbose)
+        freq_counts = (
+            None if founders is None else _store_counts(store, bounds, len(steps.keep), founders,
+                                                        verbose, "over founders")
+        )  # fmt: skip
+        p = count_steps(counts, n_samples, options, steps, freq_counts)
+        called = (counts if freq_counts is None else freq_counts).sum(axis=1)
         if options.thin_bp or options.ld_prune is not None:
             kept = np.flatnonzero(steps.keep)
             order = sort_order(contig[kept], position[kept])
@@ -153,7 +157,8 @@ def store_qc(
         if options.ld_prune is not None:
             window, step, r2 = options.ld_prune
             kept = np.flatnonzero(steps.keep)
-            exceeds = _store_band(str(store), bounds, steps.keep, samples, window, r2, verbose)
+            ld_samples = samples if founders is None else founders
+            exceeds = _store_band(str(store), bounds, steps.keep, ld_samples, window, r2, verbose)
             kept_ld = prune_from_band(
                 exceeds, p[kept], called[kept], contig[kept], window=window, step=step
             )
@@ -169,6 +174,26 @@ def store_qc(
             keep, p[keep], steps.rows, n_samples, called[keep], samples, n_samples_in,
             prune_in, prune_out,
         )  # fmt: skip
+
+
+def _founders(root, samples: np.ndarray | None, options: QCOptions) -> np.ndarray | None:
+    """Store indices of the founders among ``samples`` (None: all are, or --nonfounders)."""
+    founder = sample_pedigree(root)[1]
+    if founder is None or options.nonfounders:
+        return None
+    chosen = np.arange(len(founder)) if samples is None else np.asarray(samples)
+    kept = chosen[founder[chosen]]
+    return None if len(kept) == len(chosen) else kept
+
+
+def _store_counts(store, bounds, n_variants: int, samples, verbose, what: str = "") -> np.ndarray:
+    """Genotype counts (hom ref, het, hom alt) per variant over ``samples``, shape (n, 3)."""
+    counts = np.empty((n_variants, 3), dtype=np.int64)
+    tasks = [(str(store), lo, hi, samples) for lo, hi in bounds]
+    progress = RateProgress(f"qc: genotype counts {what}".strip(), verbose)
+    for (_, lo, hi, _), part in in_batches(chunk_counts, tasks, progress=progress):
+        counts[lo:hi] = part
+    return counts
 
 
 def _chunk_band(store, parts, samples, width: int, r2: float) -> np.ndarray:

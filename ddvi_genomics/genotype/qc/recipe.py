@@ -44,6 +44,7 @@ class QCOptions:
     ld_prune: tuple[int, int, float] | None = None  # PLINK --indep-pairwise WINDOW STEP R2
     hwe: float | None = None  # PLINK --hwe P: drop variants with exact-test p below P
     hwe_midp: bool = False  # PLINK --hwe P midp
+    nonfounders: bool = False  # PLINK --nonfounders: frequencies, HWE and LD over every sample
 
     def __post_init__(self):
         check_range("--min-maf", self.min_maf, 0.0, 0.5)
@@ -152,7 +153,11 @@ def sample_missing_step(
 
 
 def count_steps(
-    counts: np.ndarray, n_samples: int, options: QCOptions, steps: StepLog
+    counts: np.ndarray,
+    n_samples: int,
+    options: QCOptions,
+    steps: StepLog,
+    freq_counts: np.ndarray | None = None,
 ) -> np.ndarray:
     """Apply the count-based filters to ``steps``; return the ALT frequency of every variant.
 
@@ -168,6 +173,9 @@ def count_steps(
     options : QCOptions
     steps : StepLog
         Updated in place.
+    freq_counts : np.ndarray of int, shape (n_variants, 3), optional
+        The counts over the founders, for the allele frequency, MAF and HWE (plink2 computes
+        those over founders; variant missingness stays over every sample). Default: ``counts``.
 
     Returns
     -------
@@ -175,8 +183,9 @@ def count_steps(
         ALT allele frequency over called genotypes (NaN where nothing is called).
     """
     called = counts.sum(axis=1)
+    freq_counts = counts if freq_counts is None else freq_counts
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = (counts[:, 1] + 2 * counts[:, 2]) / (2.0 * called)
+        p = (freq_counts[:, 1] + 2 * freq_counts[:, 2]) / (2.0 * freq_counts.sum(axis=1))
     missing_rate = 1.0 - called / max(n_samples, 1)
     steps.apply(f"variant missingness > {options.max_variant_missing:g}",
                 missing_rate <= options.max_variant_missing)  # fmt: skip
@@ -187,7 +196,7 @@ def count_steps(
         test = "mid-p exact test" if options.hwe_midp else "exact test"
         pvalues = np.ones(len(counts))
         rows = np.flatnonzero(steps.keep)  # only the variants still kept are tested
-        pvalues[rows] = hwe_pvalues_from_counts(counts[rows], midp=options.hwe_midp)
+        pvalues[rows] = hwe_pvalues_from_counts(freq_counts[rows], midp=options.hwe_midp)
         steps.apply(f"HWE p < {options.hwe:g} ({test})", pvalues >= options.hwe)
     return p
 
@@ -216,6 +225,24 @@ def ld_prune_name(window: int, step: int, r2: float) -> str:
     return f"LD pruned (--indep-pairwise {window} {step} {r2:g}, per contig)"
 
 
+def frequency_samples(gm: GenotypeMatrix, options: QCOptions) -> np.ndarray | None:
+    """Columns that allele frequencies, HWE and LD are computed over: the founders (None: all).
+
+    plink2's default; ``--nonfounders`` (``options.nonfounders``) uses every sample.
+    """
+    return None if options.nonfounders else gm.founders
+
+
+def founders_row(n_founders: int, n_samples: int) -> tuple[str, int, str]:
+    """Report row saying that frequencies come from founders only."""
+    return (
+        f"allele frequencies, MAF, HWE and LD over the {n_founders:,} founders of "
+        f"{n_samples:,} samples (plink2's default; --nonfounders for all)",
+        0,
+        "",
+    )
+
+
 def run_qc(gm: GenotypeMatrix, options: QCOptions = DEFAULT_QC) -> tuple[GenotypeMatrix, QCReport]:
     """Apply the QC recipe (module docstring) to genotypes in memory and report every step.
 
@@ -238,8 +265,13 @@ def run_qc(gm: GenotypeMatrix, options: QCOptions = DEFAULT_QC) -> tuple[Genotyp
         keep_s, row = sample_missing_step(missing, gm.n_variants, options.max_sample_missing)
         report.steps.append(row)
         gm = gm.subset(samples=keep_s)
+    founders = frequency_samples(gm, options)
+    if founders is not None:
+        report.steps.append(founders_row(len(founders), gm.n_samples))
     steps = StepLog(gm.n_variants)
-    count_steps(genotype_counts(gm.dosage), gm.n_samples, options, steps)
+    counts = genotype_counts(gm.dosage)
+    freq_counts = None if founders is None else genotype_counts(gm.dosage[:, founders])
+    count_steps(counts, gm.n_samples, options, steps, freq_counts)
     report.steps += steps.rows
     gm = gm.subset(variants=steps.keep)
     if options.thin_bp or options.ld_prune is not None:  # order-dependent steps need sorted input
@@ -253,7 +285,9 @@ def run_qc(gm: GenotypeMatrix, options: QCOptions = DEFAULT_QC) -> tuple[Genotyp
         gm = gm.subset(variants=keep)
     if options.ld_prune is not None:
         size, step, thr = options.ld_prune
-        keep = prune_pairwise(gm.dosage, gm.variant_contig, window=size, step=step, r2=thr)
+        founders = frequency_samples(gm, options)
+        dosage = gm.dosage if founders is None else gm.dosage[:, founders]
+        keep = prune_pairwise(dosage, gm.variant_contig, window=size, step=step, r2=thr)
         report.prune_in = [str(v) for v in gm.variant_id[keep]]
         report.prune_out = [str(v) for v in gm.variant_id[~keep]]
         report.steps.append((ld_prune_name(size, step, thr), int((~keep).sum()), ""))

@@ -26,9 +26,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from ..atomic import remove_dead_temporaries, temporary_path, written_atomically
 from ..errors import InputError
 from .files import INFLATE_ERRORS, check_bgzf_end, inflate_error
+from .plink import read_plink_table
 from .store import looks_like_store
 from .store_integrity import write_manifest
 from .vcf import htslib_messages
@@ -115,6 +118,7 @@ def convert_to_store(
             raise InputError("convert one PLINK .bed at a time (or VCF/BCF files only)")
         source = str(paths[0].with_suffix(""))
         _bio2zarr(b2z_plink.convert, paths, source, str(store), workers, **chunks)
+        _add_fam_columns(paths[0].with_suffix(".fam"), store)
         return store
     for p in paths:
         check_bgzf_end(p)
@@ -133,6 +137,24 @@ def convert_to_store(
             _bio2zarr(b2z_vcf.convert, paths, [str(p) for p in rewritten], str(store), workers,
                       **chunks)  # fmt: skip
     return store
+
+
+def _add_fam_columns(fam: Path, store: Path) -> None:
+    """Store the ``.fam``'s FID, father and mother (bio2zarr keeps the IID only).
+
+    Written as ``sample_family_id``, ``sample_paternal_id`` and ``sample_maternal_id`` (strings,
+    ``0`` for an unknown parent, as in the ``.fam``), so that a store keeps PLINK's sample
+    identity (``#FID IID`` outputs) and founders (frequencies over founders, as plink2).
+    """
+    import zarr
+
+    table = read_plink_table(fam, ["fid", "iid", "father", "mother", "sex", "pheno"], min_cols=2)
+    root = zarr.open_group(str(store), mode="a")
+    chunks = root["sample_id"].chunks
+    for name, column in (("sample_family_id", "fid"), ("sample_paternal_id", "father"),
+                         ("sample_maternal_id", "mother")):  # fmt: skip
+        values = table[column].fillna("0") if column in table else ["0"] * len(table)
+        root.create_array(name, data=np.asarray(values, dtype=str), chunks=chunks)
 
 
 class _Curable(Exception):

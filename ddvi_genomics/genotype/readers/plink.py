@@ -41,8 +41,8 @@ def read_plink(
     for f in (bed, bim, fam):
         if not f.is_file():
             raise InputError(f"PLINK file {f} does not exist (need .bed, .bim and .fam)")
-    bim_df = _read_plink_table(bim, ["chr", "id", "cm", "pos", "a1", "a2"])
-    fam_df = _read_plink_table(fam, ["fid", "iid", "father", "mother", "sex", "pheno"], min_cols=2)
+    bim_df = read_plink_table(bim, ["chr", "id", "cm", "pos", "a1", "a2"])
+    fam_df = read_plink_table(fam, ["fid", "iid", "father", "mother", "sex", "pheno"], min_cols=2)
     n_var, n_samp = len(bim_df), len(fam_df)
     with open(bed, "rb") as fh:
         magic = np.frombuffer(fh.read(3), dtype=np.uint8)
@@ -72,7 +72,22 @@ def read_plink(
         bim_df["a1"].to_numpy(object),
         fam_df["iid"].to_numpy(object)[keep],
         sample_family=fam_df["fid"].to_numpy(object)[keep],
+        sample_founder=founder_mask(fam_df.get("father"), fam_df.get("mother"))[keep],
     )
+
+
+def founder_mask(father, mother) -> np.ndarray:
+    """PLINK's founders: both parent IDs ``0`` (or the columns absent), shape (n_samples,).
+
+    A parent ID that names no sample of the file still makes a non-founder, as in plink2.
+    """
+    n = len(father) if father is not None else (len(mother) if mother is not None else 0)
+    founder = np.ones(n, dtype=bool)
+    for parent in (father, mother):
+        if parent is not None:  # an absent value (a 2-column .fam) is no parent
+            ids = pd.Series(np.asarray(parent, dtype=object)).fillna("0").astype(str).to_numpy()
+            founder &= ids == "0"
+    return founder
 
 
 def _refuse_iids_shared_by_families(fid: np.ndarray, iid: np.ndarray, path: Path) -> None:
@@ -182,6 +197,12 @@ def read_pgen(
         variants["alt"].replace(".", "").to_numpy(object),
         iid[keep],
         sample_family=None if fid is None else fid[keep],
+        sample_founder=founder_mask(
+            sample_table["PAT"] if "PAT" in sample_table.columns else None,
+            sample_table["MAT"] if "MAT" in sample_table.columns else None,
+        )[keep]
+        if {"PAT", "MAT"} & set(sample_table.columns)
+        else None,
     )
 
 
@@ -199,7 +220,7 @@ def _read_pvar(path: Path) -> pd.DataFrame:
                 skip += 1
             break
     if header is None:  # a .bim: CHROM ID CM POS ALT(A1) REF(A2)
-        bim = _read_plink_table(path, ["chr", "id", "cm", "pos", "a1", "a2"])
+        bim = read_plink_table(path, ["chr", "id", "cm", "pos", "a1", "a2"])
         return pd.DataFrame(
             {"chrom": bim["chr"], "pos": bim["pos"], "id": bim["id"], "ref": bim["a2"],
              "alt": bim["a1"]}
@@ -218,7 +239,7 @@ def _read_pvar(path: Path) -> pd.DataFrame:
     return table
 
 
-def _read_plink_table(path: Path, names: list[str], min_cols: int | None = None) -> pd.DataFrame:
+def read_plink_table(path: Path, names: list[str], min_cols: int | None = None) -> pd.DataFrame:
     """Read a whitespace-separated ``.bim`` / ``.fam``; every row needs ``min_cols`` fields."""
     need = len(names) if min_cols is None else min_cols
     rows = []
@@ -290,4 +311,4 @@ def _plink_sample_table(path: Path) -> pd.DataFrame:
     if first.startswith(("#FID", "#IID")):
         table = pd.read_csv(path, sep=r"\s+", dtype=str, engine="python")
         return table.rename(columns={table.columns[0]: table.columns[0].lstrip("#")})
-    return _read_plink_table(path, FAM_COLUMNS, min_cols=2)
+    return read_plink_table(path, FAM_COLUMNS, min_cols=2)

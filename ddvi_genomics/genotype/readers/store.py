@@ -91,9 +91,31 @@ def read_store(
         dosage[lo:hi], n_haploid = dosage_from_calls(calls)
         haploid += n_haploid
     v = variant_arrays(root)
+    family, founder = sample_pedigree(root)
     return GenotypeMatrix(
-        dosage, v.contig, v.position, v.id, v.ref, v.alt, sample_ids[keep], haploid
+        dosage, v.contig, v.position, v.id, v.ref, v.alt, sample_ids[keep], haploid,
+        sample_family=None if family is None else family[keep],
+        sample_founder=None if founder is None else founder[keep],
+    )  # fmt: skip
+
+
+def sample_pedigree(root) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """FIDs and founder flags of a store's samples (a store converted from a ``.bed``).
+
+    Returns
+    -------
+    family : np.ndarray of str, shape (n_samples,), or None
+    founder : np.ndarray of bool, shape (n_samples,), or None
+        Both parent IDs ``0`` (PLINK's founders); None when the store has no parents.
+    """
+    family = (
+        as_strings(whole_array(root, "sample_family_id")) if "sample_family_id" in root else None
     )
+    if "sample_paternal_id" not in root or "sample_maternal_id" not in root:
+        return family, None
+    father = as_strings(whole_array(root, "sample_paternal_id"))
+    mother = as_strings(whole_array(root, "sample_maternal_id"))
+    return family, (father == "0") & (mother == "0")
 
 
 @dataclasses.dataclass
