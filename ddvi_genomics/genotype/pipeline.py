@@ -254,9 +254,18 @@ def _run_infer(inputs, out_prefix, opts: InferOptions, command, threads, shard) 
             else:
                 amap, read_line = _infer_in_memory(inputs, opts)
             run_info = {**header, "started_utc": runlog.started_utc, "read": read_line}
-            title = f"{opts.method.upper()} embedding of {Path(inputs[0]).name}"
+            title = map_title(opts.method, inputs, amap)
             written = write_map_into(out, runlog, amap, title=title, run_info=run_info)
     return {"outputs": [str(p) for p in written], "metrics": amap.metrics, "map": amap}
+
+
+def map_title(method: str, inputs, amap) -> str:
+    """Title of the PNG and HTML maps: method, data and size."""
+    name = Path(inputs[0]).name + (f" (+{len(inputs) - 1} files)" if len(inputs) > 1 else "")
+    return (
+        f"{method.upper()} map of {name}: {len(amap.sample_id):,} samples, "
+        f"{amap.qc.n_variants_out:,} variants"
+    )
 
 
 def _infer_in_memory(inputs, opts: InferOptions):

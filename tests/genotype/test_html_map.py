@@ -39,9 +39,11 @@ def test_html_map__data_round_trip_and_grouped_legend(tmp_path):
     assert [s[5] for s in data["samples"]] == list(pops)
     legend = {entry["name"]: entry["group"] for entry in data["legend"]}
     assert legend == {"FIN": "EUR", "GBR": "EUR", "LWK": "AFR", "YRI": "AFR"}
-    # within a super-population, populations differ in colour and in shape
-    eur = [e for e in data["legend"] if e["group"] == "EUR"]
-    assert eur[0]["colour"] != eur[1]["colour"] and eur[0]["shape"] != eur[1]["shape"]
+    # every population its own colour; a shape per super-population
+    assert len({e["colour"] for e in data["legend"]}) == 4
+    shapes = {e["group"]: {x["shape"] for x in data["legend"] if x["group"] == e["group"]}
+              for e in data["legend"]}  # fmt: skip
+    assert shapes["EUR"] != shapes["AFR"] and all(len(v) == 1 for v in shapes.values())
     assert "<title>t &lt;b&gt;</title>" in text
 
 
@@ -93,3 +95,35 @@ def test_html_map__opens_a_posterior_cloud_in_headless_chromium(tmp_path):
     ).stdout  # fmt: skip
     assert 'data-ready="50"' in dom and 'data-clouds="40"' in dom
     assert dom.count("<circle") == 40
+
+
+def test_population_styles__26_populations_get_26_colours_and_unlabelled_is_grey():
+    from ddvi_genomics.genotype.outputs.plots import UNLABELLED_COLOUR, population_styles
+
+    pops = [f"P{i}" for i in range(26)] + [float("nan")]
+    sups = [f"S{i // 6}" for i in range(26)] + [float("nan")]
+    styles = population_styles(pops, sups)
+    assert len({styles[f"P{i}"][0] for i in range(26)}) == 26
+    assert styles["unlabelled"] == (UNLABELLED_COLOUR, 0)
+    assert {styles[f"P{i}"][1] for i in range(6)} == {0} and styles["P6"][1] == 1
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None, reason="chromium is not installed (Debian chromium)"
+)
+def test_html_map__axes_ticks_and_a_legend_entry_per_population_in_chromium(tmp_path):
+    ids, coords, sd, pops, sups = example(n=200)
+    pops = pops.astype(object)
+    pops[:7] = None  # unlabelled samples
+    path = write_html_map(tmp_path / "m.html", ids, coords, sd, pops, sups, title="PCA map",
+                          axis_labels=("PC1", "PC2"))  # fmt: skip
+    dom = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,800",
+         "--dump-dom", path.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    assert 'id="xname"' in dom and ">PC1</text>" in dom and ">PC2</text>" in dom
+    ticks = int(re.search(r'data-ticks="(\d+)"', dom).group(1))
+    assert ticks >= 6  # at least three ticks on each axis
+    assert dom.count('class="item"') == 5  # FIN GBR LWK YRI and "unlabelled"
+    assert ">unlabelled<" in dom or "unlabelled</div>" in dom

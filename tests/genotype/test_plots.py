@@ -17,14 +17,26 @@ def legend_entries(fig):
     return {t.get_text(): h for t, h in zip(legend.get_texts(), legend.legend_handles)}
 
 
-def test_populations_of_one_super_population_differ_in_marker_and_shade():
+def test_populations_of_one_super_population_differ_in_colour_and_share_its_marker():
     coords, pops, sup = five_in_one_super_population()
     fig = plot_embedding(coords, pops, sup)
     entries = {k: h for k, h in legend_entries(fig).items() if "(" in k}
     assert len(entries) == 5
-    assert len({h.get_marker() for h in entries.values()}) == 5
+    assert len({to_rgba(h.get_color()) for h in entries.values()}) == 5
+    assert len({h.get_marker() for h in entries.values()}) == 1
     colours = population_colours(pops, sup)
     assert len({to_rgba(c) for c in colours.values()}) == 5
+
+
+def test_unlabelled_samples_are_named_so_and_markers_grow_for_small_maps():
+    from ddvi_genomics.genotype.outputs.plots import marker_size
+
+    coords, pops, sup = five_in_one_super_population()
+    pops = pops.astype(object)
+    pops[:3] = None
+    labels = list(legend_entries(plot_embedding(coords, pops, sup)))
+    assert "unlabelled (3)" in labels and not any(label.startswith("NA") for label in labels)
+    assert marker_size(100) > marker_size(2504) > marker_size(100_000)
 
 
 def test_sd_adds_an_uncertainty_panel_coloured_by_each_samples_sd():

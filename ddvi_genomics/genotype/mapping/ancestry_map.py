@@ -126,9 +126,10 @@ class AncestryMap:
     def table(self) -> pd.DataFrame:
         """Return the embedding table: ``#IID DIM1 DIM2 [DIM1_SD DIM2_SD] [POP [SUPER_POP]]``.
 
+        With PLINK family IDs (a ``.fam``/``.psam`` input) the table starts ``#FID IID``.
         Label-guided maps add ``PRED_POP PRED_PROB``.
         """
-        table = embedding_table(self.sample_id, self.coords, self.sd)
+        table = embedding_table(self.sample_id, self.coords, self.sd, self.sample_family)
         if self.labels is not None:
             table["POP"] = self.labels["population"].fillna("NA").to_numpy()
             if "super_population" in self.labels:
@@ -141,12 +142,27 @@ class AncestryMap:
         return probability_table(self.sample_id, self.class_probs, self.model.class_names)
 
 
-def embedding_table(sample_id, coords: np.ndarray, sd: np.ndarray | None) -> pd.DataFrame:
-    """``#IID DIM1 DIM2 [DIM1_SD DIM2_SD]`` for coordinates ``(n, 2)`` (shared by map and projection)."""
-    table = pd.DataFrame({"#IID": sample_id, "DIM1": coords[:, 0], "DIM2": coords[:, 1]})
+def embedding_table(
+    sample_id, coords: np.ndarray, sd: np.ndarray | None, family=None
+) -> pd.DataFrame:
+    """``#IID DIM1 DIM2 [DIM1_SD DIM2_SD]`` for coordinates ``(n, 2)`` (map and projection).
+
+    With ``family`` (FIDs, shape (n,)) the ID columns are ``#FID IID``, as plink2 writes them.
+    """
+    table = id_columns(sample_id, family)
+    table["DIM1"], table["DIM2"] = coords[:, 0], coords[:, 1]
     if sd is not None:
         table["DIM1_SD"], table["DIM2_SD"] = sd[:, 0], sd[:, 1]
     return table
+
+
+def id_columns(sample_id, family=None) -> pd.DataFrame:
+    """``#IID``, or ``#FID IID`` when there are family IDs: the first columns of every table."""
+    if family is None:
+        return pd.DataFrame({"#IID": np.asarray(sample_id, dtype=object)})
+    return pd.DataFrame(
+        {"#FID": np.asarray(family, dtype=object), "IID": np.asarray(sample_id, dtype=object)}
+    )
 
 
 def add_population_calls(table: pd.DataFrame, probs, class_names, min_confidence: float) -> None:

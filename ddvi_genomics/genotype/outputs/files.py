@@ -44,6 +44,7 @@ from ..mapping.ancestry_map import (
     AncestryMap,
     add_population_calls,
     embedding_table,
+    id_columns,
     probability_table,
 )
 from ..mapping.ancestry_model import Projection
@@ -291,7 +292,9 @@ def write_map_into(
     table = amap.table()
     write_table(table, out.path(".embedding.tsv"))
     write_eigenvec(out.path(".eigenvec"), amap.sample_id, amap.eigenvectors, amap.sample_family)
-    write_table(pc_score_table(amap.sample_id, amap.pcs), out.path(".pcscores"))
+    write_table(
+        pc_score_table(amap.sample_id, amap.pcs, amap.sample_family), out.path(".pcscores")
+    )
     pca, variants = amap.model.pca, amap.model.variants
     write_eigenval(out.path(".eigenval"), pca.eigenvalues_)
     write_allele_weights(out.path(".eigenvec.allele"), variants, pca.components_)
@@ -303,6 +306,7 @@ def write_map_into(
         sd=amap.sd,
         title=title,
         path=out.path(".png"),
+        axis_labels=map_axis_labels(amap.method),
     )
     write_html_map(
         out.path(".html"),
@@ -312,6 +316,7 @@ def write_map_into(
         table["POP"].to_numpy() if "POP" in table else None,
         table["SUPER_POP"].to_numpy() if "SUPER_POP" in table else None,
         title=title or "Ancestry map",
+        axis_labels=map_axis_labels(amap.method),
     )
     if amap.metrics is not None:
         out.path(".metrics.json").write_text(json.dumps(amap.metrics, indent=2) + "\n")
@@ -328,6 +333,11 @@ def write_map_into(
     record = provenance(info, command=info.pop("command", None))
     out.path(".provenance.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
     return _publish_then_close(out, runlog)
+
+
+def map_axis_labels(method: str) -> tuple[str, str]:
+    """Axis names of a map: the first two PCs for ``pca``, the embedding's dimensions else."""
+    return ("PC1", "PC2") if method == "pca" else ("DIM1", "DIM2")
 
 
 def map_summary(amap: AncestryMap) -> list[str]:
@@ -511,11 +521,10 @@ def _publish_then_close(out: OutputSet, runlog) -> list[Path]:
     return written
 
 
-def pc_score_table(sample_id, pcs: np.ndarray) -> pd.DataFrame:
-    """``#IID PC1 ..`` table of PC scores (eigenvectors times singular values)."""
-    table = pd.DataFrame(pcs, columns=[f"PC{k + 1}" for k in range(pcs.shape[1])])
-    table.insert(0, "#IID", sample_id)
-    return table
+def pc_score_table(sample_id, pcs: np.ndarray, family=None) -> pd.DataFrame:
+    """``#IID PC1 ..`` (``#FID IID PC1 ..`` with family IDs) table of PC scores ``U S``."""
+    scores = pd.DataFrame(pcs, columns=[f"PC{k + 1}" for k in range(pcs.shape[1])])
+    return pd.concat([id_columns(sample_id, family), scores], axis=1)
 
 
 def read_embedding_table(path, what: str = "embedding table") -> pd.DataFrame:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .plots import population_colours
+from .plots import MARKERS, UNLABELLED, is_unlabelled, population_styles
 
 #: SVG path of each marker shape, centred on 0 with radius about 1 (the PNG's o, s, ^, D, v).
 SHAPES = [
@@ -32,13 +32,14 @@ SHAPES = [
 ]
 
 
-def _hex(rgba) -> str:
-    return "#" + "".join(f"{int(round(255 * c)):02x}" for c in rgba[:3])
+#: The PNG's markers that have an SVG shape here; others draw as circles.
+_SHAPE_OF_MARKER = {"o": 0, "s": 1, "^": 2, "D": 3, "v": 4}
 
 
 def map_data(
-    sample_id, coords, sd=None, population=None, super_population=None, clouds=None
-) -> dict:
+    sample_id, coords, sd=None, population=None, super_population=None, clouds=None,
+    axis_labels=("DIM1", "DIM2"),
+) -> dict:  # fmt: skip
     """Build the JSON the page draws: samples, and populations with colour, shape and group.
 
     Parameters
@@ -51,6 +52,8 @@ def map_data(
         Missing labels (None, NaN, "") show as "unlabelled".
     clouds : list of (np.ndarray of shape (n_draws, 2) or None), length n, optional
         Posterior draws shown on demand (click the sample).
+    axis_labels : (str, str)
+        Names of the two axes (``PC1``, ``PC2`` for a PCA map).
     """
     coords = np.asarray(coords, dtype=float)
     n = len(coords)
@@ -58,20 +61,22 @@ def map_data(
     def labels(values):
         if values is None:
             return None
-        return [("unlabelled" if v is None or v != v or v == "" else str(v)) for v in values]
+        return [UNLABELLED if is_unlabelled(v) else str(v) for v in values]
 
     pops = labels(population) or ["all samples"] * n
     sups = labels(super_population)
-    colours = population_colours(pops, sups)
+    styles = population_styles(pops, sups)
     groups: dict[str, list[str]] = {}
     for p, s in zip(pops, sups or pops):
-        members = groups.setdefault(s if sups else "", [])
+        members = groups.setdefault("" if not sups or UNLABELLED in (p, s) else s, [])
         if p not in members:
             members.append(p)
     legend = []
-    for group, members in sorted(groups.items()):
-        for k, p in enumerate(sorted(members)):
-            legend.append({"name": p, "group": group, "colour": _hex(colours[p]), "shape": k % 5})
+    for group, members in sorted(groups.items(), key=lambda item: (item[0] == "", item[0])):
+        for p in sorted(members, key=lambda p: (p == UNLABELLED, p)):
+            colour, marker = styles[p]
+            legend.append({"name": p, "group": group, "colour": colour,
+                           "shape": _SHAPE_OF_MARKER.get(MARKERS[marker], 0)})  # fmt: skip
     sd = np.full((n, 2), np.nan) if sd is None else np.asarray(sd, dtype=float)
     samples = [
         [str(i), round(float(x), 5), round(float(y), 5), _finite(a), _finite(b), p]
@@ -88,6 +93,7 @@ def map_data(
         "samples": samples,
         "has_sd": bool(np.isfinite(sd).any()),
         "clouds": cloud_data,
+        "axes": [str(axis_labels[0]), str(axis_labels[1])],
     }
 
 
@@ -102,9 +108,10 @@ def _safe_json(data: dict) -> str:
 
 
 def write_html_map(path, sample_id, coords, sd=None, population=None, super_population=None,
-                   *, title: str = "Ancestry map", clouds=None) -> Path:  # fmt: skip
+                   *, title: str = "Ancestry map", clouds=None,
+                   axis_labels=("DIM1", "DIM2")) -> Path:  # fmt: skip
     """Write the interactive map to ``path`` (see the module docstring); return the path."""
-    data = map_data(sample_id, coords, sd, population, super_population, clouds)
+    data = map_data(sample_id, coords, sd, population, super_population, clouds, axis_labels)
     page = (
         _PAGE.replace("__TITLE__", html.escape(title))
         .replace("__SHAPES__", json.dumps(SHAPES))
@@ -119,7 +126,11 @@ _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>__TITLE__</title>
 <style>
 body{font:13px system-ui,sans-serif;margin:0;display:flex;height:100vh}
-#plot{flex:1;position:relative}#svg{width:100%;height:100%;cursor:grab;background:#fff}
+#plot{flex:1;position:relative}
+#svg{position:absolute;left:58px;top:8px;right:12px;bottom:44px;width:calc(100% - 70px);
+height:calc(100% - 52px);cursor:grab;background:#fff;border:1px solid #bbb}
+#axes{position:absolute;left:0;top:0;width:100%;height:100%;pointer-events:none}
+#axes text{font:11px system-ui,sans-serif;fill:#333}#axes .name{font-size:13px;font-weight:600}
 .item svg{vertical-align:middle}
 #side{width:230px;overflow:auto;border-left:1px solid #ddd;padding:8px}
 .item{cursor:pointer;white-space:nowrap;user-select:none}.item.off{opacity:.3}
@@ -128,7 +139,8 @@ body{font:13px system-ui,sans-serif;margin:0;display:flex;height:100vh}
 border-radius:3px;display:none;font-size:12px;white-space:pre}
 h1{font-size:14px;margin:0 0 6px}
 </style></head><body>
-<div id="plot"><svg id="svg" xmlns="http://www.w3.org/2000/svg"><g id="ell"></g><g id="pts"></g><g id="cloud"></g></svg>
+<div id="plot"><svg id="axes" xmlns="http://www.w3.org/2000/svg"></svg>
+<svg id="svg" xmlns="http://www.w3.org/2000/svg"><g id="ell"></g><g id="pts"></g><g id="cloud"></g></svg>
 <div id="tip"></div></div>
 <div id="side"><h1>__TITLE__</h1>
 <label><input type="checkbox" id="unc"> uncertainty (1 sd)</label>
@@ -150,7 +162,41 @@ const pad = 0.05 * Math.max(x1 - x0, y1 - y0, 1e-9);
 const home = [x0 - pad, -(y1 + pad), x1 - x0 + 2 * pad, y1 - y0 + 2 * pad];
 let view = home.slice();
 const size = () => 0.006 * Math.max(view[2], view[3]);
-function setView() { svg.setAttribute("viewBox", view.join(" ")); draw(); }
+function setView() { svg.setAttribute("viewBox", view.join(" ")); draw(); drawAxes(); }
+function niceStep(span) {
+  const raw = span / 6, p = Math.pow(10, Math.floor(Math.log10(raw))), f = raw / p;
+  return p * (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10);
+}
+function drawAxes() {  // ticks, tick labels and axis names around the plotting area
+  const axes = document.getElementById("axes"), outer = axes.getBoundingClientRect();
+  const box = svg.getBoundingClientRect();
+  const scale = Math.min(box.width / view[2], box.height / view[3]);
+  const ox = box.left - outer.left + (box.width - view[2] * scale) / 2;
+  const oy = box.top - outer.top + (box.height - view[3] * scale) / 2;
+  const px = x => ox + (x - view[0]) * scale, py = y => oy + (-y - view[1]) * scale;
+  const left = box.left - outer.left, bottom = box.bottom - outer.top;
+  const xmin = view[0], xmax = view[0] + view[2], ymin = -(view[1] + view[3]), ymax = -view[1];
+  let out = "";
+  const label = v => Math.abs(v) < 1e-12 ? "0" : (+v.toPrecision(6)).toString();
+  for (let s = niceStep(xmax - xmin), v = Math.ceil(xmin / s) * s; v <= xmax; v += s) {
+    const x = px(v); if (x < left - 1 || x > box.right - outer.left + 1) continue;
+    out += `<line x1="${x}" y1="${bottom}" x2="${x}" y2="${bottom + 5}" stroke="#333"/>` +
+      `<text x="${x}" y="${bottom + 17}" text-anchor="middle">${label(v)}</text>`;
+  }
+  for (let s = niceStep(ymax - ymin), v = Math.ceil(ymin / s) * s; v <= ymax; v += s) {
+    const y = py(v); if (y < box.top - outer.top - 1 || y > bottom + 1) continue;
+    out += `<line x1="${left - 5}" y1="${y}" x2="${left}" y2="${y}" stroke="#333"/>` +
+      `<text x="${left - 7}" y="${y + 4}" text-anchor="end">${label(v)}</text>`;
+  }
+  const cx = (left + box.right - outer.left) / 2, cy = (box.top - outer.top + bottom) / 2;
+  out += `<text class="name" id="xname" x="${cx}" y="${bottom + 36}" text-anchor="middle"></text>` +
+    `<text class="name" id="yname" x="14" y="${cy}" text-anchor="middle" transform="rotate(-90 14 ${cy})"></text>`;
+  axes.innerHTML = out;
+  document.getElementById("xname").textContent = DATA.axes[0];
+  document.getElementById("yname").textContent = DATA.axes[1];
+  document.body.dataset.ticks = String(axes.querySelectorAll("line").length);
+}
+window.addEventListener("resize", drawAxes);
 function draw() {
   const r = size();
   for (const el of pts.children) {

@@ -1,8 +1,8 @@
 """Publication-style scatter of an ancestry embedding, coloured by population.
 
-One colour family per super-population (shades of one colormap, each population also with its
-own marker), legend grouped by super-population and placed outside the axes, readable with 26+
-populations. With posterior sds a second panel shows each sample's uncertainty; ``project``
+Every population its own colour from a 30-colour high-contrast palette, each super-population
+its own marker shape, legend grouped by super-population and placed outside the axes, readable
+with 26+ populations; marker size scaled to the number of samples. With posterior sds a second panel shows each sample's uncertainty; ``project``
 draws new samples over the reference map.
 """
 
@@ -12,41 +12,67 @@ import numpy as np
 
 from ..pca.projection import chi2_2d_radius
 
-_FAMILIES = [
-    "Oranges",
-    "Blues",
-    "Greens",
-    "Reds",
-    "Purples",
-    "Greys",
-    "YlOrBr",
-    "PuRd",
-    "BuGn",
-    "RdPu",
-]
-_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "*"]
+#: 30 colours that stay apart from each other: Kenneth Kelly's 20 colours of maximum contrast
+#: (Kelly 1965, Color Engineering 3(6); white and black left out), then ten of matplotlib's
+#: tab10. Populations take them in legend order, so neighbours in a super-population differ.
+PALETTE = (
+    "#F3C300", "#875692", "#F38400", "#A1CAF1", "#BE0032", "#C2B280", "#848482", "#008856",
+    "#E68FAC", "#0067A5", "#F99379", "#604E97", "#F6A600", "#B3446C", "#DCD300", "#882D17",
+    "#8DB600", "#654522", "#E25822", "#2B3D26", "#1F77B4", "#2CA02C", "#D62728", "#9467BD",
+    "#8C564B", "#E377C2", "#17BECF", "#BCBD22", "#7F7F7F", "#FF7F0E",
+)  # fmt: skip
+UNLABELLED = "unlabelled"
+UNLABELLED_COLOUR = "#BBBBBB"
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "*"]
+
+
+def is_unlabelled(value) -> bool:
+    """Whether a label is missing (None, NaN, "", "NA")."""
+    return value is None or value != value or str(value) in ("", "NA", "nan", UNLABELLED)
+
+
+def population_styles(population, super_population=None) -> dict:
+    """Give each population a colour and a marker index: ``{pop: (hex, marker)}``.
+
+    Every population gets its own colour from :data:`PALETTE`, in legend order (grouped by
+    super-population); the marker tells the super-population (one shape per group), so both
+    "which population" and "which continent" read off the map. Beyond 30 populations the
+    colours repeat with the next marker. Unlabelled samples are grey circles.
+    """
+    population = [UNLABELLED if is_unlabelled(p) else str(p) for p in population]
+    groups: dict = {}
+    sups = [None] * len(population) if super_population is None else list(super_population)
+    for p, s in zip(population, sups):
+        if p == UNLABELLED:
+            continue
+        group = None if s is None or is_unlabelled(s) else str(s)
+        groups.setdefault(group, [])
+        if p not in groups[group]:
+            groups[group].append(p)
+    styles, k = {}, 0
+    named = sorted(groups.items(), key=lambda item: (item[0] is None, item[0] or ""))
+    for gi, (group, members) in enumerate(named):
+        for p in sorted(members):
+            if p in styles:
+                continue
+            marker = (gi if group is not None else 0) + k // len(PALETTE)
+            styles[p] = (PALETTE[k % len(PALETTE)], marker % len(MARKERS))
+            k += 1
+    if UNLABELLED in population:
+        styles[UNLABELLED] = (UNLABELLED_COLOUR, 0)
+    return styles
 
 
 def population_colours(population, super_population=None) -> dict:
-    """Map each population to an RGBA colour (families by super-population when given)."""
-    import matplotlib
+    """Map each population to its hex colour (:func:`population_styles`)."""
+    return {
+        p: colour for p, (colour, _) in population_styles(population, super_population).items()
+    }
 
-    pops = list(dict.fromkeys(population))
-    colours = {}
-    if super_population is None:
-        cmap = matplotlib.colormaps["tab20"].colors + matplotlib.colormaps["tab20b"].colors
-        return {p: cmap[i % len(cmap)] for i, p in enumerate(sorted(pops))}
-    groups: dict = {}
-    for p, s in zip(population, super_population):
-        groups.setdefault(s, [])
-        if p not in groups[s]:
-            groups[s].append(p)
-    for gi, (_sup, members) in enumerate(sorted(groups.items())):
-        cmap = matplotlib.colormaps[_FAMILIES[gi % len(_FAMILIES)]]
-        shades = np.linspace(0.4, 0.95, len(members)) if len(members) > 1 else [0.7]
-        for p, shade in zip(sorted(members), shades):
-            colours[p] = cmap(shade)
-    return colours
+
+def marker_size(n: int) -> float:
+    """Scatter marker area (points^2) for ``n`` samples: large for a few, small for many."""
+    return float(np.clip(40.0 * np.sqrt(1000.0 / max(n, 1)), 4.0, 60.0))
 
 
 def plot_embedding(
@@ -59,11 +85,11 @@ def plot_embedding(
     path=None,
     reference=None,
     regions=None,
+    axis_labels=("DIM1", "DIM2"),
 ):
     """Scatter ``coords`` (n, 2) by population; save to ``path`` (PNG) when given; return the figure.
 
-    Within a super-population, populations differ in shade *and* marker, so five shades of one
-    colour family stay distinguishable.
+    Populations differ in colour, super-populations in marker (:func:`population_styles`).
 
     Parameters
     ----------
@@ -81,6 +107,8 @@ def plot_embedding(
     regions : array, shape (n, 2, 2), optional
         Per-sample covariance of the position: its central 90 % region is drawn as an ellipse
         (rows with NaN are skipped).
+    axis_labels : (str, str)
+        ``("PC1", "PC2")`` for a PCA map.
     """
     import matplotlib
 
@@ -112,8 +140,8 @@ def plot_embedding(
         )
     if regions is not None:
         draw_regions(ax, coords, np.asarray(regions, dtype=float), level=0.9)
-    ax.set_xlabel("DIM1")
-    ax.set_ylabel("DIM2")
+    ax.set_xlabel(axis_labels[0])
+    ax.set_ylabel(axis_labels[1])
     ax.set_title(title)
     if with_sd:
         _plot_uncertainty(fig, axes[0, 1], coords, np.asarray(sd, dtype=float), ax)
@@ -170,29 +198,37 @@ def _scatter_populations(ax, coords, population, super_population, *, alpha):
     """Draw samples by population; return the legend handles (grouped by super-population)."""
     from matplotlib.lines import Line2D
 
+    size = marker_size(len(coords))
+    rasterized = len(coords) > 20_000  # a PNG of 100,000 points stays small and fast
     if population is None:
-        ax.scatter(coords[:, 0], coords[:, 1], s=6, c="0.3", alpha=alpha, linewidths=0)
+        ax.scatter(coords[:, 0], coords[:, 1], s=size, c="0.3", alpha=alpha, linewidths=0,
+                   rasterized=rasterized)  # fmt: skip
         return []
-    population = np.asarray(population)
-    sup = None if super_population is None else np.asarray(super_population)
-    colours = population_colours(population, sup)
+    population = np.array([UNLABELLED if is_unlabelled(p) else str(p) for p in population])
+    sup = None
+    if super_population is not None:  # unlabelled samples are listed last, under no heading
+        sup = np.array(["" if is_unlabelled(g) or p == UNLABELLED else str(g)
+                        for p, g in zip(population, super_population)])  # fmt: skip
+    styles = population_styles(population, sup)
     handles = []
-    groups = sorted(set(sup)) if sup is not None else [None]
+    if sup is None:
+        groups = [None]
+    else:  # named super-populations, then samples without one
+        groups = sorted(set(sup) - {""}) + ([""] if "" in set(sup) else [])
     for group in groups:
         members = sorted(set(population if group is None else population[sup == group]))
-        if group is not None:
+        if group:
             handles.append(Line2D([], [], linestyle="", label=f"$\\bf{{{group}}}$"))
-        for pi, pop in enumerate(members):
-            mask = population == pop
-            marker = (
-                _MARKERS[pi % len(_MARKERS)] if group is not None or len(members) > 20 else "o"
-            )
+        for pop in sorted(members, key=lambda p: p == UNLABELLED):
+            mask = population == pop if group is None else (population == pop) & (sup == group)
+            colour, marker = styles[pop]
+            marker = MARKERS[marker]
             ax.scatter(
-                coords[mask, 0], coords[mask, 1], s=8, color=colours[pop], marker=marker,
-                alpha=alpha, linewidths=0,
+                coords[mask, 0], coords[mask, 1], s=size, color=colour, marker=marker,
+                alpha=alpha, linewidths=0, rasterized=rasterized,
             )  # fmt: skip
             handles.append(
-                Line2D([], [], marker=marker, linestyle="", color=colours[pop], markersize=6,
+                Line2D([], [], marker=marker, linestyle="", color=colour, markersize=6,
                        label=f"{pop} ({int(mask.sum())})")
             )  # fmt: skip
     return handles
