@@ -23,6 +23,7 @@ LAYERS = [
     ("ddvi_genomics.genotype.errors", 3),
     ("ddvi_genomics.genotype.atomic", 3),
     ("ddvi_genomics.genotype.textfile", 4),
+    ("ddvi_genomics.genotype.display", 4),
     ("ddvi_genomics.genotype.contigs", 4),
     ("ddvi_genomics.genotype.counts", 4),
     ("ddvi_genomics.genotype.matrix", 5),

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .display import count, html_summary, text_summary
 from .errors import InputError
 
 
@@ -60,6 +61,25 @@ class GenotypeMatrix:
     def n_variants(self) -> int:
         """Number of variants (rows)."""
         return self.dosage.shape[0]
+
+    def _summary_rows(self) -> list[tuple[str, str]]:
+        contigs = list(dict.fromkeys(self.variant_contig[:: max(1, self.n_variants // 1000)]))
+        called = (self.dosage >= 0).mean() if self.dosage.size else 1.0
+        rows = [
+            ("variants", count(self.n_variants)),
+            ("samples", count(self.n_samples)),
+            ("contigs", ", ".join(map(str, contigs[:6])) + (", ..." if len(contigs) > 6 else "")),
+            ("call rate", f"{called:.4f}"),
+        ]
+        if self.sample_founder is not None and not self.sample_founder.all():
+            rows.append(("founders", count(self.sample_founder.sum())))
+        return rows
+
+    def __repr__(self) -> str:
+        return text_summary("GenotypeMatrix", self._summary_rows())
+
+    def _repr_html_(self) -> str:
+        return html_summary("GenotypeMatrix", self._summary_rows())
 
     @property
     def n_samples(self) -> int:

@@ -28,6 +28,7 @@ from ...core.config import Config
 from ...core.progress import StageTimer
 from ...core.runtime import library_seed, resolve_device
 from ..counts import alt_allele_frequency
+from ..display import count, html_summary, text_summary
 from ..errors import InputError, check_range
 from ..matrix import GenotypeMatrix, VariantTable
 from ..pca.decomposition import GenotypePCA, check_polymorphic_in_fit_samples, clamp_n_components
@@ -117,6 +118,28 @@ class AncestryMap:
     def method(self) -> str:
         """The embedding method."""
         return self.model.method
+
+    def _summary_rows(self) -> list[tuple[str, str]]:
+        rows = [
+            ("method", self.method),
+            ("samples", count(len(self.sample_id))),
+            ("variants", count(self.qc.n_variants_out)),
+            ("PCs", str(self.pcs.shape[1])),
+            ("uncertainty", "posterior sd" if self.sd is not None else "none"),
+        ]
+        if self.labels is not None:
+            rows.append(("populations", str(self.labels["population"].nunique())))
+        for key in ("knn20_cv_accuracy_population", "trustworthiness_k10"):
+            if self.metrics and isinstance(self.metrics.get(key), int | float):
+                rows.append((key, f"{self.metrics[key]:.3f}"))
+        rows.append(("seconds", f"{sum(self.timings.values()):.1f}"))
+        return rows
+
+    def __repr__(self) -> str:
+        return text_summary("AncestryMap", self._summary_rows())
+
+    def _repr_html_(self) -> str:
+        return html_summary("AncestryMap", self._summary_rows())
 
     @property
     def eigenvectors(self) -> np.ndarray:

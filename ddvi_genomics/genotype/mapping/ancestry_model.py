@@ -27,6 +27,7 @@ from ...core.runtime import library_seed, resolve_device, seeded_global_rng
 from ...core.training import load_plain
 from ..atomic import written_atomically
 from ..contigs import normalize_contig
+from ..display import count, html_summary, text_summary
 from ..errors import InputError
 from ..matrix import GenotypeMatrix, VariantTable, flip_alleles
 from ..pca.decomposition import GenotypePCA, patterson_block
@@ -499,6 +500,23 @@ class AncestryModel:
             )
         except (KeyError, TypeError, AttributeError, ValueError, RuntimeError) as err:
             raise InputError(f"{source} is damaged or incomplete: {err}") from None
+
+    def _summary_rows(self) -> list[tuple[str, str]]:
+        rows = [
+            ("method", self.method),
+            ("variants", count(len(self.variants))),
+            ("PCs", str(self.pca.components_.shape[0])),
+            ("network", "none (PCA map)" if self.network is None else type(self.network).__name__),
+        ]
+        if self.class_names:
+            rows.append(("populations", str(len(self.class_names))))
+        return rows
+
+    def __repr__(self) -> str:
+        return text_summary("AncestryModel", self._summary_rows())
+
+    def _repr_html_(self) -> str:
+        return html_summary("AncestryModel", self._summary_rows())
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the model file (``torch.save`` of plain data, written to a temp name first)."""

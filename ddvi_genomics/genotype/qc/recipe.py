@@ -29,22 +29,56 @@ from .sites import locate_thinned, site_steps, sort_order
 
 @dataclasses.dataclass(frozen=True)
 class QCOptions:
-    """Variant and sample filters, in the field's habit; the one declaration of every QC option."""
+    """Variant and sample filters, in the field's habit; the one declaration of every QC option.
 
-    autosomes_only: bool = True  # human autosomes 1-22 unless contigs are named
-    contigs: tuple[str, ...] | None = None  # PLINK --chr: keep only these contigs
-    extract: frozenset[str] | None = None  # PLINK --extract: keep only these variant IDs
-    exclude: frozenset[str] | None = None  # PLINK --exclude: drop these variant IDs
-    extract_ranges: VariantRanges | None = None  # PLINK --extract range: keep only these
-    exclude_ranges: VariantRanges | None = None  # PLINK --exclude range: drop these
-    min_maf: float = 0.01  # PLINK --maf 0.01
-    max_variant_missing: float = 0.1  # PLINK --geno 0.1
-    max_sample_missing: float = 1.0  # PLINK --mind (off by default)
-    thin_bp: int | None = None  # plink2 --bp-space
-    ld_prune: tuple[int, int, float] | None = None  # PLINK --indep-pairwise WINDOW STEP R2
-    hwe: float | None = None  # PLINK --hwe P: drop variants with exact-test p below P
-    hwe_midp: bool = False  # PLINK --hwe P midp
-    nonfounders: bool = False  # PLINK --nonfounders: frequencies, HWE and LD over every sample
+    The steps run in the order of :func:`run_qc` (module docstring). Values are checked when
+    the options are made; an error names the command-line option.
+
+    Attributes
+    ----------
+    autosomes_only : bool
+        Keep human autosomes 1-22 only (``chr`` prefixes ignored) unless ``contigs`` are named;
+        contigs that are not human chromosome names are refused (``--all-contigs`` turns the
+        filter off).
+    contigs : tuple of str, optional
+        PLINK ``--chr``: keep only these contigs.
+    extract, exclude : frozenset of str, optional
+        PLINK ``--extract`` / ``--exclude``: keep only / drop these variant IDs.
+    extract_ranges, exclude_ranges : VariantRanges, optional
+        PLINK ``--extract range`` / ``--exclude range``: keep only / drop variants inside.
+    min_maf : float
+        PLINK ``--maf``: minimum minor allele frequency, in [0, 0.5] (default 0.01).
+    max_variant_missing : float
+        PLINK ``--geno``: maximum fraction of missing calls per variant, in [0, 1] (0.1).
+    max_sample_missing : float
+        PLINK ``--mind``: maximum fraction of missing calls per sample, in [0, 1] (1 = off).
+    thin_bp : int, optional
+        plink2 ``--bp-space``: keep variants at least this many bp apart (first kept).
+    ld_prune : (int, int, float), optional
+        PLINK ``--indep-pairwise WINDOW STEP R2`` (window and step in variants), per contig.
+    hwe : float, optional
+        PLINK ``--hwe P``: drop variants whose Hardy-Weinberg exact-test p-value is below P.
+    hwe_midp : bool
+        PLINK ``--hwe P midp``: the mid-p variant of the test.
+    nonfounders : bool
+        PLINK ``--nonfounders``: allele frequencies, MAF, HWE, LD and the PCA's scaling over
+        every sample; by default over the founders of a ``.fam``/``.psam`` with parents.
+    """
+
+    autosomes_only: bool = True
+    contigs: tuple[str, ...] | None = None
+    extract: frozenset[str] | None = None
+    exclude: frozenset[str] | None = None
+    extract_ranges: VariantRanges | None = None
+    exclude_ranges: VariantRanges | None = None
+    min_maf: float = 0.01
+    max_variant_missing: float = 0.1
+    max_sample_missing: float = 1.0
+    thin_bp: int | None = None
+    ld_prune: tuple[int, int, float] | None = None
+    hwe: float | None = None
+    hwe_midp: bool = False
+    nonfounders: bool = False
 
     def __post_init__(self):
         check_range("--min-maf", self.min_maf, 0.0, 0.5)
