@@ -9,6 +9,7 @@ import click
 
 from ._version import __version__
 from .clitools import GuardedGroup, UsageError, call_or_usage_error
+from .plink_syntax import rewrite_plink_forms
 
 force_option = click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 seed_option = click.option(
@@ -35,7 +36,13 @@ def projection_option(what: str):
     )
 
 
-@click.group(cls=GuardedGroup)
+class PlinkGroup(GuardedGroup):
+    """The command line, which also takes PLINK's own forms (:mod:`.plink_syntax`)."""
+
+    rewrite_args = staticmethod(rewrite_plink_forms)
+
+
+@click.group(cls=PlinkGroup)
 @click.version_option(__version__, prog_name="ddvi-genomics")
 def main() -> None:
     """Latent ancestry and representation learning with DDVI."""
@@ -280,10 +287,17 @@ def _limit_threads(value) -> dict:
     "plink2, over the founders of a .fam/.psam with parents.",
 )
 @click.option(
-    "--thin",
+    "--bp-space",
     "thin_bp",
     type=click.IntRange(min=1),
-    help="Keep variants at least this many bp apart.",
+    help="Keep variants at least this many bp apart, the first of each contig first (plink2 "
+    "--bp-space).",
+)
+@click.option(
+    "--thin",
+    "thin_fraction",
+    type=float,
+    help="Keep each variant with this probability, drawn from --seed (PLINK --thin).",
 )
 @click.option(
     "--chr",
@@ -300,9 +314,15 @@ def _limit_threads(value) -> dict:
     "--indep-pairwise",
     "ld_prune",
     nargs=3,
-    type=(int, int, float),
+    type=(click.IntRange(min=1), click.IntRange(min=1), click.FloatRange(0, 1)),
     help="WINDOW STEP R2: LD pruning per contig as plink --indep-pairwise (writes "
-    "PREFIX.prune.in/.prune.out).",
+    "PREFIX.prune.in/.prune.out); PLINK's 'WINDOWkb 1 R2' form too.",
+)
+@click.option(
+    "--ld-prune-kb",
+    is_flag=True,
+    hidden=True,  # set by PLINK's "--indep-pairwise 500kb 1 0.2" form
+    help="The --ld-prune window is in kilobases.",
 )
 @click.option(
     "--memory",
@@ -419,6 +439,9 @@ def _infer_options(flags: dict, progress):
         min_maf=flags.pop("min_maf"),
         max_variant_missing=flags.pop("max_missing"),
         thin_bp=flags.pop("thin_bp"),
+        thin_fraction=flags["thin_fraction"],
+        thin_seed=flags["seed"] if flags.pop("thin_fraction") is not None else 0,
+        ld_prune_kb=flags.pop("ld_prune_kb"),
         ld_prune=flags.pop("ld_prune"),
         hwe=flags.pop("hwe"),
         hwe_midp=flags.pop("hwe_midp"),

@@ -53,20 +53,29 @@ class GuardedGroup(click.Group):
     too, naming the option and where the help is, instead of click's usage block.
     """
 
+    #: ``args -> args`` run before parsing (e.g. PLINK's own forms rewritten); None: none.
+    rewrite_args = None
+
     def main(self, args=None, prog_name=None, **kwargs):
         """Run the command line; a click usage error is one line on stderr and exit code 2."""
         if kwargs.get("standalone_mode", True) is False:
             return super().main(args, prog_name, **kwargs)
         kwargs.pop("standalone_mode", None)
+        args = list(sys.argv[1:] if args is None else args)
         try:
+            if self.rewrite_args is not None:
+                args = type(self).rewrite_args(args)
             return super().main(args, prog_name, standalone_mode=False, **kwargs)
         except click.exceptions.NoArgsIsHelpError as err:  # a bare command: its help
             click.echo(err.ctx.get_help())
             sys.exit(2)
         except click.UsageError as err:  # click's (unknown option, bad value, missing argument)
             command = err.ctx.command_path if err.ctx is not None else (prog_name or self.name)
-            message = " ".join(err.format_message().split())
+            message = " ".join(_as_typed(err, args).split())
             click.echo(f"Error: {message} (see '{command} --help')", err=True)
+            sys.exit(2)
+        except ValueError as err:  # the rewrite refused a form
+            click.echo(f"Error: {first_line(err)}", err=True)
             sys.exit(2)
         except click.ClickException as err:
             err.show()
@@ -111,6 +120,17 @@ def termination_requested() -> int | None:
     publish. Publishing checks this flag too, so a terminated run never publishes.
     """
     return 128 + _TERMINATION[0] if _TERMINATION else None
+
+
+def _as_typed(err: click.UsageError, args: list[str]) -> str:
+    """Return the message naming the option as the user typed it (not all its aliases)."""
+    message = err.format_message()
+    param = getattr(err, "param", None)
+    names = [o for o in getattr(param, "opts", []) if o.startswith("-")]
+    if len(names) > 1:
+        typed = next((o for o in reversed(args) if o in names), names[0])
+        message = message.replace(" / ".join(f"'{o}'" for o in names), f"'{typed}'")
+    return message
 
 
 def terminate_cleanly() -> None:

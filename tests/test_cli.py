@@ -36,7 +36,7 @@ def test_infer__every_flag_reaches_run_infer():
             "--id-col", "IID", "--label-col", "POP", "--super-col", "SUPER",
             "--region", "2:100-200", "--samples", "keep.txt", "--n-pcs", 7,
             "--method", "vae", "--epochs", 3, "--min-maf", 0.05, "--max-missing", 0.2,
-            "--thin", 1000, "--ld-prune", 50, 5, 0.2, "--seed", 9, "--device", "cpu",
+            "--bp-space", 1000, "--ld-prune", 50, 5, 0.2, "--seed", 9, "--device", "cpu",
             "--memory", 64, "--recipe", "ours", "--compile", "default", "--force", "-q",
         )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -268,3 +268,61 @@ def test_infer__compile_reaches_the_network_fit(tmp_path, monkeypatch):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert seen == ["reduce-overhead"]
+
+
+def _infer_options(*args):
+    with captured("ddvi_genomics.genotype.pipeline.run_infer", INFER_RESULT) as run:
+        result = invoke("infer", *args, "--out", "pre", "-q")
+    assert result.exit_code == 0, result.output
+    (inputs, _, opts), _ = run.call_args
+    return inputs, opts
+
+
+@pytest.mark.parametrize(
+    "plink_form, long_form",
+    [
+        (["--bfile", "data"], ["data.bed"]),
+        (["--pfile", "data"], ["data.pgen"]),
+        (["--vcf", "x.vcf.gz"], ["x.vcf.gz"]),
+        (["--bcf", "x.bcf", "--maf", "0.05"], ["x.bcf", "--min-maf", "0.05"]),
+        (["in.vcf", "--pca"], ["in.vcf", "--n-pcs", "10"]),
+        (["in.vcf", "--pca", "5", "approx"], ["in.vcf", "--n-pcs", "5"]),
+        (["in.vcf", "--hwe", "1e-6", "midp"], ["in.vcf", "--hwe", "1e-6", "--hwe-midp"]),
+        (["in.vcf", "--extract", "range", "r.txt"], ["in.vcf", "--extract-range", "r.txt"]),
+        (["in.vcf", "--exclude", "bed1", "r.txt"], ["in.vcf", "--exclude-range", "r.txt"]),
+        (["in.vcf", "--indep-pairwise", "50", "5", "0.2"], ["in.vcf", "--ld-prune", "50", "5", "0.2"]),
+        (["in.vcf", "--indep-pairwise", "50", "0.2"], ["in.vcf", "--ld-prune", "50", "1", "0.2"]),
+        (["in.vcf", "--indep-pairwise", "500kb", "0.2"],
+         ["in.vcf", "--ld-prune", "500", "1", "0.2", "--ld-prune-kb"]),
+        (["in.vcf", "--indep-pairwise", "500", "kb", "1", "0.2"],
+         ["in.vcf", "--ld-prune", "500", "1", "0.2", "--ld-prune-kb"]),
+        (["in.vcf", "--maf", "--geno", "--mind"],
+         ["in.vcf", "--min-maf", "0.01", "--max-missing", "0.1", "--mind", "0.1"]),
+        (["in.vcf", "--thin", "0.25", "--seed", "3"], ["in.vcf", "--thin", "0.25", "--seed", "3"]),
+    ],
+)  # fmt: skip
+def test_plink_forms__same_options_as_the_long_forms(plink_form, long_form, tmp_path):
+    ranges = tmp_path / "r.txt"
+    ranges.write_text("1 1 1000\n")
+    fix = [str(ranges) if a == "r.txt" else a for a in plink_form]
+    assert _infer_options(*fix) == _infer_options(
+        *[str(ranges) if a == "r.txt" else a for a in long_form]
+    )
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["in.vcf", "--maf", "0.7"], "'--maf': 0.7 is not in the range"),
+        (["in.vcf", "--min-maf", "0.7"], "'--min-maf': 0.7 is not in the range"),
+        (["in.vcf", "--hwe", "0.01", "keep-fewhet"], "keep-fewhet is not offered"),
+        (["in.vcf", "--extract", "bed0", "r.txt"], "--extract bed0 (0-based ranges) is not"),
+        (["in.vcf", "--thin", "1000"], "--thin keeps each variant with probability P in (0, 1]"),
+        (["in.vcf", "--indep-pairwise", "500kb", "5", "0.2"], "a window in kb needs STEP 1"),
+    ],
+)
+def test_plink_forms__errors_name_what_was_typed(args, message):
+    with captured("ddvi_genomics.genotype.pipeline.run_infer", INFER_RESULT):
+        result = invoke("infer", *args, "--out", "pre")
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1

@@ -18,6 +18,7 @@ LAYERS = [
     ("ddvi_genomics._version", 0),
     ("ddvi_genomics.provenance", 1),
     ("ddvi_genomics.clitools", 1),
+    ("ddvi_genomics.plink_syntax", 1),
     ("ddvi_genomics.threads", 1),
     ("ddvi_genomics.core", 2),
     ("ddvi_genomics.genotype.errors", 3),

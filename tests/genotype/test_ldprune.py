@@ -90,3 +90,33 @@ def test_ld_prune__prune_in_matches_plink2_indep_pairwise(tmp_path, missing, win
     # .prune.in and .prune.out split the variants that passed the same filters as PLINK's
     assert ours.isdisjoint(pruned)
     assert ours | pruned == theirs | set((tmp_path / "ref.prune.out").read_text().split())
+
+
+@pytest.mark.skipif(
+    shutil.which("plink2") is None, reason="plink2 is not installed (Debian plink2)"
+)
+@pytest.mark.parametrize("form", [["20kb", "0.3"], ["50", "kb", "1", "0.5"]])
+def test_ld_prune_kb_window__same_sets_as_plink2_in_memory_and_out_of_core(tmp_path, form):
+    gm = simulated()
+    write_plink(gm, tmp_path / "g")
+    subprocess.run(
+        ["plink2", "--bfile", str(tmp_path / "g"), "--maf", "0.05", "--indep-pairwise", *form,
+         "--out", str(tmp_path / "ref"), "--threads", "1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    theirs = set((tmp_path / "ref.prune.in").read_text().split())
+    args = ["infer", "--bfile", str(tmp_path / "g"), "--method", "pca", "--n-pcs", "2", "--maf",
+            "0.05", "--indep-pairwise", *form, "--out", str(tmp_path / "ours")]  # fmt: skip
+    assert CliRunner().invoke(main, args).exit_code == 0
+    ours = set((tmp_path / "ours.prune.in").read_text().split())
+    pruned = set((tmp_path / "ours.prune.out").read_text().split())
+    assert len(pruned) > 10 and ours == theirs
+    pytest.importorskip("bio2zarr", reason="the out-of-core half needs the scale extra")
+    convert = ["convert", str(tmp_path / "g.bed"), "--out", str(tmp_path / "g.vcz"),
+               "--variants-chunk-size", "37"]  # fmt: skip
+    assert CliRunner().invoke(main, convert).exit_code == 0
+    args = [str(tmp_path / "g.vcz") if a == "--bfile" else a for a in args]
+    args = [a for a in args if a != str(tmp_path / "g")] + ["--out-of-core", "--force"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert set((tmp_path / "ours.prune.in").read_text().split()) == theirs

@@ -286,7 +286,7 @@ def test_panel_partial_match__warns_with_counts(sim_files, tmp_path):
     panel.write_text("\n".join(lines[:76]) + "\n")
     result = fast(sim_files, tmp_path / "o", "--panel", panel)
     assert result.exit_code == 0, result.output
-    assert "labels 75 of 150 samples" in result.output and "half.panel" in result.output
+    assert "gives a label to 75 of 150 samples" in result.output and "half.panel" in result.output
 
 
 def test_n_pcs_too_large__clamped_with_warning(sim_files, tmp_path):

@@ -305,3 +305,27 @@ def test_infer_exclude_range__built_in_set_removes_the_example_snps_inside_it(tm
     log = (tmp_path / "o.log").read_text()
     assert f"in --exclude-range: removed {inside} (24 ranges from " in log
     assert '"exclude_ranges": "24 ranges from ' in log
+
+
+def test_thin_fraction__keeps_about_p_the_same_draw_in_memory_and_out_of_core(tmp_path):
+    pytest.importorskip("bio2zarr", reason="the out-of-core half needs the scale extra")
+    from ddvi_genomics.genotype.qc.outofcore import store_qc
+    from ddvi_genomics.genotype.qc.recipe import QCOptions, run_qc
+    from ddvi_genomics.genotype.readers import read_genotypes
+    from ddvi_genomics.genotype.readers.convert import write_store
+    from tests.genotype.conftest import three_populations, write_vcf
+
+    dosage, _ = three_populations(n_per_pop=10, n_variants=2000, seed=8)
+    write_vcf(tmp_path / "t.vcf", dosage, [f"S{i}" for i in range(30)])
+    write_store([tmp_path / "t.vcf"], tmp_path / "t.vcz", variants_chunk_size=300)
+    options = QCOptions(min_maf=0.0, thin_fraction=0.3, thin_seed=4)
+    kept, report = run_qc(read_genotypes(tmp_path / "t.vcf"), options)
+    thinned = dict((name, n) for name, n, _ in report.steps)["--thin 0.3: not drawn"]
+    assert abs(thinned - 1400) < 4 * np.sqrt(2000 * 0.3 * 0.7)  # binomial(2000, 0.7) removed
+    out_of_core = store_qc(tmp_path / "t.vcz", options)
+    assert out_of_core.keep.sum() == kept.n_variants
+    positions = read_genotypes(tmp_path / "t.vcf").variant_position[out_of_core.keep]
+    assert np.array_equal(positions, kept.variant_position)
+    again, _ = run_qc(read_genotypes(tmp_path / "t.vcf"), QCOptions(min_maf=0.0,
+                      thin_fraction=0.3, thin_seed=5))  # fmt: skip
+    assert not np.array_equal(again.variant_position, kept.variant_position)

@@ -188,7 +188,7 @@ def test_duplicate_sites_dropped_and_counted_and_unsorted_input_sorted_for_thinn
         f"1\t{pos}\t.\tA\tG\t.\t.\t.\tGT\t0/1\t1/1\t0/0\n" for pos in (300, 100, 100, 200, 450)
     )
     vcf = vcf_with(tmp_path, body)
-    result = infer_pca(vcf, tmp_path / "o", "--thin", 150, "--n-pcs", 2)
+    result = infer_pca(vcf, tmp_path / "o", "--bp-space", 150, "--n-pcs", 2)
     assert result.exit_code == 0, result.output
     log = (tmp_path / "o.log").read_text()
     assert "duplicate site (same contig, position and alleles; first kept): removed 1" in log
@@ -210,12 +210,14 @@ def test_repeated_ids_in_samples_file(tmp_path, sim_files):
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--min-maf", 0.7], "'--maf': 0.7 is not in the range 0<=x<=0.5"),
-        (["--max-missing", 2], "'--geno': 2.0 is not in the range 0<=x<=1"),
+        (["--min-maf", 0.7], "'--min-maf': 0.7 is not in the range 0<=x<=0.5"),
+        (["--maf", 0.7], "'--maf': 0.7 is not in the range 0<=x<=0.5"),
+        (["--geno", 2], "'--geno': 2.0 is not in the range 0<=x<=1"),
         (["--mind", -0.1], "'--mind': -0.1 is not in the range 0<=x<=1"),
-        (["--thin", 0], "'--thin': 0 is not in the range x>=1"),
+        (["--bp-space", 0], "'--bp-space': 0 is not in the range x>=1"),
+        (["--thin", 0], "--thin keeps each variant with probability P in (0, 1]"),
         (["--ld-prune", 1, 1, 0.2], "--ld-prune WINDOW must be an integer >= 2"),
-        (["--ld-prune", 50, 5, 1.5], "--ld-prune R2 must be a number in [0.0, 1.0]"),
+        (["--ld-prune", 50, 5, 1.5], "'--ld-prune': 1.5 is not in the range 0<=x<=1"),
         (["--n-pcs", -3], "'--n-pcs': -3 is not in the range x>=1"),
         (["--n-pcs", 0], "'--n-pcs': 0 is not in the range x>=1"),
         (["--threads", -1], "--threads must be 'auto' or an integer in [1, "),

@@ -141,3 +141,14 @@ def test_read_panel__fam_gives_population_from_fid_and_psam_from_population(tmp_
     (tmp_path / "y.psam").write_text("#IID\tSEX\nHG1\t1\n")
     with pytest.raises(InputError, match="no population column"):
         read_panel(tmp_path / "y.psam")
+
+
+def test_panel_mismatch__hint_names_the_delimiter_that_would_match():
+    from ddvi_genomics.genotype.mapping.ancestry_map import id_delimiter_hint
+
+    names = [f"{i}_HG{i:05d}" for i in range(20)]
+    panel = [f"HG{i:05d}" for i in range(20)]
+    assert "--id-delim '_'" in id_delimiter_hint(names, panel)
+    assert "matches 20 of 20" in id_delimiter_hint(names, panel)
+    assert id_delimiter_hint(panel, panel) == ""  # already matching: no hint
+    assert id_delimiter_hint([f"A_{i}" for i in range(20)], panel) == ""

@@ -562,15 +562,36 @@ def align_labels(labels, sample_id: np.ndarray) -> pd.DataFrame | None:
         raise InputError(
             f"{source}: none of its {len(labels)} IDs match the {len(sample_id)} genotype samples "
             f"(first sample {sample_id[0]!r}, first ID {labels.index[0]!r})"
+            + id_delimiter_hint(sample_id, labels.index)
         )
     if len(matched) < len(sample_id):
         log.warning(
-            "%s labels %d of %d samples; the others are unlabelled",
-            source,
-            len(matched),
-            len(sample_id),
-        )
+            "%s gives a label to %d of %d samples; the others are unlabelled%s",
+            source, len(matched), len(sample_id), id_delimiter_hint(sample_id, labels.index),
+        )  # fmt: skip
     return labels.reindex(pd.Index(sample_id))
+
+
+def id_delimiter_hint(sample_id, panel_ids) -> str:
+    """Return a hint when the genotype names are ``FID<d>IID`` of panel IDs (``1_HG00096``).
+
+    Returns ``"; ... use --id-delim _"`` when splitting the names at the first ``_``, ``-``,
+    ``.`` or ``:`` matches more panel IDs than the names do; "" otherwise.
+    """
+    panel = set(map(str, panel_ids))
+    names = [str(s) for s in sample_id]
+    direct = sum(name in panel for name in names)
+    for delimiter in ("_", "-", ".", ":"):
+        split = sum(name.split(delimiter, 1)[-1] in panel for name in names if delimiter in name)
+        if split > max(direct, len(names) // 10):
+            example = next(
+                n for n in names if delimiter in n and n.split(delimiter, 1)[-1] in panel
+            )
+            return (
+                f"; the genotype names look like FID{delimiter}IID ({example!r}): "
+                f"--id-delim '{delimiter}' splits them and matches {split} of {len(names)}"
+            )
+    return ""
 
 
 def score_map(

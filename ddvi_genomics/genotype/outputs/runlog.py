@@ -2,9 +2,9 @@
 
 The log opens as soon as the output set is claimed, with what PLINK users look for at its head
 (start time, host, working directory, command, threads, memory, seed, options, versions). Every
-record of the ``ddvi_genomics`` logger (stage lines, warnings such as "labels 364 of 379") and
-every Python warning goes to it as it happens, with the seconds since the start; the end adds
-the summary, the peak memory and the end time.
+record of the ``ddvi_genomics`` logger (stage lines, warnings such as "panel gives a label to
+364 of 379 samples") and every Python warning goes to it as it happens, with the seconds since
+the start; the end adds the summary, the peak memory and the end time.
 
 A failed or interrupted run publishes only its log, which ends with the error: the other outputs
 are discarded (and, under ``--force``, an earlier run's outputs are removed, so the files beside

@@ -121,9 +121,16 @@ def _block_r2(block: np.ndarray, n_left: int) -> np.ndarray:
 
 
 def prune_pairwise(
-    dosage: np.ndarray, contig: np.ndarray, *, window: int, step: int, r2: float
+    dosage: np.ndarray,
+    contig: np.ndarray,
+    *,
+    window: int,
+    step: int,
+    r2: float,
+    position: np.ndarray | None = None,
+    window_kb: bool = False,
 ) -> np.ndarray:
-    """Which variants ``plink --indep-pairwise window step r2`` keeps.
+    """Which variants ``plink --indep-pairwise window[kb] step r2`` keeps.
 
     Parameters
     ----------
@@ -134,6 +141,10 @@ def prune_pairwise(
         Window size and shift in variants (``1 <= step <= window``).
     r2 : float
         Pairs with ``r^2`` above this lose one variant.
+    position : np.ndarray of int, shape (n_variants,), optional
+        Needed with ``window_kb``.
+    window_kb : bool
+        ``window`` is in kilobases (PLINK's ``kb`` modifier; ``step`` must be 1).
 
     Returns
     -------
@@ -142,9 +153,36 @@ def prune_pairwise(
     """
     n_called = (dosage >= 0).sum(1)
     alt_frequency = np.clip(dosage, 0, 2).sum(1) / np.maximum(2 * n_called, 1)
+    ends = kb_window_ends(contig, position, window) if window_kb else None
+    width = band_width(window, ends)
     return prune_from_band(
-        band_r2(dosage, window) > r2, alt_frequency, n_called, contig, window=window, step=step
-    )
+        band_r2(dosage, width) > r2, alt_frequency, n_called, contig, window=width, step=step,
+        window_ends=ends,
+    )  # fmt: skip
+
+
+def kb_window_ends(contig: np.ndarray, position: np.ndarray, window_kb: int) -> np.ndarray:
+    """End (exclusive) of the kilobase window that starts at each variant, shape (n,).
+
+    A window starting at variant ``i`` holds the later variants of its contig at most
+    ``window_kb * 1000`` bp after it (PLINK's ``--indep-pairwise Nkb``).
+    """
+    contig = np.asarray(contig)
+    position = np.asarray(position, dtype=np.int64)
+    ends = np.empty(len(position), dtype=np.int64)
+    bounds = np.flatnonzero(np.r_[True, contig[1:] != contig[:-1], True])
+    for first, last in zip(bounds[:-1], bounds[1:], strict=True):
+        pos = position[first:last]
+        ends[first:last] = first + np.searchsorted(pos, pos + window_kb * 1000, side="right")
+    return ends
+
+
+def band_width(window: int, window_ends: np.ndarray | None) -> int:
+    """Variants per window: ``window``, or the widest kilobase window (at least 2)."""
+    if window_ends is None:
+        return window
+    widest = int((window_ends - np.arange(len(window_ends))).max()) if len(window_ends) else 2
+    return max(widest, 2)
 
 
 def prune_from_band(
@@ -155,6 +193,7 @@ def prune_from_band(
     *,
     window: int,
     step: int,
+    window_ends: np.ndarray | None = None,
 ) -> np.ndarray:
     """Run PLINK's window passes given which pairs exceed the ``r^2`` threshold.
 
@@ -169,6 +208,9 @@ def prune_from_band(
         Called genotypes.
     contig : np.ndarray of str, shape (n_variants,)
     window, step : int
+    window_ends : np.ndarray of int, shape (n_variants,), optional
+        Kilobase windows (:func:`kb_window_ends`): the window starting at ``i`` ends before
+        ``window_ends[i]``; ``window`` is then the band width.
 
     Returns
     -------
@@ -189,7 +231,10 @@ def prune_from_band(
     for first, last in zip(bounds[:-1], bounds[1:], strict=True):
         start = int(first)
         while True:
-            end = min(start + window, int(last))
+            if window_ends is None:
+                end = min(start + window, int(last))
+            else:
+                end = min(int(window_ends[start]), int(last))
             lo, hi = np.searchsorted(with_partner, [start, end])
             _prune_window(partners, with_partner[lo:hi].tolist(), major, pruned, end)
             if end == last:

@@ -20,7 +20,7 @@ from ..readers.store_tasks import (
     open_store_chunks,
     sum_over_chunks,
 )
-from .ldprune import band_r2, prune_from_band
+from .ldprune import band_r2, band_width, kb_window_ends, prune_from_band
 from .recipe import (
     DEFAULT_QC,
     QCOptions,
@@ -157,16 +157,23 @@ def store_qc(
         if options.ld_prune is not None:
             window, step, r2 = options.ld_prune
             kept = np.flatnonzero(steps.keep)
-            ld_samples = samples if founders is None else founders
-            exceeds = _store_band(str(store), bounds, steps.keep, ld_samples, window, r2, verbose)
-            kept_ld = prune_from_band(
-                exceeds, p[kept], called[kept], contig[kept], window=window, step=step
+            ends = (
+                kb_window_ends(contig[kept], position[kept], window)
+                if options.ld_prune_kb
+                else None
             )
+            width = band_width(window, ends)
+            ld_samples = samples if founders is None else founders
+            exceeds = _store_band(str(store), bounds, steps.keep, ld_samples, width, r2, verbose)
+            kept_ld = prune_from_band(
+                exceeds, p[kept], called[kept], contig[kept], window=width, step=step,
+                window_ends=ends,
+            )  # fmt: skip
             prune_in = [str(v) for v in ids[kept[kept_ld]]]
             prune_out = [str(v) for v in ids[kept[~kept_ld]]]
             mask = np.zeros(len(steps.keep), dtype=bool)
             mask[kept[kept_ld]] = True
-            steps.apply(ld_prune_name(window, step, r2), mask)
+            steps.apply(ld_prune_name(window, step, r2, options.ld_prune_kb), mask)
         keep = steps.keep
         if not keep.any():
             raise InputError(nothing_left_message(steps.rows, len(keep), store))

@@ -54,8 +54,15 @@ class QCOptions:
         PLINK ``--mind``: maximum fraction of missing calls per sample, in [0, 1] (1 = off).
     thin_bp : int, optional
         plink2 ``--bp-space``: keep variants at least this many bp apart (first kept).
+    thin_fraction : float, optional
+        PLINK ``--thin P``: keep each variant with probability P, in (0, 1] (drawn from
+        ``thin_seed``, the same draw in memory and out of core).
+    thin_seed : int
+        The seed of ``--thin`` (the run's ``--seed``).
     ld_prune : (int, int, float), optional
         PLINK ``--indep-pairwise WINDOW STEP R2`` (window and step in variants), per contig.
+    ld_prune_kb : bool
+        The ``--ld-prune`` window is in kilobases (PLINK's ``kb`` modifier; STEP must be 1).
     hwe : float, optional
         PLINK ``--hwe P``: drop variants whose Hardy-Weinberg exact-test p-value is below P.
     hwe_midp : bool
@@ -75,7 +82,10 @@ class QCOptions:
     max_variant_missing: float = 0.1
     max_sample_missing: float = 1.0
     thin_bp: int | None = None
+    thin_fraction: float | None = None
+    thin_seed: int = 0
     ld_prune: tuple[int, int, float] | None = None
+    ld_prune_kb: bool = False
     hwe: float | None = None
     hwe_midp: bool = False
     nonfounders: bool = False
@@ -85,7 +95,12 @@ class QCOptions:
         check_range("--max-missing", self.max_variant_missing, 0.0, 1.0)
         check_range("--mind", self.max_sample_missing, 0.0, 1.0)
         if self.thin_bp is not None:
-            check_range("--thin", self.thin_bp, 1, None, integer=True)
+            check_range("--bp-space", self.thin_bp, 1, None, integer=True)
+        if self.thin_fraction is not None and not 0 < self.thin_fraction <= 1:
+            raise InputError(
+                f"--thin keeps each variant with probability P in (0, 1], as in PLINK; got "
+                f"{self.thin_fraction!r} (a minimum spacing in bp is --bp-space N)"
+            )
         if self.hwe is not None:
             check_range("--hwe", self.hwe, 0.0, 1.0)
         if self.ld_prune is not None:
@@ -93,14 +108,17 @@ class QCOptions:
                 raise InputError(f"--ld-prune takes WINDOW STEP R2; got {self.ld_prune!r}")
             window, step, r2 = self.ld_prune
             check_range("--ld-prune WINDOW", window, 2, None, integer=True)
-            check_range("--ld-prune STEP", step, 1, window, integer=True)
+            check_range("--ld-prune STEP", step, 1, None if self.ld_prune_kb else window,
+                        integer=True)  # fmt: skip
             check_range("--ld-prune R2", r2, 0.0, 1.0)
+            if self.ld_prune_kb and step != 1:
+                raise InputError(f"a window in kb needs STEP 1 (as in PLINK); got {step}")
 
     @property
     def site_options(self) -> dict:
         """Keyword arguments of :func:`~.sites.site_steps`."""
         names = ("extract", "exclude", "contigs", "autosomes_only", "extract_ranges",
-                 "exclude_ranges")  # fmt: skip
+                 "exclude_ranges", "thin_fraction", "thin_seed")  # fmt: skip
         return {name: getattr(self, name) for name in names}
 
     def apply(self, gm: GenotypeMatrix) -> tuple[GenotypeMatrix, QCReport]:
@@ -254,9 +272,9 @@ def thinning_name(thin_bp: int) -> str:
     return f"thinned to >= {thin_bp} bp apart"
 
 
-def ld_prune_name(window: int, step: int, r2: float) -> str:
+def ld_prune_name(window: int, step: int, r2: float, kb: bool = False) -> str:
     """Report row of the ``--ld-prune`` step."""
-    return f"LD pruned (--indep-pairwise {window} {step} {r2:g}, per contig)"
+    return f"LD pruned (--indep-pairwise {window}{'kb' if kb else ''} {step} {r2:g}, per contig)"
 
 
 def frequency_samples(gm: GenotypeMatrix, options: QCOptions) -> np.ndarray | None:
@@ -321,10 +339,13 @@ def run_qc(gm: GenotypeMatrix, options: QCOptions = DEFAULT_QC) -> tuple[Genotyp
         size, step, thr = options.ld_prune
         founders = frequency_samples(gm, options)
         dosage = gm.dosage if founders is None else gm.dosage[:, founders]
-        keep = prune_pairwise(dosage, gm.variant_contig, window=size, step=step, r2=thr)
+        keep = prune_pairwise(dosage, gm.variant_contig, window=size, step=step, r2=thr,
+                              position=gm.variant_position, window_kb=options.ld_prune_kb)  # fmt: skip
         report.prune_in = [str(v) for v in gm.variant_id[keep]]
         report.prune_out = [str(v) for v in gm.variant_id[~keep]]
-        report.steps.append((ld_prune_name(size, step, thr), int((~keep).sum()), ""))
+        report.steps.append(
+            (ld_prune_name(size, step, thr, options.ld_prune_kb), int((~keep).sum()), "")
+        )
         gm = gm.subset(variants=keep)
     report.n_variants_out, report.n_samples_out = gm.n_variants, gm.n_samples
     if gm.n_variants == 0 or gm.n_samples == 0:

@@ -206,7 +206,8 @@ def _refuse_foreign_genome(contig: np.ndarray) -> None:
 
 def site_steps(
     contig, position, variant_id, ref, alt, *, extract=None, exclude=None, contigs=None,
-    autosomes_only=True, extract_ranges=None, exclude_ranges=None,
+    autosomes_only=True, extract_ranges=None, exclude_ranges=None, thin_fraction=None,
+    thin_seed=0,
 ) -> list[tuple[str, np.ndarray, str]]:  # fmt: skip
     """List the QC steps decided by the variant table alone, in the order they apply.
 
@@ -256,4 +257,7 @@ def site_steps(
         _refuse_foreign_genome(contig)
         steps.append(("not on a human autosome (1-22; other genomes: --chr or --all-contigs)",
                       is_autosome(contig), ""))  # fmt: skip
+    if thin_fraction is not None and thin_fraction < 1:
+        draw = np.random.default_rng([thin_seed, 0x7468696E]).random(len(contig))  # "thin"
+        steps.append((f"--thin {thin_fraction:g}: not drawn", draw < thin_fraction, ""))
     return steps
