@@ -93,11 +93,22 @@ class SampleIdRule:
                 f"{source}: --double-id / --const-fid / --id-delim apply to VCF/BCF sample names; "
                 "PLINK input already has FID and IID"
             )
-        fid, iid = self.split(gm.sample_id, source)
+        fid, iid = self.split_unique(gm.sample_id, source)
+        return dataclasses.replace(gm, sample_id=iid, sample_family=fid.astype(str))
+
+    def split_unique(self, names, source: str = "input") -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`split`, refusing IIDs that repeat after the split.
+
+        Raises
+        ------
+        InputError
+            When a name does not split, or two names give the same IID.
+        """
+        fid, iid = self.split(names, source)
         values, counts = np.unique(iid, return_counts=True)
         if (counts > 1).any():
             raise InputError(
                 f"{source}: IID {values[counts > 1][0]!r} occurs more than once after splitting "
                 "the sample names; IIDs must be unique"
             )
-        return dataclasses.replace(gm, sample_id=iid, sample_family=fid.astype(str))
+        return fid, iid

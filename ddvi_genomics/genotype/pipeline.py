@@ -24,7 +24,7 @@ from ..core.runtime import resolve_device
 from ..core.training import COMPILE_MODES
 from .errors import InputError, check_range
 from .ids import SampleIdRule
-from .mapping.ancestry_map import infer, infer_store
+from .mapping.ancestry_map import infer, infer_store, store_sample_names
 from .mapping.ancestry_model import AncestryModel
 from .mapping.embed import NETWORK_FAMILIES, preset_config
 from .mapping.evaluate import evaluate_embedding
@@ -107,11 +107,6 @@ class InferOptions:
             raise InputError(
                 "--region is not available with --out-of-core; select variants with --chr or "
                 "--extract-range (CHR START END per line) instead"
-            )
-        if self.out_of_core and self.id_rule.active:
-            raise InputError(
-                "--double-id/--const-fid/--id-delim are not available with --out-of-core; the "
-                "store's sample names are used as they are"
             )
         if self.recipe != "ours" and self.method != "ddvi":
             raise InputError(f"--recipe {self.recipe} applies to --method ddvi only")
@@ -295,13 +290,13 @@ def _infer_out_of_core(inputs, opts: InferOptions):
             f"got {', '.join(map(str, inputs))}"
         )
     labels = opts.columns.read(opts.panel) if opts.panel else None
+    iid, _ = store_sample_names(inputs[0], opts.id_rule)
     amap = infer_store(
         inputs[0],
         labels,
-        samples=_chosen_samples(
-            store_sample_ids(inputs[0]), opts.samples_file, opts.remove_file, inputs[0]
-        ),
+        samples=_chosen_samples(iid, opts.samples_file, opts.remove_file, inputs[0]),
         scheduler=opts.scheduler,
+        id_rule=opts.id_rule,
         pca_fit_samples=(
             read_samples_file(opts.pca_fit_file, "--pca-fit") if opts.pca_fit_file else None
         ),

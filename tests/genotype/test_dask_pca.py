@@ -124,7 +124,6 @@ def test_infer_out_of_core__same_outputs_as_in_memory_on_the_vcf(store, tmp_path
     assert vcf.exit_code == 2 and "--out-of-core reads one VCF Zarr store" in vcf.output
     refusals = {
         "--region": (["1:1-5000"], "select variants with --chr or --extract-range"),
-        "--double-id": ([], "the store's sample names are used as they are"),
     }
     for flag, (values, hint) in refusals.items():
         flag = [flag, *values]
@@ -455,6 +454,8 @@ def test_infer_store__hands_the_scheduler_and_verbosity_to_qc_and_pca(monkeypatc
         raise RuntimeError("stop after the QC call")
 
     monkeypatch.setattr(ancestry_map, "store_qc", spy_qc)
+    monkeypatch.setattr(ancestry_map, "store_sample_names",
+                        lambda store, rule: (np.array(["S1"], object), None))  # fmt: skip
     with pytest.raises(RuntimeError, match="stop after the QC call"):
         infer_store("s.vcz", scheduler="tcp://10.0.0.1:8786", verbose=True)
     assert seen["scheduler"] == "tcp://10.0.0.1:8786" and seen["verbose"] is True
@@ -473,3 +474,33 @@ def test_sum_over_chunks__equals_a_plain_sum(n_tasks, monkeypatch):
 
     expected = sum(square(*t) for t in tasks)
     np.testing.assert_array_equal(store_tasks.sum_over_chunks(square, tasks), expected)
+
+
+def test_infer_out_of_core__id_delim_and_keep_by_iid_give_the_in_memory_files(tmp_path):
+    """VCF names FID_IID split out of core as in memory; --keep names IIDs; FIDs written."""
+    from click.testing import CliRunner
+
+    from ddvi_genomics.cli import main
+    from ddvi_genomics.genotype.readers.convert import write_store
+    from tests.genotype.conftest import three_populations, write_vcf
+
+    dosage, _ = three_populations(n_per_pop=15, n_variants=300, seed=6)
+    names = [f"F{i // 3}_I{i}" for i in range(45)]
+    write_vcf(tmp_path / "n.vcf", dosage, names)
+    write_store([tmp_path / "n.vcf"], tmp_path / "n.vcz", variants_chunk_size=70)
+    (tmp_path / "keep.txt").write_text("".join(f"I{i}\n" for i in range(0, 45, 2)))
+    common = ["--method", "pca", "--n-pcs", "3", "--id-delim", "_", "--keep",
+              str(tmp_path / "keep.txt")]  # fmt: skip
+    outs = {}
+    for name, extra in (("mem", [str(tmp_path / "n.vcf")]),
+                        ("ooc", [str(tmp_path / "n.vcz"), "--out-of-core"])):  # fmt: skip
+        result = CliRunner().invoke(
+            main, ["infer", *extra, "--out", str(tmp_path / name), *common]
+        )
+        assert result.exit_code == 0, result.output
+        outs[name] = {s: (tmp_path / f"{name}{s}").read_text() for s in (".eigenvec", ".pcscores")}
+    assert outs["ooc"] == outs["mem"]
+    lines = outs["ooc"][".eigenvec"].splitlines()
+    assert (
+        lines[0].startswith("#FID\tIID") and lines[1].startswith("F0\tI0\t") and len(lines) == 24
+    )

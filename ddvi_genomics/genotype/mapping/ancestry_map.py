@@ -30,6 +30,7 @@ from ...core.runtime import library_seed, resolve_device
 from ..counts import alt_allele_frequency
 from ..display import count, html_summary, text_summary
 from ..errors import InputError, check_range
+from ..ids import SampleIdRule
 from ..matrix import GenotypeMatrix, VariantTable
 from ..pca.decomposition import GenotypePCA, check_polymorphic_in_fit_samples, clamp_n_components
 from ..pca.linkage import residual_band
@@ -239,6 +240,7 @@ def infer(
     samples: Sequence[str] | frozenset[str] | None = None,
     out_of_core: bool = False,
     scheduler: str | None = None,
+    id_rule: SampleIdRule | None = None,
 ) -> AncestryMap:
     """Fit a 2-D ancestry map of genotypes; write nothing.
 
@@ -290,8 +292,12 @@ def infer(
         Dask (:mod:`~ddvi_genomics.genotype.qc.outofcore`,
         :mod:`~ddvi_genomics.genotype.pca.outofcore`), locally or on the ``dask.distributed``
         scheduler at ``scheduler``; the genotypes are never held in memory. The map equals the
-        in-memory one on the same data for the QC filters both support (``--thin`` and
+        in-memory one on the same data for the QC filters both support (``--bp-space`` and
         ``--ld-prune`` need a store sorted by contig and position).
+    id_rule : SampleIdRule, optional
+        Out of core: split the store's sample names into FID and IID (PLINK's ``--id-delim``,
+        ``--double-id``, ``--const-fid``); ``samples`` then name IIDs. (In memory, apply the
+        rule to the matrix first: :meth:`~..ids.SampleIdRule.apply`.)
 
     Returns
     -------
@@ -303,7 +309,7 @@ def infer(
     if out_of_core:
         front = _store_front_end(
             genotypes, qc, n_pcs, stages, scheduler=scheduler, verbose=verbose, samples=samples,
-            pca_fit_samples=pca_fit_samples, projection=projection,
+            pca_fit_samples=pca_fit_samples, projection=projection, id_rule=id_rule,
         )  # fmt: skip
     else:
         if scheduler:
@@ -348,12 +354,14 @@ def _memory_front_end(
 
 
 def _store_front_end(
-    store, qc, n_pcs, stages, *, scheduler, verbose, samples, pca_fit_samples, projection
-):
+    store, qc, n_pcs, stages, *, scheduler, verbose, samples, pca_fit_samples, projection,
+    id_rule=None,
+):  # fmt: skip
     """QC and PCA of a store out of core; return what :func:`_finish_map` needs of them."""
+    iid, fid = store_sample_names(store, id_rule)
     chosen = None
     if samples is not None:
-        chosen = select_samples(list(store_sample_ids(store)), samples, store)
+        chosen = select_samples(list(iid), samples, store)
     with stages("qc", f"out of core, {store}"):
         store_report = store_qc(store, qc, scheduler=scheduler, verbose=verbose, samples=chosen)
     n_var, n_samp = int(store_report.keep.sum()), store_report.n_samples
@@ -361,9 +369,9 @@ def _store_front_end(
     if warning:
         log.warning(warning)
     n_fit = max(n_pcs, min(N_REFERENCE_PCS, n_var, n_samp))
-    sample_id, variants = read_store_variants(store, store_report.keep)
-    if store_report.samples is not None:  # chosen, or --mind removed some
-        sample_id = sample_id[store_report.samples]
+    _, variants = read_store_variants(store, store_report.keep)
+    kept = np.arange(len(iid)) if store_report.samples is None else store_report.samples
+    sample_id = iid[kept]  # chosen, or --mind removed some
     fit = None
     if pca_fit_samples is not None:
         fit = select_samples(list(sample_id), pca_fit_samples, "--pca-fit")
@@ -386,11 +394,29 @@ def _store_front_end(
                 map_pca, sums, projection, sample_id[others]
             )
     report = store_report.report()
-    family = sample_pedigree(open_root(store))[0]
-    if family is not None:
-        kept = np.arange(len(family)) if store_report.samples is None else store_report.samples
-        family = family[kept]
+    family = None if fid is None else fid[kept]
     return sample_id, family, variants, report, full.truncated(n_pcs), reference_pcs
+
+
+def store_sample_names(store, id_rule: SampleIdRule | None = None):
+    """IIDs and FIDs of a store's samples: the ``.fam``'s, or the names split by ``id_rule``.
+
+    Returns
+    -------
+    iid : np.ndarray of str, shape (n_samples,)
+    fid : np.ndarray of str, shape (n_samples,), or None
+    """
+    names = store_sample_ids(store)
+    family = sample_pedigree(open_root(store))[0]
+    if id_rule is None or not id_rule.active:
+        return np.asarray(names, dtype=object), family
+    if family is not None:
+        raise InputError(
+            f"{store}: --double-id / --const-fid / --id-delim apply to VCF sample names; this "
+            "store (from a .bed) already has FID and IID"
+        )
+    fid, iid = id_rule.split_unique(names, str(store))
+    return np.asarray(iid, dtype=object), np.asarray(fid, dtype=object)
 
 
 def _finish_map(
