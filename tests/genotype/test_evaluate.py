@@ -114,3 +114,25 @@ def test_distance_spearman__skipped_with_a_reason_for_a_collapsed_map():
     m = evaluate_embedding(np.zeros_like(x), y, reference_pcs=pcs, n_clusters=3)
     assert "distance_spearman" not in m
     assert "not all equal" in m["skipped"]["distance_spearman"]
+
+
+def test_quadratic_metrics__on_a_stated_random_subset_above_the_cap(monkeypatch):
+    """Oracle: the same metrics computed by hand on the subset the function names."""
+    from sklearn.manifold import trustworthiness
+
+    from ddvi_genomics.core.runtime import library_seed
+    from ddvi_genomics.genotype.mapping import evaluate
+
+    monkeypatch.setattr(evaluate, "MAX_QUADRATIC_SAMPLES", 120)
+    rng = np.random.default_rng(3)
+    pcs = rng.normal(size=(400, 6))
+    coords = pcs[:, :2] + 0.1 * rng.normal(size=(400, 2))
+    pop = np.repeat(["A", "B", "C", "D"], 100)
+    out = evaluate.evaluate_embedding(coords, pop, reference_pcs=pcs, seed=5)
+    assert out["quadratic_metrics_samples"] == 120 and out["n_samples"] == 400
+    subset = evaluate.quadratic_subset(400, library_seed(5, "metrics:subsample"))
+    assert len(subset) == 120 and len(np.unique(subset)) == 120
+    expected = trustworthiness(pcs[subset], coords[subset], n_neighbors=10)
+    assert out["trustworthiness_k10"] == pytest.approx(expected)
+    below = evaluate.evaluate_embedding(coords[:100], pop[:100], reference_pcs=pcs[:100], seed=5)
+    assert "quadratic_metrics_samples" not in below

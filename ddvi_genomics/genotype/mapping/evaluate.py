@@ -12,6 +12,11 @@ Every method (PCA-2D, t-SNE, UMAP, DDVI, ...) is scored by the same function:
 * silhouette on population labels;
 * trustworthiness and continuity (k = 10) against the reference PC space (top 50 PCs);
 * Spearman correlation of pairwise distances, latent against PC space.
+
+The last three and the silhouette cost time and memory quadratic in the samples (all pairwise
+distances: 40 GB at 100,000 samples), so above :data:`MAX_QUADRATIC_SAMPLES` they are computed
+on a random subset of that many samples (the ``"metrics:subsample"`` stream), and the result
+says so (``quadratic_metrics_samples``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from ..errors import InputError
 
 #: PCs of the reference space for trustworthiness, continuity and the distance correlation.
 N_REFERENCE_PCS = 50
+#: Samples the quadratic metrics (silhouette, trustworthiness, continuity, distance
+#: correlation) use at most; a random subset above it.
+MAX_QUADRATIC_SAMPLES = 5000
 
 
 def knn_cv_accuracy(coords, labels, *, k: int, folds: int = 5, seed: int = 0) -> float:
@@ -156,10 +164,27 @@ def evaluate_embedding(
     for name, labels in levels:
         _knn_scores(out, skipped, coords, labels, name, library_seed(seed, "metrics:cv"))
     _cluster_scores(out, skipped, coords, pop, n_clusters, library_seed(seed, "metrics:clusters"))
+    subset = quadratic_subset(len(coords), library_seed(seed, "metrics:subsample"))
+    if subset is not None:
+        out["quadratic_metrics_samples"] = len(subset)
     if reference_pcs is not None:
-        _geometry_scores(out, skipped, coords, np.asarray(reference_pcs, dtype=np.float64))
+        reference_pcs = np.asarray(reference_pcs, dtype=np.float64)
+        if len(reference_pcs) != len(coords):
+            raise InputError(
+                f"reference PCs have {len(reference_pcs)} rows for {len(coords)} samples"
+            )
+        rows = slice(None) if subset is None else subset
+        _geometry_scores(out, skipped, coords[rows], reference_pcs[rows])
     out["skipped"] = skipped
     return out
+
+
+def quadratic_subset(n_samples: int, seed: int) -> np.ndarray | None:
+    """Sorted indices of :data:`MAX_QUADRATIC_SAMPLES` random samples; None when n is below."""
+    if n_samples <= MAX_QUADRATIC_SAMPLES:
+        return None
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n_samples, MAX_QUADRATIC_SAMPLES, replace=False))
 
 
 def _knn_scores(out, skipped, coords, labels, level: str, seed: int) -> None:
@@ -205,7 +230,10 @@ def _cluster_scores(out, skipped, coords, pop, n_clusters: int, seed: int) -> No
         out["gmm_nmi_population"] = float(normalized_mutual_info_score(pop, clusters))
         out["gmm_v_measure_population"] = float(v_measure_score(pop, clusters))
     if 2 <= n_classes <= len(coords) - 1:
-        out["silhouette_population"] = float(silhouette_score(coords, pop, random_state=seed))
+        size = MAX_QUADRATIC_SAMPLES if len(coords) > MAX_QUADRATIC_SAMPLES else None
+        out["silhouette_population"] = float(
+            silhouette_score(coords, pop, sample_size=size, random_state=seed)
+        )
     else:
         skipped["silhouette_population"] = "needs 2 to n_samples - 1 populations"
 
@@ -214,8 +242,6 @@ def _geometry_scores(out, skipped, coords, reference_pcs, k: int = 10) -> None:
     from scipy.spatial.distance import pdist
     from sklearn.manifold import trustworthiness
 
-    if len(reference_pcs) != len(coords):
-        raise InputError(f"reference PCs have {len(reference_pcs)} rows for {len(coords)} samples")
     ref = reference_pcs[:, :N_REFERENCE_PCS]
     if len(coords) <= 2 * k:
         for key in (f"trustworthiness_k{k}", f"continuity_k{k}"):
