@@ -72,10 +72,10 @@ def provenance(extra: dict | None = None, *, command: str | None = None) -> dict
     dict
         ``date_utc``, ``command``, ``git_commit``, ``versions``, ``hostname``,
         ``working_directory``, ``platform``, ``processor``, ``cpu_count``, ``torch_threads``,
-        ``cuda_device`` and the ``extra`` keys.
+        ``cuda_device`` and the ``extra`` keys. The last two come from torch when the run
+        loaded it (a PCA-only run does not: they are None then).
     """
-    import torch
-
+    torch = sys.modules.get("torch")
     record = {
         "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": command if command is not None else " ".join(sys.argv),
@@ -86,8 +86,12 @@ def provenance(extra: dict | None = None, *, command: str | None = None) -> dict
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "torch_threads": torch.get_num_threads() if torch is not None else None,
+        "cuda_device": (
+            torch.cuda.get_device_name(0)
+            if torch is not None and torch.cuda.is_available()
+            else None
+        ),
     }
     record.update(extra or {})
     return record

@@ -141,8 +141,8 @@ def thread_budget() -> int:
 def limit_threads(n: int) -> dict[str, int]:
     """Use at most ``n`` threads in every engine for the rest of the process.
 
-    Sets the usual environment variables (read by libraries not loaded yet and by child
-    processes), :func:`torch.set_num_threads`, threadpoolctl's limits on the loaded BLAS and
+    Sets the usual environment variables (read by libraries not loaded yet, torch included, and
+    by child processes), :func:`torch.set_num_threads` when torch is loaded, threadpoolctl's limits on the loaded BLAS and
     OpenMP pools, numba's thread count when numba is loaded, and the budget that
     :func:`thread_budget` hands to BGZF inflation, htslib and Dask.
 
@@ -158,13 +158,16 @@ def limit_threads(n: int) -> dict[str, int]:
     _budget = int(n)
     for name in _ENV_VARIABLES:
         os.environ[name] = str(n)
-    import torch
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    torch.set_num_threads(n)
+    torch_threads = n  # torch not loaded yet (a PCA-only run): it reads OMP_NUM_THREADS at import
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        torch.set_num_threads(n)
+        torch_threads = torch.get_num_threads()
     threadpool_limits(limits=n)  # applies now, for the whole process
     pools = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
-    used = {"torch": torch.get_num_threads(), "blas": min(pools) if pools else n}
+    used = {"torch": torch_threads, "blas": min(pools) if pools else n}
     if "numba" in sys.modules:
         import numba
 

@@ -326,3 +326,29 @@ def test_plink_forms__errors_name_what_was_typed(args, message):
         result = invoke("infer", *args, "--out", "pre")
     assert result.exit_code == 2 and message in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_pca_map__infer_and_project_never_import_torch(tmp_path):
+    """A PCA map (QC, PCA, files, the model) and its projection start without torch."""
+    import subprocess
+    import sys
+
+    vcf = Path(__file__).parent / "data" / "tiny.vcf"
+    script = (
+        "import sys\n"
+        "from ddvi_genomics.cli import main\n"
+        "for args in (['infer', sys.argv[1], '--out', sys.argv[2] + '/m', '--method', 'pca',\n"
+        "              '--min-maf', '0', '--n-pcs', '2', '-q'],\n"
+        "             ['project', sys.argv[1], '--model', sys.argv[2] + '/m.model.pt',\n"
+        "              '--out', sys.argv[2] + '/p', '-q']):\n"
+        "    try:\n"
+        "        main(args)\n"
+        "    except SystemExit as done:\n"
+        "        assert done.code in (0, None), done.code\n"
+        "print('torch' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script, str(vcf), str(tmp_path)],
+                         capture_output=True, text=True)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "False"
+    assert (tmp_path / "m.model.pt").is_file() and (tmp_path / "p.embedding.tsv").is_file()

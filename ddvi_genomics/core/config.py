@@ -68,3 +68,15 @@ def check_positive(name: str, value: float, *, allow_zero: bool = False) -> None
     if not ok:
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name}={value!r} is not allowed; it must be {bound}")
+
+
+#: Values of ``compile`` on :func:`~.training.fit` (and ``--compile`` on the runners).
+COMPILE_MODES = (
+    "off",
+    "auto",
+    "cuda-graph",
+    "cuda-graph-fused",
+    "default",
+    "reduce-overhead",
+    "max-autotune",
+)

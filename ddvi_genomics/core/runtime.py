@@ -11,11 +11,11 @@ inside ``torch.random.fork_rng`` and restores the caller's state afterwards.
 from __future__ import annotations
 
 import contextlib
-import zlib
 from collections.abc import Iterator
 
-import numpy as np
 import torch
+
+from .seeds import derive_seed, library_seed  # noqa: F401 (library_seed re-exported)
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
@@ -70,36 +70,6 @@ def make_generator(seed: int | None, device: str | torch.device = "cpu") -> torc
     else:
         gen.manual_seed(int(seed))
     return gen
-
-
-def derive_seed(seed: int, name: str) -> int:
-    """Return the seed of the stream ``name`` derived from ``seed`` (a 63-bit integer).
-
-    Parameters
-    ----------
-    seed : int
-        The user's seed (any non-negative integer).
-    name : str
-        The stream's name, e.g. ``"init"``, ``"shuffle"``, ``"noise"``, ``"posterior"``.
-
-    Returns
-    -------
-    int
-        ``SeedSequence([seed, crc32(name)])``'s first 64-bit word, shifted into ``[0, 2**63)``:
-        the same for the same ``(seed, name)`` on every machine, unrelated across names.
-    """
-    if int(seed) < 0:
-        raise ValueError(f"seed={seed!r} is not allowed; it must be a non-negative integer")
-    sequence = np.random.SeedSequence([int(seed), zlib.crc32(name.encode())])
-    return int(sequence.generate_state(1, np.uint64)[0] >> np.uint64(1))
-
-
-def library_seed(seed: int, name: str) -> int:
-    """Return the stream ``name`` of ``seed`` as a 32-bit seed, for libraries that take ``random_state``.
-
-    scikit-learn, UMAP and NumPy's legacy seeding accept integers below ``2**32`` only.
-    """
-    return derive_seed(seed, name) % 2**32
 
 
 def stream(seed: int, name: str, device: str | torch.device = "cpu") -> torch.Generator:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .config import COMPILE_MODES
 from .distributed import (
     Shard,
     ShardedDraws,
@@ -254,16 +255,6 @@ class FitOptions:
     distributed: bool | None = None
 
 
-#: Values of ``compile`` on :func:`fit` (and ``--compile`` on the runners).
-COMPILE_MODES = (
-    "off",
-    "auto",
-    "cuda-graph",
-    "cuda-graph-fused",
-    "default",
-    "reduce-overhead",
-    "max-autotune",
-)
 #: The modes that go through :func:`torch.compile`, and the torch.compile mode each uses.
 TORCH_COMPILE_MODES = {
     "default": "default",

@@ -10,21 +10,45 @@ main job in memory::
     amap.table()                    # #IID DIM1 DIM2 DIM1_SD DIM2_SD POP SUPER_POP
     amap.model.save("1kg.model.pt")
     AncestryModel.load("1kg.model.pt").project(read_genotypes("new.vcf.gz")).coords
+
+The names load their modules on first use (PEP 562): reading, QC and PCA never import torch;
+the network methods do when they run.
 """
 
-from .errors import InputError
-from .mapping.ancestry_map import AncestryMap, example_paths, infer
-from .mapping.ancestry_model import AlignmentReport, AncestryModel, Projection, align_variants
-from .mapping.embed import GENOTYPE_DDVI_CONFIG, GENOTYPE_VAE_CONFIG, METHODS, embed
-from .mapping.evaluate import evaluate_embedding
-from .matrix import GenotypeMatrix, stack_variants
-from .outputs.files import read_embedding_table, write_map, write_projection
-from .pca.decomposition import GenotypePCA
-from .qc.recipe import QCOptions, QCReport, run_qc
-from .readers import read_genotypes
-from .readers.panel import read_panel
-from .readers.plink import read_pgen, read_plink
-from .readers.vcf import read_vcf
+from __future__ import annotations
+
+import importlib
+
+#: Public name -> the submodule that defines it.
+_SOURCES = {
+    "InputError": "errors",
+    "AncestryMap": "mapping.ancestry_map",
+    "example_paths": "mapping.ancestry_map",
+    "infer": "mapping.ancestry_map",
+    "AlignmentReport": "mapping.ancestry_model",
+    "AncestryModel": "mapping.ancestry_model",
+    "Projection": "mapping.ancestry_model",
+    "align_variants": "mapping.ancestry_model",
+    "GENOTYPE_DDVI_CONFIG": "mapping.embed",
+    "GENOTYPE_VAE_CONFIG": "mapping.embed",
+    "METHODS": "mapping.embed",
+    "embed": "mapping.embed",
+    "evaluate_embedding": "mapping.evaluate",
+    "GenotypeMatrix": "matrix",
+    "stack_variants": "matrix",
+    "read_embedding_table": "outputs.files",
+    "write_map": "outputs.files",
+    "write_projection": "outputs.files",
+    "GenotypePCA": "pca.decomposition",
+    "QCOptions": "qc.recipe",
+    "QCReport": "qc.recipe",
+    "run_qc": "qc.recipe",
+    "read_genotypes": "readers",
+    "read_panel": "readers.panel",
+    "read_pgen": "readers.plink",
+    "read_plink": "readers.plink",
+    "read_vcf": "readers.vcf",
+}
 
 __all__ = [
     "GENOTYPE_DDVI_CONFIG",
@@ -55,3 +79,16 @@ __all__ = [
     "write_map",
     "write_projection",
 ]
+
+
+def __getattr__(name: str):
+    """Import the submodule that defines ``name`` on first access (PEP 562)."""
+    if name in _SOURCES:
+        value = getattr(importlib.import_module(f".{_SOURCES[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_SOURCES))

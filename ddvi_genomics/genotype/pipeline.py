@@ -18,16 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core.config import check_choice
-from ..core.distributed import process_group_from_environment
-from ..core.runtime import resolve_device
-from ..core.training import COMPILE_MODES
+from ..core.config import COMPILE_MODES, check_choice
 from .errors import InputError, check_range
 from .ids import SampleIdRule
-from .mapping.ancestry_map import infer, infer_store, store_sample_names
+from .mapping.ancestry_map import infer, infer_store, resolved_device, store_sample_names
 from .mapping.ancestry_model import AncestryModel
-from .mapping.embed import NETWORK_FAMILIES, preset_config
 from .mapping.evaluate import evaluate_embedding
+from .mapping.methods import NETWORK_METHODS
 from .matrix import GenotypeMatrix, stack_variants
 from .outputs.files import (
     INFER_SUFFIXES,
@@ -131,8 +128,10 @@ class InferOptions:
 
     def network_config(self):
         """Return the network's config (the preset, with ``--epochs``), or None for non-neural methods."""
-        if self.method not in NETWORK_FAMILIES:
+        if self.method not in NETWORK_METHODS:
             return None
+        from .mapping.embed import preset_config  # torch: network methods only
+
         return preset_config(self.method, self.epochs, self.recipe)
 
     def map_arguments(self) -> dict:
@@ -217,6 +216,11 @@ def run_infer(
         For bad input (the command line prints it as one line and exits with code 2).
     """
     inputs = [input_path] if isinstance(input_path, str | os.PathLike) else list(input_path)
+    if opts.method not in NETWORK_METHODS or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return _run_infer(inputs, out_prefix, opts, command, threads, SINGLE_PROCESS)
+    from ..core.distributed import process_group_from_environment  # torchrun: torch needed
+    from ..core.runtime import resolve_device
+
     with process_group_from_environment(resolve_device(opts.device)) as (shard, device):
         if not shard.active:
             return _run_infer(inputs, out_prefix, opts, command, threads, shard)
@@ -231,13 +235,25 @@ def run_infer(
             return _run_infer(inputs, scratch_prefix, quiet, command, threads, shard)
 
 
+@dataclasses.dataclass(frozen=True)
+class _SingleProcess:
+    """The shard of a run outside ``torchrun`` (what :class:`~..core.distributed.Shard` says)."""
+
+    active: bool = False
+    rank: int = 0
+    world_size: int = 1
+
+
+SINGLE_PROCESS = _SingleProcess()
+
+
 def _run_infer(inputs, out_prefix, opts: InferOptions, command, threads, shard) -> dict:
     header = {
         "command": command or " ".join(sys.argv),
         "input": ", ".join(str(p) for p in inputs),
         "seed": opts.seed,
         "threads": threads or {"torch": _torch_threads()},
-        "device": str(resolve_device(opts.device)),
+        "device": resolved_device(opts.method, opts.device),
         "options": opts.summary(),
     }
     if shard.active:

@@ -321,7 +321,7 @@ def test_model_declaring_a_huge_tensor__one_line(tmp_path):
     from ddvi_genomics.genotype.mapping.ancestry_model import AncestryModel
 
     (tmp_path / "m.pt").write_bytes(b"PK")
-    with mock.patch("ddvi_genomics.genotype.mapping.ancestry_model.load_plain",
+    with mock.patch("ddvi_genomics.genotype.mapping.ancestry_model.read_model_file",
                     side_effect=MemoryError()):  # fmt: skip
         with pytest.raises(InputError, match="m.pt declares tensors larger than this machine"):
             AncestryModel.load(tmp_path / "m.pt")

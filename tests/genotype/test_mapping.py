@@ -133,13 +133,18 @@ def test_model_file__a_crafted_pickle_never_runs(tmp_path):
 
 
 def test_model_file__other_versions_and_damage_are_one_clear_error(ddvi_map, tmp_path):
+    from ddvi_genomics.genotype.mapping.model_file import write_model_file
+
     payload = ddvi_map.model.to_payload()
-    torch.save({**payload, "format_version": 1}, tmp_path / "old.pt")
+    write_model_file({**payload, "format_version": 1}, tmp_path / "old.pt")
     with pytest.raises(InputError, match="format version 1.*re-run 'ddvi-genomics infer'"):
         AncestryModel.load(tmp_path / "old.pt")
-    torch.save({k: v for k, v in payload.items() if k != "pca"}, tmp_path / "cut.pt")
+    write_model_file({k: v for k, v in payload.items() if k != "pca"}, tmp_path / "cut.pt")
     with pytest.raises(InputError, match="cut.pt is damaged or incomplete"):
         AncestryModel.load(tmp_path / "cut.pt")
+    np.savez(tmp_path / "objects.npz", a=np.array([{"x": 1}], dtype=object))
+    with pytest.raises(InputError, match="objects.npz cannot be read as a model file"):
+        AncestryModel.load(tmp_path / "objects.npz")
     (tmp_path / "junk.pt").write_bytes(b"not a zip")
     with pytest.raises(InputError, match="junk.pt cannot be read"):
         AncestryModel.load(tmp_path / "junk.pt")
@@ -237,3 +242,25 @@ def test_infer__samples_choose_and_order_the_map_in_memory():
     assert list(amap.sample_id) == [str(s) for s in gm.sample_id[[3, 5, 17, 40, 99]]]
     with pytest.raises(InputError, match="scheduler applies to out-of-core runs only"):
         infer(gm, method="pca", scheduler="tcp://127.0.0.1:1")
+
+
+def test_model_file__torch_era_files_still_load_and_give_the_same_model(ddvi_map, tmp_path):
+    """A model written by torch.save (tensors), as before this format, projects the same."""
+    payload = ddvi_map.model.to_payload()
+
+    def as_tensors(value):
+        if isinstance(value, np.ndarray):
+            return torch.as_tensor(value)
+        if isinstance(value, dict):
+            return {k: as_tensors(v) for k, v in value.items()}
+        return value
+
+    torch.save(as_tensors(payload), tmp_path / "legacy.pt")
+    ddvi_map.model.save(tmp_path / "new.pt")
+    legacy, new = (
+        AncestryModel.load(tmp_path / "legacy.pt"),
+        AncestryModel.load(tmp_path / "new.pt"),
+    )
+    pcs = ddvi_map.pcs[:20]
+    np.testing.assert_array_equal(legacy.embed_pcs(pcs)[0], new.embed_pcs(pcs)[0])
+    np.testing.assert_array_equal(new.embed_pcs(pcs)[0], ddvi_map.model.embed_pcs(pcs)[0])

@@ -369,7 +369,7 @@ def test_log__written_from_the_start_with_run_facts_warnings_and_peak_memory(sim
     assert "started" in head
     # the warning reached the log (with seconds since the start), not only stderr
     warning = next(ln for ln in log if "warning: " in ln)
-    assert "labels 140 of 150 samples" in warning and warning.startswith("[")
+    assert "gives a label to 140 of 150 samples" in warning and warning.startswith("[")
     assert any(ln.endswith("qc: started (400 variants x 150 samples)") for ln in log)
     assert any("pca: done in" in ln and "peak memory" in ln for ln in log)
     assert log[-3].startswith("peak memory: ") and log[-2].startswith("ended: ")

@@ -26,7 +26,7 @@ import pandas as pd
 
 from ...core.config import Config
 from ...core.progress import StageTimer
-from ...core.runtime import library_seed, resolve_device
+from ...core.seeds import library_seed
 from ..counts import alt_allele_frequency
 from ..display import count, html_summary, text_summary
 from ..errors import InputError, check_range
@@ -49,8 +49,9 @@ from ..readers.store import open_root, read_store_variants, sample_pedigree, sto
 from ..readers.store_tasks import dask_scheduler
 from ..samples import select_samples
 from .ancestry_model import AncestryModel
-from .embed import LABEL_GUIDED_METHODS, METHODS, embed
+from .classic import classic_embedding
 from .evaluate import N_REFERENCE_PCS, evaluate_embedding
+from .methods import LABEL_GUIDED_METHODS, METHODS, NETWORK_METHODS
 
 log = logging.getLogger("ddvi_genomics")
 
@@ -304,7 +305,7 @@ def infer(
     AncestryMap
     """
     _check_arguments(method, n_pcs, n_draws, min_confidence, config)
-    device = str(resolve_device(device))
+    device = resolved_device(method, device)
     stages = StageTimer(log)
     if out_of_core:
         front = _store_front_end(
@@ -325,6 +326,18 @@ def infer(
         method=method, config=config, seed=seed, device=device, n_draws=n_draws,
         verbose=verbose, min_confidence=min_confidence, compile=compile,
     )  # fmt: skip
+
+
+def resolved_device(method: str, device: str) -> str:
+    """Return the device a network method trains on (``auto`` resolved); ``cpu`` otherwise.
+
+    PCA, t-SNE and UMAP maps need no torch device, so they never import torch for it.
+    """
+    if method not in NETWORK_METHODS:
+        return "cpu"
+    from ...core.runtime import resolve_device  # torch: only network methods get here
+
+    return str(resolve_device(device))
 
 
 def infer_store(store, labels=None, **options) -> AncestryMap:
@@ -427,17 +440,15 @@ def _finish_map(
     pcs = reference_pcs[:, : pca.n_components]
     with stages("embedding", f"{method} on {pcs.shape[1]} PCs, device {device}"):
         class_names, class_index = training_classes(aligned, method)
-        emb = embed(
-            pcs,
-            method=method,
-            seed=seed,
-            device=device,
-            config=config,
-            n_draws=n_draws,
-            verbose=verbose,
-            labels=class_index,
-            compile=compile,
-        )
+        if method not in NETWORK_METHODS:
+            emb = classic_embedding(pcs, method, seed=seed)
+        else:
+            from .embed import embed  # torch: loaded only when a map trains a network
+
+            emb = embed(
+                pcs, method=method, seed=seed, device=device, config=config, n_draws=n_draws,
+                verbose=verbose, labels=class_index, compile=compile,
+            )  # fmt: skip
     model = AncestryModel(
         method, variants, pca, emb.input_scale, emb.model, seed, n_draws, class_names
     )

@@ -18,13 +18,13 @@ import dataclasses
 import logging
 import os
 import pickle
+import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from ...core.runtime import library_seed, resolve_device, seeded_global_rng
-from ...core.training import load_plain
+from ...core.seeds import library_seed
 from ..atomic import written_atomically
 from ..contigs import normalize_contig
 from ..display import count, html_summary, text_summary
@@ -43,8 +43,11 @@ from ..pca.projection import (
 from ..readers.store import as_strings, dosage_from_calls, open_root, variant_arrays, whole_array
 from ..readers.store_integrity import read_rows
 from ..samples import select_samples
-from .embed import NETWORK_FAMILIES, class_probabilities, posterior_summary
 from .map_posterior import integrated_posterior, region_summary
+from .model_file import read_model_file, write_model_file
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger("ddvi_genomics")
 
@@ -241,6 +244,8 @@ class AncestryModel:
         self._check_can_project()
         if self.method == "pca":
             return np.asarray(pcs[:, :2], dtype=np.float64), None
+        from .embed import posterior_summary  # torch: only maps with a network get here
+
         return posterior_summary(
             self.network, self._inputs(pcs), n_draws=self.n_draws, seed=self.seed
         )
@@ -249,6 +254,8 @@ class AncestryModel:
         """Return population probabilities ``(n, n_populations)`` of a label-guided map, or None."""
         if not self.class_names or self.network is None:
             return None
+        from .embed import class_probabilities  # torch: label-guided maps only
+
         return class_probabilities(self.network, self._inputs(pcs))
 
     def _inputs(self, pcs: np.ndarray) -> np.ndarray:
@@ -414,6 +421,8 @@ class AncestryModel:
     def to(self, device: str | torch.device) -> AncestryModel:
         """Move the network to ``device`` (``"auto"`` resolved); return self."""
         if self.network is not None:
+            from ...core.runtime import resolve_device  # torch: a network is loaded already
+
             self.network.to(resolve_device(device)).eval()
         return self
 
@@ -428,15 +437,15 @@ class AncestryModel:
             "method": self.method,
             "variants": {
                 "contig": self.variants.contig.tolist(),
-                "position": torch.as_tensor(self.variants.position),
+                "position": np.asarray(self.variants.position, dtype=np.int64),
                 "ref": self.variants.ref.tolist(),
                 "alt": self.variants.alt.tolist(),
                 "id": None if self.variants.id is None else self.variants.id.tolist(),
             },
             "pca": {
-                "allele_frequency": torch.as_tensor(self.pca.allele_frequency_),
-                "components": torch.as_tensor(self.pca.components_),
-                "eigenvalues": torch.as_tensor(self.pca.eigenvalues_),
+                "allele_frequency": np.asarray(self.pca.allele_frequency_),
+                "components": np.asarray(self.pca.components_),
+                "eigenvalues": np.asarray(self.pca.eigenvalues_),
                 **_residual_state(self.pca),
             },
             "input_scale": float(self.input_scale),
@@ -449,7 +458,7 @@ class AncestryModel:
                 "family": type(net).__name__,
                 "n_features": net.n_features,
                 "config": net.config.to_dict(),
-                "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+                "state_dict": {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()},
             },
         }
 
@@ -468,15 +477,15 @@ class AncestryModel:
             v, p = payload["variants"], payload["pca"]
             variants = VariantTable(
                 np.asarray(v["contig"], dtype=str),
-                v["position"].numpy().astype(np.int64),
+                np.asarray(v["position"]).astype(np.int64),
                 np.asarray(v["ref"], dtype=str),
                 np.asarray(v["alt"], dtype=str),
                 None if v.get("id") is None else np.asarray(v["id"], dtype=str),
             )
             pca = GenotypePCA.from_state(
-                p["allele_frequency"].numpy(),
-                p["components"].numpy(),
-                eigenvalues=p["eigenvalues"].numpy(),
+                np.asarray(p["allele_frequency"]),
+                np.asarray(p["components"]),
+                eigenvalues=np.asarray(p["eigenvalues"]),
                 # absent from models written before projection with uncertainty
                 singular_values=_optional_array(p.get("singular_values")),
                 total_variance=p.get("total_variance"),
@@ -486,7 +495,7 @@ class AncestryModel:
             if band is not None:
                 if tuple(band.shape[1:]) != (len(variants),):
                     raise ValueError(f"residual band of shape {tuple(band.shape)}")
-                pca.residual_band_ = band.numpy()
+                pca.residual_band_ = np.asarray(band)
             network = _network_from_payload(payload["network"])
             return cls(
                 method=str(payload["method"]),
@@ -519,13 +528,13 @@ class AncestryModel:
         return html_summary("AncestryModel", self._summary_rows())
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the model file (``torch.save`` of plain data, written to a temp name first)."""
+        """Write the model file (:mod:`.model_file`: plain data, to a temporary name first)."""
         with written_atomically(path) as tmp:
-            torch.save(self.to_payload(), tmp)
+            write_model_file(self.to_payload(), tmp)
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, device: str | torch.device = "cpu") -> AncestryModel:
-        """Read a model file safely (``weights_only=True``: no code can run while loading).
+        """Read a model file safely (:mod:`.model_file`: no code can run while loading).
 
         Raises
         ------
@@ -537,13 +546,16 @@ class AncestryModel:
         if not path.is_file():
             raise InputError(f"model file {path} does not exist")
         try:
-            payload = load_plain(path)
+            payload = read_model_file(path)
         except MemoryError:
             raise InputError(
                 f"{path} declares tensors larger than this machine's memory; it is damaged or "
                 "not a model written by 'ddvi-genomics infer'"
             ) from None
-        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
+        except (
+            pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, KeyError,
+            zipfile.BadZipFile,
+        ) as err:  # fmt: skip
             first = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise InputError(
                 f"{path} cannot be read as a model file (only plain-data models written by "
@@ -582,27 +594,34 @@ def _residual_state(pca: GenotypePCA) -> dict:
     if not all(hasattr(pca, n) for n in ("singular_values_", "total_variance_", "n_fit_samples_")):
         return {}
     state = {
-        "singular_values": torch.as_tensor(pca.singular_values_),
+        "singular_values": np.asarray(pca.singular_values_),
         "total_variance": float(pca.total_variance_),
         "n_fit_samples": int(pca.n_fit_samples_),
     }
     if getattr(pca, "residual_band_", None) is not None:
-        state["residual_band"] = torch.as_tensor(pca.residual_band_)
+        state["residual_band"] = np.asarray(pca.residual_band_)
     return state
 
 
 def _optional_array(value):
-    return None if value is None else value.numpy()
+    return None if value is None else np.asarray(value)
 
 
 def _network_from_payload(net: dict | None):
     if net is None:
         return None
+    import torch  # a network map: torch is needed from here on
+
+    from ...core.runtime import seeded_global_rng
+    from .embed import NETWORK_FAMILIES
+
     families = {family.__name__: family for family in NETWORK_FAMILIES.values()}
     family = families.get(net["family"])
     if family is None:
         raise ValueError(f"unknown network family {net['family']!r}; known: {sorted(families)}")
     with seeded_global_rng(None):  # the throw-away initialisation leaves the caller's RNG alone
         model = family(int(net["n_features"]), family.config_class.from_dict(net["config"]))
-    model.load_state_dict(net["state_dict"])
+    model.load_state_dict(
+        {k: torch.as_tensor(np.asarray(v)) for k, v in net["state_dict"].items()}
+    )
     return model.eval()

@@ -11,19 +11,21 @@ of the other PCs. The scale is stored with the model and reused for projection.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from ...core.config import check_choice
 from ...core.models.ddvi import DDVI, DDVIConfig
 from ...core.models.ddvi_semi import DDVISemi, DDVISemiConfig
 from ...core.models.vae import VAE, VAEConfig
-from ...core.runtime import derive_seed, library_seed, seeded_global_rng, stream
-
-METHODS = ("ddvi", "vae", "pca", "tsne", "umap", "ddvi-semi")
-#: Methods trained with the population labels (label-guided ancestry).
-LABEL_GUIDED_METHODS = ("ddvi-semi",)
+from ...core.runtime import derive_seed, seeded_global_rng, stream
+from .classic import (  # noqa: F401 (re-exported for the callers of embed)
+    TSNE_PERPLEXITY,
+    Embedding,
+    classic_embedding,
+    input_scale,
+    method_options,
+)
+from .methods import LABEL_GUIDED_METHODS, METHODS, NETWORK_METHODS  # noqa: F401 (re-exported)
 
 #: The reference clustering model (``diff_vae_autoclustering_mse`` with the ``tiny_gauss`` prior)
 #: with CPU-sized networks and epochs; reference values are noted where they differ.
@@ -68,10 +70,6 @@ GENOTYPE_DDVI_PAPER_CONFIG = GENOTYPE_DDVI_CONFIG.replace(
 #: Named genotype recipes of the DDVI family: ``ours`` (the default) and ``paper``.
 DDVI_RECIPES = {"ours": GENOTYPE_DDVI_CONFIG, "paper": GENOTYPE_DDVI_PAPER_CONFIG}
 
-#: t-SNE's perplexity: 100 won the fair-tuning search over {10, 30, 50, 100} on the tuning half;
-#: on the reporting half it kept population kNN20 (0.400 against 0.398 at 30) and raised distance
-#: Spearman from 0.791 to 0.869 (workflows/results/tuning).
-TSNE_PERPLEXITY = 100.0
 
 #: The VAE baseline with the same cluster-head prior and network sizes (the reference's
 #: ``clustering_vae_mse`` counterpart), so the comparison isolates the posterior family.
@@ -121,25 +119,6 @@ GENOTYPE_DDVI_SEMI_CONFIG = DDVISemiConfig(
 )
 
 
-@dataclasses.dataclass
-class Embedding:
-    """Per-sample 2-D coordinates and, where the method has them, posterior standard deviations."""
-
-    method: str
-    coords: np.ndarray  # (n_samples, 2)
-    sd: np.ndarray | None = None  # (n_samples, 2)
-    model: DDVI | VAE | None = None
-    input_scale: float = 1.0
-    history: list | None = None
-    class_probs: np.ndarray | None = None  # (n_samples, n_classes), label-guided methods
-
-
-def input_scale(pcs: np.ndarray) -> float:
-    """Return the standard deviation of PC1 (the data-derived replacement of the reference's /30)."""
-    s = float(np.std(pcs[:, 0]))
-    return s if s > 0 else 1.0
-
-
 def embed(
     pcs: np.ndarray,
     *,
@@ -184,35 +163,9 @@ def embed(
     """
     check_choice("method", method, METHODS)
     pcs = np.asarray(pcs, dtype=np.float32)
-    if method == "pca":
-        _method_options(method, options, {})
-        return Embedding("pca", pcs[:, :2].astype(np.float64))
-    if method == "tsne":
-        from sklearn.manifold import TSNE
-
-        knobs = _method_options(method, options, {"perplexity": TSNE_PERPLEXITY})
-        perplexity = float(knobs["perplexity"])
-        coords = TSNE(
-            2,
-            perplexity=min(perplexity, (len(pcs) - 1) / 3),
-            random_state=library_seed(seed, "tsne"),
-            init="pca",
-        ).fit_transform(pcs)
-        return Embedding("tsne", coords)
-    if method == "umap":
-        try:
-            import umap
-        except ImportError:
-            raise ValueError(
-                "method 'umap' needs the umap-learn package: pip install 'ddvi-genomics[umap]'"
-            ) from None
-        knobs = _method_options(method, options, {"n_neighbors": 15, "min_dist": 0.5})
-        coords = umap.UMAP(
-            n_neighbors=int(knobs["n_neighbors"]), min_dist=float(knobs["min_dist"]),
-            random_state=library_seed(seed, "umap"),
-        ).fit_transform(pcs)  # fmt: skip
-        return Embedding("umap", coords)
-    _method_options(method, options, {})
+    if method not in NETWORK_METHODS:
+        return classic_embedding(pcs, method, seed=seed, options=options)
+    method_options(method, options, {})
     scale = input_scale(pcs)
     x = pcs / scale
     if method in LABEL_GUIDED_METHODS:
@@ -227,15 +180,6 @@ def embed(
     mean, sd = posterior_summary(model, x, n_draws=n_draws, seed=seed)
     probs = class_probabilities(model, x)
     return Embedding(method, mean, sd, model, scale, history.rows, probs)
-
-
-def _method_options(method: str, options: dict | None, defaults: dict) -> dict:
-    """Merge ``options`` into ``defaults``; refuse keys the method does not have."""
-    unknown = sorted(set(options or {}) - set(defaults))
-    if unknown:
-        allowed = sorted(defaults) or "none"
-        raise ValueError(f"method {method!r} has no option {unknown[0]!r}; allowed: {allowed}")
-    return {**defaults, **(options or {})}
 
 
 def class_probabilities(model, x: np.ndarray) -> np.ndarray | None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core.runtime import library_seed
+from ...core.seeds import library_seed
 from ..errors import InputError
 
 #: PCs of the reference space for trustworthiness, continuity and the distance correlation.

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core.runtime import library_seed, stream
+from ...core.seeds import library_seed
 from ..pca.projection import ProjectedScores
 
 #: Grid cells per side of the map for the region estimate (over the extent of all draws).
@@ -51,6 +51,8 @@ def integrated_posterior(
     pcs = projected.draws(n_draws, rng)  # (D, n, k)
     d, n, k = pcs.shape
     x = (pcs.reshape(d * n, k) / input_scale).astype(np.float32)
+    from ...core.runtime import stream  # torch: only maps with a network get here
+
     g = stream(seed, "posterior", network.device)
     z = network.encode(x, n_samples=1, generator=g).numpy()[0]  # one draw per PC draw
     return z.reshape(d, n, -1).astype(np.float64)
