@@ -9,6 +9,7 @@ import click
 
 from ._version import __version__
 from .clitools import GuardedGroup, UsageError, call_or_usage_error
+from .core.config import COMPILE_MODES
 from .plink_syntax import rewrite_plink_forms
 
 force_option = click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
@@ -348,17 +349,7 @@ def _limit_threads(value) -> dict:
 @click.option(
     "--compile",
     "compile",
-    type=click.Choice(
-        [
-            "off",
-            "auto",
-            "cuda-graph",
-            "cuda-graph-fused",
-            "default",
-            "reduce-overhead",
-            "max-autotune",
-        ]
-    ),
+    type=click.Choice(COMPILE_MODES),
     default="auto",
     show_default=True,
     help="cuda-graph: record each training step once as a CUDA graph and replay it; "

@@ -17,6 +17,7 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1] / "ddvi_genomics"
 LAYERS = [
     ("ddvi_genomics._version", 0),
     ("ddvi_genomics.provenance", 1),
+    ("ddvi_genomics.lazy", 1),
     ("ddvi_genomics.clitools", 1),
     ("ddvi_genomics.plink_syntax", 1),
     ("ddvi_genomics.threads", 1),

@@ -17,7 +17,7 @@ the network methods do when they run.
 
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_exports
 
 #: Public name -> the submodule that defines it.
 _SOURCES = {
@@ -81,14 +81,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    """Import the submodule that defines ``name`` on first access (PEP 562)."""
-    if name in _SOURCES:
-        value = getattr(importlib.import_module(f".{_SOURCES[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_SOURCES))
+__getattr__, __dir__ = lazy_exports(__name__, _SOURCES, globals())
