@@ -347,6 +347,14 @@ def _limit_threads(value) -> dict:
 )
 @projection_option("With --pca-fit: the other samples' PC scores from their observed calls")
 @click.option(
+    "--pca-solver",
+    type=click.Choice(["auto", "exact", "randomized"]),
+    default="auto",
+    show_default=True,
+    help="exact (an n x n matrix) or randomized subspace iteration (memory linear in the "
+    "samples); auto: exact up to 5,000 samples.",
+)
+@click.option(
     "--compile",
     "compile",
     type=click.Choice(COMPILE_MODES),

@@ -91,6 +91,7 @@ class InferOptions:
     scheduler: str | None = None
     pca_fit_file: str | None = None
     projection: str = DEFAULT_PROJECTION  # --pca-fit: scores of the other samples
+    pca_solver: str = "auto"  # --pca-solver: exact up to 5,000 samples, randomized above
     force: bool = False
     verbose: bool | None = None
 
@@ -147,6 +148,7 @@ class InferOptions:
             verbose=self.verbose,
             min_confidence=self.min_confidence,
             projection=self.projection,
+            pca_solver=self.pca_solver,
         )
 
 

@@ -3,6 +3,7 @@
 # zarr, bio2zarr and dask come with the test extra (the README's `make test` installs them):
 # a missing one is a broken test environment, so they are imported, never skipped.
 import bio2zarr  # noqa: F401
+import dask
 import dask.array  # noqa: F401
 import numpy as np
 import pytest
@@ -504,3 +505,71 @@ def test_infer_out_of_core__id_delim_and_keep_by_iid_give_the_in_memory_files(tm
     assert (
         lines[0].startswith("#FID\tIID") and lines[1].startswith("F0\tI0\t") and len(lines) == 24
     )
+
+
+@pytest.fixture(scope="module")
+def wide_store(tmp_path_factory):
+    """1,500 samples of six populations x 600 variants, chunked 50 variants x 500 samples.
+
+    Six populations give five structured PCs, so PC1-5 are defined (noise PCs beyond the
+    structure have near-equal eigenvalues, and any two solvers may rotate them differently).
+    """
+    from ddvi_genomics.genotype.readers.convert import write_store
+
+    d = tmp_path_factory.mktemp("wide")
+    rng = np.random.default_rng(21)
+    p = rng.uniform(0.1, 0.9, 600)
+    freqs = [np.clip(rng.beta(p * 9, (1 - p) * 9), 0.01, 0.99) for _ in range(6)]
+    dosage = np.concatenate(
+        [rng.binomial(2, f[:, None], size=(600, 250)) for f in freqs], axis=1
+    ).astype(np.int8)
+    dosage[rng.random(dosage.shape) < 0.01] = -1
+    write_vcf(d / "w.vcf", dosage, [f"I{i}" for i in range(1500)])
+    write_store([d / "w.vcf"], d / "w.vcz", variants_chunk_size=50, samples_chunk_size=500)
+    return d / "w.vcz"
+
+
+def test_store_pca__randomized_equals_exact_locally_and_on_a_two_worker_cluster(wide_store):
+    """Oracle: the exact out-of-core solver (eigh of X^T X) on the same store."""
+    import distributed
+
+    from ddvi_genomics.genotype.pca.outofcore import store_pca
+    from ddvi_genomics.genotype.qc.outofcore import store_qc
+
+    qc = store_qc(wide_store)
+    exact, exact_scores, _ = store_pca(wide_store, 5, qc=qc, solver="exact")
+    fast, fast_scores, _ = store_pca(wide_store, 5, qc=qc, solver="randomized", seed=3)
+    assert fast.solver_used_.startswith("randomized") and exact.solver_used_.startswith("exact")
+    for k in range(5):
+        r = np.corrcoef(exact_scores[:, k], fast_scores[:, k])[0, 1]
+        assert abs(r) >= 0.9999, (k, r)
+    np.testing.assert_allclose(fast.eigenvalues_, exact.eigenvalues_, rtol=1e-4)
+    assert fast.total_variance_ == pytest.approx(exact.total_variance_, rel=1e-12)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        _, remote, _ = store_pca(wide_store, 5, qc=qc, solver="randomized", seed=3,
+                                 scheduler=cluster.scheduler_address)  # fmt: skip
+    np.testing.assert_allclose(remote, fast_scores, atol=1e-8 * np.abs(fast_scores).max())
+
+
+def test_store_pca__randomized_never_builds_an_n_by_n_matrix(wide_store):
+    """tracemalloc (NumPy reports its buffers) bounds the peak well below one n x n float64."""
+    import tracemalloc
+
+    from ddvi_genomics.genotype.pca.outofcore import store_pca
+    from ddvi_genomics.genotype.qc.outofcore import store_qc
+
+    qc = store_qc(wide_store)
+    n = qc.n_samples
+    with dask.config.set(scheduler="synchronous"):  # every chunk in this thread, traced
+        tracemalloc.start()
+        store_pca(wide_store, 5, qc=qc, solver="randomized")
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        tracemalloc.start()
+        store_pca(wide_store, 5, qc=qc, solver="exact")
+        _, exact_peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    assert exact_peak > n * n * 8  # the oracle can tell: the exact solver holds X^T X
+    assert peak < n * n * 8 / 4, (peak, n * n * 8)

@@ -242,6 +242,7 @@ def infer(
     out_of_core: bool = False,
     scheduler: str | None = None,
     id_rule: SampleIdRule | None = None,
+    pca_solver: str = "auto",
 ) -> AncestryMap:
     """Fit a 2-D ancestry map of genotypes; write nothing.
 
@@ -299,6 +300,9 @@ def infer(
         Out of core: split the store's sample names into FID and IID (PLINK's ``--id-delim``,
         ``--double-id``, ``--const-fid``); ``samples`` then name IIDs. (In memory, apply the
         rule to the matrix first: :meth:`~..ids.SampleIdRule.apply`.)
+    pca_solver : {"auto", "exact", "randomized"}
+        ``auto``: exact up to 5,000 (fit) samples, randomized above; out of core the randomized
+        solver never holds an ``n x n`` matrix (:mod:`~..pca.outofcore`).
 
     Returns
     -------
@@ -311,13 +315,14 @@ def infer(
         front = _store_front_end(
             genotypes, qc, n_pcs, stages, scheduler=scheduler, verbose=verbose, samples=samples,
             pca_fit_samples=pca_fit_samples, projection=projection, id_rule=id_rule,
+            pca_solver=pca_solver, seed=seed,
         )  # fmt: skip
     else:
         if scheduler:
             raise InputError("a scheduler applies to out-of-core runs only")
         front = _memory_front_end(
             genotypes, qc, n_pcs, stages, seed=seed, memory_mib=memory_mib, samples=samples,
-            pca_fit_samples=pca_fit_samples, projection=projection,
+            pca_fit_samples=pca_fit_samples, projection=projection, pca_solver=pca_solver,
         )  # fmt: skip
     sample_id, family, variants, report, pca, reference_pcs = front
     aligned = align_labels(labels, sample_id)
@@ -346,8 +351,9 @@ def infer_store(store, labels=None, **options) -> AncestryMap:
 
 
 def _memory_front_end(
-    genotypes, qc, n_pcs, stages, *, seed, memory_mib, samples, pca_fit_samples, projection
-):
+    genotypes, qc, n_pcs, stages, *, seed, memory_mib, samples, pca_fit_samples, projection,
+    pca_solver="auto",
+):  # fmt: skip
     """Read, QC and PCA in memory; return what :func:`_finish_map` needs of them."""
     gm = genotypes if isinstance(genotypes, GenotypeMatrix) else read_genotypes(genotypes)
     if samples is not None:
@@ -360,7 +366,7 @@ def _memory_front_end(
     with stages("pca", f"{gm.n_variants:,} variants x {gm.n_samples:,} samples"):
         pca, reference_pcs = fit_pca(
             gm, n_pcs, seed=seed, memory_mib=memory_mib, fit_samples=fit, projection=projection,
-            frequency_samples=frequency_samples(gm, qc),
+            frequency_samples=frequency_samples(gm, qc), solver=pca_solver,
         )  # fmt: skip
     variants = VariantTable.of(gm)
     return np.asarray(gm.sample_id), gm.sample_family, variants, report, pca, reference_pcs
@@ -368,7 +374,7 @@ def _memory_front_end(
 
 def _store_front_end(
     store, qc, n_pcs, stages, *, scheduler, verbose, samples, pca_fit_samples, projection,
-    id_rule=None,
+    id_rule=None, pca_solver="auto", seed=0,
 ):  # fmt: skip
     """QC and PCA of a store out of core; return what :func:`_finish_map` needs of them."""
     iid, fid = store_sample_names(store, id_rule)
@@ -391,8 +397,9 @@ def _store_front_end(
         n_fit = min(n_fit, len(fit))
     with stages("pca", f"out of core, {n_var:,} variants x {n_samp:,} samples"):
         full, reference_pcs, _ = store_pca(
-            store, n_fit, qc=store_report, scheduler=scheduler, fit_samples=fit, verbose=verbose
-        )
+            store, n_fit, qc=store_report, scheduler=scheduler, fit_samples=fit, verbose=verbose,
+            solver=pca_solver, seed=library_seed(seed, "pca"),
+        )  # fmt: skip
         others = (
             np.array([], dtype=np.int64) if fit is None else np.setdiff1d(np.arange(n_samp), fit)
         )
@@ -510,6 +517,7 @@ def fit_pca(
     fit_samples: np.ndarray | None = None,
     projection: str = DEFAULT_PROJECTION,
     frequency_samples: np.ndarray | None = None,
+    solver: str = "auto",
 ) -> tuple[GenotypePCA, np.ndarray]:
     """Fit the PCA front end.
 
@@ -522,6 +530,8 @@ def fit_pca(
         Columns of ``gm`` to fit on; the other samples are then projected, their first
         ``n_pcs`` scores by ``projection`` (:mod:`~..pca.projection`) from their observed calls.
     projection : {"bayes", "lsq", "mean-impute"}
+    solver : {"auto", "exact", "randomized"}
+        :class:`~..pca.GenotypePCA`'s solver (``auto``: exact up to 5,000 fit samples).
 
     Returns
     -------
@@ -535,7 +545,7 @@ def fit_pca(
     if warning:
         log.warning(warning)
     n_fit = max(n_pcs, min(N_REFERENCE_PCS, gm.n_variants, n_fitted))
-    pca = GenotypePCA(n_fit, seed=library_seed(seed, "pca"), memory_mib=memory_mib)
+    pca = GenotypePCA(n_fit, solver=solver, seed=library_seed(seed, "pca"), memory_mib=memory_mib)
     fitted = gm.dosage if fit_samples is None else gm.dosage[:, np.asarray(fit_samples)]
     if fit_samples is not None:
         check_polymorphic_in_fit_samples(alt_allele_frequency(fitted))

@@ -17,6 +17,10 @@ from ...core.config import check_choice
 from ..counts import alt_allele_frequency, count_called
 from ..errors import InputError
 
+#: Up to this many samples the exact solver (an ``n x n`` Gram matrix) is the default; above it
+#: the randomized one (memory linear in the samples), in memory and out of core alike.
+EXACT_MAX_SAMPLES = 5000
+
 SOLVERS = ("auto", "exact", "randomized")
 
 
@@ -101,7 +105,7 @@ class GenotypePCA:
         x = self._operator(dosage)
         solver = self.solver
         if solver == "auto":
-            solver = "exact" if n_samp <= 5000 else "randomized"
+            solver = "exact" if n_samp <= EXACT_MAX_SAMPLES else "randomized"
         if solver == "exact":
             u, s, vt, total = _exact_svd(x, self.n_components)
         else:

@@ -1,15 +1,23 @@
 """Out-of-core PCA of a VCF Zarr store on Dask: the in-memory result, in bounded memory.
 
-The store's ``call_genotype`` is read as a Dask array chunked along variants (all samples of a
-chunk together); every pass below reduces chunk by chunk, so peak memory is a few chunks plus
-the ``n x n`` Gram matrix, whatever the number of variants.
+The store's ``call_genotype`` is read chunk by chunk along variants; every pass below reduces
+chunk by chunk. ``X`` is the Patterson-scaled genotype matrix of the kept variants with missing
+calls imputed to the mean (as :class:`~.pca.GenotypePCA`). The QC
+(:func:`~..qc.outofcore.store_qc`) has chosen the variants and samples first.
 
-The QC (:func:`~..qc.outofcore.store_qc`) has chosen the variants and samples first.
+Two solvers for the sample side ``U`` (``n x k``):
 
-1. Gram pass: ``X X^T = sum_b X_b X_b^T`` over the kept variants, ``X`` Patterson-scaled with
-   missing calls imputed to the mean (as :class:`~.pca.GenotypePCA`); ``eigh`` on it gives the
-   exact top-k PCs (PLINK's exact ``--pca`` computes the same relationship matrix).
-2. Loadings pass: ``V = X^T U / s``.
+* ``exact`` (up to :data:`~.decomposition.EXACT_MAX_SAMPLES` samples by default): one pass sums
+  ``G = X^T X = sum_b X_b^T X_b`` (``n x n``), and ``eigh`` gives the top-k PCs (PLINK's exact
+  ``--pca`` computes the same relationship matrix). Memory grows as ``n^2``: 80 GB at 100,000
+  samples.
+* ``randomized`` (above that): block subspace iteration (Halko, Martinsson & Tropp 2011, SIAM
+  Review 53:217, algorithm 4.4) with ``l = k + 10`` columns: each pass forms ``Y = G Q =
+  sum_b X_b^T (X_b Q)`` chunk by chunk, then ``Q = qr(Y)``; after the last pass the Rayleigh-Ritz
+  step ``eigh(Q^T G Q)`` gives ``U`` and ``s``. Memory is ``O((n + m) l)`` plus one chunk, never
+  an ``n x n`` matrix.
+
+Then a loadings pass gives ``V = X U / s``. The choice is logged and can be forced.
 
 Without ``scheduler`` Dask's local threaded scheduler runs the passes; with a
 ``dask.distributed`` address they run on that cluster.
@@ -17,6 +25,7 @@ Without ``scheduler`` Dask's local threaded scheduler runs the passes; with a
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +42,7 @@ from ..readers.store_tasks import (
     sum_over_chunks,
 )
 from .decomposition import (
+    EXACT_MAX_SAMPLES,
     GenotypePCA,
     check_polymorphic_in_fit_samples,
     flip_signs_in_place,
@@ -41,6 +51,8 @@ from .decomposition import (
     top_eigenpairs,
 )
 from .projection import ObservedSums
+
+log = logging.getLogger("ddvi_genomics")
 
 
 def _chunk_scaled(store, lo, hi, keep_b, mean_b, inv_b, samples=None) -> np.ndarray:
@@ -52,6 +64,19 @@ def _chunk_gram(store, lo, hi, keep_b, mean_b, inv_b, samples=None) -> np.ndarra
     """``X_b^T X_b`` of one chunk, shape (n_samples, n_samples)."""
     x = _chunk_scaled(store, lo, hi, keep_b, mean_b, inv_b, samples)
     return x.T @ x
+
+
+def _chunk_range_product(store, lo, hi, keep_b, mean_b, inv_b, samples, q) -> np.ndarray:
+    """``X_b^T (X_b Q)`` and ``||X_b||_F^2`` of one chunk, packed ``(n_samples, l + 1)``.
+
+    The trace column holds the chunk's squared norm in its first row (zeros below), so the sum
+    over chunks carries ``||X||_F^2`` beside ``G Q`` in one array.
+    """
+    x = _chunk_scaled(store, lo, hi, keep_b, mean_b, inv_b, samples)
+    out = np.zeros((x.shape[1], q.shape[1] + 1))
+    out[:, :-1] = x.T @ (x @ q)
+    out[0, -1] = float(np.einsum("ij,ij->", x, x))
+    return out
 
 
 def _chunk_loadings(store, lo, hi, keep_b, mean_b, inv_b, samples, weights) -> np.ndarray:
@@ -102,8 +127,11 @@ def store_pca(
     scheduler: str | None = None,
     fit_samples: np.ndarray | None = None,
     verbose: bool | None = None,
+    solver: str = "auto",
+    seed: int = 0,
+    n_iter: int = 6,
 ) -> tuple[GenotypePCA, np.ndarray, StoreQC]:
-    """Exact PCA of a store's QC-passing variants, out of core.
+    """PCA of a store's QC-passing variants, out of core (module docstring).
 
     Parameters
     ----------
@@ -119,6 +147,13 @@ def store_pca(
         on the subset then ``transform`` would (PLINK: ``--pca`` on a subset, then ``--score``).
     verbose : bool, optional
         Variants per second of each pass on stderr (default: only on a terminal).
+    solver : {"auto", "exact", "randomized"}
+        ``auto``: exact up to :data:`~.decomposition.EXACT_MAX_SAMPLES` fit samples, randomized
+        above (memory linear in the samples).
+    seed : int
+        The randomized solver's starting block (a named stream of the run's seed).
+    n_iter : int
+        Passes of the randomized solver (each reads the store once).
 
     Returns
     -------
@@ -162,10 +197,18 @@ def store_pca(
             return (str(store), lo, hi, qc.keep[lo:hi], mean[a:b], inv_scale[a:b], samples)
 
         tasks = [task(*c, fit_arg) for c in chunks]
-        # X X^T = sum over chunks of X_b X_b^T, summed batch by batch where computed
-        gram = sum_over_chunks(_chunk_gram, tasks, progress=RateProgress("pca: X X^T", verbose))
-        total = float(np.trace(gram))  # ||X||_F^2 without a second pass
-        u, s = top_eigenpairs(gram, k)
+        chosen = _chosen_solver(solver, n_fit)
+        if chosen == "exact":
+            # X^T X = sum over chunks of X_b^T X_b, summed batch by batch where computed
+            gram = sum_over_chunks(
+                _chunk_gram, tasks, progress=RateProgress("pca: X^T X", verbose)
+            )
+            total = float(np.trace(gram))  # ||X||_F^2 without a second pass
+            u, s = top_eigenpairs(gram, k)
+            del gram
+        else:
+            u, s, total = _randomized_top(tasks, n_fit, k, seed=seed, n_iter=n_iter,
+                                          verbose=verbose)  # fmt: skip
         weights = u / np.where(s > 0, s, 1.0)
         # loadings V^T = (X^T U / s)^T, written into one (k, n_var) array a few chunks at a time
         vt = np.empty((k, n_var))
@@ -188,5 +231,48 @@ def store_pca(
     pca.explained_variance_ratio_ = s**2 / float(total)
     pca.total_variance_ = float(total)
     pca.n_fit_samples_ = int(n_fit)
-    pca.solver_used_ = "exact (dask, out of core)"
+    pca.solver_used_ = f"{chosen} (dask, out of core)"
     return pca, scores, qc
+
+
+def _chosen_solver(solver: str, n_samples: int) -> str:
+    """Resolve ``auto`` by the sample count and log the choice."""
+    if solver not in ("auto", "exact", "randomized"):
+        raise ValueError(
+            f"--pca-solver {solver!r} is not allowed; choose auto, exact or randomized"
+        )
+    chosen = solver
+    if solver == "auto":
+        chosen = "exact" if n_samples <= EXACT_MAX_SAMPLES else "randomized"
+    log.info(
+        "pca: %s solver for %d samples (%s; --pca-solver to choose)", chosen, n_samples,
+        f"auto switches above {EXACT_MAX_SAMPLES:,}" if solver == "auto" else "as asked",
+    )  # fmt: skip
+    return chosen
+
+
+def _randomized_top(tasks, n: int, k: int, *, seed: int, n_iter: int, verbose=None):
+    """Top-k eigenpairs of ``G = X^T X`` by block subspace iteration, memory ``O(n l)``.
+
+    Returns
+    -------
+    u : np.ndarray, shape (n, k)
+    s : np.ndarray, shape (k,)
+        Singular values of ``X`` (square roots of the eigenvalues of ``G``).
+    total : float
+        ``||X||_F^2``.
+    """
+    width = min(n, k + 10)
+    q = np.linalg.qr(np.random.default_rng(seed).standard_normal((n, width)))[0]
+    for i in range(max(1, n_iter)):
+        progress = RateProgress(f"pca: randomized pass {i + 1}/{max(1, n_iter)}", verbose)
+        packed = sum_over_chunks(_chunk_range_product, [(*t, q) for t in tasks], progress=progress)
+        y, total = packed[:, :-1], float(packed[0, -1])
+        if i == max(1, n_iter) - 1:  # Rayleigh-Ritz on span(Q): Q^T G Q = Q^T Y
+            small = q.T @ y
+            values, vectors = np.linalg.eigh((small + small.T) / 2)
+            order = np.argsort(values)[::-1][:k]
+            u = q @ vectors[:, order]
+            return u, np.sqrt(np.clip(values[order], 0, None)), total
+        q = np.linalg.qr(y)[0]
+    raise AssertionError("unreachable")
