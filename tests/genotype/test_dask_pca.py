@@ -328,7 +328,7 @@ def test_store_qc_and_pca__progress_counts_every_variant_read(store, capsys):
     assert finals == {
         "[qc: missing calls per sample": f"{len(qc.keep):,}",
         "[qc: genotype counts": f"{len(qc.keep):,}",
-        "[pca: X X^T": f"{chunks_read:,}",
+        "[pca: X^T X": f"{chunks_read:,}",
         "[pca: loadings": f"{chunks_read:,}",
     }
 
@@ -544,7 +544,7 @@ def test_store_pca__randomized_equals_exact_locally_and_on_a_two_worker_cluster(
         r = np.corrcoef(exact_scores[:, k], fast_scores[:, k])[0, 1]
         assert abs(r) >= 0.9999, (k, r)
     np.testing.assert_allclose(fast.eigenvalues_, exact.eigenvalues_, rtol=1e-4)
-    assert fast.total_variance_ == pytest.approx(exact.total_variance_, rel=1e-12)
+    assert fast.total_variance_ == pytest.approx(exact.total_variance_, rel=1e-5)  # float32 sums
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
     ) as cluster:

@@ -148,3 +148,18 @@ def test_read_store__a_store_without_genotypes_is_one_line(tmp_path):
         read_store(tmp_path / "empty.vcz")
     result = invoke("infer", tmp_path / "empty.vcz", "--out", tmp_path / "o", "--method", "pca")
     assert result.exit_code == 2 and "no 'call_genotype' array" in result.output
+
+
+def test_dosage_from_calls__table_path_equals_the_per_slot_path_on_every_byte_pair():
+    """Oracle: the per-slot computation (checked by hand above) on random and all-pair calls."""
+    from ddvi_genomics.genotype.readers.store import _dosage_by_slots
+
+    rng = np.random.default_rng(9)
+    calls = rng.integers(-128, 128, size=(300, 400, 2)).astype(np.int8)
+    calls[:, ::7, 1] = -2  # haploid calls
+    calls[:, ::11, 0] = -1  # missing first allele
+    fast, slow = dosage_from_calls(calls), _dosage_by_slots(calls)
+    assert np.array_equal(fast[0], slow[0]) and fast[1] == slow[1] > 0
+    every = np.arange(1 << 16, dtype=np.uint16).view(np.int8).reshape(256, 256, 2)
+    assert np.array_equal(dosage_from_calls(every)[0], _dosage_by_slots(every)[0])
+    assert dosage_from_calls(calls[:, :, :1])[0].shape == (300, 400)  # ploidy 1: per-slot path

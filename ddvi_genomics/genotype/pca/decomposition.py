@@ -219,7 +219,7 @@ def patterson_scale(allele_frequency: np.ndarray) -> np.ndarray:
 
 
 def patterson_block(
-    dosage_block: np.ndarray, mean: np.ndarray, inv_scale: np.ndarray
+    dosage_block: np.ndarray, mean: np.ndarray, inv_scale: np.ndarray, dtype=np.float64
 ) -> np.ndarray:
     """Patterson-scale one block of dosages; missing calls are mean-imputed (they become 0).
 
@@ -228,15 +228,18 @@ def patterson_block(
     dosage_block : np.ndarray, int8, shape (block variants, n_samples)
     mean, inv_scale : np.ndarray, shape (block variants,)
         ``2 p`` and ``1 / sqrt(p (1 - p))`` of those variants.
+    dtype : numpy dtype
+        float64, or float32 where half the memory and twice the product speed matter more than
+        the last digits (the randomized out-of-core solver).
 
     Returns
     -------
-    np.ndarray, float64, shape (block variants, n_samples)
+    np.ndarray, ``dtype``, shape (block variants, n_samples)
     """
-    x = dosage_block.astype(np.float64)
-    x -= mean[:, None]
+    x = dosage_block.astype(dtype)
+    x -= mean[:, None].astype(dtype)
     x[dosage_block < 0] = 0.0
-    x *= inv_scale[:, None]
+    x *= inv_scale[:, None].astype(dtype)
     return x
 
 

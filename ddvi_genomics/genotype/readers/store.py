@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -234,7 +235,7 @@ def read_store_variants(path: str | os.PathLike, keep: np.ndarray | None = None)
     return as_strings(whole_array(root, "sample_id")), variants
 
 
-def dosage_from_calls(calls: np.ndarray) -> tuple[np.ndarray, int]:
+def _dosage_by_slots(calls: np.ndarray) -> tuple[np.ndarray, int]:
     """Non-reference allele counts of VCF Zarr calls.
 
     Parameters
@@ -250,10 +251,68 @@ def dosage_from_calls(calls: np.ndarray) -> tuple[np.ndarray, int]:
     n_haploid : int
         Haploid calls seen.
     """
-    present = calls != -2  # int8 sums below: a chunk's temporaries stay 1 byte per call
-    missing = (calls == -1).any(axis=2)
-    dosage = ((calls > 0) & present).sum(axis=2, dtype=np.int8)
-    haploid = present.sum(axis=2, dtype=np.int8) == 1
-    dosage[haploid] *= 2
-    dosage[missing] = -1
-    return dosage, int((haploid & ~missing).sum())
+    # one allele slot at a time (strided views): reductions over a last axis of length 2 are
+    # slow in NumPy, element-wise operations on the slots are not (10x on 1,000 x 20,000 calls)
+    n_present = np.zeros(calls.shape[:2], dtype=np.int8)
+    dosage = np.zeros(calls.shape[:2], dtype=np.int8)
+    missing = np.zeros(calls.shape[:2], dtype=bool)
+    for slot in range(calls.shape[2]):
+        allele = calls[..., slot]
+        np.add(dosage, allele > 0, out=dosage, casting="unsafe")
+        np.add(n_present, allele != -2, out=n_present, casting="unsafe")
+        missing |= allele == -1
+    haploid = n_present == 1
+    n_haploid = 0
+    if haploid.any():
+        np.multiply(dosage, 2, out=dosage, where=haploid)
+        n_haploid = int((haploid & ~missing).sum())
+    np.copyto(dosage, np.int8(-1), where=missing)
+    return dosage, n_haploid
+
+
+def _pair_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Dosage and "haploid, called" of every diploid call, indexed by its two bytes as uint16.
+
+    Built by :func:`_dosage_by_slots` itself over all 65,536 byte pairs, so the fast path
+    cannot disagree with it.
+    """
+    codes = np.arange(1 << 16, dtype=np.uint16)
+    pairs = codes.view(np.int8).reshape(-1, 1, 2) if sys.byteorder == "little" else None
+    if pairs is None:
+        return None, None
+    dosage = _dosage_by_slots(pairs)[0][:, 0]
+    present = (pairs[:, 0] != -2).sum(axis=1)
+    haploid_called = (present == 1) & ~(pairs[:, 0] == -1).any(axis=1)
+    return dosage, haploid_called
+
+
+_PAIR_DOSAGE, _PAIR_HAPLOID = _pair_tables()
+
+
+def dosage_from_calls(calls: np.ndarray) -> tuple[np.ndarray, int]:
+    """Non-reference allele counts of VCF Zarr calls.
+
+    Parameters
+    ----------
+    calls : np.ndarray, int, shape (n_variants, n_samples, ploidy)
+        Allele indices; -1 missing, -2 absent (the second slot of a haploid call).
+
+    Returns
+    -------
+    dosage : np.ndarray, int8, shape (n_variants, n_samples)
+        -1 where any present allele is missing; a haploid call counts twice (PLINK's homozygous
+        convention, as the VCF reader does).
+    n_haploid : int
+        Haploid calls seen.
+
+    Diploid int8 calls (the usual store) go through a table lookup on each call's two bytes,
+    one gather per call; any other ploidy or dtype takes the per-slot path.
+    """
+    if _PAIR_DOSAGE is None or calls.ndim != 3 or calls.shape[2] != 2 or calls.dtype != np.int8:
+        return _dosage_by_slots(calls)
+    pairs = np.ascontiguousarray(calls).view(np.uint16)[..., 0]  # (v, n): both alleles
+    dosage = _PAIR_DOSAGE[pairs]
+    n_haploid = 0
+    if (calls[..., 1] == -2).any() or (calls[..., 0] == -2).any():
+        n_haploid = int(_PAIR_HAPLOID[pairs].sum())
+    return dosage, n_haploid
