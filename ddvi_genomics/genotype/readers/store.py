@@ -236,21 +236,7 @@ def read_store_variants(path: str | os.PathLike, keep: np.ndarray | None = None)
 
 
 def _dosage_by_slots(calls: np.ndarray) -> tuple[np.ndarray, int]:
-    """Non-reference allele counts of VCF Zarr calls.
-
-    Parameters
-    ----------
-    calls : np.ndarray, int, shape (n_variants, n_samples, ploidy)
-        Allele indices; -1 missing, -2 absent (the second slot of a haploid call).
-
-    Returns
-    -------
-    dosage : np.ndarray, int8, shape (n_variants, n_samples)
-        -1 where any present allele is missing; a haploid call counts twice (PLINK's homozygous
-        convention, as the VCF reader does).
-    n_haploid : int
-        Haploid calls seen.
-    """
+    """:func:`dosage_from_calls` for any ploidy and dtype, one allele slot at a time."""
     # one allele slot at a time (strided views): reductions over a last axis of length 2 are
     # slow in NumPy, element-wise operations on the slots are not (10x on 1,000 x 20,000 calls)
     n_present = np.zeros(calls.shape[:2], dtype=np.int8)
