@@ -53,6 +53,9 @@ from .decomposition import (
 from .projection import ObservedSums
 
 log = logging.getLogger("ddvi_genomics")
+#: Variants scaled at once inside a chunk by the passes whose rows add up independently
+#: (randomized products, loadings): ``SUB_BLOCK x n_samples`` floats, not a chunk's worth.
+SUB_BLOCK = 128
 
 
 def _chunk_scaled(store, lo, hi, keep_b, mean_b, inv_b, samples=None) -> np.ndarray:
@@ -75,17 +78,30 @@ def _chunk_range_product(store, lo, hi, keep_b, mean_b, inv_b, samples, q) -> np
     is approximate anyway), and its share is returned in float64 for the sum over chunks.
     """
     dosage = chunk_dosage(store, lo, hi, samples)[keep_b]
-    x = patterson_block(dosage, mean_b, inv_b, dtype=np.float32)
-    del dosage
-    out = np.zeros((x.shape[1], q.shape[1] + 1))
-    out[:, :-1] = x.T @ (x @ q.astype(np.float32))
-    out[0, -1] = float(np.einsum("ij,ij->i", x, x).sum(dtype=np.float64))  # rows in float32
+    q32 = q.astype(np.float32)
+    out = np.zeros((dosage.shape[1], q.shape[1] + 1))
+    for a in range(
+        0, len(dosage), SUB_BLOCK
+    ):  # a few rows scaled at a time: memory ~ n, not chunk x n
+        x = patterson_block(dosage[a : a + SUB_BLOCK], mean_b[a : a + SUB_BLOCK],
+                            inv_b[a : a + SUB_BLOCK], dtype=np.float32)  # fmt: skip
+        out[:, :-1] += x.T @ (x @ q32)
+        out[0, -1] += float(np.einsum("ij,ij->i", x, x).sum(dtype=np.float64))  # rows in float32
     return out
 
 
 def _chunk_loadings(store, lo, hi, keep_b, mean_b, inv_b, samples, weights) -> np.ndarray:
-    """Return the chunk's rows of ``X^T U / s``, shape (kept, k)."""
-    return _chunk_scaled(store, lo, hi, keep_b, mean_b, inv_b, samples) @ weights
+    """Return the chunk's rows of ``X U / s``, shape (kept, k), scaled a few rows at a time.
+
+    Each row's loadings depend on that row alone, so the sub-blocks give the same numbers as
+    scaling the whole chunk, in a fraction of its memory.
+    """
+    dosage = chunk_dosage(store, lo, hi, samples)[keep_b]
+    out = np.empty((len(dosage), weights.shape[1]))
+    for a in range(0, len(dosage), SUB_BLOCK):
+        rows = slice(a, a + SUB_BLOCK)
+        out[rows] = patterson_block(dosage[rows], mean_b[rows], inv_b[rows]) @ weights
+    return out
 
 
 def _chunk_project(store, lo, hi, keep_b, mean_b, inv_b, samples, loadings_b) -> np.ndarray:
