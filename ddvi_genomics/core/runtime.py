@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import torch
 
-from .seeds import derive_seed, library_seed  # noqa: F401 (library_seed re-exported)
+from .seeds import derive_seed
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 

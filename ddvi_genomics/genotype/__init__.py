@@ -31,7 +31,7 @@ _SOURCES = {
     "align_variants": "mapping.ancestry_model",
     "GENOTYPE_DDVI_CONFIG": "mapping.embed",
     "GENOTYPE_VAE_CONFIG": "mapping.embed",
-    "METHODS": "mapping.embed",
+    "METHODS": "mapping.methods",
     "embed": "mapping.embed",
     "evaluate_embedding": "mapping.evaluate",
     "GenotypeMatrix": "matrix",

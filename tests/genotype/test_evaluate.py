@@ -120,7 +120,7 @@ def test_quadratic_metrics__on_a_stated_random_subset_above_the_cap(monkeypatch)
     """Oracle: the same metrics computed by hand on the subset the function names."""
     from sklearn.manifold import trustworthiness
 
-    from ddvi_genomics.core.runtime import library_seed
+    from ddvi_genomics.core.seeds import library_seed
     from ddvi_genomics.genotype.mapping import evaluate
 
     monkeypatch.setattr(evaluate, "MAX_QUADRATIC_SAMPLES", 120)

@@ -72,7 +72,8 @@ def main(argv=None) -> None:
             mine = pd.read_csv(f"{tmp}/{solver}.eigenvec", sep="\t").set_index("IID")
             mine = mine.loc[plink.index]
             agreement[solver] = [
-                float(abs(np.corrcoef(mine[f"PC{k}"], plink[f"PC{k}"])[0, 1])) for k in range(1, 11)
+                float(abs(np.corrcoef(mine[f"PC{k}"], plink[f"PC{k}"])[0, 1]))
+                for k in range(1, 11)
             ]
     lines = [
         f"# Cohort-scale PCA: {args.samples:,} samples x {args.variants:,} SNPs "
@@ -88,8 +89,10 @@ def main(argv=None) -> None:
         "are noise, so low values say nothing about accuracy; the tests check accuracy on "
         "structured data):",
         "",
-        *[f"- {solver}: " + ", ".join(f"{r:.3f}" for r in values)
-          for solver, values in agreement.items()],  # fmt: skip
+        *[
+            f"- {solver}: " + ", ".join(f"{r:.3f}" for r in values)
+            for solver, values in agreement.items()
+        ],  # fmt: skip
         "",
         "Command: `python -m workflows.bench.cohort_pca --out workflows/results/bench "
         f"--samples {args.samples} --variants {args.variants}{' --exact' if args.exact else ''}`",

@@ -18,14 +18,8 @@ from ...core.models.ddvi import DDVI, DDVIConfig
 from ...core.models.ddvi_semi import DDVISemi, DDVISemiConfig
 from ...core.models.vae import VAE, VAEConfig
 from ...core.runtime import derive_seed, seeded_global_rng, stream
-from .classic import (  # noqa: F401 (re-exported for the callers of embed)
-    TSNE_PERPLEXITY,
-    Embedding,
-    classic_embedding,
-    input_scale,
-    method_options,
-)
-from .methods import LABEL_GUIDED_METHODS, METHODS, NETWORK_METHODS  # noqa: F401 (re-exported)
+from .classic import Embedding, classic_embedding, input_scale, method_options
+from .methods import LABEL_GUIDED_METHODS, METHODS, NETWORK_METHODS
 
 #: The reference clustering model (``diff_vae_autoclustering_mse`` with the ``tiny_gauss`` prior)
 #: with CPU-sized networks and epochs; reference values are noted where they differ.

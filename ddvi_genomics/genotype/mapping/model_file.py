@@ -34,7 +34,7 @@ def write_model_file(payload: dict, path: str | os.PathLike) -> None:
 
 
 def read_model_file(path: str | os.PathLike) -> dict:
-    """Read a model file's plain data: arrays as NumPy arrays (tensors from torch-era files too).
+    """Read a model file's plain data: NumPy arrays (CPU tensors from torch-era files).
 
     Raises
     ------
@@ -49,7 +49,7 @@ def read_model_file(path: str | os.PathLike) -> dict:
     if any(name.endswith("data.pkl") for name in names):  # torch.save: earlier versions
         from ...core.training import load_plain
 
-        return _tensors_to_arrays(load_plain(path))
+        return load_plain(path)  # the payload's readers take tensors and arrays alike
     with np.load(path, allow_pickle=False) as members:
         if _TREE not in members.files:
             raise ValueError(f"no {_TREE} member")
@@ -80,14 +80,4 @@ def _decode(value, members):
         return {k: _decode(v, members) for k, v in value.items()}
     if isinstance(value, list):
         return [_decode(v, members) for v in value]
-    return value
-
-
-def _tensors_to_arrays(value):
-    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch.Tensor
-        return value.detach().cpu().numpy()
-    if isinstance(value, dict):
-        return {k: _tensors_to_arrays(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_tensors_to_arrays(v) for v in value]
     return value

@@ -279,13 +279,14 @@ def _text_lines(path: Path):
         yield from _bcf_lines(path)
         return
     opener = gzip.open if magic[:2] == b"\x1f\x8b" else open
-    n = 0
+    n_read = 0  # lines read: the failure names the line after them
     try:
         with opener(path, "rb") as handle:
-            for n, line in enumerate(handle, 1):  # noqa: B007 (n names the record on failure)
+            for line in handle:
+                n_read += 1
                 yield line
     except INFLATE_ERRORS as err:
-        raise inflate_error(path, err, f"line {n + 1}") from None
+        raise inflate_error(path, err, f"line {n_read + 1}") from None
 
 
 def _bcf_lines(path: Path):
