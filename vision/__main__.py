@@ -8,6 +8,7 @@ import sys
 import click
 
 from ddvi_genomics.clitools import GuardedGroup, UsageError
+from ddvi_genomics.core.models.ddvi_semi import SEMI_OBJECTIVES
 from ddvi_genomics.core.training import COMPILE_MODES
 
 from . import presets
@@ -65,6 +66,12 @@ def main() -> None:
     type=click.IntRange(min=1),
     help="DDVI's number of diffusion steps T (ablation).",
 )
+@click.option(
+    "--semi-objective",
+    type=click.Choice(SEMI_OBJECTIVES),
+    help="Semi-supervised DDVI, VAE and IAF-VAE: m2 (Kingma et al. 2014, the default) or "
+    "reference (the authors' objective, whose class heads do not learn).",
+)
 @click.option("--subset", type=click.IntRange(min=1), help="Use the first N training images.")
 @click.option("--test-subset", type=click.IntRange(min=1), help="Use the first N test images.")
 @click.option("--data-dir", help="Folder with the MNIST IDX files or cifar-10-batches-py/.")
@@ -98,6 +105,7 @@ def train(
     data_epochs,
     weights,
     diffusion_steps,
+    semi_objective,
     subset,
     test_subset,
     data_dir,
@@ -126,6 +134,7 @@ def train(
             data_epochs=data_epochs,
             weights=weights,
             diffusion_steps=diffusion_steps,
+            semi_objective=semi_objective,
         )
         metrics = train_run(
             spec, out_dir, device=device, verbose=True if verbose else None, compile=compile_mode

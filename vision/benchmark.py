@@ -51,6 +51,7 @@ class RunSpec:
     data_epochs: int | None = None  # equal data-epoch budget (DDVI's stages counted together)
     weights: str = "reference"  # presets.WEIGHTINGS
     diffusion_steps: int | None = None  # DDVI's T (ablation)
+    semi_objective: str | None = None  # presets.SEMI_OBJECTIVES; None: the family's default (m2)
 
     def __post_init__(self):
         if self.epochs is not None and self.data_epochs is not None:
@@ -61,6 +62,8 @@ class RunSpec:
             )
         if self.weights == "elbo" and self.semi:
             raise ValueError("--weights elbo applies to the unsupervised setting only")
+        if self.semi_objective is not None:
+            presets.check_semi_objective(self.method, self.semi, self.semi_objective)
         if self.diffusion_steps is not None and self.method != "ddvi":
             raise ValueError(f"--diffusion-steps applies to ddvi only; got method {self.method!r}")
         for name in (
@@ -149,6 +152,8 @@ def build_model(spec: RunSpec):
     cfg = presets.with_data_epochs(cfg, spec.data_epochs)
     cfg = presets.with_weights(cfg, spec.weights, n_features)
     cfg = presets.with_diffusion_steps(cfg, spec.diffusion_steps)
+    if spec.semi_objective is not None:
+        cfg = cfg.replace(semi_objective=spec.semi_objective)
     if spec.smoke:
         cfg = presets.smoke(cfg)
     with seeded_global_rng(derive_seed(spec.seed, "init")):  # network initialisation

@@ -21,6 +21,7 @@ from ddvi_genomics.core.models import (
     IAFVAESemi,
     VAESemi,
 )
+from ddvi_genomics.core.models.ddvi_semi import SEMI_OBJECTIVES
 from ddvi_genomics.core.priors import canonical_prior_name
 
 METHODS = ("ddvi", "vae", "iaf_vae", "h_iaf_vae", "aae")
@@ -79,6 +80,24 @@ def resolve(
         )
     p = canonical_prior_name(prior)
     return d, m, p, semi
+
+
+#: Semi-supervised families with a choice of objective (``semi_objective``: "m2" or "reference");
+#: the AAE-semi has no class head and trains as the authors define it.
+SEMI_OBJECTIVE_METHODS = ("ddvi", "vae", "iaf_vae")
+
+
+def check_semi_objective(method: str, semi: bool, objective: str) -> None:
+    """Raise ``ValueError`` unless ``objective`` applies to this (method, setting)."""
+    if not semi or method not in SEMI_OBJECTIVE_METHODS:
+        raise ValueError(
+            f"--semi-objective applies to the semi-supervised {', '.join(SEMI_OBJECTIVE_METHODS)} "
+            f"families; got method {method!r}{' with --semi' if semi else ' without --semi'}"
+        )
+    if objective not in SEMI_OBJECTIVES:
+        raise ValueError(
+            f"--semi-objective {objective!r} is not allowed; choose one of {list(SEMI_OBJECTIVES)}"
+        )
 
 
 def model_class(method: str, semi: bool):

@@ -41,6 +41,7 @@ def _vision(args: argparse.Namespace, out: Path) -> dict:
         data_epochs=args.data_epochs,
         weights=args.weights,
         diffusion_steps=args.diffusion_steps,
+        semi_objective=args.semi_objective,
     )
     metrics = train_run(spec, out / "run", device=args.device, verbose=False)
     return {k: v for k, v in metrics.items() if k != "seconds_per_epoch"}
@@ -72,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     vis.add_argument("--labels", type=int)
     vis.add_argument("--weights", default="reference")
     vis.add_argument("--diffusion-steps", type=int)
+    vis.add_argument("--semi-objective")
     vis.add_argument("--data-epochs", type=int)
     vis.add_argument("--subset", type=int)
     vis.add_argument("--test-subset", type=int)

@@ -40,10 +40,11 @@ def draw(workflow: str, cfg: dict, cells: list, runs: pd.DataFrame, out: Path) -
 
 
 def _first_finished(cfg: dict, cells: list) -> dict:
-    """``(prior, method) -> run folder`` of the first seed with status ok (reference weights)."""
+    """``(prior, method) -> run folder`` of the first seed with status ok (reference weights;
+    semi-supervised: the M2 objective where the family has one)."""
     found: dict = {}
     for cell in sorted(cells, key=lambda c: c.seed):
-        if cell.variant != "ref" or (cell.prior, cell.method) in found:
+        if cell.variant not in ("ref", "m2") or (cell.prior, cell.method) in found:
             continue
         if (grid.read_status(cfg, cell) or {}).get("status") == "ok":
             found[(cell.prior, cell.method)] = grid.run_folder(cfg, cell)

@@ -9,6 +9,8 @@ A *cell* is one training run. Its key is the path of its folder under ``runs``:
 * vision: ``vision/{dataset}/{setting}/{method}/{prior}/{variant}/seed{seed}`` with setting
   ``unsup`` or ``semi{labels}`` and variant ``ref`` (the reference weights), ``elbo`` (every
   family trains its exact bound) or ``T{n}`` (DDVI with n diffusion steps, reference weights);
+  semi-supervised families with a choice of objective have the variant ``m2`` (Kingma et al.
+  2014's objective) or ``reference`` (the authors'), the AAE-semi ``ref``;
 * genotype: ``genotype/{dataset}/{method}/seed{seed}``.
 
 The ablation's T equal to the preset's (40 on MNIST) is the main grid's ``ref`` run, not a
@@ -22,6 +24,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from ddvi_genomics.core.models.ddvi_semi import SEMI_OBJECTIVES
 from vision import presets
 
 #: Every key a profile may set, with its default (the ``cpu`` profile's values).
@@ -50,6 +53,9 @@ DEFAULTS: dict = {
             "methods": list(presets.SEMI_METHODS),
             "priors": ["pinwheel"],
             "labels": {"mnist": [1000], "cifar10": [10000]},
+            # per family with a choice of objective (presets.SEMI_OBJECTIVE_METHODS): the
+            # objectives it trains with; the M2 objective for all by default
+            "objectives": {"ddvi": ["m2"], "vae": ["m2"], "iaf_vae": ["m2"]},
         },
         "ablation": {"prior": "pinwheel", "diffusion_steps": [5, 10, 20, 40, 50]},
     },
@@ -70,7 +76,12 @@ def _merge(base: dict, override: dict, where: str = "") -> dict:
     for key, value in (override or {}).items():
         if key not in base:
             raise ValueError(f"unknown config key '{where}{key}'; allowed: {sorted(base)}")
-        if isinstance(base[key], dict) and key not in ("data_dirs", "datasets", "labels"):
+        if isinstance(base[key], dict) and key not in (
+            "data_dirs",
+            "datasets",
+            "labels",
+            "objectives",
+        ):
             out[key] = _merge(base[key], value, f"{where}{key}.")
         else:
             out[key] = value
@@ -120,6 +131,8 @@ class VisionCell:
         args += ["--seed", str(self.seed), "--device", cfg["device"]]
         if self.setting.startswith("semi"):
             args += ["--semi", "--labels", self.setting[4:]]
+            if self.variant in SEMI_OBJECTIVES:
+                args += ["--semi-objective", self.variant]
         if self.variant == "elbo":
             args += ["--weights", "elbo"]
         elif self.variant.startswith("T"):
@@ -223,6 +236,19 @@ def unsupervised_cells(cfg: dict) -> list[VisionCell]:
     return cells
 
 
+def semi_variants(cfg: dict, method: str) -> list[str]:
+    """The objectives a semi-supervised family trains with (``["ref"]`` for the AAE-semi)."""
+    if method not in presets.SEMI_OBJECTIVE_METHODS:
+        return ["ref"]
+    objectives = cfg["vision"]["semi"]["objectives"].get(method, ["m2"])
+    for objective in objectives:
+        if objective not in SEMI_OBJECTIVES:
+            raise ValueError(
+                f"vision.semi.objectives.{method}: {objective!r} is not one of {list(SEMI_OBJECTIVES)}"
+            )
+    return list(objectives)
+
+
 def semi_cells(cfg: dict) -> list[VisionCell]:
     v = cfg["vision"]
     grid = v["semi"]
@@ -231,7 +257,8 @@ def semi_cells(cfg: dict) -> list[VisionCell]:
         for labels in grid["labels"].get(dataset, []):
             for prior in grid["priors"]:
                 for method in grid["methods"]:
-                    cells += _over_seeds(cfg, dataset, f"semi{labels}", method, prior, "ref")
+                    for variant in semi_variants(cfg, method):
+                        cells += _over_seeds(cfg, dataset, f"semi{labels}", method, prior, variant)
     return cells
 
 

@@ -51,7 +51,7 @@ GENOTYPE_METRICS = [
 ]
 LAYOUT = {
     "vision_unsupervised": (["dataset", "prior", "method", "weights"], VISION_METRICS),
-    "vision_semi": (["dataset", "labels", "prior", "method"], SEMI_METRICS),
+    "vision_semi": (["dataset", "labels", "prior", "method", "objective"], SEMI_METRICS),
     "ablation": (["dataset", "prior", "T", "objective"], VISION_METRICS),
     "genotype": (["dataset", "method"], GENOTYPE_METRICS),
 }
@@ -91,9 +91,18 @@ def cell_columns(cell) -> dict:
         else grid.DEFAULT_DIFFUSION_STEPS[cell.dataset]
         if cell.method == "ddvi"
         else None,
-        "objective": "elbo" if cell.variant == "elbo" else "reference",
+        "objective": _objective(cell),
     }
     return row
+
+
+def _objective(cell) -> str:
+    """``elbo``, ``reference`` or (semi-supervised) ``m2``; the AAE-semi's is ``adversarial``."""
+    if cell.variant in ("elbo", "m2", "reference"):
+        return cell.variant
+    if cell.setting.startswith("semi") and cell.method == "aae":
+        return "adversarial"
+    return "reference"
 
 
 def summarise_groups(runs: pd.DataFrame, keys: list[str], metrics: Sequence[str]) -> pd.DataFrame:

@@ -95,3 +95,51 @@ def test_cell_runner__a_run_that_raises_is_recorded_as_failed_with_its_error(tmp
     (tmp_path / "cell").rename(tmp_path / "genotype/x/pca-2d/seed0")
     row = read_cell(cfg, grid.GenotypeCell("x", "pca-2d", 0))
     assert row["state"] == "failed" and "nowhere.vcf.gz" in row["error"]
+
+
+def test_grid__semi_objectives_become_variants_and_reach_the_run_spec():
+    cfg = grid.load(
+        {
+            "vision": {
+                "seeds": [0],
+                "semi": {
+                    "methods": ["ddvi", "vae", "aae"],
+                    "labels": {"mnist": [100, 600]},
+                    "objectives": {"vae": ["m2", "reference"]},
+                },
+            }
+        }
+    )
+    cells = grid.cells(cfg, "vision_semi")
+    variants = sorted((c.setting, c.method, c.variant) for c in cells)
+    assert variants == [
+        (s, m, v)
+        for s in ("semi100", "semi600")
+        for m, v in (("aae", "ref"), ("ddvi", "m2"), ("vae", "m2"), ("vae", "reference"))
+    ]
+    vae_ref = next(c for c in cells if c.method == "vae" and c.variant == "reference")
+    args = _parser().parse_args(["vision", *vae_ref.argv(cfg), "--out", "x"])
+    assert args.semi_objective == "reference" and args.labels == int(vae_ref.setting[4:])
+    aae = next(c for c in cells if c.method == "aae")
+    assert "--semi-objective" not in aae.argv(cfg)
+    assert read_cell(cfg, vae_ref)["objective"] == "reference"
+    assert read_cell(cfg, aae)["objective"] == "adversarial"
+    with pytest.raises(ValueError, match="objectives.vae: 'elbo'"):
+        grid.cells(
+            grid.load({"vision": {"semi": {"objectives": {"vae": ["elbo"]}}}}), "vision_semi"
+        )
+
+
+def test_run_spec__semi_objective_reaches_the_model_and_is_refused_where_it_does_not_apply():
+    from vision.benchmark import RunSpec, build_model
+
+    spec = RunSpec("mnist", "vae", "pinwheel", semi=True, semi_objective="reference", smoke=True)
+    assert build_model(spec).config.semi_objective == "reference"
+    assert (
+        build_model(RunSpec("mnist", "iaf_vae", "pinwheel", semi=True)).config.semi_objective
+        == "m2"
+    )
+    with pytest.raises(ValueError, match="applies to the semi-supervised"):
+        RunSpec("mnist", "aae", "pinwheel", semi=True, semi_objective="m2")
+    with pytest.raises(ValueError, match="without --semi"):
+        RunSpec("mnist", "vae", "pinwheel", semi_objective="m2")
