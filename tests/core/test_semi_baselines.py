@@ -156,8 +156,8 @@ def test_m2__class_head_learns_on_digits_with_100_labels(family):
     Measured there (seeds 0-2, 20 epochs): VAE 0.90-0.91, IAF-VAE 0.90-0.92 on the 450 test
     digits (one standard error ~0.014).
     """
-    from workflows.bench.semi_alpha import class_head_accuracy
     from ddvi_genomics.demo import load_digits_split
+    from workflows.bench.semi_alpha import class_head_accuracy
 
     split = load_digits_split(0)
     cls = {"vae": VAESemi, "iaf_vae": IAFVAESemi}[family]

@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-
 #: The effective cross-entropy weights ``kl_weight * alpha`` of DDVI-semi's search.
 EFFECTIVE_WEIGHTS = (0.1, 1.0, 3.0, 10.0)
 FAMILIES = ("vae", "iaf_vae")

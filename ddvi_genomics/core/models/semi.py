@@ -51,7 +51,6 @@ from .ddvi_semi import SEMI_OBJECTIVES
 from .iaf_vae import IAFVAE, IAFVAEConfig
 from .vae import VAE, VAEConfig
 
-
 #: M2's alpha per family, chosen on the digits with 100 labels (see the config fields).
 M2_ALPHA = {"vae": 300.0, "iaf_vae": 100.0}
 
