@@ -225,10 +225,11 @@ def _limit_threads(value) -> dict:
 )
 @click.option(
     "--method",
-    type=click.Choice(["ddvi", "vae", "pca", "tsne", "umap", "ddvi-semi"]),
+    type=click.Choice(["ddvi", "vae", "aae", "pca", "tsne", "umap", "ddvi-semi"]),
     default="ddvi",
     show_default=True,
-    help="ddvi-semi: label-guided ancestry, trained with the --panel labels; adds population "
+    help="vae / aae: baselines with DDVI's cluster-head prior (the AAE has no posterior spread). "
+    "ddvi-semi: label-guided ancestry, trained with the --panel labels; adds population "
     "probabilities (PREFIX.proba.tsv) and calls (PRED_POP, PRED_PROB).",
 )
 @click.option(
@@ -239,7 +240,7 @@ def _limit_threads(value) -> dict:
     help="ddvi-semi: calls below this probability are 'unassigned'.",
 )
 @click.option(
-    "--epochs", type=click.IntRange(min=1), help="DDVI / VAE training epochs (default 150)."
+    "--epochs", type=click.IntRange(min=1), help="DDVI / VAE / AAE training epochs (default 150)."
 )
 @click.option(
     "--recipe",

@@ -225,3 +225,23 @@ def test_vae__learnable_prior_gets_its_own_plan_and_moves():
     before = model.prior.centres.detach().clone()
     model.fit(torch.randn(64, 12, generator=gen(14)), device="cpu")
     assert not torch.allclose(model.prior.centres.detach(), before)
+
+
+def test_aae_with_cluster_heads__prior_plan_fits_the_heads_to_the_codes():
+    """A learnable prior adds a plan whose loss is base.prior_fit_loss on Q(x), heads only."""
+    from ddvi_genomics.core.models.base import prior_fit_loss
+
+    torch.manual_seed(0)
+    model = AAE(6, prior="learnable_mixture", hidden=(16,), disc_hidden=(8,), dropout=0.0)
+    plans = {plan.name: plan for plan in model.training_phases()[0].plans}
+    assert list(plans) == ["reconstruction", "discriminator", "generator", "prior"]
+    assert set(plans["prior"].parameters()) == set(model.prior.parameters())
+    x = torch.randn(64, 6, generator=gen(3))
+    out = plans["prior"].loss_fn(x, StepContext(0, 1, gen(4)))
+    expected, _ = prior_fit_loss(model.prior, model.encoder(x))
+    assert float(out.loss) == pytest.approx(float(expected), rel=1e-6)
+    out.loss.backward()
+    assert all(p.grad is None for p in model.encoder.parameters())  # the codes are detached
+    assert (
+        AAE(6, prior="pinwheel", hidden=(16,)).training_phases()[0].plans[-1].name == "generator"
+    )

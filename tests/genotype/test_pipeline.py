@@ -315,8 +315,10 @@ def test_infer_example__pca_runs_on_the_bundled_1000_genomes_data(tmp_path):
     assert metrics["knn20_cv_accuracy_super_population"] > 0.8
 
 
-def test_infer_vae_baseline__separates_populations_and_projects(sim_files, tmp_path):
-    out = tmp_path / "vae"
+@pytest.mark.parametrize("method", ["vae", "aae"])
+def test_infer_baselines__separate_populations_and_project(method, sim_files, tmp_path):
+    """The VAE and the AAE with DDVI's cluster-head prior (the paper's baselines for genomes)."""
+    out = tmp_path / method
     result = invoke(
         "infer",
         sim_files["vcf"],
@@ -327,7 +329,7 @@ def test_infer_vae_baseline__separates_populations_and_projects(sim_files, tmp_p
         "--n-pcs",
         10,
         "--method",
-        "vae",
+        method,
         "--epochs",
         40,
         "--device",
@@ -335,6 +337,8 @@ def test_infer_vae_baseline__separates_populations_and_projects(sim_files, tmp_p
     )
     assert result.exit_code == 0, result.output
     assert json.loads(open(f"{out}.metrics.json").read())["knn20_cv_accuracy_population"] > 0.9
+    columns = pd.read_csv(f"{out}.embedding.tsv", sep="\t", nrows=1).columns
+    assert ("DIM1_SD" in columns) == (method == "vae")  # the AAE's codes have no spread
     proj = invoke(
         "project",
         sim_files["vcf"],

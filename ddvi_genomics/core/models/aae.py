@@ -10,6 +10,11 @@ D is an MLP on latent codes with relative Gaussian input noise whose scale follo
 schedule (0.3 in the first epoch, then ``max(0, 0.1 ((E - e - 1) // (E / 4) - 1))``). All three
 Adam optimisers use lr 2e-4, divided by 10 at epoch 150 (``MultiStepLR``).
 
+With a learnable prior (the genotype cluster heads, ``prior="learnable_mixture"``), a fourth plan
+fits the prior to the batch's codes ``Q(x)`` (:func:`.base.prior_fit_loss`, as the VAE and DDVI
+fit it to their posterior samples), so the AAE shares the cluster-head prior of the other
+families: the reference's ``aae_dim`` (AAE with cluster heads) counterpart.
+
 The AAE defines no likelihood bound: :meth:`AAE.elbo` raises and ``has_elbo`` is False.
 """
 
@@ -25,7 +30,7 @@ from ..config import Config, check_choice, check_positive
 from ..nn import MLP, BernoulliDecoder, GaussianDecoder
 from ..priors import canonical_prior_name, make_prior
 from ..training import LossOutput, OptimiserPlan, Phase, StepContext
-from .base import LatentVariableModel
+from .base import LatentVariableModel, has_learnable_prior, prior_fit_loss
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +51,7 @@ class AAEConfig(Config):
     rec_weight: float = 0.5  # reference: 0.5 * MSE
     adv_weight: float = 6.0  # reference: factor 6 on both adversarial losses
     noise_start: float = 0.3  # reference: GaussianNoise sigma at construction
+    prior_lr: float = 0.01  # learnable priors only: reference clustering head optimiser lr
 
     def __post_init__(self):
         canonical_prior_name(self.prior)
@@ -143,7 +149,15 @@ class AAE(LatentVariableModel):
             ),
             OptimiserPlan("generator", [self.encoder], self._gen_loss, cfg.lr, lr_factor=decay),
         ]
+        if has_learnable_prior(self):
+            plans.append(OptimiserPlan("prior", [self.prior], self._prior_loss, cfg.prior_lr))
         return [Phase("train", plans, cfg.epochs, cfg.batch_size)]
+
+    def _prior_loss(self, x, ctx) -> LossOutput:
+        """Learnable prior: fitted to the batch's codes ``Q(x)`` (no gradient to the encoder)."""
+        with torch.no_grad():
+            z = self.encoder(x)
+        return LossOutput(*prior_fit_loss(self.prior, z))
 
     # -- inference ------------------------------------------------------------------------------
 

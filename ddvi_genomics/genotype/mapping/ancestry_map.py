@@ -258,7 +258,7 @@ def infer(
     qc : QCOptions
     n_pcs : int
         PCs fed to the embedding (clamped to what the data allow, with a warning).
-    method : {"ddvi", "vae", "pca", "tsne", "umap", "ddvi-semi"}
+    method : {"ddvi", "vae", "aae", "pca", "tsne", "umap", "ddvi-semi"}
         ``ddvi-semi`` is label-guided ancestry: the semi-supervised DDVI trained with the labels
         (unlabelled samples are classified); the map then also gives population probabilities.
     config : DDVIConfig or VAEConfig, optional

@@ -56,7 +56,7 @@ MODEL_FORMAT = "ddvi-genomics/AncestryModel"
 #: name. Version 1 files (pickled NumPy arrays) are refused with a message to re-run ``infer``.
 MODEL_FORMAT_VERSION = 2
 #: Methods whose map can place new samples.
-PROJECTABLE_METHODS = ("ddvi", "vae", "pca", "ddvi-semi")
+PROJECTABLE_METHODS = ("ddvi", "vae", "aae", "pca", "ddvi-semi")
 #: Draws of an incomplete sample's map posterior (its cloud, region area and modes).
 REGION_DRAWS = 100
 
@@ -202,7 +202,7 @@ class AncestryModel:
 
     Attributes
     ----------
-    method : {"ddvi", "vae", "pca", "tsne", "umap", "ddvi-semi"}
+    method : {"ddvi", "vae", "aae", "pca", "tsne", "umap", "ddvi-semi"}
         Only the :data:`PROJECTABLE_METHODS` can place new samples.
     variants : VariantTable
         Training variants after QC, in the PCA's order.
