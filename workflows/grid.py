@@ -57,6 +57,7 @@ DEFAULTS: dict = {
             # objectives it trains with; the M2 objective for all by default
             "objectives": {"ddvi": ["m2"], "vae": ["m2"], "iaf_vae": ["m2"]},
         },
+        # prior None: no ablation cells
         "ablation": {"prior": "pinwheel", "diffusion_steps": [5, 10, 20, 40, 50]},
     },
     "genotype": {
@@ -266,6 +267,8 @@ def ablation_cells(cfg: dict) -> list[VisionCell]:
     """DDVI over T (reference weights) and over the objective (reference vs elbo)."""
     v = cfg["vision"]
     grid = v["ablation"]
+    if grid["prior"] is None:  # a profile without the ablation
+        return []
     cells = []
     for dataset in v["datasets"]:
         default = DEFAULT_DIFFUSION_STEPS[dataset]

@@ -143,3 +143,25 @@ def test_run_spec__semi_objective_reaches_the_model_and_is_refused_where_it_does
         RunSpec("mnist", "aae", "pinwheel", semi=True, semi_objective="m2")
     with pytest.raises(ValueError, match="without --semi"):
         RunSpec("mnist", "vae", "pinwheel", semi_objective="m2")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("setting", ["unsup", "semi40"])
+def test_smoke_profile__a_cifar10_cell_runs(setting, tmp_path):
+    """A CIFAR-10 cell of the smoke profile (synthetic 3 x 32 x 32 images, conv networks)."""
+    import yaml
+
+    from workflows.cell import main
+
+    profile = yaml.safe_load(
+        (grid.Path(__file__).parents[2] / "workflows/config/smoke.yaml").read_text()
+    )
+    cfg = grid.load({**profile, "runs": str(tmp_path)})
+    variant = "m2" if setting.startswith("semi") else "ref"
+    cell = grid.VisionCell("cifar10", setting, "vae", "pinwheel", variant, 0)
+    assert main(["vision", *cell.argv(cfg), "--out", str(tmp_path / "cell")]) == 0
+    status = json.loads((tmp_path / "cell" / "status.json").read_text())
+    assert status["status"] == "ok", status
+    metrics = json.loads((tmp_path / "cell" / "run" / "metrics.json").read_text())
+    assert metrics["n_train"] == 128 and np.isfinite(metrics["elbo_per_example"])
+    assert ("class_head_accuracy" in metrics) == setting.startswith("semi")
