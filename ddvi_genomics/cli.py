@@ -356,6 +356,13 @@ def _limit_threads(value) -> dict:
     "samples); auto: exact up to 5,000 samples.",
 )
 @click.option(
+    "--fit-subset",
+    type=click.IntRange(min=3),
+    help="Network methods: train the map on N samples (stratified by population with a "
+    "--panel) and place the rest through the encoder; bounds the training time of large "
+    "cohorts.",
+)
+@click.option(
     "--compile",
     "compile",
     type=click.Choice(COMPILE_MODES),

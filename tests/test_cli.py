@@ -38,6 +38,7 @@ def test_infer__every_flag_reaches_run_infer():
             "--method", "vae", "--epochs", 3, "--min-maf", 0.05, "--max-missing", 0.2,
             "--bp-space", 1000, "--ld-prune", 50, 5, 0.2, "--seed", 9, "--device", "cpu",
             "--memory", 64, "--recipe", "ours", "--compile", "default", "--force", "-q",
+            "--fit-subset", 100,
         )  # fmt: skip
     assert result.exit_code == 0, result.output
     (inputs, prefix, opts), kwargs = run.call_args
@@ -55,6 +56,7 @@ def test_infer__every_flag_reaches_run_infer():
         qc=QCOptions(min_maf=0.05, max_variant_missing=0.2, thin_bp=1000, ld_prune=(50, 5, 0.2)),
         memory_mib=64.0,
         compile="default",
+        fit_subset=100,
         force=True,
         verbose=False,
     )

@@ -92,6 +92,7 @@ class InferOptions:
     pca_fit_file: str | None = None
     projection: str = DEFAULT_PROJECTION  # --pca-fit: scores of the other samples
     pca_solver: str = "auto"  # --pca-solver: exact up to 5,000 samples, randomized above
+    fit_subset: int | None = None  # --fit-subset: the network trains on this many samples
     force: bool = False
     verbose: bool | None = None
 
@@ -149,6 +150,7 @@ class InferOptions:
             min_confidence=self.min_confidence,
             projection=self.projection,
             pca_solver=self.pca_solver,
+            fit_subset=self.fit_subset,
         )
 
 

@@ -26,7 +26,7 @@ import pandas as pd
 
 from ...core.config import Config
 from ...core.progress import StageTimer
-from ...core.seeds import library_seed
+from ...core.seeds import derive_seed, library_seed
 from ..counts import alt_allele_frequency
 from ..display import count, html_summary, text_summary
 from ..errors import InputError, check_range
@@ -243,6 +243,7 @@ def infer(
     scheduler: str | None = None,
     id_rule: SampleIdRule | None = None,
     pca_solver: str = "auto",
+    fit_subset: int | None = None,
 ) -> AncestryMap:
     """Fit a 2-D ancestry map of genotypes; write nothing.
 
@@ -303,12 +304,18 @@ def infer(
     pca_solver : {"auto", "exact", "randomized"}
         ``auto``: exact up to 5,000 (fit) samples, randomized above; out of core the randomized
         solver never holds an ``n x n`` matrix (:mod:`~..pca.outofcore`).
+    fit_subset : int, optional
+        Network methods: train the embedding on this many samples (stratified by population
+        where labels are given, else uniform; the ``"fit-subset"`` stream) and place every
+        sample through the trained encoder, so an epoch's work is bounded for large cohorts.
+        The PCA and the metrics still use every sample.
 
     Returns
     -------
     AncestryMap
     """
     _check_arguments(method, n_pcs, n_draws, min_confidence, config)
+    _check_fit_subset(method, fit_subset)
     device = resolved_device(method, device)
     stages = StageTimer(log)
     if out_of_core:
@@ -329,7 +336,7 @@ def infer(
     return _finish_map(
         stages, sample_id, family, variants, report, pca, reference_pcs, aligned,
         method=method, config=config, seed=seed, device=device, n_draws=n_draws,
-        verbose=verbose, min_confidence=min_confidence, compile=compile,
+        verbose=verbose, min_confidence=min_confidence, compile=compile, fit_subset=fit_subset,
     )  # fmt: skip
 
 
@@ -441,11 +448,15 @@ def store_sample_names(store, id_rule: SampleIdRule | None = None):
 
 def _finish_map(
     stages, sample_id, family, variants, report, pca, reference_pcs, aligned, *, method, config,
-    seed, device, n_draws, verbose, min_confidence, compile="auto",
+    seed, device, n_draws, verbose, min_confidence, compile="auto", fit_subset=None,
 ) -> AncestryMap:  # fmt: skip
     """Embed the PCs, score the map and assemble the :class:`AncestryMap` (after QC and PCA)."""
     pcs = reference_pcs[:, : pca.n_components]
-    with stages("embedding", f"{method} on {pcs.shape[1]} PCs, device {device}"):
+    fit_rows = _fit_rows(len(pcs), fit_subset, aligned, seed)
+    trained_on = (
+        "" if fit_rows is None else f", trained on {len(fit_rows):,} of {len(pcs):,} samples"
+    )
+    with stages("embedding", f"{method} on {pcs.shape[1]} PCs, device {device}{trained_on}"):
         class_names, class_index = training_classes(aligned, method)
         if method not in NETWORK_METHODS:
             emb = classic_embedding(pcs, method, seed=seed)
@@ -454,7 +465,7 @@ def _finish_map(
 
             emb = embed(
                 pcs, method=method, seed=seed, device=device, config=config, n_draws=n_draws,
-                verbose=verbose, labels=class_index, compile=compile,
+                verbose=verbose, labels=class_index, compile=compile, fit_rows=fit_rows,
             )  # fmt: skip
     model = AncestryModel(
         method, variants, pca, emb.input_scale, emb.model, seed, n_draws, class_names
@@ -463,10 +474,58 @@ def _finish_map(
         metrics = score_map(emb.coords, aligned, reference_pcs, method=method, seed=seed)
         if metrics is not None and class_names:
             metrics["labels_used_in_training"] = True  # label-guided: these metrics are optimistic
+        if metrics is not None and fit_rows is not None:
+            metrics["embedding_fit_samples"] = len(fit_rows)
     return AncestryMap(
         sample_id, emb.coords, emb.sd, pcs, reference_pcs, aligned, report, metrics,
         stages.seconds, model, emb.history, family, emb.class_probs, min_confidence,
     )  # fmt: skip
+
+
+def _check_fit_subset(method: str, fit_subset: int | None) -> None:
+    if fit_subset is None:
+        return
+    check_range("--fit-subset", fit_subset, MIN_SAMPLES, None, integer=True)
+    if method not in NETWORK_METHODS:
+        raise InputError(
+            f"--fit-subset applies to the network methods ({', '.join(NETWORK_METHODS)}), which "
+            f"place the other samples through their encoder; method {method!r} has none"
+        )
+
+
+def _fit_rows(n: int, fit_subset: int | None, labels, seed: int) -> np.ndarray | None:
+    """Rows the embedding trains on (sorted), or None for every row.
+
+    Stratified by population where ``labels`` has any (unlabelled samples form one more
+    stratum), else uniform; drawn from the ``"fit-subset"`` stream of ``seed``.
+    """
+    if fit_subset is None or fit_subset >= n:
+        return None
+    strata = None
+    if labels is not None and labels["population"].notna().any():
+        strata = labels["population"].fillna("").to_numpy(dtype=str)
+    return stratified_rows(
+        n, fit_subset, strata, np.random.default_rng(derive_seed(seed, "fit-subset"))
+    )
+
+
+def stratified_rows(n: int, size: int, strata, rng: np.random.Generator) -> np.ndarray:
+    """``size`` of ``n`` row indices (sorted), in proportion to ``strata`` (n,) when given.
+
+    Each stratum gets ``floor(size * share)`` rows, and the rows left over go to the strata with
+    the largest remainders (Hamilton's method), so the total is exactly ``size``.
+    """
+    if strata is None:
+        return np.sort(rng.choice(n, size, replace=False))
+    names, index, counts = np.unique(strata, return_inverse=True, return_counts=True)
+    quota = size * counts / n
+    take = np.floor(quota).astype(int)
+    extra = np.argsort(-(quota - take), kind="stable")[: size - take.sum()]
+    take[extra] += 1
+    rows = [
+        rng.choice(np.flatnonzero(index == k), take[k], replace=False) for k in range(len(names))
+    ]
+    return np.sort(np.concatenate(rows))
 
 
 def _check_arguments(method, n_pcs, n_draws, min_confidence, config) -> None:

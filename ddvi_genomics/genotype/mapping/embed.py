@@ -143,6 +143,7 @@ def embed(
     labels: np.ndarray | None = None,
     options: dict | None = None,
     compile: str = "auto",
+    fit_rows: np.ndarray | None = None,
 ) -> Embedding:
     """Embed PCA coordinates ``(n_samples, n_pcs)`` in two dimensions.
 
@@ -169,6 +170,9 @@ def embed(
     compile : str
         Neural methods: :func:`ddvi_genomics.core.training.fit`'s ``compile`` (``"auto"``:
         recorded CUDA graphs on CUDA, eager elsewhere; ``"off"``: eager).
+    fit_rows : np.ndarray of int, optional
+        Neural methods: train on these rows only (``--fit-subset``); every row is then placed
+        through the trained encoder. The input scale comes from the training rows.
 
     Returns
     -------
@@ -179,7 +183,8 @@ def embed(
     if method not in NETWORK_METHODS:
         return classic_embedding(pcs, method, seed=seed, options=options)
     method_options(method, options, {})
-    scale = input_scale(pcs)
+    rows = slice(None) if fit_rows is None else np.asarray(fit_rows)
+    scale = input_scale(pcs[rows])
     x = pcs / scale
     if method in LABEL_GUIDED_METHODS:
         if labels is None or not (np.asarray(labels) >= 0).any():
@@ -189,7 +194,10 @@ def embed(
             config = preset_config(method, None if config is None else config.epochs)
         config = config.replace(n_classes=n_classes)
     model = build_network(method, x.shape[1], config, seed=seed)
-    history = model.fit(x, labels, device=device, seed=seed, verbose=verbose, compile=compile)
+    train_labels = None if labels is None else np.asarray(labels)[rows]
+    history = model.fit(
+        x[rows], train_labels, device=device, seed=seed, verbose=verbose, compile=compile
+    )
     mean, sd = posterior_summary(model, x, n_draws=n_draws, seed=seed)
     probs = class_probabilities(model, x)
     return Embedding(method, mean, sd, model, scale, history.rows, probs)
