@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from ddvi_genomics.genotype.errors import InputError
-from ddvi_genomics.genotype.matrix import GenotypeMatrix
 from ddvi_genomics.genotype.mapping.ancestry_map import infer, stratified_rows
+from ddvi_genomics.genotype.matrix import GenotypeMatrix
 from tests.genotype.conftest import three_populations
 
 
