@@ -127,3 +127,35 @@ def test_html_map__axes_ticks_and_a_legend_entry_per_population_in_chromium(tmp_
     assert ticks >= 6  # at least three ticks on each axis
     assert dom.count('class="item"') == 5  # FIN GBR LWK YRI and "unlabelled"
     assert ">unlabelled<" in dom or "unlabelled</div>" in dom
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None, reason="chromium is not installed (Debian chromium)"
+)
+def test_html_map__a_cohort_is_painted_on_one_canvas_in_chromium(tmp_path, monkeypatch):
+    """From CANVAS_MIN_SAMPLES on: no element per sample, every marker painted, axes as before."""
+    from ddvi_genomics.genotype.outputs import html_map
+
+    monkeypatch.setattr(html_map, "CANVAS_MIN_SAMPLES", 500)
+    ids, coords, sd, pops, sups = example(n=600)
+    path = write_html_map(tmp_path / "m.html", ids, coords, sd, pops, sups)
+    _, data = embedded(path)
+    assert data["canvas"] is True and data["marker"] == pytest.approx(0.006)
+    dom = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,800",
+         "--dump-dom", path.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    assert 'data-mode="canvas"' in dom and 'data-ready="600"' in dom
+    assert 'data-painted="600"' in dom  # every marker inside the home view
+    assert dom.count('class="pt"') == 0 and dom.count("<ellipse") == 0
+    assert int(re.search(r'data-ticks="(\d+)"', dom).group(1)) >= 6
+    assert "600 of 600 samples shown" in dom
+
+
+def test_marker_radius__shrinks_with_the_cohort():
+    from ddvi_genomics.genotype.outputs.html_map import marker_radius
+
+    assert marker_radius(300) == marker_radius(2500) == pytest.approx(0.006)
+    assert marker_radius(10_000) == pytest.approx(0.003)  # sqrt(2500 / 10000) = 0.5
+    assert marker_radius(10**6) == pytest.approx(0.0018)  # the floor

@@ -6,7 +6,11 @@ click a population (or a super-population heading) in the legend to hide or show
 reset. A projected sample whose map posterior was drawn (``project`` of an incomplete sample) is
 outlined; click it to show or hide its posterior cloud (``map.html#cloud=SAMPLE_ID`` opens one). Colours and marker shapes follow the PNG (one colour family per super-population, a shape
 per population within it). The file needs no network and no library, so it opens on an offline
-cluster node, and stays small (about 100 bytes per sample).
+cluster node, and stays small (about 50 bytes per sample).
+
+From :data:`CANVAS_MIN_SAMPLES` samples on (biobank cohorts) the markers and ellipses are painted
+on one ``<canvas>`` instead of one SVG element each, so the page holds a handful of elements
+whatever the cohort's size; hovering finds the nearest sample through a grid index built once.
 
 The data travel as JSON inside ``<script type="application/json">``; ``<``, ``>`` and ``&`` are
 written as JSON unicode escapes, so a sample ID cannot close the script element.
@@ -31,6 +35,9 @@ SHAPES = [
     "M0,1.1L0.95,-0.65H-0.95Z",
 ]
 
+
+#: From this many samples on the markers are painted on a canvas (module docstring).
+CANVAS_MIN_SAMPLES = 10_000
 
 #: The PNG's markers that have an SVG shape here; others draw as circles.
 _SHAPE_OF_MARKER = {"o": 0, "s": 1, "^": 2, "D": 3, "v": 4}
@@ -94,7 +101,18 @@ def map_data(
         "has_sd": bool(np.isfinite(sd).any()),
         "clouds": cloud_data,
         "axes": [str(axis_labels[0]), str(axis_labels[1])],
+        "canvas": n >= CANVAS_MIN_SAMPLES,
+        "marker": marker_radius(n),
     }
+
+
+def marker_radius(n: int) -> float:
+    """Marker radius as a fraction of the view's span for ``n`` samples.
+
+    0.006 up to 2,500 samples, then shrinking as ``1 / sqrt(n)`` (the markers' total area stays
+    constant) down to 0.0018.
+    """
+    return 0.006 * float(np.clip(np.sqrt(2500 / max(n, 1)), 0.3, 1.0))
 
 
 def _finite(value: float):
@@ -128,7 +146,9 @@ _PAGE = """<!DOCTYPE html>
 body{font:13px system-ui,sans-serif;margin:0;display:flex;height:100vh}
 #plot{flex:1;position:relative}
 #svg{position:absolute;left:58px;top:8px;right:12px;bottom:44px;width:calc(100% - 70px);
-height:calc(100% - 52px);cursor:grab;background:#fff;border:1px solid #bbb}
+height:calc(100% - 52px);cursor:grab;background:transparent;border:1px solid #bbb}
+#plot{background:#fff}
+#cv{position:absolute;left:59px;top:9px;pointer-events:none}
 #axes{position:absolute;left:0;top:0;width:100%;height:100%;pointer-events:none}
 #axes text{font:11px system-ui,sans-serif;fill:#333}#axes .name{font-size:13px;font-weight:600}
 .item svg{vertical-align:middle}
@@ -139,7 +159,7 @@ height:calc(100% - 52px);cursor:grab;background:#fff;border:1px solid #bbb}
 border-radius:3px;display:none;font-size:12px;white-space:pre}
 h1{font-size:14px;margin:0 0 6px}
 </style></head><body>
-<div id="plot"><svg id="axes" xmlns="http://www.w3.org/2000/svg"></svg>
+<div id="plot"><canvas id="cv"></canvas><svg id="axes" xmlns="http://www.w3.org/2000/svg"></svg>
 <svg id="svg" xmlns="http://www.w3.org/2000/svg"><g id="ell"></g><g id="pts"></g><g id="cloud"></g></svg>
 <div id="tip"></div></div>
 <div id="side"><h1>__TITLE__</h1>
@@ -156,12 +176,15 @@ const cloud = document.getElementById("cloud"), shown = new Set();
 const NS = "http://www.w3.org/2000/svg";
 const style = {}; DATA.legend.forEach(l => style[l.name] = l);
 const hidden = new Set();
-const xs = DATA.samples.map(s => s[1]), ys = DATA.samples.map(s => s[2]);
-const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
+let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+for (const s of DATA.samples) {  // a loop: Math.min(...xs) overflows the stack at ~10^5 points
+  x0 = Math.min(x0, s[1]); x1 = Math.max(x1, s[1]); y0 = Math.min(y0, s[2]); y1 = Math.max(y1, s[2]);
+}
+if (!DATA.samples.length) { x0 = y0 = -1; x1 = y1 = 1; }
 const pad = 0.05 * Math.max(x1 - x0, y1 - y0, 1e-9);
 const home = [x0 - pad, -(y1 + pad), x1 - x0 + 2 * pad, y1 - y0 + 2 * pad];
 let view = home.slice();
-const size = () => 0.006 * Math.max(view[2], view[3]);
+const size = () => DATA.marker * Math.max(view[2], view[3]);
 function setView() { svg.setAttribute("viewBox", view.join(" ")); draw(); drawAxes(); }
 function niceStep(span) {
   const raw = span / 6, p = Math.pow(10, Math.floor(Math.log10(raw))), f = raw / p;
@@ -196,9 +219,49 @@ function drawAxes() {  // ticks, tick labels and axis names around the plotting 
   document.getElementById("yname").textContent = DATA.axes[1];
   document.body.dataset.ticks = String(axes.querySelectorAll("line").length);
 }
-window.addEventListener("resize", drawAxes);
+window.addEventListener("resize", () => { drawAxes(); if (CANVAS) draw(); });
+const cv = document.getElementById("cv"), CANVAS = DATA.canvas;
+const PATHS = SHAPES.map(d => new Path2D(d));
+function viewToPixels() {  // the SVG's viewBox mapping (xMidYMid meet) in CSS pixels of #svg
+  const box = svg.getBoundingClientRect();
+  const scale = Math.min(box.width / view[2], box.height / view[3]);
+  return {box, scale, ox: (box.width - view[2] * scale) / 2, oy: (box.height - view[3] * scale) / 2};
+}
+function paint(r) {  // canvas mode: every visible marker (and ellipse) painted, grouped by colour
+  const {box, scale, ox, oy} = viewToPixels(), dpr = window.devicePixelRatio || 1;
+  cv.style.width = (box.width - 2) + "px"; cv.style.height = (box.height - 2) + "px";
+  cv.width = Math.round((box.width - 2) * dpr); cv.height = Math.round((box.height - 2) * dpr);
+  const ctx = cv.getContext("2d"), k = scale * dpr, showSd = document.getElementById("unc").checked;
+  ctx.setTransform(1, 0, 0, 1, 0, 0); ctx.clearRect(0, 0, cv.width, cv.height);
+  const px = x => (ox + (x - view[0]) * scale) * dpr, py = y => (oy + (-y - view[1]) * scale) * dpr;
+  let drawn = 0;
+  for (const l of DATA.legend) {
+    if (hidden.has(l.name)) continue;
+    const members = byPop.get(l.name) || [];
+    if (showSd) {
+      ctx.setTransform(1, 0, 0, 1, 0, 0); ctx.fillStyle = l.colour; ctx.globalAlpha = 0.12;
+      ctx.beginPath();
+      for (const i of members) {
+        const s = DATA.samples[i]; if (s[3] === null || s[4] === null) continue;
+        ctx.moveTo(px(s[1]) + s[3] * k, py(s[2]));
+        ctx.ellipse(px(s[1]), py(s[2]), s[3] * k, s[4] * k, 0, 0, 2 * Math.PI);
+      }
+      ctx.fill(); ctx.globalAlpha = 1;
+    }
+    ctx.fillStyle = l.colour; ctx.strokeStyle = "#333"; ctx.lineWidth = 0.15;
+    const path = PATHS[l.shape], m = r * k;
+    for (const i of members) {
+      const s = DATA.samples[i], x = px(s[1]), y = py(s[2]);
+      if (x < -m || y < -m || x > cv.width + m || y > cv.height + m) continue;
+      ctx.setTransform(m, 0, 0, m, x, y); ctx.fill(path); ctx.stroke(path); drawn++;
+    }
+  }
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  document.body.dataset.painted = String(drawn);
+}
 function draw() {
   const r = size();
+  if (CANVAS) paint(r);
   for (const el of pts.children) {
     const s = DATA.samples[+el.dataset.i];
     el.setAttribute("transform", `translate(${s[1]},${-s[2]}) scale(${r})`);
@@ -212,7 +275,29 @@ function draw() {
   document.getElementById("count").textContent =
     DATA.samples.filter(s => !hidden.has(s[5])).length + " of " + DATA.samples.length + " samples shown";
 }
-DATA.samples.forEach((s, i) => {
+const byPop = new Map();  // population -> sample indices (canvas mode paints by population)
+DATA.samples.forEach((s, i) => { if (!byPop.has(s[5])) byPop.set(s[5], []); byPop.get(s[5]).push(i); });
+const GRID = 256, grid = new Map();  // canvas mode: a uniform grid over the home view
+const cellOf = (x, y) => Math.floor((x - home[0]) / home[2] * GRID) * 100003 +
+  Math.floor((-y - home[1]) / home[3] * GRID);
+if (CANVAS) DATA.samples.forEach((s, i) => {
+  const c = cellOf(s[1], s[2]); if (!grid.has(c)) grid.set(c, []); grid.get(c).push(i);
+});
+function nearest(ev) {  // canvas mode: the visible sample under the pointer, or -1
+  const {box, scale, ox, oy} = viewToPixels();
+  const x = view[0] + (ev.clientX - box.left - ox) / scale, y = -(view[1] + (ev.clientY - box.top - oy) / scale);
+  const reach = 1.2 * size(), gx = Math.floor((x - home[0]) / home[2] * GRID);
+  const gy = Math.floor((-y - home[1]) / home[3] * GRID), span = Math.ceil(reach / home[2] * GRID) + 1;
+  let best = -1, bestD = reach * reach;
+  for (let a = gx - span; a <= gx + span; a++) for (let b = gy - span; b <= gy + span; b++) {
+    for (const i of grid.get(a * 100003 + b) || []) {
+      const s = DATA.samples[i]; if (hidden.has(s[5])) continue;
+      const d = (s[1] - x) ** 2 + (s[2] - y) ** 2; if (d < bestD) { bestD = d; best = i; }
+    }
+  }
+  return best;
+}
+if (!CANVAS) DATA.samples.forEach((s, i) => {
   const st = style[s[5]];
   const p = document.createElementNS(NS, "path");
   p.setAttribute("d", SHAPES[st.shape]); p.setAttribute("fill", st.colour);
@@ -228,8 +313,9 @@ DATA.samples.forEach((s, i) => {
   }
 });
 const fmt = (v, sd) => v.toFixed(3) + (sd === null ? "" : " \\u00b1 " + sd.toFixed(3));
-pts.addEventListener("mousemove", ev => {
-  const i = ev.target.dataset.i; if (i === undefined) return;
+const target = ev => CANVAS ? (n => n < 0 ? undefined : String(n))(nearest(ev)) : ev.target.dataset.i;
+(CANVAS ? svg : pts).addEventListener("mousemove", ev => {
+  const i = target(ev); if (i === undefined) { tip.style.display = "none"; return; }
   const s = DATA.samples[+i], st = style[s[5]];
   tip.textContent = s[0] + "\\n" + s[5] + (st.group ? " (" + st.group + ")" : "") +
     "\\nDIM1 " + fmt(s[1], s[3]) + "\\nDIM2 " + fmt(s[2], s[4]) +
@@ -238,7 +324,7 @@ pts.addEventListener("mousemove", ev => {
   tip.style.left = (ev.clientX - box.left + 12) + "px"; tip.style.top = (ev.clientY - box.top + 12) + "px";
   tip.style.display = "block";
 });
-pts.addEventListener("mouseleave", () => tip.style.display = "none");
+(CANVAS ? svg : pts).addEventListener("mouseleave", () => tip.style.display = "none");
 function drawClouds() {
   cloud.replaceChildren();
   for (const i of shown) {
@@ -252,8 +338,8 @@ function drawClouds() {
   }
   document.body.dataset.clouds = String(cloud.children.length);
 }
-pts.addEventListener("click", ev => {
-  const i = ev.target.dataset.i; if (i === undefined || !DATA.clouds[i]) return;
+(CANVAS ? svg : pts).addEventListener("click", ev => {
+  const i = target(ev); if (i === undefined || !DATA.clouds[i]) return;
   shown.has(i) ? shown.delete(i) : shown.add(i); drawClouds();
 });
 const legend = document.getElementById("legend");
@@ -301,6 +387,8 @@ if (wanted) {  // map.html#cloud=SAMPLE opens that sample's posterior cloud
   const i = DATA.samples.findIndex(s => s[0] === decodeURIComponent(wanted));
   if (i >= 0 && DATA.clouds[i]) { shown.add(String(i)); drawClouds(); }
 }
-document.body.dataset.ready = String(pts.children.length);
+document.body.dataset.mode = CANVAS ? "canvas" : "svg";
+document.body.dataset.ready = String(CANVAS ? DATA.samples.length : pts.children.length);
+document.body.dataset.loadMs = String(Math.round(performance.now()));
 </script></body></html>
 """
