@@ -291,9 +291,10 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--seeds", type=int, nargs="+", help="Default 0-4 (smoke: 0-1).")
     parser.add_argument("--smoke", action="store_true", help="Tiny data and networks (tests).")
     args = parser.parse_args(argv)
-    seeds = SEEDS[:2] if args.smoke else SEEDS
+    seeds = args.seeds or (SEEDS[:2] if args.smoke else SEEDS)
     rows, described = [], {}
     for dataset in args.datasets:
         if dataset == "example":
