@@ -68,6 +68,7 @@ class _ClassHeadMixin:
     def _m2_terms(self, z, logits, labels):
         """``(prior_term, class_term, entropy)`` of the M2 objective, each a batch mean.
 
+        ``z`` is (n, d), ``logits`` (n, K) and ``labels`` (n,) with -1 for unlabelled rows.
         ``prior_term = mean_i sum_c w_ic log p(z_i | c)`` with ``w_i`` the label's one-hot for
         labelled rows and ``q(c | x_i)`` for unlabelled ones; ``class_term = mean_i [i unlabelled]
         KL(q(c|x_i) || Uniform)``; ``entropy`` the mean ``H(q(c|x))`` over unlabelled rows (a
