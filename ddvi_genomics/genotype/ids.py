@@ -84,7 +84,8 @@ class SampleIdRule:
         Raises
         ------
         InputError
-            When the genotypes already carry FIDs (PLINK input), or the IIDs are not unique.
+            When the genotypes already carry FIDs (PLINK input), or two samples get the same
+            (FID, IID).
         """
         if not self.active:
             return gm
@@ -97,18 +98,22 @@ class SampleIdRule:
         return dataclasses.replace(gm, sample_id=iid, sample_family=fid.astype(str))
 
     def split_unique(self, names, source: str = "input") -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`split`, refusing IIDs that repeat after the split.
+        """:meth:`split`, refusing two names that give the same (FID, IID).
+
+        An IID may repeat in different families, as PLINK allows.
 
         Raises
         ------
         InputError
-            When a name does not split, or two names give the same IID.
+            When a name does not split, or two names give the same FID and IID.
         """
         fid, iid = self.split(names, source)
-        values, counts = np.unique(iid, return_counts=True)
-        if (counts > 1).any():
-            raise InputError(
-                f"{source}: IID {values[counts > 1][0]!r} occurs more than once after splitting "
-                "the sample names; IIDs must be unique"
-            )
+        seen: set = set()
+        for name, pair in zip(names, zip(fid, iid)):
+            if pair in seen:
+                raise InputError(
+                    f"{source}: sample {name!r} gives FID {pair[0]!r} and IID {pair[1]!r}, as an "
+                    "earlier name does; each sample needs its own (FID, IID)"
+                )
+            seen.add(pair)
         return fid, iid

@@ -14,6 +14,7 @@ import numpy as np
 
 from .display import count, html_summary, text_summary
 from .errors import InputError
+from .samples import sample_keys
 
 
 @dataclasses.dataclass
@@ -125,14 +126,16 @@ def stack_variants(parts: Sequence[GenotypeMatrix], names: Sequence[str]) -> Gen
     first = parts[0]
     if len(parts) == 1:
         return first
+    first_keys = sample_keys(first.sample_id, first.sample_family)
     for gm, name in zip(parts[1:], names[1:]):
-        if gm.n_samples != first.n_samples or not np.array_equal(gm.sample_id, first.sample_id):
+        keys = sample_keys(gm.sample_id, gm.sample_family)
+        if keys != first_keys:
             where = next(
-                (i for i, (a, b) in enumerate(zip(first.sample_id, gm.sample_id)) if a != b),
+                (i for i, (a, b) in enumerate(zip(first_keys, keys)) if a != b),
                 min(gm.n_samples, first.n_samples),
             )
-            theirs = gm.sample_id[where] if where < gm.n_samples else "(none)"
-            ours = first.sample_id[where] if where < first.n_samples else "(none)"
+            theirs = keys[where] if where < gm.n_samples else "(none)"
+            ours = first_keys[where] if where < first.n_samples else "(none)"
             raise InputError(
                 f"{name} does not hold the samples of {names[0]} in the same order: sample "
                 f"{where + 1} is {theirs!r}, not {ours!r} ({gm.n_samples} vs {first.n_samples} "
@@ -149,6 +152,7 @@ def stack_variants(parts: Sequence[GenotypeMatrix], names: Sequence[str]) -> Gen
         first.sample_id,
         sum(gm.n_haploid_calls for gm in parts),
         first.sample_family,
+        first.sample_founder,
     )  # fmt: skip
 
 

@@ -21,7 +21,13 @@ import pandas as pd
 from ..core.config import COMPILE_MODES, check_choice
 from .errors import InputError, check_range
 from .ids import SampleIdRule
-from .mapping.ancestry_map import infer, infer_store, resolved_device, store_sample_names
+from .mapping.ancestry_map import (
+    infer,
+    infer_store,
+    labels_by_sample_key,
+    resolved_device,
+    store_sample_names,
+)
 from .mapping.ancestry_model import AncestryModel
 from .mapping.evaluate import evaluate_embedding
 from .mapping.methods import NETWORK_METHODS
@@ -32,6 +38,7 @@ from .outputs.files import (
     OutputSet,
     read_eigenvec,
     read_embedding_table,
+    table_sample_ids,
     write_map_into,
     write_projection_into,
 )
@@ -47,7 +54,7 @@ from .qc.recipe import QCOptions
 from .readers import read_genotypes
 from .readers.panel import read_panel
 from .readers.store import looks_like_store, store_sample_ids
-from .samples import read_samples_file, select_samples
+from .samples import read_samples_file, sample_keys, sample_mask, select_samples
 
 log = logging.getLogger("ddvi_genomics")
 
@@ -177,14 +184,18 @@ def read_input(
         if id_rule.active:  # --keep names IIDs, which exist only after the split
             gm = id_rule.apply(read_genotypes(path, region=region, progress=verbose), str(path))
             if samples is not None:
-                gm = gm.subset(samples=select_samples(list(gm.sample_id), samples, samples_file))
+                gm = gm.subset(
+                    samples=select_samples(
+                        list(gm.sample_id), samples, samples_file, gm.sample_family
+                    )
+                )
         else:
             gm = read_genotypes(path, region=region, samples=samples, progress=verbose)
         parts.append(gm)
     gm = stack_variants(parts, [str(p) for p in paths])
     where = str(paths[0]) if len(paths) == 1 else f"{len(paths)} files ({paths[0]} ...)"
     if remove_file:
-        gm = gm.subset(samples=_not_removed(gm.sample_id, remove_file, where))
+        gm = gm.subset(samples=_not_removed(gm.sample_id, remove_file, where, gm.sample_family))
     if gm.n_variants == 0:
         raise InputError(f"{where} has no variants" + (f" in region {region}" if region else ""))
     line = (
@@ -310,11 +321,11 @@ def _infer_out_of_core(inputs, opts: InferOptions):
             f"got {', '.join(map(str, inputs))}"
         )
     labels = opts.columns.read(opts.panel) if opts.panel else None
-    iid, _ = store_sample_names(inputs[0], opts.id_rule)
+    iid, fid = store_sample_names(inputs[0], opts.id_rule)
     amap = infer_store(
         inputs[0],
         labels,
-        samples=_chosen_samples(iid, opts.samples_file, opts.remove_file, inputs[0]),
+        samples=_chosen_samples(iid, opts.samples_file, opts.remove_file, inputs[0], fid),
         scheduler=opts.scheduler,
         id_rule=opts.id_rule,
         pca_fit_samples=(
@@ -327,25 +338,33 @@ def _infer_out_of_core(inputs, opts: InferOptions):
     return amap, line
 
 
-def _chosen_samples(sample_ids, samples_file, remove_file, where) -> list[str] | None:
-    """IDs that ``--keep`` (in its file's order) and then ``--remove`` leave; None: all of them.
+def _chosen_samples(sample_ids, samples_file, remove_file, where, family=None) -> list | None:
+    """Keys of the samples ``--keep`` and then ``--remove`` leave, in order; None: all of them.
 
-    The same choice, and the same errors, as :func:`read_input` makes while reading.
+    The same choice, and the same errors, as :func:`read_input` makes while reading. Keys are
+    IIDs, or ``"FID IID"`` where IIDs repeat (:func:`~.samples.sample_keys`).
     """
-    chosen = None
+    if not samples_file and not remove_file:
+        return None
+    keep = np.ones(len(sample_ids), dtype=bool)
     if samples_file:
         wanted = read_samples_file(samples_file, "--keep")
-        chosen = [sample_ids[i] for i in select_samples(list(sample_ids), wanted, samples_file)]
+        keep[:] = False
+        keep[select_samples(list(sample_ids), wanted, samples_file, family)] = True
     if remove_file:
-        chosen = list(sample_ids) if chosen is None else chosen
-        chosen = [s for s, kept in zip(chosen, _not_removed(chosen, remove_file, where)) if kept]
-    return chosen
+        chosen = np.flatnonzero(keep)
+        keep[chosen] = _not_removed(
+            np.asarray(sample_ids)[chosen], remove_file, where,
+            None if family is None else np.asarray(family)[chosen],
+        )  # fmt: skip
+    keys = sample_keys(sample_ids, family)
+    return [keys[i] for i in np.flatnonzero(keep)]
 
 
-def _not_removed(sample_ids, remove_file, where) -> np.ndarray:
+def _not_removed(sample_ids, remove_file, where, family=None) -> np.ndarray:
     """Mark the samples ``--remove`` leaves, shape (n_samples,); refuse removing them all."""
     removed = read_samples_file(remove_file, "--remove")
-    kept = np.array([s not in removed for s in sample_ids], dtype=bool)
+    kept = ~sample_mask(sample_ids, removed, remove_file, family)
     if not kept.any():
         raise InputError(f"--remove {remove_file} removes every sample of {where}")
     return kept
@@ -461,7 +480,7 @@ def evaluate_table(
 ) -> dict:
     """Metrics of an embedding TSV against a panel (and optionally a PLINK .eigenvec)."""
     df = read_embedding_table(embedding)
-    labels = columns.read(panel)
+    labels = labels_by_sample_key(columns.read(panel), *table_sample_ids(df))
     common = df.index.intersection(labels.index)
     if len(common) == 0:
         raise InputError(f"no sample of {embedding} is in panel {panel}")
@@ -489,7 +508,7 @@ def plot_table(embedding, out_path, *, panel=None, columns: PanelColumns = Panel
     df = read_embedding_table(embedding)
     pop = sup = None
     if panel:
-        table = columns.read(panel)
+        table = labels_by_sample_key(columns.read(panel), *table_sample_ids(df))
         labelled = df.index.isin(table.index)
         if not labelled.any():
             raise InputError(

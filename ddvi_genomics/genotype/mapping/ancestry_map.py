@@ -47,7 +47,7 @@ from ..qc.recipe import DEFAULT_QC, QCOptions, QCReport, frequency_samples
 from ..readers import read_genotypes
 from ..readers.store import open_root, read_store_variants, sample_pedigree, store_sample_ids
 from ..readers.store_tasks import dask_scheduler
-from ..samples import select_samples
+from ..samples import keys_are_pairs, sample_keys, select_samples
 from .ancestry_model import AncestryModel
 from .classic import classic_embedding
 from .evaluate import N_REFERENCE_PCS, evaluate_embedding
@@ -163,8 +163,10 @@ class AncestryMap:
         return table
 
     def probability_table(self) -> pd.DataFrame | None:
-        """``#IID`` and one probability column per reference population (label-guided only)."""
-        return probability_table(self.sample_id, self.class_probs, self.model.class_names)
+        """``#IID`` (or ``#FID IID``) and one probability column per population (label-guided)."""
+        return probability_table(
+            self.sample_id, self.class_probs, self.model.class_names, self.sample_family
+        )
 
 
 def embedding_table(
@@ -198,13 +200,13 @@ def add_population_calls(table: pd.DataFrame, probs, class_names, min_confidence
         )
 
 
-def probability_table(sample_id, probs, class_names) -> pd.DataFrame | None:
-    """``#IID`` and one column per population, or None without probabilities."""
+def probability_table(sample_id, probs, class_names, family=None) -> pd.DataFrame | None:
+    """``#IID`` (``#FID IID`` with ``family``) and one column per population, or None."""
     if probs is None:
         return None
-    table = pd.DataFrame(probs, columns=list(class_names))
-    table.insert(0, "#IID", sample_id)
-    return table
+    return pd.concat(
+        [id_columns(sample_id, family), pd.DataFrame(probs, columns=list(class_names))], axis=1
+    )
 
 
 def population_calls(probs: np.ndarray, class_names, min_confidence: float):
@@ -332,7 +334,7 @@ def infer(
             pca_fit_samples=pca_fit_samples, projection=projection, pca_solver=pca_solver,
         )  # fmt: skip
     sample_id, family, variants, report, pca, reference_pcs = front
-    aligned = align_labels(labels, sample_id)
+    aligned = align_labels(labels, sample_id, family)
     return _finish_map(
         stages, sample_id, family, variants, report, pca, reference_pcs, aligned,
         method=method, config=config, seed=seed, device=device, n_draws=n_draws,
@@ -364,12 +366,14 @@ def _memory_front_end(
     """Read, QC and PCA in memory; return what :func:`_finish_map` needs of them."""
     gm = genotypes if isinstance(genotypes, GenotypeMatrix) else read_genotypes(genotypes)
     if samples is not None:
-        gm = gm.subset(samples=select_samples(list(gm.sample_id), samples, "--keep"))
+        gm = gm.subset(
+            samples=select_samples(list(gm.sample_id), samples, "--keep", gm.sample_family)
+        )
     with stages("qc", f"{gm.n_variants:,} variants x {gm.n_samples:,} samples"):
         gm, report = apply_qc(gm, qc)
     fit = None
     if pca_fit_samples is not None:
-        fit = select_samples(list(gm.sample_id), pca_fit_samples, "--pca-fit")
+        fit = select_samples(list(gm.sample_id), pca_fit_samples, "--pca-fit", gm.sample_family)
     with stages("pca", f"{gm.n_variants:,} variants x {gm.n_samples:,} samples"):
         pca, reference_pcs = fit_pca(
             gm, n_pcs, seed=seed, memory_mib=memory_mib, fit_samples=fit, projection=projection,
@@ -387,7 +391,7 @@ def _store_front_end(
     iid, fid = store_sample_names(store, id_rule)
     chosen = None
     if samples is not None:
-        chosen = select_samples(list(iid), samples, store)
+        chosen = select_samples(list(iid), samples, store, fid)
     with stages("qc", f"out of core, {store}"):
         store_report = store_qc(store, qc, scheduler=scheduler, verbose=verbose, samples=chosen)
     n_var, n_samp = int(store_report.keep.sum()), store_report.n_samples
@@ -398,9 +402,10 @@ def _store_front_end(
     _, variants = read_store_variants(store, store_report.keep)
     kept = np.arange(len(iid)) if store_report.samples is None else store_report.samples
     sample_id = iid[kept]  # chosen, or --mind removed some
+    family = None if fid is None else fid[kept]
     fit = None
     if pca_fit_samples is not None:
-        fit = select_samples(list(sample_id), pca_fit_samples, "--pca-fit")
+        fit = select_samples(list(sample_id), pca_fit_samples, "--pca-fit", family)
         n_fit = min(n_fit, len(fit))
     with stages("pca", f"out of core, {n_var:,} variants x {n_samp:,} samples"):
         full, reference_pcs, _ = store_pca(
@@ -421,7 +426,6 @@ def _store_front_end(
                 map_pca, sums, projection, sample_id[others]
             )
     report = store_report.report()
-    family = None if fid is None else fid[kept]
     return sample_id, family, variants, report, full.truncated(n_pcs), reference_pcs
 
 
@@ -646,13 +650,28 @@ def _projected_outside_fit(pca: GenotypePCA, sums, projection: str, sample_id) -
     return projected.scores
 
 
-def align_labels(labels, sample_id: np.ndarray) -> pd.DataFrame | None:
-    """Reindex a panel (or Series of populations) to ``sample_id``; NaN where unlabelled.
+def align_labels(labels, sample_id: np.ndarray, family=None) -> pd.DataFrame | None:
+    """Reindex a panel (or Series of populations) to the samples; NaN where unlabelled.
+
+    Samples are matched by IID, or by (FID, IID) where IIDs repeat in the genotypes or in a
+    panel that has FIDs (a ``family`` column, see :func:`~..readers.panel.read_panel`).
+
+    Parameters
+    ----------
+    sample_id, family : np.ndarray of str, shape (n_samples,)
+        IIDs and FIDs (``family`` None where the input has none).
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        One row per sample, in order, indexed by sample key (see
+        :func:`~..samples.sample_keys`).
 
     Raises
     ------
     InputError
-        When no sample has a label (the usual cause: the wrong ID column).
+        When no sample has a label (the usual cause: the wrong ID column), or the panel's IIDs
+        cannot be matched one to one.
     """
     if labels is None:
         return None
@@ -662,12 +681,14 @@ def align_labels(labels, sample_id: np.ndarray) -> pd.DataFrame | None:
         raise InputError(
             f"labels need a 'population' column (read_panel makes one); got {list(labels.columns)}"
         )
-    matched = labels.index.intersection(pd.Index(sample_id))
     source = labels.attrs.get("source", "labels")
+    keys = pd.Index(sample_keys(sample_id, family))
+    labels = labels_by_sample_key(labels, sample_id, family)
+    matched = labels.index.intersection(keys)
     if len(matched) == 0:
         raise InputError(
             f"{source}: none of its {len(labels)} IDs match the {len(sample_id)} genotype samples "
-            f"(first sample {sample_id[0]!r}, first ID {labels.index[0]!r})"
+            f"(first sample {keys[0]!r}, first ID {labels.index[0]!r})"
             + id_delimiter_hint(sample_id, labels.index)
         )
     if len(matched) < len(sample_id):
@@ -675,7 +696,49 @@ def align_labels(labels, sample_id: np.ndarray) -> pd.DataFrame | None:
             "%s gives a label to %d of %d samples; the others are unlabelled%s",
             source, len(matched), len(sample_id), id_delimiter_hint(sample_id, labels.index),
         )  # fmt: skip
-    return labels.reindex(pd.Index(sample_id))
+    return labels.reindex(keys)
+
+
+def labels_by_sample_key(labels: pd.DataFrame, sample_id, family=None) -> pd.DataFrame:
+    """``labels`` (a panel) indexed by the samples' keys (IIDs, or ``"FID IID"``).
+
+    Panel rows of samples the genotypes lack keep their IID (or ``"FID IID"``) and match nothing.
+
+    Raises
+    ------
+    InputError
+        A panel IID that could label several samples (the panel has no FIDs, or the genotypes
+        have none), or a (FID, IID) listed twice.
+    """
+    source = labels.attrs.get("source", "labels")
+    panel_repeats = labels.index.duplicated().any()
+    if not keys_are_pairs(sample_id, family) and not panel_repeats:
+        return labels
+    if family is None:
+        raise InputError(
+            f"{source} names IID {labels.index[labels.index.duplicated()][0]!r} in more than one "
+            "family; the genotypes have no FIDs to tell them apart"
+        )
+    if "family" in labels.columns:  # match on (FID, IID), as PLINK does
+        pairs = labels["family"].astype(str) + " " + labels.index.astype(str)
+        if pairs.duplicated().any():
+            raise InputError(f"{source} lists sample {pairs[pairs.duplicated()].iloc[0]!r} twice")
+        return labels.set_axis(pd.Index(pairs.to_numpy()))
+    if not keys_are_pairs(sample_id, family):  # panel IIDs repeat, genotype IIDs do not
+        raise InputError(
+            f"{source} lists sample {labels.index[labels.index.duplicated()][0]!r} more than once"
+        )
+    # an IID-only panel: each IID must name one sample of the genotypes
+    key_of: dict[str, list[str]] = {}
+    for f, s in zip(family, sample_id):
+        key_of.setdefault(str(s), []).append(f"{f} {s}")
+    shared = [iid for iid in labels.index if len(key_of.get(str(iid), [])) > 1]
+    if shared:
+        raise InputError(
+            f"{source}: IID {shared[0]!r} is in {len(key_of[str(shared[0])])} families of the "
+            "genotypes; give the panel a FID column (FID or #FID) to say which sample it labels"
+        )
+    return labels.set_axis(pd.Index([key_of.get(str(i), [str(i)])[0] for i in labels.index]))
 
 
 def id_delimiter_hint(sample_id, panel_ids) -> str:

@@ -40,7 +40,14 @@ from ..pca.projection import (
     project_observed,
     space_for,
 )
-from ..readers.store import as_strings, dosage_from_calls, open_root, variant_arrays, whole_array
+from ..readers.store import (
+    as_strings,
+    dosage_from_calls,
+    open_root,
+    sample_pedigree,
+    variant_arrays,
+    whole_array,
+)
 from ..readers.store_integrity import read_rows
 from ..samples import select_samples
 from .map_posterior import integrated_posterior, region_summary
@@ -174,6 +181,8 @@ class Projection:
         Area of each sample's 90 % highest-density map region (from ``map_draws``).
     n_modes : np.ndarray of int, shape (n,), or None
         Separate pieces of that region: 2 or more means the sample may belong to several places.
+    sample_family : np.ndarray of str, shape (n,), or None
+        FIDs where the input has them (written beside the IIDs in every output table).
     """
 
     sample_id: np.ndarray
@@ -187,6 +196,7 @@ class Projection:
     map_draws: np.ndarray | None = None
     area90: np.ndarray | None = None
     n_modes: np.ndarray | None = None
+    sample_family: np.ndarray | None = None
 
     @property
     def status(self) -> np.ndarray:
@@ -292,7 +302,9 @@ class AncestryModel:
         dosage, report = align_variants(genotypes, self.variants)
         self._check_overlap(report, min_overlap)
         scores = project_dosage(self.pca, dosage, projection)
-        return self._place(np.asarray(genotypes.sample_id), scores, report, region_draws)
+        return self._place(
+            np.asarray(genotypes.sample_id), scores, report, region_draws, genotypes.sample_family
+        )
 
     def project_store(
         self,
@@ -325,7 +337,8 @@ class AncestryModel:
         source, swapped, report = match_variants(v.contig, v.position, v.ref, v.alt, self.variants)
         self._check_overlap(report, min_overlap)
         sample_id = as_strings(whole_array(root, "sample_id"))
-        keep = select_samples(list(sample_id), samples, store)
+        family = sample_pedigree(root)[0]
+        keep = select_samples(list(sample_id), samples, store, family)
         pca = self.pca
         mean, inv_scale = 2 * pca.allele_frequency_, 1.0 / pca.scale_
         calls = root["call_genotype"]
@@ -351,7 +364,9 @@ class AncestryModel:
                 n, pca.components_.T, pca.residual_band_,
             )  # fmt: skip
         scores = project_observed(sums, space, projection)
-        return self._place(sample_id[keep], scores, report, region_draws)
+        return self._place(
+            sample_id[keep], scores, report, region_draws, None if family is None else family[keep]
+        )
 
     def _check_can_project(self) -> None:
         if not self.can_project:
@@ -370,8 +385,9 @@ class AncestryModel:
             )
 
     def _place(
-        self, sample_id: np.ndarray, scores: ProjectedScores, report, region_draws: int
-    ) -> Projection:
+        self, sample_id: np.ndarray, scores: ProjectedScores, report, region_draws: int,
+        family: np.ndarray | None = None,
+    ) -> Projection:  # fmt: skip
         """Embed projected PC scores and assemble the :class:`Projection`.
 
         Complete samples (zero covariance everywhere) get today's posterior summary. Otherwise
@@ -406,7 +422,7 @@ class AncestryModel:
                 sd[ok] = sd_ok
         return Projection(
             sample_id, coords, sd, pcs, report, probs, self.class_names, scores, draws, area,
-            modes,
+            modes, None if family is None else np.asarray(family),
         )  # fmt: skip
 
     def _map_draws(self, scores: ProjectedScores, n_draws: int) -> np.ndarray:

@@ -48,6 +48,7 @@ from ..mapping.ancestry_map import (
     probability_table,
 )
 from ..mapping.ancestry_model import Projection
+from ..samples import sample_keys
 from ..textfile import read_user_text
 from .html_map import write_html_map
 from .plink_files import write_afreq, write_allele_weights, write_eigenval, write_eigenvec
@@ -310,7 +311,7 @@ def write_map_into(
     )
     write_html_map(
         out.path(".html"),
-        amap.sample_id,
+        sample_keys(amap.sample_id, amap.sample_family),  # "FID IID" where IIDs repeat
         amap.coords,
         amap.sd,
         table["POP"].to_numpy() if "POP" in table else None,
@@ -389,7 +390,9 @@ def write_projection_into(
     """
     table = projection_table(projection, min_confidence)
     names = projection.class_names
-    probabilities = probability_table(projection.sample_id, projection.class_probs, names)
+    probabilities = probability_table(
+        projection.sample_id, projection.class_probs, names, projection.sample_family
+    )
     if probabilities is not None:
         write_table(probabilities, out.path(".proba.tsv"))
     write_table(table, out.path(".embedding.tsv"))
@@ -450,8 +453,13 @@ def write_projection_into(
 
 
 def projection_table(projection: Projection, min_confidence: float = 0.5) -> pd.DataFrame:
-    """``#IID DIM1 DIM2 [DIM1_SD DIM2_SD] N_OBSERVED STATUS [AREA90 MODES] [PRED_POP ...]``."""
-    table = embedding_table(projection.sample_id, projection.coords, projection.sd)
+    """``#IID DIM1 DIM2 [DIM1_SD DIM2_SD] N_OBSERVED STATUS [AREA90 MODES] [PRED_POP ...]``.
+
+    ``#FID IID`` in place of ``#IID`` where the projected samples have FIDs.
+    """
+    table = embedding_table(
+        projection.sample_id, projection.coords, projection.sd, projection.sample_family
+    )
     if projection.scores is not None:
         table["N_OBSERVED"] = projection.scores.n_observed
     table["STATUS"] = projection.status
@@ -464,8 +472,8 @@ def projection_table(projection: Projection, min_confidence: float = 0.5) -> pd.
 
 
 def projected_score_table(projection: Projection) -> pd.DataFrame:
-    """``#IID PC1 ..`` with ``PC1_SD PC2_SD PC1_PC2_COV N_OBSERVED STATUS`` when known."""
-    table = pc_score_table(projection.sample_id, projection.pcs)
+    """``#IID PC1 ..`` (or ``#FID IID PC1 ..``) with ``PC1_SD .. N_OBSERVED STATUS`` when known."""
+    table = pc_score_table(projection.sample_id, projection.pcs, projection.sample_family)
     scores = projection.scores
     if scores is not None and scores.covariance is not None and projection.pcs.shape[1] >= 2:
         cov = scores.covariance
@@ -487,7 +495,7 @@ def _draw_covariance(draws: np.ndarray) -> np.ndarray:
 def _write_projection_html(path, projection: Projection, placed, ref, title: str) -> None:
     """Write the interactive map: reference samples, then the placed new samples and clouds."""
     coords = projection.coords[placed]
-    ids = list(projection.sample_id[placed])
+    ids = list(np.asarray(sample_keys(projection.sample_id, projection.sample_family))[placed])
     pops = ["new samples"] * len(ids)
     sups = ["projected"] * len(ids)
     sd = projection.sd[placed] if projection.sd is not None else np.full((len(ids), 2), np.nan)
@@ -614,9 +622,26 @@ def _read_id_table(path, what: str, required: tuple[str, ...]) -> pd.DataFrame:
             f"{path} has no column {(missing or ['#IID'])[0]!r}; expected '#IID "
             f"{' '.join(required)}' (columns: {list(df.columns)})"
         )
-    df = df.set_index(id_col)
+    if "#FID" in df.columns and id_col == "IID":  # keyed by IID, or "FID IID" where IIDs repeat
+        keys = sample_keys(df["IID"].astype(str), df["#FID"].astype(str))
+        df = df.set_index(pd.Index(keys, name="IID"), drop=False)
+    else:
+        df = df.set_index(id_col)
     if df.index.duplicated().any():
         raise InputError(
             f"{path} lists sample {df.index[df.index.duplicated()][0]!r} more than once"
         )
     return df
+
+
+def table_sample_ids(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+    """IIDs and FIDs (None without a ``#FID`` column) of a table read by :func:`read_embedding_table`.
+
+    Returns
+    -------
+    iid : np.ndarray of str, shape (n_rows,)
+    family : np.ndarray of str, shape (n_rows,), or None
+    """
+    if "#FID" in df.columns and "IID" in df.columns:
+        return df["IID"].to_numpy(str), df["#FID"].to_numpy(str)
+    return df.index.to_numpy(str), None

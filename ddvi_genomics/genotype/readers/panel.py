@@ -56,8 +56,9 @@ def read_panel(
     Returns
     -------
     pandas.DataFrame
-        Indexed by sample ID with column ``population`` and, when ``super_col`` exists,
-        ``super_population``; ``attrs["source"]`` names the file for error messages.
+        Indexed by sample ID (IID) with column ``population``, ``super_population`` when
+        ``super_col`` exists and ``family`` when the file has a FID column (then an IID may
+        repeat in different families); ``attrs["source"]`` names the file for error messages.
     """
     path = readable_file(path, "panel file")
     if path.suffix.lower() in (".fam", ".psam"):
@@ -80,8 +81,14 @@ def read_panel(
     )
     if super_col and super_col in df.columns:
         out["super_population"] = df[super_col].to_numpy()
-    if out.index.duplicated().any():
-        dup = out.index[out.index.duplicated()][0]
+    family_col = next((c for c in ("FID", "#FID") if c in df.columns and c != id_col), None)
+    if family_col is not None:  # PLINK's (FID, IID): an IID may repeat in different families
+        out["family"] = df[family_col].astype(str).to_numpy()
+        repeated = pd.Index(out["family"] + " " + out.index.astype(str)).duplicated()
+    else:
+        repeated = out.index.duplicated()
+    if repeated.any():
+        dup = out.index[repeated][0]
         raise InputError(f"panel {path} lists sample {dup!r} more than once")
     out.attrs["source"] = f"panel {path}"  # named in later errors
     return out

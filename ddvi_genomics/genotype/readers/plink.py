@@ -57,10 +57,7 @@ def read_plink(
     # memory-mapped: only one block of packed rows is unpacked at a time
     packed = np.memmap(bed, dtype=np.uint8, mode="r", offset=3, shape=(n_var, per_variant))
     _check_bed_padding(packed, n_samp, bed, fam)
-    _refuse_iids_shared_by_families(
-        fam_df["fid"].to_numpy(object), fam_df["iid"].to_numpy(object), fam
-    )
-    keep = select_samples(list(fam_df["iid"]), samples, fam)
+    keep = select_samples(list(fam_df["iid"]), samples, fam, family=list(fam_df["fid"]))
     dosage = _unpack_bed(packed, n_samp, keep)
     del packed
     return GenotypeMatrix(
@@ -88,22 +85,6 @@ def founder_mask(father, mother) -> np.ndarray:
             ids = pd.Series(np.asarray(parent, dtype=object)).fillna("0").astype(str).to_numpy()
             founder &= ids == "0"
     return founder
-
-
-def _refuse_iids_shared_by_families(fid: np.ndarray, iid: np.ndarray, path: Path) -> None:
-    """Refuse, with the way out, a sample table whose IIDs repeat in different families.
-
-    PLINK tells such samples apart by ``(FID, IID)``; this tool names samples by IID alone.
-    """
-    seen: dict = {}
-    for family, sample in zip(fid, iid):
-        if sample in seen and seen[sample] != family:
-            raise InputError(
-                f"{path}: IID {sample!r} is in families {seen[sample]!r} and {family!r}; samples "
-                "are named by IID here, so IIDs must be unique: e.g. write FID_IID as the IID "
-                "(awk '{$2=$1\"_\"$2} 1' OLD.fam > NEW.fam, beside copies of the .bed and .bim)"
-            )
-        seen.setdefault(sample, family)
 
 
 def _unpack_bed(packed: np.ndarray, n_samples: int, keep, block: int = 8192) -> np.ndarray:
@@ -155,9 +136,7 @@ def read_pgen(
         raise InputError(f"{psam} has no IID column (columns: {list(sample_table.columns)})")
     iid = sample_table["IID"].to_numpy(object)
     fid = sample_table["FID"].to_numpy(object) if "FID" in sample_table.columns else None
-    if fid is not None:
-        _refuse_iids_shared_by_families(fid, iid, psam)
-    keep = select_samples(list(iid), samples, psam)
+    keep = select_samples(list(iid), samples, psam, family=None if fid is None else list(fid))
     order = np.argsort(keep, kind="stable")  # pgenlib reads an increasing subset
     n_alleles = variants["alt"].str.count(",").to_numpy() + 2
     offsets = np.concatenate([[0], np.cumsum(np.maximum(n_alleles, 2))]).astype(np.uintp)

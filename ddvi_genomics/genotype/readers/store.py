@@ -82,7 +82,8 @@ def read_store(
     genotypes = root["call_genotype"]
     n_var, n_samp = genotypes.shape[:2]
     sample_ids = as_strings(whole_array(root, "sample_id"))
-    keep = select_samples(list(sample_ids), samples, path)
+    family, founder = sample_pedigree(root)
+    keep = select_samples(list(sample_ids), samples, path, family=family)
     step = block or int(genotypes.chunks[0]) or 1
     dosage = np.empty((n_var, len(keep)), dtype=np.int8)
     haploid = 0
@@ -92,7 +93,6 @@ def read_store(
         dosage[lo:hi], n_haploid = dosage_from_calls(calls)
         haploid += n_haploid
     v = variant_arrays(root)
-    family, founder = sample_pedigree(root)
     return GenotypeMatrix(
         dosage, v.contig, v.position, v.id, v.ref, v.alt, sample_ids[keep], haploid,
         sample_family=None if family is None else family[keep],
