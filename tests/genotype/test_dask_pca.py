@@ -573,3 +573,38 @@ def test_store_pca__randomized_never_builds_an_n_by_n_matrix(wide_store):
         tracemalloc.stop()
     assert exact_peak > n * n * 8  # the oracle can tell: the exact solver holds X^T X
     assert peak < n * n * 8 / 4, (peak, n * n * 8)
+
+
+def test_project_store__blocks_of_samples_equal_projecting_in_memory(store, tmp_path, monkeypatch):
+    """Oracle: ``project`` of the same samples read into memory. A store chunked by 5 samples,
+    projected in blocks of at most 10, samples asked for out of order: scores, covariances and
+    observed counts agree, in the order asked for."""
+    from ddvi_genomics.genotype.mapping import ancestry_model
+    from ddvi_genomics.genotype.mapping.ancestry_map import infer
+    from ddvi_genomics.genotype.mapping.ancestry_model import sample_block_size
+    from ddvi_genomics.genotype.readers.convert import write_store
+
+    assert sample_block_size(5, 75) == 75 and sample_block_size(10_000, 20_000) == 10_000
+    write_store([store / "s.vcf"], tmp_path / "s.vcz", variants_chunk_size=64,
+                samples_chunk_size=5)  # fmt: skip
+    amap = infer(read_vcf(store / "s.vcf"), method="pca", n_pcs=4)
+    model = amap.model
+    wanted = [f"I{i}" for i in (70, 3, 41, 12, 0, 55, 33, 34, 9, 68, 21)]
+    whole = model.project(read_vcf(store / "s.vcf", samples=wanted))
+    monkeypatch.setattr(ancestry_model, "SAMPLE_BLOCK", 10)
+    read_columns = []
+    original = ancestry_model.read_rows
+
+    def spy(array, lo, hi, where, columns=None):
+        read_columns.append(columns)
+        return original(array, lo, hi, where, columns=columns)
+
+    monkeypatch.setattr(ancestry_model, "read_rows", spy)
+    blocked = model.project_store(tmp_path / "s.vcz", samples=wanted)
+    # store columns 0 3 9 12 21 33 34 41 55 68 | 70: two blocks of at most 10 samples
+    assert {(c.start, c.stop) for c in read_columns} == {(0, 69), (70, 71)}
+    assert list(blocked.sample_id) == wanted
+    np.testing.assert_allclose(blocked.pcs, whole.pcs, atol=1e-10)
+    np.testing.assert_allclose(blocked.scores.covariance, whole.scores.covariance, atol=1e-12)
+    assert (blocked.scores.n_observed == whole.scores.n_observed).all()
+    assert (blocked.scores.n_observed < 600).any()  # missing calls: the covariances matter

@@ -315,12 +315,14 @@ class AncestryModel:
         projection: str = DEFAULT_PROJECTION,
         region_draws: int = REGION_DRAWS,
     ) -> Projection:
-        """:meth:`project` for a VCF Zarr store, read one chunk of variants at a time.
+        """:meth:`project` for a VCF Zarr store, read one block of samples x variants at a time.
 
         The sums over each sample's observed loci (:class:`~..pca.projection.ObservedSums`)
         are accumulated chunk by chunk over the model's variants found in the store (absent
-        ones are missing in every sample), so memory holds one chunk and ``n x k^2`` sums
-        whatever the store's size.
+        ones are missing in every sample). Samples are taken in blocks of the store's sample
+        chunks (at least :data:`SAMPLE_BLOCK` samples), each block projected on its own, so
+        memory holds one variant chunk of one block and the block's sums, whatever the number
+        of samples.
 
         Parameters
         ----------
@@ -339,18 +341,33 @@ class AncestryModel:
         sample_id = as_strings(whole_array(root, "sample_id"))
         family = sample_pedigree(root)[0]
         keep = select_samples(list(sample_id), samples, store, family)
+        calls = root["call_genotype"]
+        order = np.argsort(keep, kind="stable")  # blocks of increasing store columns
+        block = sample_block_size(calls.chunks[1], len(keep))
+        parts = [
+            self._project_store_block(calls, store, source, swapped, keep[rows], projection)
+            for rows in np.array_split(order, range(block, len(order), block))
+        ]
+        scores = ProjectedScores.concatenate(parts).subset(np.argsort(order, kind="stable"))
+        return self._place(
+            sample_id[keep], scores, report, region_draws, None if family is None else family[keep]
+        )
+
+    def _project_store_block(self, calls, store, source, swapped, columns, projection):
+        """Projected scores of the store's samples ``columns`` (increasing indices)."""
         pca = self.pca
         mean, inv_scale = 2 * pca.allele_frequency_, 1.0 / pca.scale_
-        calls = root["call_genotype"]
         step = int(calls.chunks[0])
+        first, last = int(columns[0]), int(columns[-1]) + 1
+        picked = columns - first
         space = space_for(pca, projection)
-        sums = ObservedSums(len(keep), pca.components_.shape[0])
-        mask = _observed_mask_for_band(pca, len(keep), projection)
+        sums = ObservedSums(len(columns), pca.components_.shape[0])
+        mask = _observed_mask_for_band(pca, len(columns), projection)
         for lo in range(0, calls.shape[0], step):
             rows = np.flatnonzero((source >= lo) & (source < lo + step))  # model variants here
             if not len(rows):
                 continue
-            block = read_rows(calls, lo, lo + step, store)[:, keep]
+            block = read_rows(calls, lo, lo + step, store, columns=slice(first, last))[:, picked]
             dosage = dosage_from_calls(block)[0][source[rows] - lo]
             dosage[swapped[rows]] = flip_alleles(dosage[swapped[rows]])
             x = patterson_block(dosage, mean[rows], inv_scale[rows])
@@ -358,15 +375,12 @@ class AncestryModel:
             if mask is not None:
                 mask[rows] = np.packbits(dosage >= 0, axis=1)
         if mask is not None and (sums.n_observed < len(self.variants)).any():
-            n = len(keep)
+            n = len(columns)
             sums.band = BandSums.of(
                 lambda lo, hi: np.unpackbits(mask[lo:hi], axis=1, count=n).astype(bool),
                 n, pca.components_.T, pca.residual_band_,
             )  # fmt: skip
-        scores = project_observed(sums, space, projection)
-        return self._place(
-            sample_id[keep], scores, report, region_draws, None if family is None else family[keep]
-        )
+        return project_observed(sums, space, projection)
 
     def _check_can_project(self) -> None:
         if not self.can_project:
@@ -578,6 +592,17 @@ class AncestryModel:
                 f"'ddvi-genomics infer' are accepted): {first}"
             ) from None
         return cls.from_payload(payload, source=str(path)).to(device)
+
+
+#: Fewest samples a store projection takes at once (a whole number of the store's sample
+#: chunks): 8,192 samples x a 10,000-variant chunk of calls is 160 MB.
+SAMPLE_BLOCK = 8192
+
+
+def sample_block_size(chunk: int, n_samples: int) -> int:
+    """Return the samples per block: whole sample chunks, at least :data:`SAMPLE_BLOCK` (or all)."""
+    chunk = max(int(chunk), 1)
+    return max(1, min(n_samples, chunk * -(-SAMPLE_BLOCK // chunk)))
 
 
 #: Largest packed observed-call mask (variants x samples / 8 bytes) that a store projection

@@ -213,6 +213,18 @@ class ProjectedScores:
             self.scores[rows], cov, self.n_observed[rows], self.placeable[rows], self.method
         )
 
+    @classmethod
+    def concatenate(cls, parts: list[ProjectedScores]) -> ProjectedScores:
+        """Stack the samples of several projections (one method) in order."""
+        covariances = [part.covariance for part in parts]
+        return cls(
+            np.concatenate([part.scores for part in parts]),
+            None if covariances[0] is None else np.concatenate(covariances),
+            np.concatenate([part.n_observed for part in parts]),
+            np.concatenate([part.placeable for part in parts]),
+            parts[0].method,
+        )
+
     def has_spread(self) -> bool:
         """Whether any placeable sample's position is uncertain (a covariance above rounding)."""
         if self.covariance is None or not self.placeable.any():

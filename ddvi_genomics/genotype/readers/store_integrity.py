@@ -120,16 +120,16 @@ def report_absent_chunks(store: Path, root) -> None:
             )  # fmt: skip
 
 
-def read_rows(array, lo: int, hi: int, store) -> np.ndarray:
-    """``array[lo:hi]`` as a NumPy array; a chunk that fails to decode is one :class:`InputError`.
+def read_rows(array, lo: int, hi: int, store, columns: slice | None = None) -> np.ndarray:
+    """``array[lo:hi]`` (``array[lo:hi, columns]``) as a NumPy array.
 
     Raises
     ------
     InputError
-        Naming the store, the array and the variant rows.
+        A chunk that fails to decode, naming the store, the array and the variant rows.
     """
     try:
-        return np.asarray(array[lo:hi])
+        return np.asarray(array[lo:hi] if columns is None else array[lo:hi, columns])
     except (MemoryError, KeyboardInterrupt):
         raise
     except Exception as err:  # codecs raise RuntimeError, ValueError, TypeError, ...
