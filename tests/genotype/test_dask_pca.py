@@ -581,8 +581,9 @@ def test_project_store__blocks_of_samples_equal_projecting_in_memory(store, tmp_
     observed counts agree, in the order asked for."""
     from ddvi_genomics.genotype.mapping import ancestry_model
     from ddvi_genomics.genotype.mapping.ancestry_map import infer
-    from ddvi_genomics.genotype.mapping.ancestry_model import sample_block_size
+    from ddvi_genomics.genotype.readers import store_tasks
     from ddvi_genomics.genotype.readers.convert import write_store
+    from ddvi_genomics.genotype.readers.store_tasks import sample_block_size
 
     assert sample_block_size(5, 75) == 75 and sample_block_size(10_000, 20_000) == 10_000
     write_store([store / "s.vcf"], tmp_path / "s.vcz", variants_chunk_size=64,
@@ -591,7 +592,7 @@ def test_project_store__blocks_of_samples_equal_projecting_in_memory(store, tmp_
     model = amap.model
     wanted = [f"I{i}" for i in (70, 3, 41, 12, 0, 55, 33, 34, 9, 68, 21)]
     whole = model.project(read_vcf(store / "s.vcf", samples=wanted))
-    monkeypatch.setattr(ancestry_model, "SAMPLE_BLOCK", 10)
+    monkeypatch.setattr(store_tasks, "SAMPLE_BLOCK", 10)
     read_columns = []
     original = ancestry_model.read_rows
 
@@ -602,9 +603,41 @@ def test_project_store__blocks_of_samples_equal_projecting_in_memory(store, tmp_
     monkeypatch.setattr(ancestry_model, "read_rows", spy)
     blocked = model.project_store(tmp_path / "s.vcz", samples=wanted)
     # store columns 0 3 9 12 21 33 34 41 55 68 | 70: two blocks of at most 10 samples
-    assert {(c.start, c.stop) for c in read_columns} == {(0, 69), (70, 71)}
+    assert {tuple(c) for c in read_columns} == {(0, 3, 9, 12, 21, 33, 34, 41, 55, 68), (70,)}
     assert list(blocked.sample_id) == wanted
     np.testing.assert_allclose(blocked.pcs, whole.pcs, atol=1e-10)
     np.testing.assert_allclose(blocked.scores.covariance, whole.scores.covariance, atol=1e-12)
     assert (blocked.scores.n_observed == whole.scores.n_observed).all()
     assert (blocked.scores.n_observed < 600).any()  # missing calls: the covariances matter
+
+
+def test_store_qc__blocks_of_samples_equal_the_in_memory_qc(store, tmp_path, monkeypatch):
+    """Oracle: the in-memory QC of the same samples. A store chunked by 5 samples, read in
+    blocks of 10, samples chosen out of order: the same steps, the same samples left by
+    ``--mind``, and no read of more than one block of samples."""
+    from ddvi_genomics.genotype.counts import sample_missing_rate
+    from ddvi_genomics.genotype.qc.outofcore import store_qc
+    from ddvi_genomics.genotype.readers import store_tasks
+    from ddvi_genomics.genotype.readers.convert import write_store
+
+    write_store([store / "s.vcf"], tmp_path / "s.vcz", variants_chunk_size=64,
+                samples_chunk_size=5)  # fmt: skip
+    chosen = np.array([70, 3, 41, 12, 0, 55, 33, 34, 9, 68, 21, 5, 6, 7, 8, 60, 61, 62, 1, 2])
+    source = read_vcf(store / "s.vcf").subset(samples=chosen)
+    snp = apply_qc(source, QCOptions(max_variant_missing=1.0, min_maf=0.0))[0]
+    options = QCOptions(max_sample_missing=float(np.median(sample_missing_rate(snp.dosage))))
+    gm, report = apply_qc(source, options)
+    monkeypatch.setattr(store_tasks, "SAMPLE_BLOCK", 10)
+    widths = []
+    original = store_tasks.read_rows
+
+    def spy(array, lo, hi, where, columns=None):
+        widths.append(array.shape[1] if columns is None else len(columns))
+        return original(array, lo, hi, where, columns=columns)
+
+    monkeypatch.setattr(store_tasks, "read_rows", spy)
+    qc = store_qc(tmp_path / "s.vcz", options, samples=chosen)
+    assert qc.steps == report.steps and qc.n_samples == gm.n_samples < len(chosen)
+    assert list(qc.samples) == [s for s in chosen if s in set(qc.samples)]  # the order asked
+    assert sorted(qc.samples) == sorted(chosen[np.isin(source.sample_id, gm.sample_id)])
+    assert max(widths) == 10 and len(widths) > 0

@@ -30,7 +30,7 @@ from workflows.bench.plink_memory import _measure_in_fresh_process
 
 #: ``project`` with every sample in one block: the module constant set above any cohort.
 ONE_BLOCK = (
-    "import sys; from ddvi_genomics.genotype.mapping import ancestry_model as m; "
+    "import sys; from ddvi_genomics.genotype.readers import store_tasks as m; "
     "m.SAMPLE_BLOCK = 10**9; from ddvi_genomics.cli import main; main(sys.argv[1:])"
 )
 
@@ -119,8 +119,8 @@ def main(argv=None) -> None:
 
 
 def _block_size(store: Path, n_samples: int) -> int:
-    from ddvi_genomics.genotype.mapping.ancestry_model import sample_block_size
     from ddvi_genomics.genotype.readers.store import open_root
+    from ddvi_genomics.genotype.readers.store_tasks import sample_block_size
 
     return sample_block_size(open_root(store)["call_genotype"].chunks[1], n_samples)
 

@@ -49,6 +49,7 @@ from ..readers.store import (
     whole_array,
 )
 from ..readers.store_integrity import read_rows
+from ..readers.store_tasks import sample_blocks
 from ..samples import select_samples
 from .map_posterior import integrated_posterior, region_summary
 from .model_file import read_model_file, write_model_file
@@ -320,7 +321,7 @@ class AncestryModel:
         The sums over each sample's observed loci (:class:`~..pca.projection.ObservedSums`)
         are accumulated chunk by chunk over the model's variants found in the store (absent
         ones are missing in every sample). Samples are taken in blocks of the store's sample
-        chunks (at least :data:`SAMPLE_BLOCK` samples), each block projected on its own, so
+        chunks (:func:`~..readers.store_tasks.sample_blocks`), each block projected on its own, so
         memory holds one variant chunk of one block and the block's sums, whatever the number
         of samples.
 
@@ -343,10 +344,9 @@ class AncestryModel:
         keep = select_samples(list(sample_id), samples, store, family)
         calls = root["call_genotype"]
         order = np.argsort(keep, kind="stable")  # blocks of increasing store columns
-        block = sample_block_size(calls.chunks[1], len(keep))
         parts = [
-            self._project_store_block(calls, store, source, swapped, keep[rows], projection)
-            for rows in np.array_split(order, range(block, len(order), block))
+            self._project_store_block(calls, store, source, swapped, columns, projection)
+            for columns in sample_blocks(keep[order], calls.chunks[1])
         ]
         scores = ProjectedScores.concatenate(parts).subset(np.argsort(order, kind="stable"))
         return self._place(
@@ -354,12 +354,10 @@ class AncestryModel:
         )
 
     def _project_store_block(self, calls, store, source, swapped, columns, projection):
-        """Projected scores of the store's samples ``columns`` (increasing indices)."""
+        """Projected scores of one block of samples (``columns``: increasing store indices)."""
         pca = self.pca
         mean, inv_scale = 2 * pca.allele_frequency_, 1.0 / pca.scale_
         step = int(calls.chunks[0])
-        first, last = int(columns[0]), int(columns[-1]) + 1
-        picked = columns - first
         space = space_for(pca, projection)
         sums = ObservedSums(len(columns), pca.components_.shape[0])
         mask = _observed_mask_for_band(pca, len(columns), projection)
@@ -367,7 +365,7 @@ class AncestryModel:
             rows = np.flatnonzero((source >= lo) & (source < lo + step))  # model variants here
             if not len(rows):
                 continue
-            block = read_rows(calls, lo, lo + step, store, columns=slice(first, last))[:, picked]
+            block = read_rows(calls, lo, lo + step, store, columns=columns)
             dosage = dosage_from_calls(block)[0][source[rows] - lo]
             dosage[swapped[rows]] = flip_alleles(dosage[swapped[rows]])
             x = patterson_block(dosage, mean[rows], inv_scale[rows])
@@ -592,17 +590,6 @@ class AncestryModel:
                 f"'ddvi-genomics infer' are accepted): {first}"
             ) from None
         return cls.from_payload(payload, source=str(path)).to(device)
-
-
-#: Fewest samples a store projection takes at once (a whole number of the store's sample
-#: chunks): 8,192 samples x a 10,000-variant chunk of calls is 160 MB.
-SAMPLE_BLOCK = 8192
-
-
-def sample_block_size(chunk: int, n_samples: int) -> int:
-    """Return the samples per block: whole sample chunks, at least :data:`SAMPLE_BLOCK` (or all)."""
-    chunk = max(int(chunk), 1)
-    return max(1, min(n_samples, chunk * -(-SAMPLE_BLOCK // chunk)))
 
 
 #: Largest packed observed-call mask (variants x samples / 8 bytes) that a store projection

@@ -29,6 +29,32 @@ def open_store_chunks(store: Path):
     return root, bounds
 
 
+#: Fewest samples read at once where a task can work a block of samples at a time (a whole
+#: number of the store's sample chunks): 8,192 samples x a 10,000-variant chunk is 160 MB.
+SAMPLE_BLOCK = 8192
+
+
+def sample_block_size(chunk: int, n_samples: int) -> int:
+    """Return the samples per block: whole sample chunks, at least :data:`SAMPLE_BLOCK` (or all)."""
+    chunk = max(int(chunk), 1)
+    return max(1, min(n_samples, chunk * -(-SAMPLE_BLOCK // chunk)))
+
+
+def sample_blocks(columns: np.ndarray, chunk: int):
+    """Split increasing store ``columns`` into blocks of :func:`sample_block_size` samples.
+
+    Yields
+    ------
+    np.ndarray of int
+        One block's store columns (read as ``calls.oindex[lo:hi, block]``: only the chunks
+        that hold them are decoded, only they are kept).
+    """
+    columns = np.asarray(columns)
+    size = sample_block_size(chunk, len(columns))
+    for start in range(0, len(columns), size):
+        yield columns[start : start + size]
+
+
 def chunk_dosage(store: str, lo: int, hi: int, samples=None) -> np.ndarray:
     """Dosages of variants ``lo:hi`` (of ``samples``, or all), shape (hi - lo, n), int8."""
     root = zarr_module().open_group(store, mode="r")
@@ -36,17 +62,44 @@ def chunk_dosage(store: str, lo: int, hi: int, samples=None) -> np.ndarray:
     return dosage_from_calls(calls if samples is None else calls[:, samples])[0]
 
 
+def chunk_dosage_blocks(store: str, lo: int, hi: int, samples=None):
+    """Dosages of variants ``lo:hi`` one block of samples at a time (see :func:`sample_blocks`).
+
+    ``samples``: store indices (default all). Memory holds one block's calls.
+
+    Yields
+    ------
+    np.ndarray, int8, shape (hi - lo, n_block)
+        Blocks in the order of the sorted ``samples``.
+    """
+    calls = zarr_module().open_group(store, mode="r")["call_genotype"]
+    columns = np.arange(calls.shape[1]) if samples is None else np.sort(samples)
+    for block in sample_blocks(columns, calls.chunks[1]):
+        yield dosage_from_calls(read_rows(calls, lo, hi, store, columns=block))[0]
+
+
 def chunk_sample_missing(store: str, lo: int, hi: int, keep_b, samples=None) -> np.ndarray:
     """Missing calls per sample over the chunk's variants in ``keep_b``, shape (n_samples,).
 
-    Counted over ``samples`` (store indices) only, or over every sample.
+    Counted over ``samples`` (store indices, in their order) only, or over every sample, one
+    block of samples at a time.
     """
-    return (chunk_dosage(store, lo, hi, samples)[keep_b] < 0).sum(axis=0)
+    missing = np.concatenate(
+        [(d[keep_b] < 0).sum(axis=0) for d in chunk_dosage_blocks(store, lo, hi, samples)]
+    )
+    if samples is None:
+        return missing
+    out = np.empty_like(missing)
+    out[np.argsort(samples, kind="stable")] = missing  # back to the order of ``samples``
+    return out
 
 
 def chunk_counts(store: str, lo: int, hi: int, samples=None) -> np.ndarray:
-    """Count called genotypes per variant of one chunk: (hom ref, het, hom alt), shape (v, 3)."""
-    return genotype_counts(chunk_dosage(store, lo, hi, samples))
+    """Count called genotypes per variant of one chunk: (hom ref, het, hom alt), shape (v, 3).
+
+    Summed over blocks of samples (``samples``: store indices, default all).
+    """
+    return sum(genotype_counts(d) for d in chunk_dosage_blocks(store, lo, hi, samples))
 
 
 def in_batches(function, tasks, *extra, bounds=None, progress=None, sizes=None):
