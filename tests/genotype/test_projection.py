@@ -188,6 +188,22 @@ def test_draws__have_the_reported_mean_and_covariance():
     assert np.linalg.norm(empirical - analytic) / np.linalg.norm(analytic) < 0.03
 
 
+def test_draws__of_the_first_pcs_equal_the_full_draws_sliced():
+    """Oracle: the full k-dimensional draws from the same seed, sliced (dims=2 only saves memory)."""
+    rng = np.random.default_rng(5)
+    dosage, _ = structured_dosages(200, 100, seed=5)
+    pca = GenotypePCA(4)
+    pca.fit_transform(dosage[:, :150])
+    new = dosage[:, 150:160].copy()
+    new[rng.random(new.shape) < 0.5] = -1
+    out = project_dosage(pca, new, "bayes")
+    full = out.draws(30, np.random.default_rng(1))
+    first_two = out.draws(30, np.random.default_rng(1), dims=2)
+    assert first_two.shape == (30, 10, 2) and full.shape == (30, 10, 4)
+    np.testing.assert_allclose(first_two, full[..., :2], rtol=1e-12, atol=1e-12)
+    assert np.ptp(first_two, axis=0).min() > 0  # the draws spread
+
+
 def test_chi2_radius__matches_scipy():
     from scipy.stats import chi2
 

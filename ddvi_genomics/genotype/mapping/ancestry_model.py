@@ -441,7 +441,7 @@ class AncestryModel:
         """Map-posterior draws ``(n_draws, n, 2)`` of samples with uncertain PC scores."""
         if self.method == "pca":  # the map is PC1-2: its posterior is the projection's
             rng = np.random.default_rng(library_seed(self.seed, "pc-draws"))
-            return scores.draws(n_draws, rng)[..., :2]
+            return scores.draws(n_draws, rng, dims=2)
         return integrated_posterior(
             self.network, scores, self.input_scale, n_draws=n_draws, seed=self.seed
         )

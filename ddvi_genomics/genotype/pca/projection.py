@@ -250,18 +250,25 @@ class ProjectedScores:
             return None
         return np.sqrt(np.clip(np.diagonal(self.covariance, axis1=1, axis2=2), 0, None))
 
-    def draws(self, n_draws: int, rng: np.random.Generator) -> np.ndarray:
-        """Draws of the complete-data position, shape (n_draws, n_samples, k).
+    def draws(self, n_draws: int, rng: np.random.Generator, dims: int | None = None) -> np.ndarray:
+        """Draws of the complete-data position, shape (n_draws, n_samples, dims or k).
 
         Without a covariance (``mean-impute``) or where it is zero, every draw is the point.
+        ``dims`` keeps the first PCs only (the same numbers as slicing the full draws: the
+        noise is drawn one draw at a time in the same order), in memory ``n_draws x n x dims``.
         """
         n, k = self.scores.shape
+        dims = k if dims is None else dims
         if self.covariance is None:
-            return np.broadcast_to(self.scores, (n_draws, n, k)).copy()
+            return np.broadcast_to(self.scores[:, :dims], (n_draws, n, dims)).copy()
         eigval, eigvec = np.linalg.eigh(np.nan_to_num(self.covariance))  # PSD up to rounding
-        root = eigvec * np.sqrt(np.clip(eigval, 0, None))[:, None, :]  # (n, k, k)
-        noise = rng.standard_normal((n_draws, n, k))
-        return self.scores + np.einsum("nij,dnj->dni", root, noise)
+        root = (eigvec * np.sqrt(np.clip(eigval, 0, None))[:, None, :])[:, :dims]  # (n, dims, k)
+        out = np.empty((n_draws, n, dims))
+        for d in range(n_draws):
+            out[d] = self.scores[:, :dims] + np.einsum(
+                "nij,nj->ni", root, rng.standard_normal((n, k))
+            )
+        return out
 
 
 def reference_space(pca: GenotypePCA) -> ReferenceSpace:
