@@ -41,3 +41,30 @@ def test_region_contains__covers_its_level_of_points_from_the_same_distribution(
         assert abs(share - level) < 0.07, (level, share)
     far = np.full((n, 2), 4.5)
     assert not region_contains(draws, far, 0.9, (-5, 5, -5, 5)).any()
+
+
+def test_region_summary__blocks_of_grids_equal_one_grid_at_a_time(monkeypatch):
+    """Oracle: the per-sample loop (numpy's histogram2d, scipy's 2-D filter and labels) on
+    one-, two- and three-mode clouds, some draws outside the extent, blocks of 3 samples."""
+    from scipy import ndimage
+
+    from ddvi_genomics.genotype.mapping import map_posterior
+    from ddvi_genomics.genotype.mapping.map_posterior import _Grid, _threshold
+
+    rng = np.random.default_rng(8)
+    n = 10
+    centres = rng.normal(0, 3, (n, 3, 2))
+    pick = rng.integers(0, 1 + np.arange(n) % 3, (400, n))  # sample j uses 1-3 centres
+    draws = centres[np.arange(n), pick] + rng.normal(0, 0.4, (400, n, 2))
+    extent = (-6, 6, -6, 6)  # some draws fall outside
+    monkeypatch.setattr(map_posterior, "REGION_BLOCK", 3)
+    area, modes = region_summary(draws, 0.9, extent)
+    grid = _Grid(draws, extent)
+    for j in range(n):
+        density = grid.density(draws[:, j])
+        region = density >= _threshold(density, 0.9)
+        labels, count = ndimage.label(region, structure=np.ones((3, 3)))
+        mass = ndimage.sum(density, labels, index=np.arange(1, count + 1))
+        assert area[j] == pytest.approx(region.sum() * grid.cell_area)
+        assert modes[j] == max(1, int((np.asarray(mass) >= 0.05).sum()))
+    assert set(modes) >= {1, 2}
