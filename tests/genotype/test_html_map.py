@@ -78,6 +78,22 @@ def test_html_map__clouds_travel_for_the_samples_that_have_them(tmp_path):
         write_html_map(tmp_path / "m.html", ids, coords, sd, pops, sups, clouds=clouds)
     )
     assert data["clouds"] == {"2": [[0.1, 0.2], [0.5, 0.6]]}
+    assert data["note"] == ""
+
+
+def test_html_map__many_clouds__the_least_certain_travel_with_a_note(tmp_path, monkeypatch):
+    from ddvi_genomics.genotype.outputs import html_map
+
+    monkeypatch.setattr(html_map, "CLOUD_MAX_SAMPLES", 2)
+    ids, coords, sd, pops, sups = example(n=6)
+    rng = np.random.default_rng(1)
+    spreads = [0.1, 2.0, 0.5, 3.0, 0.2]  # samples 0-4; 5 has none
+    clouds = [s * rng.normal(size=(30, 2)) for s in spreads] + [None]
+    _, data = embedded(
+        write_html_map(tmp_path / "m.html", ids, coords, sd, pops, sups, clouds=clouds)
+    )
+    assert sorted(data["clouds"]) == ["1", "3"]  # the two widest
+    assert data["note"] == "posterior clouds of the 2 least certain of 5 samples (click one)"
 
 
 @pytest.mark.skipif(

@@ -89,12 +89,7 @@ def map_data(
         [str(i), round(float(x), 5), round(float(y), 5), _finite(a), _finite(b), p]
         for i, (x, y), (a, b), p in zip(sample_id, coords, sd, pops)
     ]
-    cloud_data = {}
-    for i, cloud in enumerate(clouds or []):
-        if cloud is not None:
-            finite = np.asarray(cloud, dtype=float)
-            finite = finite[np.isfinite(finite).all(1)]
-            cloud_data[str(i)] = [[round(float(x), 4), round(float(y), 4)] for x, y in finite]
+    cloud_data, note = _cloud_data(clouds or [])
     return {
         "legend": legend,
         "samples": samples,
@@ -103,7 +98,37 @@ def map_data(
         "axes": [str(axis_labels[0]), str(axis_labels[1])],
         "canvas": n >= CANVAS_MIN_SAMPLES,
         "marker": marker_radius(n),
+        "note": note,
     }
+
+
+#: Most posterior clouds one page carries (each ``n_draws x 2`` numbers): beyond it, the
+#: clouds of the least certain samples only (100,000 clouds of 100 draws made a 175 MB page).
+CLOUD_MAX_SAMPLES = 2000
+
+
+def _cloud_data(clouds) -> tuple[dict, str]:
+    """Return the clouds the page carries (keyed by sample index) and a note on any left out.
+
+    Above :data:`CLOUD_MAX_SAMPLES` clouds, those with the largest spread (trace of the draws'
+    covariance) are kept.
+    """
+    finite = {}
+    for i, cloud in enumerate(clouds):
+        if cloud is not None:
+            points = np.asarray(cloud, dtype=float)
+            finite[i] = points[np.isfinite(points).all(1)]
+    note = ""
+    if len(finite) > CLOUD_MAX_SAMPLES:
+        spread = {i: float(points.var(axis=0).sum()) if len(points) else 0.0
+                  for i, points in finite.items()}  # fmt: skip
+        kept = sorted(finite, key=lambda i: -spread[i])[:CLOUD_MAX_SAMPLES]
+        note = (
+            f"posterior clouds of the {CLOUD_MAX_SAMPLES:,} least certain of {len(finite):,} "
+            "samples (click one)"
+        )
+        finite = {i: finite[i] for i in sorted(kept)}
+    return {str(i): np.round(points, 4).tolist() for i, points in finite.items()}, note
 
 
 def marker_radius(n: int) -> float:
@@ -164,7 +189,7 @@ h1{font-size:14px;margin:0 0 6px}
 <div id="tip"></div></div>
 <div id="side"><h1>__TITLE__</h1>
 <label><input type="checkbox" id="unc"> uncertainty (1 sd)</label>
-<div id="count"></div><div id="legend"></div></div>
+<div id="count"></div><div id="note"></div><div id="legend"></div></div>
 <script type="application/json" id="data">__DATA__</script>
 <script>
 "use strict";
@@ -215,6 +240,7 @@ function drawAxes() {  // ticks, tick labels and axis names around the plotting 
   out += `<text class="name" id="xname" x="${cx}" y="${bottom + 36}" text-anchor="middle"></text>` +
     `<text class="name" id="yname" x="14" y="${cy}" text-anchor="middle" transform="rotate(-90 14 ${cy})"></text>`;
   axes.innerHTML = out;
+  document.getElementById("note").textContent = DATA.note || "";
   document.getElementById("xname").textContent = DATA.axes[0];
   document.getElementById("yname").textContent = DATA.axes[1];
   document.body.dataset.ticks = String(axes.querySelectorAll("line").length);
