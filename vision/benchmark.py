@@ -300,7 +300,8 @@ def train_run(
     else:
         history = model.fit(arrays["x_train"], **fit_args)
         n_labelled = None
-    train_seconds = time.perf_counter() - t0
+    # a run resumed from its checkpoint trained before too: its epochs' seconds are in history
+    train_seconds = max(time.perf_counter() - t0, sum(r["seconds"] for r in history.rows))
     model.save(run / "model.pt")
     t0 = time.perf_counter()
     metrics, z_te = compute_metrics(model, arrays, spec, dev)

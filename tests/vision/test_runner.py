@@ -170,6 +170,10 @@ def test_rerun__resumes_from_the_checkpoint_instead_of_retraining(tmp_path):
         second["seconds_per_epoch"] == first["seconds_per_epoch"]
     )  # history restored, nothing new
     assert second["knn_accuracy_k20"] == first["knn_accuracy_k20"]
+    # the resumed run reports the training its epochs took, not the seconds of its own call
+    trained = sum(float(row.split(",")[2]) for row in
+                  (tmp_path / "history.csv").read_text().splitlines()[1:])  # fmt: skip
+    assert trained > 0 and second["train_seconds"] >= trained
 
 
 def test_runner__leaves_global_rngs_alone_and_is_deterministic(tmp_path):
