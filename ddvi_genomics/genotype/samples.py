@@ -51,6 +51,11 @@ def sample_keys(iid, family=None) -> list[str]:
     iid = [str(s) for s in iid]
     if not keys_are_pairs(iid, family):
         return iid
+    return pair_keys(family, iid)
+
+
+def pair_keys(family, iid) -> list[str]:
+    """``"FID IID"`` of each sample (the key format; PLINK IDs hold no whitespace)."""
     return [f"{f} {s}" for f, s in zip(family, iid)]
 
 
@@ -100,7 +105,7 @@ def read_samples_file(path: str | os.PathLike, option: str = "--keep") -> Sample
             shown = f"{family} {sample}" if with_families else sample
             raise InputError(f"{option} file {path} lists sample {shown!r} more than once")
         seen.add(key)
-    pairs = [f"{family} {sample}" for family, sample in rows] if with_families else None
+    pairs = pair_keys(*zip(*rows)) if with_families else None
     return SampleSet((sample for _, sample in rows), pairs)
 
 
@@ -194,11 +199,15 @@ def _matching_keys(all_ids, family, wanted) -> tuple[list[str], bool]:
     """
     file_pairs = isinstance(wanted, SampleSet) and wanted.pairs is not None
     if family is not None and (file_pairs or keys_are_pairs(all_ids, family)):
-        return [f"{f} {s}" for f, s in zip(family, all_ids)], True
+        return pair_keys(family, all_ids), True
     return [str(s) for s in all_ids], False
 
 
-def wanted_keys(wanted, keys: list[str], path):
+#: How :func:`wanted_keys` tells a user to name one of the samples an IID names.
+NAME_BY_PAIR = "name one by FID and IID (a '#FID IID' header or two columns)"
+
+
+def wanted_keys(wanted, keys: list[str], path, hint: str = NAME_BY_PAIR):
     """``wanted`` as ``"FID IID"`` sample ``keys``: a set stays a set, a sequence keeps its order.
 
     A :class:`SampleSet` with FIDs gives its pairs; any other ID is a key already or an IID of
@@ -207,7 +216,7 @@ def wanted_keys(wanted, keys: list[str], path):
     Raises
     ------
     InputError
-        An IID that names samples of several families (the message lists them).
+        An IID that names samples of several families (the message lists them, then ``hint``).
     """
     if isinstance(wanted, SampleSet) and wanted.pairs is not None:
         return wanted.pairs
@@ -222,8 +231,7 @@ def wanted_keys(wanted, keys: list[str], path):
         if len(matches) > 1:
             families = ", ".join(repr(k.split(" ", 1)[0]) for k in matches[:3])
             raise InputError(
-                f"{path}: IID {sample!r} names samples in families {families}; name one by FID "
-                f"and IID (a '#FID IID' header or two columns)"
+                f"{path}: IID {sample!r} names samples in families {families}; {hint}"
             )
         out.append(matches[0])
     return frozenset(out) if isinstance(wanted, set | frozenset) else out

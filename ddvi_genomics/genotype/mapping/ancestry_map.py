@@ -47,7 +47,7 @@ from ..qc.recipe import DEFAULT_QC, QCOptions, QCReport, frequency_samples
 from ..readers import read_genotypes
 from ..readers.store import open_root, read_store_variants, sample_pedigree, store_sample_ids
 from ..readers.store_tasks import dask_scheduler
-from ..samples import keys_are_pairs, sample_keys, select_samples
+from ..samples import keys_are_pairs, pair_keys, sample_keys, select_samples, wanted_keys
 from .ancestry_model import AncestryModel
 from .classic import classic_embedding
 from .evaluate import N_REFERENCE_PCS, evaluate_embedding
@@ -720,25 +720,20 @@ def labels_by_sample_key(labels: pd.DataFrame, sample_id, family=None) -> pd.Dat
             "family; the genotypes have no FIDs to tell them apart"
         )
     if "family" in labels.columns:  # match on (FID, IID), as PLINK does
-        pairs = labels["family"].astype(str) + " " + labels.index.astype(str)
+        pairs = pd.Index(pair_keys(labels["family"], labels.index))
         if pairs.duplicated().any():
-            raise InputError(f"{source} lists sample {pairs[pairs.duplicated()].iloc[0]!r} twice")
-        return labels.set_axis(pd.Index(pairs.to_numpy()))
+            raise InputError(f"{source} lists sample {pairs[pairs.duplicated()][0]!r} twice")
+        return labels.set_axis(pairs)
     if not keys_are_pairs(sample_id, family):  # panel IIDs repeat, genotype IIDs do not
         raise InputError(
             f"{source} lists sample {labels.index[labels.index.duplicated()][0]!r} more than once"
         )
     # an IID-only panel: each IID must name one sample of the genotypes
-    key_of: dict[str, list[str]] = {}
-    for f, s in zip(family, sample_id):
-        key_of.setdefault(str(s), []).append(f"{f} {s}")
-    shared = [iid for iid in labels.index if len(key_of.get(str(iid), [])) > 1]
-    if shared:
-        raise InputError(
-            f"{source}: IID {shared[0]!r} is in {len(key_of[str(shared[0])])} families of the "
-            "genotypes; give the panel a FID column (FID or #FID) to say which sample it labels"
-        )
-    return labels.set_axis(pd.Index([key_of.get(str(i), [str(i)])[0] for i in labels.index]))
+    keys = wanted_keys(
+        [str(i) for i in labels.index], sample_keys(sample_id, family), source,
+        hint="give the panel a FID column (FID or #FID) to say which sample it labels",
+    )  # fmt: skip
+    return labels.set_axis(pd.Index(keys))
 
 
 def id_delimiter_hint(sample_id, panel_ids) -> str:

@@ -8,6 +8,7 @@ import os
 import pandas as pd
 
 from ..errors import InputError
+from ..samples import pair_keys
 from ..textfile import read_user_text
 from .files import readable_file
 from .plink import _plink_sample_table
@@ -84,7 +85,7 @@ def read_panel(
     family_col = next((c for c in ("FID", "#FID") if c in df.columns and c != id_col), None)
     if family_col is not None:  # PLINK's (FID, IID): an IID may repeat in different families
         out["family"] = df[family_col].astype(str).to_numpy()
-        repeated = pd.Index(out["family"] + " " + out.index.astype(str)).duplicated()
+        repeated = pd.Index(pair_keys(out["family"], out.index)).duplicated()
     else:
         repeated = out.index.duplicated()
     if repeated.any():
