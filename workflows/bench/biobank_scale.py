@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import pandas as pd
-
+from workflows.bench.dummy_cohort import dummy_cohort
 from workflows.bench.plink_memory import _measure_in_fresh_process
 
 
@@ -44,27 +41,16 @@ def main(argv=None) -> None:
     rows, records = [], []
     with tempfile.TemporaryDirectory(dir=".") as tmp:
         tmp = Path(tmp)
-        plink = ["plink2", "--threads", "2"]
-        t0 = time.perf_counter()
-        subprocess.run(plink + ["--dummy", str(args.samples + args.new), str(args.variants),
-                                "0.02", "acgt", "--make-bed", "--out", str(tmp / "all")],
-                       check=True, capture_output=True)  # fmt: skip
-        fam = pd.read_csv(tmp / "all.fam", sep=r"\s+", header=None, dtype=str)
-        fam.iloc[args.samples :, :2].to_csv(tmp / "new.txt", sep="\t", header=False, index=False)
-        for name, flag in (("cohort", "--remove"), ("new", "--keep")):
-            subprocess.run(plink + ["--bfile", str(tmp / "all"), flag, str(tmp / "new.txt"),
-                                    "--make-bed", "--out", str(tmp / name)],
-                           check=True, capture_output=True)  # fmt: skip
-        (tmp / "all.bed").unlink()
-        made = time.perf_counter() - t0
+        made = dummy_cohort(tmp, args.samples, args.new, args.variants)
+        (tmp / "all.bed").unlink()  # the two parts are enough
         steps = {
             "convert cohort (.bed -> store)": ours + [
-                "convert", str(tmp / "cohort.bed"), "--out", str(tmp / "cohort.vcz")],
+                "convert", str(tmp / "first.bed"), "--out", str(tmp / "cohort.vcz")],
             f"infer --out-of-core (DDVI, --fit-subset {args.fit_subset:,})": ours + [
                 "infer", str(tmp / "cohort.vcz"), "--out-of-core", "--fit-subset",
                 str(args.fit_subset), "--threads", "2", "-q", "--out", str(tmp / "map")],
             "convert new samples": ours + [
-                "convert", str(tmp / "new.bed"), "--out", str(tmp / "new.vcz")],
+                "convert", str(tmp / "rest.bed"), "--out", str(tmp / "new.vcz")],
             "project new samples (store)": ours + [
                 "project", str(tmp / "new.vcz"), "--model", str(tmp / "map.model.pt"),
                 "--threads", "2", "-q", "--out", str(tmp / "placed")],

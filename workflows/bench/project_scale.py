@@ -2,7 +2,7 @@
 
 ``plink2 --dummy`` writes ``--reference`` + ``--samples`` samples x ``--variants`` SNPs (2 %
 missing calls); a PCA map (10 PCs) is fitted on the first ``--reference`` samples
-(``infer --keep``), the others go to a ``.bed`` (plink2 ``--remove``) and a store (``convert``).
+(``infer --keep``), the others go to a ``.bed`` and a store (``convert``).
 Then, each in its own process (peak resident memory is that process's own), ``project`` places
 them: from the store in blocks of samples (the default), from the store with every sample in one
 block (the previous behaviour, by setting ``SAMPLE_BLOCK`` above the cohort), and from the
@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from workflows.bench.dummy_cohort import dummy_cohort
 from workflows.bench.plink_memory import _measure_in_fresh_process
 
 #: ``project`` with every sample in one block: the module constant set above any cohort.
@@ -52,24 +51,13 @@ def main(argv=None) -> None:
     rows, records = [], []
     with tempfile.TemporaryDirectory(dir=".") as tmp:
         tmp = Path(tmp)
-        t0 = time.perf_counter()
-        total = args.samples + args.reference
-        plink = ["plink2", "--threads", "2"]
-        subprocess.run(plink + ["--dummy", str(total), str(args.variants), "0.02", "acgt",
-                                "--make-bed", "--out", str(tmp / "all")],
-                       check=True, capture_output=True)  # fmt: skip
-        fam = pd.read_csv(tmp / "all.fam", sep=r"\s+", header=None, dtype=str)
-        fam.iloc[: args.reference, :2].to_csv(tmp / "ref.txt", sep="\t", header=False, index=False)
-        subprocess.run(plink + ["--bfile", str(tmp / "all"), "--remove", str(tmp / "ref.txt"),
-                                "--make-bed", "--out", str(tmp / "new")],
-                       check=True, capture_output=True)  # fmt: skip
-        made = time.perf_counter() - t0
+        made = dummy_cohort(tmp, args.reference, args.samples, args.variants)
         steps = {
             "infer --keep REFERENCE --method pca (the map)": ours + [
-                "infer", str(tmp / "all.bed"), "--keep", str(tmp / "ref.txt"), "--method",
+                "infer", str(tmp / "all.bed"), "--keep", str(tmp / "first.txt"), "--method",
                 "pca", "--n-pcs", "10", "--threads", "2", "-q", "--out", str(tmp / "map")],
             "convert (.bed -> store)": ours + [
-                "convert", str(tmp / "new.bed"), "--out", str(tmp / "new.vcz")],
+                "convert", str(tmp / "rest.bed"), "--out", str(tmp / "new.vcz")],
             "project STORE (blocks of samples)": ours + [
                 "project", str(tmp / "new.vcz"), "--model", str(tmp / "map.model.pt"),
                 "--threads", "2", "-q", "--out", str(tmp / "blocks")],
@@ -77,7 +65,7 @@ def main(argv=None) -> None:
                 "project", str(tmp / "new.vcz"), "--model", str(tmp / "map.model.pt"),
                 "--threads", "2", "-q", "--out", str(tmp / "one")],
             "project .bed (read into memory)": ours + [
-                "project", str(tmp / "new.bed"), "--model", str(tmp / "map.model.pt"),
+                "project", str(tmp / "rest.bed"), "--model", str(tmp / "map.model.pt"),
                 "--threads", "2", "-q", "--out", str(tmp / "memory")],
         }  # fmt: skip
         for name, command in steps.items():
