@@ -27,7 +27,6 @@ import argparse
 import json
 import re
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -51,7 +50,9 @@ def pc_agreement(a: Path, b: Path, k: int = 10) -> list[float]:
     """|r| of PC1..k between two ``.eigenvec`` files, samples matched by IID."""
     left, right = _read_table(a), _read_table(b)
     left = left.loc[right.index]
-    return [float(abs(np.corrcoef(left[f"PC{i}"], right[f"PC{i}"])[0, 1])) for i in range(1, k + 1)]
+    return [
+        float(abs(np.corrcoef(left[f"PC{i}"], right[f"PC{i}"])[0, 1])) for i in range(1, k + 1)
+    ]
 
 
 def subspace_agreement(a: Path, b: Path, k: int = 10) -> float:
