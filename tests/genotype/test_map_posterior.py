@@ -68,3 +68,65 @@ def test_region_summary__blocks_of_grids_equal_one_grid_at_a_time(monkeypatch):
         assert area[j] == pytest.approx(region.sum() * grid.cell_area)
         assert modes[j] == max(1, int((np.asarray(mass) >= 0.05).sum()))
     assert set(modes) >= {1, 2}
+
+
+class _LinearEncoder:
+    """A deterministic stand-in for a trained network: ``z = x[:, :2] @ A`` (ignores its noise)."""
+
+    device = "cpu"
+    weights = np.array([[2.0, -1.0], [0.5, 3.0]])
+
+    def encode(self, x, n_samples, generator):
+        import torch
+
+        return torch.from_numpy(np.asarray(x, dtype=np.float64)[:, :2] @ self.weights)[None]
+
+
+def _uncertain_scores(n: int, k: int, seed: int):
+    from ddvi_genomics.genotype.pca.projection import ProjectedScores
+
+    rng = np.random.default_rng(seed)
+    roots = rng.normal(0, 0.5, (n, k, k))
+    covariance = roots @ roots.transpose(0, 2, 1)
+    scores = rng.normal(0, 3, (n, k))
+    return ProjectedScores(scores, covariance, np.full(n, 100), np.ones(n, bool), "bayes")
+
+
+def test_integrated_posterior__blocks_carry_each_samples_own_score_distribution(monkeypatch):
+    """Oracle: for a linear encoder z = s A / scale, the draws of sample j are N(s_j A / scale,
+    A^T C_j A / scale^2); blocks of 3 of 7 samples must give each sample its own moments, and no
+    block may hold more than 3 samples' PC draws."""
+    from ddvi_genomics.genotype.mapping.map_posterior import integrated_posterior
+    from ddvi_genomics.genotype.pca.projection import ProjectedScores
+
+    held = []
+    draws_of = ProjectedScores.draws
+    monkeypatch.setattr(
+        ProjectedScores, "draws",
+        lambda self, *a, **kw: held.append(self.scores.shape[0]) or draws_of(self, *a, **kw),
+    )  # fmt: skip
+    n, k, scale, encoder = 7, 4, 2.0, _LinearEncoder()
+    projected = _uncertain_scores(n, k, seed=3)
+    z = integrated_posterior(encoder, projected, scale, n_draws=20000, seed=5, block=3)
+    assert z.shape == (20000, n, 2) and held == [3, 3, 1]
+    a = encoder.weights
+    for j in range(n):
+        mean = projected.scores[j, :2] @ a / scale
+        cov = a.T @ projected.covariance[j, :2, :2] @ a / scale**2
+        np.testing.assert_allclose(z[:, j].mean(0), mean, atol=0.05 * np.sqrt(cov.max()) + 0.02)
+        np.testing.assert_allclose(np.cov(z[:, j].T), cov, rtol=0.06, atol=0.01)
+
+
+def test_integrated_posterior__one_block_draws_as_the_whole_cohort_did():
+    """Oracle: with every sample in one block, the draws are those of the unblocked recipe
+    (all PC draws at once from the "pc-draws" stream, then the encoder), so small cohorts keep
+    their seeded maps."""
+    from ddvi_genomics.core.seeds import library_seed
+    from ddvi_genomics.genotype.mapping.map_posterior import integrated_posterior
+
+    n, k, scale, encoder = 9, 3, 1.5, _LinearEncoder()
+    projected = _uncertain_scores(n, k, seed=4)
+    pcs = projected.draws(50, np.random.default_rng(library_seed(11, "pc-draws")))
+    expected = (pcs[..., :2] / scale).astype(np.float32).astype(np.float64) @ encoder.weights
+    z = integrated_posterior(encoder, projected, scale, n_draws=50, seed=11)
+    np.testing.assert_allclose(z, expected, rtol=1e-12)

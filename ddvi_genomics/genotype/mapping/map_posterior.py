@@ -22,14 +22,27 @@ import numpy as np
 from ...core.seeds import library_seed
 from ..pca.projection import ProjectedScores
 
+#: Samples whose map posterior is drawn at once: bounds the PC draws held in memory
+#: (n_draws x block x k float64: 100 draws x 4,096 x 20 PCs is 66 MB).
+POSTERIOR_BLOCK = 4096
 #: Grid cells per side of the map for the region estimate (over the extent of all draws).
 REGION_GRID = 48
 
 
 def integrated_posterior(
-    network, projected: ProjectedScores, input_scale: float, *, n_draws: int, seed: int
+    network,
+    projected: ProjectedScores,
+    input_scale: float,
+    *,
+    n_draws: int,
+    seed: int,
+    block: int | None = None,
 ) -> np.ndarray:
     """Draws of ``q(z | sample)`` integrated over each sample's PC-score distribution.
+
+    Samples go through in blocks of ``block``, so the PC draws held at once are
+    ``n_draws x block x k``, whatever the number of samples; only the 2-D map draws of every
+    sample are kept.
 
     Parameters
     ----------
@@ -41,21 +54,36 @@ def integrated_posterior(
         PC scores are divided by it before entering the network.
     n_draws : int
     seed : int
-        PC draws from the ``"pc-draws"`` stream, network draws from ``"posterior"``.
+        PC draws from the ``"pc-draws"`` stream, network draws from ``"posterior"``; both are
+        consumed block after block, so the draws depend on the block size (fixed by default:
+        :data:`POSTERIOR_BLOCK`).
+    block : int, optional
+        Samples per block (default :data:`POSTERIOR_BLOCK`).
 
     Returns
     -------
     np.ndarray, shape (n_draws, n_samples, 2)
     """
-    rng = np.random.default_rng(library_seed(seed, "pc-draws"))
-    pcs = projected.draws(n_draws, rng)  # (D, n, k)
-    d, n, k = pcs.shape
-    x = (pcs.reshape(d * n, k) / input_scale).astype(np.float32)
     from ...core.runtime import stream  # torch: only maps with a network get here
 
+    block = POSTERIOR_BLOCK if block is None else block
+    rng = np.random.default_rng(library_seed(seed, "pc-draws"))
     g = stream(seed, "posterior", network.device)
-    z = network.encode(x, n_samples=1, generator=g).numpy()[0]  # one draw per PC draw
-    return z.reshape(d, n, -1).astype(np.float64)
+    n = projected.scores.shape[0]
+    out = None
+    for start in range(0, n, block):
+        rows = np.arange(start, min(start + block, n))
+        pcs = projected.subset(rows).draws(n_draws, rng)  # (D, b, k): s_d ~ N(s_hat, C)
+        d, b, k = pcs.shape
+        x = (pcs.reshape(d * b, k) / input_scale).astype(np.float32)
+        z = network.encode(x, n_samples=1, generator=g).numpy()[0]  # z_d ~ q(z | s_d)
+        z = z.reshape(d, b, -1)
+        if out is None:
+            out = np.empty((d, n, z.shape[-1]))
+        out[:, rows] = z
+    if out is None:  # no samples
+        return np.empty((n_draws, 0, 2))
+    return out
 
 
 def region_summary(
