@@ -68,11 +68,12 @@ def minor_allele_frequency(dosage: np.ndarray) -> np.ndarray:
 
 
 def genotype_counts(dosage: np.ndarray) -> np.ndarray:
-    """Count called genotypes per variant: columns (hom ref, het, hom alt), shape (n_variants, 3)."""
-    return np.concatenate(
-        [
-            np.stack([_count(dosage[b] == k, 1) for k in (0, 1, 2)], axis=1)
-            for b in _blocks(*dosage.shape)
-        ]
-        or [np.zeros((0, 3), np.int64)]
-    )
+    """Count called genotypes per variant: columns (hom ref, het, hom alt), shape (n_variants, 3).
+
+    One compiled pass over each variant's calls (:func:`.kernels.genotype_counts_kernel`).
+    """
+    from .kernels import genotype_counts_kernel  # numba compiles (or loads) on first use
+
+    if dosage.shape[0] == 0:
+        return np.zeros((0, 3), np.int64)
+    return genotype_counts_kernel(dosage)

@@ -156,3 +156,34 @@ def test_hwe_pvalues_from_counts__biobank_sized_groups_and_extreme_tails():
     got = hwe_pvalues_from_counts(counts)
     np.testing.assert_allclose(got, np.minimum(expected, 1.0), rtol=1e-9, atol=1e-300)
     assert (got < 1e-100).sum() > 5 and (got > 0.5).sum() > 20
+
+
+def test_genotype_counts__equal_numpy_comparisons_on_strided_and_odd_inputs():
+    """Oracle: ``(dosage == k).sum(1)``, on a column-strided view, with -1 and -9 as missing."""
+    from ddvi_genomics.genotype.counts import genotype_counts
+
+    rng = np.random.default_rng(5)
+    dosage = rng.integers(-1, 3, (40, 301)).astype(np.int8)
+    dosage[3, ::7] = -9
+    for view in (dosage, dosage[:, ::3], dosage[::2]):
+        expected = np.stack([(view == k).sum(1) for k in (0, 1, 2)], axis=1)
+        np.testing.assert_array_equal(genotype_counts(view), expected)
+    assert genotype_counts(dosage[:0]).shape == (0, 3)
+
+
+def test_hwe_pvalues_from_counts__biobank_sample_sizes_far_tails():
+    """Oracle: the naive log-gamma sum at 20,000-200,000 called genotypes, where the het
+    distribution spans tens of thousands of counts and the sweeps stop after a few hundred."""
+    cases = np.array([
+        [50_000, 100_000, 50_000],  # q = 0.5, at equilibrium
+        [81_000, 18_000, 1_000],  # q = 0.1, at equilibrium
+        [81_300, 17_400, 1_300],  # q = 0.1, 600 hets short: p about 1e-24
+        [82_000, 16_000, 2_000],  # q = 0.1, 2,000 hets short: p about 1e-223
+        [9_000, 9_000, 2_000],  # 20,000 samples, q = 0.325: 225 hets too many
+        [199_990, 10, 0],  # a rare variant
+    ])  # fmt: skip
+    for midp in (False, True):
+        expected = [naive_pvalue(h, a, b, midp=midp) for a, h, b in cases]
+        got = hwe_pvalues_from_counts(cases, midp=midp)
+        np.testing.assert_allclose(got, np.minimum(expected, 1.0), rtol=1e-9, atol=1e-300)
+    assert 1e-230 < got[3] < 1e-200 and 1e-30 < got[2] < 1e-20 and min(got[0], got[1]) > 0.5
