@@ -1,6 +1,6 @@
-"""Compiled loops (numba) for the per-variant QC counts and the Hardy-Weinberg exact test.
+"""Compiled loops (numba): per-variant QC counts, the Hardy-Weinberg exact test, LD pruning.
 
-Both are loops over the samples or the het counts of one variant at a time that NumPy can only
+All are loops over the samples or the het counts of one variant at a time that NumPy can only
 express with large temporaries; numba compiles them once per machine (cached beside this file,
 or in ``NUMBA_CACHE_DIR`` where that is not writable).
 """
@@ -8,7 +8,8 @@ or in ``NUMBA_CACHE_DIR`` where that is not writable).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import intrinsic
 
 #: Ties within rounding count as equal to the observed probability (as PLINK and
 #: :func:`..qc.hwe.hwe_exact_pvalue` do).
@@ -113,3 +114,105 @@ def hwe_pvalues_kernel(counts: np.ndarray, midp: bool) -> np.ndarray:  # pragma:
     for i in range(counts.shape[0]):
         out[i] = hwe_pvalue_kernel(counts[i, 0], counts[i, 1], counts[i, 2], midp)
     return out
+
+
+# -- LD pruning: r^2 of bit-packed genotypes, computed only for the pairs a window pass needs --
+
+#: Pair states in the LD band: not computed yet, r^2 above the threshold, at or below it.
+PAIR_UNKNOWN, PAIR_ABOVE, PAIR_BELOW = 0, 1, 2
+
+
+@intrinsic
+def _popcount(typingctx, x):  # pragma: no cover - compiled
+    """Set bits of a uint64 (LLVM's ctpop: the POPCNT instruction where the CPU has it)."""
+    signature = types.uint64(types.uint64)
+
+    def codegen(context, builder, sig, args):
+        return builder.ctpop(args[0])
+
+    return signature, codegen
+
+
+@njit(cache=True, nogil=True)
+def pair_r2(planes: np.ndarray, complete: np.ndarray, sums: np.ndarray, i: int, j: int,
+            n_samples: int) -> float:  # pragma: no cover - compiled  # fmt: skip
+    """Squared Pearson correlation of allele counts of variants ``i`` and ``j``, co-called samples.
+
+    Parameters
+    ----------
+    planes : np.ndarray, uint64, shape (n_variants, 3, n_words)
+        Bit planes per variant (:func:`..qc.ldprune.bit_planes`): ALT count >= 1, ALT count
+        == 2, called. A count is plane 0 + plane 1; its square is plane 0 + 3 x plane 1.
+    complete : np.ndarray of bool, shape (n_variants,)
+        No missing call; two complete variants need only their products' popcounts.
+    sums : np.ndarray, int64, shape (n_variants, 2)
+        Sum of counts and of squared counts over every sample (used when both are complete).
+
+    The sums are integers; they are combined in float64 in the order of
+    :func:`..qc.ldprune.band_r2`, so both give the same number.
+    """
+    a, b = planes[i], planes[j]
+    xy = 0
+    if complete[i] and complete[j]:
+        for w in range(planes.shape[2]):
+            xy += (_popcount(a[0, w] & b[0, w]) + _popcount(a[0, w] & b[1, w])
+                   + _popcount(a[1, w] & b[0, w]) + _popcount(a[1, w] & b[1, w]))  # fmt: skip
+        n = n_samples
+        sx, sxx, sy, syy = sums[i, 0], sums[i, 1], sums[j, 0], sums[j, 1]
+    else:
+        n = sx = sxx = sy = syy = 0
+        for w in range(planes.shape[2]):
+            both = a[2, w] & b[2, w]
+            n += _popcount(both)
+            ones_x, twos_x = _popcount(a[0, w] & both), _popcount(a[1, w] & both)
+            ones_y, twos_y = _popcount(b[0, w] & both), _popcount(b[1, w] & both)
+            sx += ones_x + twos_x
+            sxx += ones_x + 3 * twos_x
+            sy += ones_y + twos_y
+            syy += ones_y + 3 * twos_y
+            xy += (_popcount(a[0, w] & b[0, w]) + _popcount(a[0, w] & b[1, w])
+                   + _popcount(a[1, w] & b[0, w]) + _popcount(a[1, w] & b[1, w]))  # fmt: skip
+    fn = float(n)
+    cov = float(xy) * fn - float(sx) * float(sy)
+    var_x = float(sxx) * fn - float(sx) * float(sx)
+    var_y = float(syy) * fn - float(sy) * float(sy)
+    denominator = var_x * var_y
+    return cov * cov / denominator if denominator > 0 else 0.0
+
+
+@njit(cache=True, nogil=True)
+def prune_windows_kernel(
+    starts, ends, state, major, pruned, planes, complete, sums, n_samples, r2, freq_tolerance
+):  # pragma: no cover - compiled
+    """PLINK's ``--indep-pairwise`` window passes, in place on ``pruned``.
+
+    Each window ``[starts[w], ends[w])`` repeats passes until one prunes nothing: a pass takes
+    each kept variant ``a`` in order and the first later kept ``b`` of the window with
+    ``r^2(a, b) > r2``, and prunes the one with the lower minor allele frequency (``b`` on a
+    tie). ``state[a, b - a - 1]`` caches each pair (``PAIR_*``); pairs still unknown are
+    computed from ``planes`` when first needed, so pairs whose variants are pruned before they
+    meet are never computed (plink's saving too).
+    """
+    for w in range(len(starts)):
+        first, end = starts[w], ends[w]
+        changed = True
+        while changed:
+            changed = False
+            for a in range(first, end):
+                if pruned[a]:
+                    continue
+                for b in range(a + 1, end):
+                    if pruned[b]:
+                        continue
+                    known = state[a, b - a - 1]
+                    if known == PAIR_UNKNOWN:
+                        above = pair_r2(planes, complete, sums, a, b, n_samples) > r2
+                        known = PAIR_ABOVE if above else PAIR_BELOW
+                        state[a, b - a - 1] = known
+                    if known == PAIR_ABOVE:
+                        if major[a] > major[b] * (1.0 + freq_tolerance):
+                            pruned[a] = True  # a has the lower minor allele frequency
+                        else:
+                            pruned[b] = True
+                        changed = True
+                        break

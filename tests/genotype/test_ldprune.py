@@ -62,6 +62,71 @@ def test_band_r2__equals_pairwise_complete_correlation_by_hand(missing):
             assert band[i, k] == pytest.approx(expected, abs=1e-12)
 
 
+def test_bit_planes__unpack_to_the_counts_and_calls():
+    """Oracle: the planes read back bit by bit (130 samples: a partial last word)."""
+    from ddvi_genomics.genotype.qc.ldprune import bit_planes
+
+    rng = np.random.default_rng(2)
+    d = rng.integers(-1, 3, (7, 130)).astype(np.int8)
+    planes = bit_planes(d)
+    assert planes.shape == (7, 3, 3) and planes.dtype == np.uint64
+    bits = np.unpackbits(planes.view(np.uint8), axis=2, bitorder="little")[..., :130]
+    np.testing.assert_array_equal(bits[:, 0] + bits[:, 1], np.where(d > 0, d, 0))
+    np.testing.assert_array_equal(bits[:, 2], d >= 0)
+    assert not np.unpackbits(planes.view(np.uint8), axis=2, bitorder="little")[..., 130:].any()
+
+
+@pytest.mark.parametrize("missing", [0.05, 0.0])
+def test_pair_r2__bit_for_bit_the_band_of_float_products(missing):
+    """Oracle: band_r2 (float32 matrix products). 130 samples, variants with and without
+    missing calls mixed, so both popcount paths meet; equal to the last bit, so the pruning
+    decisions at the threshold are the same too."""
+    from ddvi_genomics.genotype.counts import genotype_counts
+    from ddvi_genomics.genotype.kernels import pair_r2
+    from ddvi_genomics.genotype.qc.ldprune import bit_planes
+
+    gm = simulated(n_samples=65, length=5e4, missing=0.0, n_contigs=1)
+    d = gm.dosage[:20].copy()
+    rng = np.random.default_rng(4)
+    d[::2][rng.random(d[::2].shape) < missing] = -1  # every other variant has missing calls
+    counts = genotype_counts(d)
+    sums = np.stack([counts[:, 1] + 2 * counts[:, 2], counts[:, 1] + 4 * counts[:, 2]], 1)
+    complete = counts.sum(1) == d.shape[1]
+    planes = bit_planes(d)
+    band = band_r2(d, 8)
+    for i in range(20):
+        for k in range(min(7, 19 - i)):
+            got = pair_r2(planes, complete, sums, i, i + k + 1, d.shape[1])
+            assert got == band[i, k], (i, k)
+
+
+def test_prune_pairwise__lazy_pairs_keep_what_the_full_band_keeps():
+    """Oracle: the window passes over the whole band computed first (the out-of-core path),
+    on linked variants with missing calls, two contigs, a kilobase window too."""
+    from ddvi_genomics.genotype.counts import genotype_counts
+    from ddvi_genomics.genotype.qc.ldprune import (
+        band_width,
+        kb_window_ends,
+        prune_from_band,
+        prune_pairwise,
+    )  # fmt: skip
+
+    gm = simulated(n_samples=60, missing=0.03)
+    d, contig, pos = gm.dosage, gm.variant_contig, gm.variant_position
+    counts = genotype_counts(d)
+    n_called = counts.sum(1)
+    alt = (counts[:, 1] + 2 * counts[:, 2]) / np.maximum(2 * n_called, 1)
+    for window, step, r2, kb in [(20, 3, 0.3, False), (50, 5, 0.2, False), (10, 1, 0.5, True)]:
+        ends = kb_window_ends(contig, pos, window) if kb else None
+        width = band_width(window, ends)
+        full = prune_from_band(band_r2(d, width) > r2, alt, n_called, contig, window=width,
+                               step=step, window_ends=ends)  # fmt: skip
+        lazy = prune_pairwise(d, contig, window=window, step=step, r2=r2, position=pos,
+                              window_kb=kb)  # fmt: skip
+        np.testing.assert_array_equal(lazy, full)
+        assert 0.1 < full.mean() < 0.95, full.mean()  # the windows prune, but not everything
+
+
 @pytest.mark.skipif(
     shutil.which("plink2") is None, reason="plink2 is not installed (Debian plink2)"
 )

@@ -151,14 +151,82 @@ def prune_pairwise(
     np.ndarray of bool, shape (n_variants,)
         True for the variants kept (``PREFIX.prune.in``).
     """
-    n_called = (dosage >= 0).sum(1)
-    alt_frequency = np.clip(dosage, 0, 2).sum(1) / np.maximum(2 * n_called, 1)
+    from ..counts import genotype_counts
+    from ..kernels import prune_windows_kernel
+
+    counts = genotype_counts(dosage)
+    n_called = counts.sum(1)
+    alt_frequency = (counts[:, 1] + 2 * counts[:, 2]) / np.maximum(2 * n_called, 1)
     ends = kb_window_ends(contig, position, window) if window_kb else None
     width = band_width(window, ends)
-    return prune_from_band(
-        band_r2(dosage, width) > r2, alt_frequency, n_called, contig, window=width, step=step,
-        window_ends=ends,
-    )  # fmt: skip
+    major, pruned = _start(alt_frequency, n_called)
+    n_variants, n_samples = dosage.shape
+    state = np.zeros((n_variants, max(width - 1, 1)), dtype=np.int8)  # every pair unknown
+    planes = bit_planes(dosage)
+    complete = n_called == n_samples
+    sums = np.stack([counts[:, 1] + 2 * counts[:, 2], counts[:, 1] + 4 * counts[:, 2]], axis=1)
+    starts, stops = _windows(contig, width, step, ends)
+    prune_windows_kernel(starts, stops, state, major, pruned, planes, complete, sums,
+                         n_samples, float(r2), FREQ_TOLERANCE)  # fmt: skip
+    return ~pruned
+
+
+def bit_planes(dosage: np.ndarray) -> np.ndarray:
+    """Pack allele counts as three bit planes per variant, 64 samples per word.
+
+    Parameters
+    ----------
+    dosage : np.ndarray, int8, shape (n_variants, n_samples)
+        Allele counts, -1 for a missing call.
+
+    Returns
+    -------
+    np.ndarray, uint64, shape (n_variants, 3, ceil(n_samples / 64))
+        Plane 0: count >= 1; plane 1: count == 2; plane 2: called. Sample ``s`` is bit
+        ``s % 64`` of word ``s // 64``; padding bits are 0 (never called).
+    """
+    n_variants, n_samples = dosage.shape
+    n_words = -(-n_samples // 64)
+    planes = np.zeros((n_variants, 3, n_words * 8), dtype=np.uint8)
+    rows = max(1, (1 << 22) // max(n_samples, 1))  # blocks of about 4 MB of calls
+    for lo in range(0, n_variants, rows):
+        block = dosage[lo : lo + rows]
+        for plane, mask in enumerate((block >= 1, block == 2, block >= 0)):
+            packed = np.packbits(mask, axis=1, bitorder="little")
+            planes[lo : lo + rows, plane, : packed.shape[1]] = packed
+    return planes.view("<u8")
+
+
+def _start(alt_frequency: np.ndarray, n_called: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the major allele frequency (lower MAF = higher) and the variants pruned first.
+
+    Monomorphic and never-called variants are pruned before any window.
+    """
+    major = np.maximum(alt_frequency, 1.0 - alt_frequency)
+    return major, (major >= 1.0) | (np.asarray(n_called) == 0)
+
+
+def _windows(contig, width: int, step: int, window_ends) -> tuple[np.ndarray, np.ndarray]:
+    """First and end (exclusive) variant of every window, in PLINK's order, shape (n_windows,).
+
+    Windows never cross a contig; each holds ``width`` variants (or, with ``window_ends``, the
+    kilobase window from its first variant) and the next starts ``step`` variants later; the
+    last window of a contig ends at its last variant.
+    """
+    contig = np.asarray(contig)
+    bounds = np.flatnonzero(np.r_[True, contig[1:] != contig[:-1], True])
+    starts, stops = [], []
+    for first, last in zip(bounds[:-1], bounds[1:], strict=True):
+        start = int(first)
+        while True:
+            stop = start + width if window_ends is None else int(window_ends[start])
+            stop = min(stop, int(last))
+            starts.append(start)
+            stops.append(stop)
+            if stop == last:
+                break
+            start += step
+    return np.asarray(starts, dtype=np.int64), np.asarray(stops, dtype=np.int64)
 
 
 def kb_window_ends(contig: np.ndarray, position: np.ndarray, window_kb: int) -> np.ndarray:
@@ -217,63 +285,15 @@ def prune_from_band(
     np.ndarray of bool, shape (n_variants,)
         True for the variants kept.
     """
-    major = np.maximum(alt_frequency, 1.0 - alt_frequency)  # lower MAF = higher major frequency
-    pruned = (major >= 1.0) | (np.asarray(n_called) == 0)
-    # partners[i]: the later variants j (within a window) with r^2(i, j) > r2, in order; only
-    # variants with a partner can prune anything, so a pass visits those alone
-    rows, lags = np.nonzero(exceeds)  # row-major: each row's partners in order
-    partners = _Partners(
-        (rows + lags + 1).tolist(), np.searchsorted(rows, np.arange(len(exceeds) + 1)).tolist()
-    )
-    with_partner = np.unique(rows)
-    contig = np.asarray(contig)
-    bounds = np.flatnonzero(np.r_[True, contig[1:] != contig[:-1], True])
-    for first, last in zip(bounds[:-1], bounds[1:], strict=True):
-        start = int(first)
-        while True:
-            if window_ends is None:
-                end = min(start + window, int(last))
-            else:
-                end = min(int(window_ends[start]), int(last))
-            lo, hi = np.searchsorted(with_partner, [start, end])
-            _prune_window(partners, with_partner[lo:hi].tolist(), major, pruned, end)
-            if end == last:
-                break
-            start += step
+    from ..kernels import PAIR_ABOVE, PAIR_BELOW, prune_windows_kernel
+
+    major, pruned = _start(alt_frequency, n_called)
+    state = np.where(exceeds, PAIR_ABOVE, PAIR_BELOW).astype(np.int8)  # every pair known
+    if state.shape[1] == 0:
+        state = np.full((len(state), 1), PAIR_BELOW, dtype=np.int8)
+    starts, stops = _windows(contig, window, step, window_ends)
+    no_planes = np.zeros((len(state), 3, 0), dtype=np.uint64)  # never read: no pair is unknown
+    prune_windows_kernel(starts, stops, state, major, pruned, no_planes,
+                         np.ones(len(state), bool), np.zeros((len(state), 2), np.int64), 0,
+                         0.0, FREQ_TOLERANCE)  # fmt: skip
     return ~pruned
-
-
-class _Partners:
-    """Each variant's partners in compressed-row form: ``flat[start[i] : start[i + 1]]``."""
-
-    def __init__(self, flat: list[int], start: list[int]):
-        self.flat, self.start = flat, start
-
-    def __getitem__(self, i: int) -> list[int]:
-        return self.flat[self.start[i] : self.start[i + 1]]
-
-
-def _prune_window(partners, candidates, major, pruned, end: int) -> None:
-    """Repeat passes over a window until one prunes nothing (in place).
-
-    ``candidates`` are the window's variants that have a partner, in order; the window ends
-    before variant ``end``.
-    """
-    while True:
-        changed = False
-        for a in candidates:
-            if pruned[a]:
-                continue
-            for b in partners[a]:
-                if b >= end:
-                    break
-                if pruned[b]:
-                    continue
-                if major[a] > major[b] * (1 + FREQ_TOLERANCE):
-                    pruned[a] = True  # a has the lower minor allele frequency
-                else:
-                    pruned[b] = True
-                changed = True
-                break
-        if not changed:
-            return
