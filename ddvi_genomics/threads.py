@@ -27,8 +27,9 @@ _ENV_VARIABLES = (
     "OMP_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
     "MKL_NUM_THREADS",
-    "NUMBA_NUM_THREADS",
 )
+# Not NUMBA_NUM_THREADS: numba re-reads it whenever it compiles, and refuses to compile at all
+# once its thread pool runs with another count; numba.set_num_threads applies the budget.
 
 
 def usable_cores() -> int:

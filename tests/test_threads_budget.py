@@ -47,3 +47,30 @@ def test_dask_local_scheduler__runs_on_the_budget(monkeypatch):
     assert total.tolist() == [10.0]
     assert seen == {"scheduler": "threads", "num_workers": 3}
     assert store_tasks.tasks_at_once() == 3
+
+
+def test_limit_threads__after_numba_launched_its_pool_later_compilations_still_run():
+    """Regression: setting NUMBA_NUM_THREADS after numba's pool started made every later
+    compilation (numba re-reads its settings then) raise "Cannot set NUMBA_NUM_THREADS to a
+    different value once the threads have been launched". In a fresh interpreter: start the
+    pool with 2 threads, budget 1, compile a new function."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os; os.environ['NUMBA_NUM_THREADS'] = '2'\n"
+        "import numba, numpy as np\n"
+        "@numba.njit(parallel=True)\n"
+        "def total(x):\n"
+        "    s = 0.0\n"
+        "    for i in numba.prange(len(x)):\n"
+        "        s += x[i]\n"
+        "    return s\n"
+        "total(np.ones(10))\n"
+        "from ddvi_genomics.threads import limit_threads\n"
+        "used = limit_threads(1)\n"
+        "print(numba.njit(lambda v: v + 1)(1), used['numba'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["2", "1"]
