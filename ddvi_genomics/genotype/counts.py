@@ -70,10 +70,11 @@ def minor_allele_frequency(dosage: np.ndarray) -> np.ndarray:
 def genotype_counts(dosage: np.ndarray) -> np.ndarray:
     """Count called genotypes per variant: columns (hom ref, het, hom alt), shape (n_variants, 3).
 
-    One compiled pass over each variant's calls (:func:`.kernels.genotype_counts_kernel`).
+    One compiled pass over each variant's calls (:func:`.kernels.genotype_counts_kernel`), in
+    blocks of variants on the ``--threads`` budget.
     """
-    from .kernels import genotype_counts_kernel  # numba compiles (or loads) on first use
+    from .kernels import genotype_counts_kernel, in_row_blocks  # numba compiles on first use
 
     if dosage.shape[0] == 0:
         return np.zeros((0, 3), np.int64)
-    return genotype_counts_kernel(dosage)
+    return in_row_blocks(genotype_counts_kernel, dosage)

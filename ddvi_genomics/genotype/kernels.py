@@ -7,6 +7,9 @@ or in ``NUMBA_CACHE_DIR`` where that is not writable).
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
@@ -114,6 +117,34 @@ def hwe_pvalues_kernel(counts: np.ndarray, midp: bool) -> np.ndarray:  # pragma:
     for i in range(counts.shape[0]):
         out[i] = hwe_pvalue_kernel(counts[i, 0], counts[i, 1], counts[i, 2], midp)
     return out
+
+
+#: Fewest rows per thread worth a thread of their own in :func:`in_row_blocks`.
+MIN_ROWS_PER_THREAD = 4096
+
+
+def in_row_blocks(kernel, rows: np.ndarray, *args) -> np.ndarray:
+    """Run a row-wise kernel on consecutive blocks of ``rows``, one thread per block.
+
+    The kernels release the GIL (``nogil``), so the threads run side by side. Threads: the
+    ``--threads`` budget from the main thread; one from any other thread (a Dask task, whose
+    scheduler already runs one task per core).
+
+    Returns
+    -------
+    np.ndarray
+        The blocks' results stacked in order (the same as ``kernel(rows, *args)``).
+    """
+    from ..threads import thread_budget
+
+    main = threading.current_thread() is threading.main_thread()
+    threads = min(thread_budget() if main else 1, len(rows) // MIN_ROWS_PER_THREAD)
+    if threads <= 1:
+        return kernel(rows, *args)
+    bounds = np.linspace(0, len(rows), threads + 1).astype(int)
+    with ThreadPoolExecutor(threads) as pool:
+        parts = pool.map(lambda lo, hi: kernel(rows[lo:hi], *args), bounds[:-1], bounds[1:])
+        return np.concatenate(list(parts))
 
 
 # -- LD pruning: r^2 of bit-packed genotypes, computed only for the pairs a window pass needs --

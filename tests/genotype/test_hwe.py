@@ -187,3 +187,24 @@ def test_hwe_pvalues_from_counts__biobank_sample_sizes_far_tails():
         got = hwe_pvalues_from_counts(cases, midp=midp)
         np.testing.assert_allclose(got, np.minimum(expected, 1.0), rtol=1e-9, atol=1e-300)
     assert 1e-230 < got[3] < 1e-200 and 1e-30 < got[2] < 1e-20 and min(got[0], got[1]) > 0.5
+
+
+def test_counts_and_pvalues__threaded_blocks_equal_one_pass(monkeypatch):
+    """Oracle: the kernels run once over every row; blocks on 3 threads must stack the same."""
+    from ddvi_genomics import threads
+    from ddvi_genomics.genotype import kernels
+    from ddvi_genomics.genotype.counts import genotype_counts
+
+    rng = np.random.default_rng(9)
+    dosage = rng.integers(-1, 3, (1000, 50)).astype(np.int8)
+    monkeypatch.setattr(kernels, "MIN_ROWS_PER_THREAD", 100)
+    monkeypatch.setattr(threads, "_budget", 3)
+    used = []
+    counts_kernel = kernels.genotype_counts_kernel
+    monkeypatch.setattr(kernels, "genotype_counts_kernel",
+                        lambda d: used.append(len(d)) or counts_kernel(d))  # fmt: skip
+    counts = genotype_counts(dosage)
+    assert used == [333, 333, 334]
+    np.testing.assert_array_equal(counts, counts_kernel(dosage))
+    p = hwe_pvalues_from_counts(counts, midp=True)
+    np.testing.assert_array_equal(p, kernels.hwe_pvalues_kernel(counts, True))

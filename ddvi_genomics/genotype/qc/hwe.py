@@ -59,9 +59,9 @@ def hwe_pvalues_from_counts(counts: np.ndarray, *, midp: bool = False) -> np.nda
     count's (the distribution is log-concave), so a variant costs a few hundred steps at
     biobank sample sizes, not ``n_rare / 2``.
     """
-    from ..kernels import hwe_pvalues_kernel  # numba compiles (or loads) on first use
+    from ..kernels import hwe_pvalues_kernel, in_row_blocks  # numba compiles on first use
 
     counts = np.ascontiguousarray(counts, dtype=np.int64)
     if len(counts) == 0:
         return np.zeros(0)
-    return hwe_pvalues_kernel(counts, midp)
+    return in_row_blocks(hwe_pvalues_kernel, counts, midp)
