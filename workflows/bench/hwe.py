@@ -90,7 +90,7 @@ def main(argv=None) -> None:
         f"Simulated variants x {args.samples:,} samples (HWE, allele frequencies uniform on "
         "[0.01, 0.99], 1 % missing calls), one process. plink2's time includes reading the "
         ".bed and counting (2 threads); ours is counting the int8 dosages already in memory "
-        "plus the p-values (1 thread). Compiling both loops, once per machine (numba caches the "
+        "plus the p-values (row blocks on the thread budget, 2 here). Compiling both loops, once per machine (numba caches the "
         f"machine code), took {compile_s:.1f} s in a fresh process with an empty cache; it is "
         "not in the table. 'loop': the per-variant Python test on 5,000 of the distinct count "
         "triples. plink2's p-values are printed to 6 significant digits, hence its relative "
