@@ -102,6 +102,8 @@ def main(argv=None) -> None:
     parser.add_argument("--new", type=int, default=10000, help="samples projected afterwards")
     parser.add_argument("--fit-subset", type=int, default=5000)
     parser.add_argument("--note", default="", help="conditions of the run (e.g. the load)")
+    parser.add_argument("--no-plink2-from", type=int, default=None,
+                        help="leave plink2 out at this size and above (the report says so)")  # fmt: skip
     args = parser.parse_args(argv)
     if shutil.which("plink2") is None:
         sys.exit("plink2 is not installed (Debian package plink2)")
@@ -143,17 +145,22 @@ def main(argv=None) -> None:
         row["project"] = step(f"{n} project", ours + [
             "project", str(work / "new.vcz"), "--model", f"{prefix}.model.pt", "--threads", "2",
             "-q", "--out", str(work / f"placed_{n}")])  # fmt: skip
-        row["plink2 --pca approx 10"] = step(f"{n} plink2 pca approx", [
-            "plink2", "--bfile", str(work / f"cohort_{n}"), "--maf", "0.01", "--geno", "0.1",
-            "--pca", "approx", "10", "--threads", "2", "--out", str(work / f"plink_{n}")])  # fmt: skip
+        if args.no_plink2_from is not None and n >= args.no_plink2_from:
+            row["plink2 --pca approx 10"] = None
+        else:
+            row["plink2 --pca approx 10"] = step(f"{n} plink2 pca approx", [
+                "plink2", "--bfile", str(work / f"cohort_{n}"), "--maf", "0.01", "--geno",
+                "0.1", "--pca", "approx", "10", "--threads", "2", "--out",
+                str(work / f"plink_{n}")])  # fmt: skip
         log = (work / f"map_{n}.log").read_text()
         row["pca_step_seconds"] = float(PCA_DONE.search(log).group(1))
         row["stage_lines"] = [line for line in log.splitlines() if "done in" in line]
         row["metrics"] = json.loads((work / f"map_{n}.metrics.json").read_text())
-        row["pc_r_vs_plink2"] = pc_agreement(work / f"map_{n}.eigenvec",
-                                             work / f"plink_{n}.eigenvec")  # fmt: skip
-        row["subspace_vs_plink2"] = subspace_agreement(work / f"map_{n}.eigenvec",
-                                                       work / f"plink_{n}.eigenvec")  # fmt: skip
+        if row["plink2 --pca approx 10"] is not None:
+            row["pc_r_vs_plink2"] = pc_agreement(work / f"map_{n}.eigenvec",
+                                                 work / f"plink_{n}.eigenvec")  # fmt: skip
+            row["subspace_vs_plink2"] = subspace_agreement(work / f"map_{n}.eigenvec",
+                                                           work / f"plink_{n}.eigenvec")  # fmt: skip
         row["new_sample_knn20"] = new_sample_accuracy(work, n, panel)
         if n == sizes[0]:
             row["exact"] = step(f"{n} infer exact pca", ours + [
@@ -176,13 +183,14 @@ def write_report(args, sizes: list[int], done: dict, results: dict) -> None:
     rows = []
     for n, row in results.items():
         store_to_map = row["convert"]["seconds"] + row["infer"]["seconds"]
+        plink = row["plink2 --pca approx 10"]
+        plink_cells = ["not run", "-"] if plink is None else [
+            f"{plink['seconds']:,.0f} / {plink['peak_rss_mib']:,.0f}",
+            f"{row['pca_step_seconds'] / plink['seconds']:.2f}"]  # fmt: skip
         rows.append([
             f"{n:,}", f"{row['convert']['seconds']:,.0f} / {row['convert']['peak_rss_mib']:,.0f}",
             f"{row['infer']['seconds']:,.0f} / {row['infer']['peak_rss_mib']:,.0f}",
-            f"{row['pca_step_seconds']:,.1f}",
-            f"{row['plink2 --pca approx 10']['seconds']:,.0f} / "
-            f"{row['plink2 --pca approx 10']['peak_rss_mib']:,.0f}",
-            f"{row['pca_step_seconds'] / row['plink2 --pca approx 10']['seconds']:.2f}",
+            f"{row['pca_step_seconds']:,.1f}", *plink_cells,
             f"{row['project']['seconds']:,.0f} / {row['project']['peak_rss_mib']:,.0f}",
             f"{store_to_map / 60:.1f}",
         ])  # fmt: skip
@@ -193,7 +201,8 @@ def write_report(args, sizes: list[int], done: dict, results: dict) -> None:
             f"{n:,}", f"{m.get('knn20_cv_accuracy_population', float('nan')):.3f}",
             f"{m.get('trustworthiness_k10', float('nan')):.3f}",
             f"{new['map (DIM1-2)']:.3f}", f"{new['PC1-2']:.3f}", f"{new['PC1-10']:.3f}",
-            f"{min(row['pc_r_vs_plink2']):.4f}", f"{row['subspace_vs_plink2']:.4f}",
+            *([f"{min(row['pc_r_vs_plink2']):.4f}", f"{row['subspace_vs_plink2']:.4f}"]
+              if "pc_r_vs_plink2" in row else ["-", "-"]),
         ])  # fmt: skip
     lines = [
         f"# Scaling on a structured cohort: {', '.join(f'{n:,}' for n in sizes)} samples x "
@@ -219,8 +228,9 @@ def write_report(args, sizes: list[int], done: dict, results: dict) -> None:
         "",
     ]  # fmt: skip
     for n, row in results.items():
-        lines.append(f"- {n:,}: PC1-10 |r| vs plink2 --pca approx: "
-                     + ", ".join(f"{r:.4f}" for r in row["pc_r_vs_plink2"]))  # fmt: skip
+        if "pc_r_vs_plink2" in row:
+            lines.append(f"- {n:,}: PC1-10 |r| vs plink2 --pca approx: "
+                         + ", ".join(f"{r:.4f}" for r in row["pc_r_vs_plink2"]))  # fmt: skip
         if "pc_r_vs_exact" in row:
             lines.append(
                 f"- {n:,}: PC1-10 |r| of the randomized solver vs the exact one "
@@ -232,23 +242,29 @@ def write_report(args, sizes: list[int], done: dict, results: dict) -> None:
         ns = list(results)
         lines += ["", "Growth fitted as seconds = a N^b (and peak MiB = a N^b) over the sizes run:",
                   ""]  # fmt: skip
+        with_plink = [n for n in ns if results[n]["plink2 --pca approx 10"] is not None]
         fits = {
-            "infer seconds": [results[n]["infer"]["seconds"] for n in ns],
-            "PCA step seconds": [results[n]["pca_step_seconds"] for n in ns],
-            "plink2 --pca approx seconds": [
-                results[n]["plink2 --pca approx 10"]["seconds"] for n in ns],
-            "infer peak MiB": [results[n]["infer"]["peak_rss_mib"] for n in ns],
-            "convert seconds": [results[n]["convert"]["seconds"] for n in ns],
+            "infer seconds": (ns, [results[n]["infer"]["seconds"] for n in ns]),
+            "PCA step seconds": (ns, [results[n]["pca_step_seconds"] for n in ns]),
+            "plink2 --pca approx seconds": (with_plink, [
+                results[n]["plink2 --pca approx 10"]["seconds"] for n in with_plink]),
+            "infer peak MiB": (ns, [results[n]["infer"]["peak_rss_mib"] for n in ns]),
+            "convert seconds": (ns, [results[n]["convert"]["seconds"] for n in ns]),
+            "project seconds": (ns, [results[n]["project"]["seconds"] for n in ns]),
         }  # fmt: skip
-        for name, values in fits.items():
-            a, b = fit_growth(ns, values)
+        for name, (at, values) in fits.items():
+            if len(at) < 2:
+                continue
+            a, b = fit_growth(at, values)
             lines.append(f"- {name}: b = {b:.2f}; at 500,000: {a * 5e5**b:,.0f}, at 1,000,000: "
                          f"{a * 1e6**b:,.0f} (extrapolated)")  # fmt: skip
     lines += [
         "",
         "Command: `python -m workflows.bench.structured_scale --out workflows/results/bench "
         f"--sizes {args.sizes} --variants {args.variants} --new {args.new} "
-        f"--fit-subset {args.fit_subset}`",
+        f"--fit-subset {args.fit_subset}"
+        + ("" if args.no_plink2_from is None else f" --no-plink2-from {args.no_plink2_from}")
+        + "`",
     ]
     record = {"sizes": sizes, "variants": args.variants, "new": args.new,
               "fit_subset": args.fit_subset, "steps": done,
