@@ -553,7 +553,7 @@ def project(input_paths, model_path, out_prefix, threads, verbose, quiet, **flag
 @click.option(
     "--samples-chunk-size",
     type=click.IntRange(min=1),
-    help="Samples per chunk (bio2zarr default).",
+    help="Samples per chunk (default: the fewest equal chunks of at most 10,000).",
 )
 @force_option
 def convert(input_paths, store, workers, variants_chunk_size, samples_chunk_size, force):

@@ -85,6 +85,31 @@ def test_store__round_trip_of_a_simulation_read_in_small_chunks(tmp_path):
     assert_same_matrix(read_store(tmp_path / "s.vcz", block=7), source)
 
 
+def test_balanced_samples_chunk__fewest_equal_chunks_at_most_the_target():
+    from ddvi_genomics.genotype.readers.convert import balanced_samples_chunk
+
+    # hand-computed: ceil(n / ceil(n / target))
+    cases = {(25_000, 10_000): 8_334, (100_000, 10_000): 10_000, (10_001, 10_000): 5_001,
+             (9_999, 10_000): 9_999, (1, 10_000): 1, (60, 25): 20}  # fmt: skip
+    for (n, target), size in cases.items():
+        assert balanced_samples_chunk(n, target) == size, (n, target)
+
+
+def test_convert__samples_cut_into_equal_chunks_by_default(tmp_path, monkeypatch):
+    """60 samples with a target of 25: three chunks of 20 in the store (bio2zarr alone would
+    cut 25 + 25 + 10); the store still reads back the VCF's genotypes."""
+    import zarr
+
+    from ddvi_genomics.genotype.readers import convert
+
+    monkeypatch.setattr(convert, "SAMPLES_CHUNK_TARGET", 25)
+    dosage, _ = three_populations(n_per_pop=20, n_variants=50, seed=3)
+    write_vcf(tmp_path / "s.vcf", dosage, [f"I{i}" for i in range(60)])
+    write_store([tmp_path / "s.vcf"], tmp_path / "s.vcz")
+    assert zarr.open_group(str(tmp_path / "s.vcz"))["call_genotype"].chunks[1] == 20
+    assert_same_matrix(read_store(tmp_path / "s.vcz"), read_vcf(tmp_path / "s.vcf"))
+
+
 def test_store__round_trip_of_an_msprime_simulation(tmp_path):
     from ddvi_genomics.genotype.simulate import simulate_tree_sequence, write_simulation
 

@@ -39,6 +39,10 @@ from .vcf import htslib_messages
 log = logging.getLogger("ddvi_genomics")
 
 #: bio2zarr's refusals that a rewrite of the input cures.
+#: Samples per chunk the default chunking aims at (bio2zarr's own default); the cohort is cut
+#: into equal chunks no larger than this (:func:`balanced_samples_chunk`).
+SAMPLES_CHUNK_TARGET = 10_000
+
 _CURABLE = ("must be indexed", "not defined in the header", "contig")
 
 
@@ -84,7 +88,8 @@ def convert_to_store(
     workers : int
         bio2zarr worker processes (0 = this process).
     variants_chunk_size, samples_chunk_size : int, optional
-        Chunk shape of ``call_genotype`` (bio2zarr's defaults otherwise).
+        Chunk shape of ``call_genotype``: bio2zarr's variant chunk by default, and samples in
+        the fewest equal chunks of at most :data:`SAMPLES_CHUNK_TARGET`.
 
     Raises
     ------
@@ -112,6 +117,11 @@ def convert_to_store(
             f"(plink2 --pfile {plink2[0].with_suffix('')} --make-bed --out NEW) or read the .pgen "
             "directly (infer and project read it block by block)"
         )
+    n_samples = _count_samples(paths) if samples_chunk_size is None else None
+    if n_samples:
+        samples_chunk_size = balanced_samples_chunk(n_samples)
+        log.info("convert: %s samples in chunks of %s", f"{n_samples:,}",
+                 f"{samples_chunk_size:,}")  # fmt: skip
     chunks = dict(variants_chunk_size=variants_chunk_size, samples_chunk_size=samples_chunk_size)
     if any(p.suffix == ".bed" for p in paths):
         if len(paths) != 1:
@@ -137,6 +147,46 @@ def convert_to_store(
             _bio2zarr(b2z_vcf.convert, paths, [str(p) for p in rewritten], str(store), workers,
                       **chunks)  # fmt: skip
     return store
+
+
+def balanced_samples_chunk(n_samples: int, target: int | None = None) -> int:
+    """Return the samples per chunk that cut the cohort into the fewest equal chunks.
+
+    Chunks hold at most ``target`` samples.
+
+    25,000 samples give three chunks of 8,334, not 10,000 + 10,000 + 5,000, so the tasks that
+    read a store one sample block at a time (QC counts, ``--mind``, projection) are even.
+
+    Parameters
+    ----------
+    n_samples : int
+    target : int, optional
+        Default :data:`SAMPLES_CHUNK_TARGET`.
+    """
+    target = SAMPLES_CHUNK_TARGET if target is None else target
+    n_chunks = max(1, -(-n_samples // target))
+    return max(1, -(-n_samples // n_chunks))
+
+
+def _count_samples(paths: list[Path]) -> int | None:
+    """Count the input's samples: the ``.fam``'s lines, or the first VCF/BCF header's names.
+
+    None where they cannot be read: the conversion then says what is wrong with the input.
+    """
+    try:
+        if paths[0].suffix == ".bed":
+            with open(paths[0].with_suffix(".fam"), "rb") as fh:
+                return sum(1 for line in fh if line.strip())
+        from cyvcf2 import VCF
+
+        with htslib_messages(paths[0]):
+            reader = VCF(str(paths[0]))
+            try:
+                return len(reader.samples)
+            finally:
+                reader.close()
+    except Exception:  # an unreadable input: bio2zarr's refusal names the problem
+        return None
 
 
 def _add_fam_columns(fam: Path, store: Path) -> None:
