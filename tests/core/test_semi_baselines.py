@@ -145,7 +145,7 @@ def test_m2_loss__assembles_the_terms_with_their_weights():
     expected = rec + w * (
         log_q.mean() - model.config.p_weight * prior_term + class_term + 7.0 * ce
     )
-    assert float(out.loss) == pytest.approx(float(expected), rel=1e-5)
+    assert float(out.loss.detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
 
 
 @pytest.mark.slow
