@@ -247,3 +247,26 @@ def prune_windows_kernel(
                             pruned[b] = True
                         changed = True
                         break
+
+
+@njit(cache=True, nogil=True)
+def band_exceeds_kernel(planes, complete, sums, n_rows, width, n_samples, r2):  # pragma: no cover
+    """Which pairs of the first ``n_rows`` variants with their next ``width - 1`` exceed ``r2``.
+
+    Every pair of the band, from popcounts (:func:`pair_r2`), for the out-of-core pruning that
+    decides the windows only once every chunk's band is known.
+
+    Returns
+    -------
+    np.ndarray of bool, shape (n_rows, width - 1)
+        ``out[i, k]``: ``r^2(i, i + k + 1) > r2``; False past the last variant.
+    """
+    n_variants = planes.shape[0]
+    out = np.zeros((n_rows, max(width - 1, 0)), dtype=np.bool_)
+    for i in range(n_rows):
+        for k in range(width - 1):
+            j = i + k + 1
+            if j >= n_variants:
+                break
+            out[i, k] = pair_r2(planes, complete, sums, i, j, n_samples) > r2
+    return out

@@ -171,6 +171,33 @@ def prune_pairwise(
     return ~pruned
 
 
+def band_exceeds(dosage: np.ndarray, width: int, r2: float, *, rows: int | None = None):
+    """``band_r2(dosage, width, rows=rows) > r2``, from popcounts of bit-packed genotypes.
+
+    Parameters
+    ----------
+    dosage : np.ndarray, int8, shape (n_variants, n_samples)
+    width : int
+    r2 : float
+    rows : int, optional
+        The first ``rows`` variants' pairs only (the rest is their look-ahead); default all.
+
+    Returns
+    -------
+    np.ndarray of bool, shape (rows, width - 1)
+    """
+    from ..counts import genotype_counts
+    from ..kernels import band_exceeds_kernel
+
+    n_variants, n_samples = dosage.shape
+    counts = genotype_counts(dosage)
+    complete = counts.sum(1) == n_samples
+    sums = np.stack([counts[:, 1] + 2 * counts[:, 2], counts[:, 1] + 4 * counts[:, 2]], axis=1)
+    n_rows = n_variants if rows is None else min(rows, n_variants)
+    return band_exceeds_kernel(bit_planes(dosage), complete, sums, n_rows, width, n_samples,
+                               float(r2))  # fmt: skip
+
+
 def bit_planes(dosage: np.ndarray) -> np.ndarray:
     """Pack allele counts as three bit planes per variant, 64 samples per word.
 

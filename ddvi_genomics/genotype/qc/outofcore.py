@@ -20,7 +20,7 @@ from ..readers.store_tasks import (
     open_store_chunks,
     sum_over_chunks,
 )
-from .ldprune import band_r2, band_width, kb_window_ends, prune_from_band
+from .ldprune import band_exceeds, band_width, kb_window_ends, prune_from_band
 from .recipe import (
     DEFAULT_QC,
     QCOptions,
@@ -210,11 +210,14 @@ def _chunk_band(store, parts, samples, width: int, r2: float) -> np.ndarray:
     its last variants their ``width - 1`` kept successors (the look-ahead).
     """
     blocks = [chunk_dosage(store, lo, hi, samples)[keep_b] for lo, hi, keep_b in parts]
-    return band_r2(np.concatenate(blocks), width, rows=len(blocks[0])) > r2
+    return band_exceeds(np.concatenate(blocks), width, r2, rows=len(blocks[0]))
 
 
 def _store_band(store: str, bounds, keep, samples, width: int, r2: float, verbose=None):
-    """``band_r2(...) > r2`` over the kept variants of a store, one chunk per Dask task."""
+    """``band_r2(...) > r2`` over the kept variants of a store, one chunk per Dask task.
+
+    Each task takes its band from popcounts of bit-packed genotypes (:func:`.band_exceeds`).
+    """
     n_kept = [int(keep[lo:hi].sum()) for lo, hi in bounds]
     tasks, sizes = [], []
     for i, (lo, hi) in enumerate(bounds):
