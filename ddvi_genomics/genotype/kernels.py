@@ -1,8 +1,9 @@
 """Compiled loops (numba): per-variant QC counts, the Hardy-Weinberg exact test, LD pruning.
 
-All are loops over the samples or the het counts of one variant at a time that NumPy can only
-express with large temporaries; numba compiles them once per machine (cached beside this file,
-or in ``NUMBA_CACHE_DIR`` where that is not writable).
+All are loops over one variant's calls, its het counts, or the pairs of variants a window pass
+reaches, which NumPy can only express with large temporaries or wasted work; numba compiles
+them once per machine (cached beside this file, or in ``NUMBA_CACHE_DIR`` where that is not
+writable).
 """
 
 from __future__ import annotations
