@@ -81,18 +81,17 @@ def test_pair_r2__bit_for_bit_the_band_of_float_products(missing):
     """Oracle: band_r2 (float32 matrix products). 130 samples, variants with and without
     missing calls mixed, so both popcount paths meet; equal to the last bit, so the pruning
     decisions at the threshold are the same too."""
-    from ddvi_genomics.genotype.counts import genotype_counts
     from ddvi_genomics.genotype.kernels import pair_r2
-    from ddvi_genomics.genotype.qc.ldprune import bit_planes
+    from ddvi_genomics.genotype.qc.ldprune import packed_genotypes
 
     gm = simulated(n_samples=65, length=5e4, missing=0.0, n_contigs=1)
     d = gm.dosage[:20].copy()
     rng = np.random.default_rng(4)
     d[::2][rng.random(d[::2].shape) < missing] = -1  # every other variant has missing calls
-    counts = genotype_counts(d)
-    sums = np.stack([counts[:, 1] + 2 * counts[:, 2], counts[:, 1] + 4 * counts[:, 2]], 1)
-    complete = counts.sum(1) == d.shape[1]
-    planes = bit_planes(d)
+    counts, planes, complete, sums = packed_genotypes(d)
+    # sums by hand: allele counts and their squares over the called samples
+    assert sums[:, 0].tolist() == np.where(d > 0, d, 0).sum(1).tolist()
+    assert sums[:, 1].tolist() == (np.where(d > 0, d, 0) ** 2).sum(1).tolist()
     band = band_r2(d, 8)
     for i in range(20):
         for k in range(min(7, 19 - i)):

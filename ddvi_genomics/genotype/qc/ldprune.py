@@ -151,10 +151,9 @@ def prune_pairwise(
     np.ndarray of bool, shape (n_variants,)
         True for the variants kept (``PREFIX.prune.in``).
     """
-    from ..counts import genotype_counts
     from ..kernels import prune_windows_kernel
 
-    counts = genotype_counts(dosage)
+    counts, planes, complete, sums = packed_genotypes(dosage)
     n_called = counts.sum(1)
     alt_frequency = (counts[:, 1] + 2 * counts[:, 2]) / np.maximum(2 * n_called, 1)
     ends = kb_window_ends(contig, position, window) if window_kb else None
@@ -162,9 +161,6 @@ def prune_pairwise(
     major, pruned = _start(alt_frequency, n_called)
     n_variants, n_samples = dosage.shape
     state = np.zeros((n_variants, max(width - 1, 1)), dtype=np.int8)  # every pair unknown
-    planes = bit_planes(dosage)
-    complete = n_called == n_samples
-    sums = np.stack([counts[:, 1] + 2 * counts[:, 2], counts[:, 1] + 4 * counts[:, 2]], axis=1)
     starts, stops = _windows(contig, width, step, ends)
     prune_windows_kernel(starts, stops, state, major, pruned, planes, complete, sums,
                          n_samples, float(r2), FREQ_TOLERANCE)  # fmt: skip
@@ -186,16 +182,34 @@ def band_exceeds(dosage: np.ndarray, width: int, r2: float, *, rows: int | None 
     -------
     np.ndarray of bool, shape (rows, width - 1)
     """
-    from ..counts import genotype_counts
     from ..kernels import band_exceeds_kernel
 
     n_variants, n_samples = dosage.shape
-    counts = genotype_counts(dosage)
-    complete = counts.sum(1) == n_samples
-    sums = np.stack([counts[:, 1] + 2 * counts[:, 2], counts[:, 1] + 4 * counts[:, 2]], axis=1)
+    _, planes, complete, sums = packed_genotypes(dosage)
     n_rows = n_variants if rows is None else min(rows, n_variants)
-    return band_exceeds_kernel(bit_planes(dosage), complete, sums, n_rows, width, n_samples,
-                               float(r2))  # fmt: skip
+    return band_exceeds_kernel(planes, complete, sums, n_rows, width, n_samples, float(r2))
+
+
+def packed_genotypes(dosage: np.ndarray):
+    """Everything :func:`..kernels.pair_r2` reads about each variant.
+
+    Returns
+    -------
+    counts : np.ndarray, int64, shape (n_variants, 3)
+        Called genotypes (hom ref, het, hom alt).
+    planes : np.ndarray, uint64, shape (n_variants, 3, n_words)
+        :func:`bit_planes`.
+    complete : np.ndarray of bool, shape (n_variants,)
+        No missing call.
+    sums : np.ndarray, int64, shape (n_variants, 2)
+        Sum of allele counts and of their squares over the samples.
+    """
+    from ..counts import genotype_counts
+
+    counts = genotype_counts(dosage)
+    complete = counts.sum(1) == dosage.shape[1]
+    sums = np.stack([counts[:, 1] + 2 * counts[:, 2], counts[:, 1] + 4 * counts[:, 2]], axis=1)
+    return counts, bit_planes(dosage), complete, sums
 
 
 def bit_planes(dosage: np.ndarray) -> np.ndarray:
