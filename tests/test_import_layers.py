@@ -29,6 +29,7 @@ LAYERS = [
     ("ddvi_genomics.genotype.contigs", 4),
     ("ddvi_genomics.genotype.kernels", 3),
     ("ddvi_genomics.genotype.counts", 4),
+    ("ddvi_genomics.genotype.packed", 4),
     ("ddvi_genomics.genotype.matrix", 5),
     ("ddvi_genomics.genotype.samples", 5),
     ("ddvi_genomics.genotype.ranges", 5),

@@ -1,4 +1,4 @@
-"""Compiled loops (numba): per-variant QC counts, the Hardy-Weinberg exact test, LD pruning.
+"""Compiled loops (numba): per-variant QC counts, two-bit genotypes, the HWE exact test, LD pruning.
 
 All are loops over one variant's calls, its het counts, or the pairs of variants a window pass
 reaches, which NumPy can only express with large temporaries or wasted work; numba compiles
@@ -148,6 +148,133 @@ def in_row_blocks(kernel, rows: np.ndarray, *args) -> np.ndarray:
         return np.concatenate(list(parts))
 
 
+# -- Two-bit genotypes: 4 calls a byte, as plink2 holds them in memory ------------------------
+#
+# Code of a call: its ALT count 0, 1 or 2; 3 for missing. Sample s is bits 2 (s % 4) of byte
+# s // 4; the last byte's unused slots hold 3 (missing), so they are never counted as called.
+
+#: The two-bit code of a missing call (and of the padding).
+MISSING_CODE = 3
+_EVEN_BITS = np.uint64(0x5555555555555555)
+
+
+@njit(cache=True, nogil=True)
+def pack_dosage_kernel(dosage: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """Two-bit codes of allele counts, shape (n_variants, ceil(n_samples / 4)), uint8.
+
+    ``dosage`` is int8 (n_variants, n_samples), any negative value missing.
+    """
+    n_variants, n_samples = dosage.shape
+    n_bytes = (n_samples + 3) // 4
+    out = np.empty((n_variants, n_bytes), dtype=np.uint8)
+    for i in range(n_variants):
+        for byte in range(n_bytes):
+            value = 0
+            for slot in range(4):
+                s = 4 * byte + slot
+                code = MISSING_CODE
+                if s < n_samples and dosage[i, s] >= 0:
+                    code = dosage[i, s]
+                value |= code << (2 * slot)
+            out[i, byte] = value
+    return out
+
+
+def _byte_calls() -> np.ndarray:
+    """Return the four allele counts each byte value codes, shape (256, 4), int8, -1 missing."""
+    codes = (np.arange(256)[:, None] >> (2 * np.arange(4))) & 3
+    return np.where(codes == MISSING_CODE, -1, codes).astype(np.int8)
+
+
+_BYTE_CALLS = _byte_calls()
+
+
+@njit(cache=True, nogil=True)
+def unpack_dosage_kernel(packed, first: int, n_samples: int):  # pragma: no cover - compiled
+    """Allele counts of samples ``first .. first + n_samples - 1``, int8, -1 missing.
+
+    ``packed`` is uint8 (n_variants, n_bytes) with sample 0 in byte 0 (see above); whole
+    bytes go through a 256-entry table, four calls at a time.
+    """
+    n_variants = packed.shape[0]
+    out = np.empty((n_variants, n_samples), dtype=np.int8)
+    for i in range(n_variants):
+        j = 0
+        while j < n_samples and (first + j) & 3:  # calls before the first whole byte
+            s = first + j
+            out[i, j] = _BYTE_CALLS[packed[i, s >> 2], s & 3]
+            j += 1
+        while j + 4 <= n_samples:
+            calls = _BYTE_CALLS[packed[i, (first + j) >> 2]]
+            out[i, j] = calls[0]
+            out[i, j + 1] = calls[1]
+            out[i, j + 2] = calls[2]
+            out[i, j + 3] = calls[3]
+            j += 4
+        while j < n_samples:
+            s = first + j
+            out[i, j] = _BYTE_CALLS[packed[i, s >> 2], s & 3]
+            j += 1
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _even_bits(x):  # pragma: no cover - compiled
+    """Gather bits 0, 2, 4, ..., 62 of a uint64 into its low 32 bits (bit 2k -> bit k)."""
+    x &= _EVEN_BITS
+    x = (x | (x >> np.uint64(1))) & np.uint64(0x3333333333333333)
+    x = (x | (x >> np.uint64(2))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    x = (x | (x >> np.uint64(4))) & np.uint64(0x00FF00FF00FF00FF)
+    x = (x | (x >> np.uint64(8))) & np.uint64(0x0000FFFF0000FFFF)
+    return (x | (x >> np.uint64(16))) & np.uint64(0x00000000FFFFFFFF)
+
+
+@njit(cache=True, nogil=True)
+def packed_counts_kernel(words: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """Count called genotypes per variant (hom ref, het, hom alt) from two-bit codes, (n, 3).
+
+    ``words`` is the packed rows viewed as uint64 (32 calls a word; padding coded missing).
+    For a code's low bit ``lo`` and high bit ``hi``: 0 is neither, 1 is ``lo`` only, 2 is
+    ``hi`` only, missing is both; each count is one popcount a word.
+    """
+    n_variants, n_words = words.shape
+    out = np.zeros((n_variants, 3), dtype=np.int64)
+    for i in range(n_variants):
+        hom_ref = het = hom_alt = 0
+        for w in range(n_words):
+            lo = words[i, w] & _EVEN_BITS
+            hi = (words[i, w] >> np.uint64(1)) & _EVEN_BITS
+            hom_ref += _popcount(~(lo | hi) & _EVEN_BITS)
+            het += _popcount(lo & ~hi)
+            hom_alt += _popcount(hi & ~lo)
+        out[i, 0] = hom_ref
+        out[i, 1] = het
+        out[i, 2] = hom_alt
+    return out
+
+
+@njit(cache=True, nogil=True)
+def packed_planes_kernel(words, n_plane_words: int):  # pragma: no cover - compiled
+    """Bit planes (:func:`..qc.ldprune.bit_planes`) from two-bit codes, no unpacking.
+
+    ``words``: packed rows as uint64, shape (n_variants, 2 n_plane_words) (32 calls a word,
+    padding coded missing). Returns uint64 (n_variants, 3, n_plane_words): ALT count >= 1,
+    ALT count == 2, called; 64 samples a word.
+    """
+    n_variants = words.shape[0]
+    out = np.empty((n_variants, 3, n_plane_words), dtype=np.uint64)
+    for i in range(n_variants):
+        for w in range(n_plane_words):
+            first, second = words[i, 2 * w], words[i, 2 * w + 1]
+            one = np.uint64(1)
+            lo = _even_bits(first) | (_even_bits(second) << np.uint64(32))
+            hi = _even_bits(first >> one) | (_even_bits(second >> one) << np.uint64(32))
+            out[i, 0, w] = lo ^ hi  # code 1 or 2
+            out[i, 1, w] = hi & ~lo  # code 2
+            out[i, 2, w] = ~(lo & hi)  # not missing
+    return out
+
+
 # -- LD pruning: r^2 of bit-packed genotypes, computed only for the pairs a window pass needs --
 
 #: Pair states in the LD band: not computed yet, r^2 above the threshold, at or below it.
@@ -248,26 +375,3 @@ def prune_windows_kernel(
                             pruned[b] = True
                         changed = True
                         break
-
-
-@njit(cache=True, nogil=True)
-def band_exceeds_kernel(planes, complete, sums, n_rows, width, n_samples, r2):  # pragma: no cover
-    """Which pairs of the first ``n_rows`` variants with their next ``width - 1`` exceed ``r2``.
-
-    Every pair of the band, from popcounts (:func:`pair_r2`), for the out-of-core pruning that
-    decides the windows only once every chunk's band is known.
-
-    Returns
-    -------
-    np.ndarray of bool, shape (n_rows, width - 1)
-        ``out[i, k]``: ``r^2(i, i + k + 1) > r2``; False past the last variant.
-    """
-    n_variants = planes.shape[0]
-    out = np.zeros((n_rows, max(width - 1, 0)), dtype=np.bool_)
-    for i in range(n_rows):
-        for k in range(width - 1):
-            j = i + k + 1
-            if j >= n_variants:
-                break
-            out[i, k] = pair_r2(planes, complete, sums, i, j, n_samples) > r2
-    return out

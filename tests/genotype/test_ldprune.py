@@ -184,16 +184,3 @@ def test_ld_prune_kb_window__same_sets_as_plink2_in_memory_and_out_of_core(tmp_p
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert set((tmp_path / "ours.prune.in").read_text().split()) == theirs
-
-
-def test_band_exceeds__the_float_band_thresholded_with_a_look_ahead():
-    """Oracle: band_r2(...) > r2 (float32 products), rows limited to the first 13 of 20
-    variants (the out-of-core chunk and its look-ahead), with missing calls."""
-    from ddvi_genomics.genotype.qc.ldprune import band_exceeds
-
-    gm = simulated(n_samples=70, length=5e4, missing=0.04, n_contigs=1)
-    d = gm.dosage[:20]
-    for r2 in (0.1, 0.3, 0.6):
-        got = band_exceeds(d, 6, r2, rows=13)
-        np.testing.assert_array_equal(got, band_r2(d, 6, rows=13) > r2)
-        assert got.shape == (13, 5) and 0 < got.sum() < got.size

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..packed import pack_dosage, packed_counts, packed_planes
+
 #: Relative tolerance when comparing allele frequencies (PLINK's kSmallEpsilon, 2^-44).
 FREQ_TOLERANCE = 2.0**-44
 
@@ -158,40 +160,28 @@ def prune_pairwise(
     alt_frequency = (counts[:, 1] + 2 * counts[:, 2]) / np.maximum(2 * n_called, 1)
     ends = kb_window_ends(contig, position, window) if window_kb else None
     width = band_width(window, ends)
-    major, pruned = _start(alt_frequency, n_called)
+    major, pruned = major_and_pruned(alt_frequency, n_called)
     n_variants, n_samples = dosage.shape
     state = np.zeros((n_variants, max(width - 1, 1)), dtype=np.int8)  # every pair unknown
-    starts, stops = _windows(contig, width, step, ends)
+    starts, stops = window_bounds(contig, width, step, ends)
     prune_windows_kernel(starts, stops, state, major, pruned, planes, complete, sums,
                          n_samples, float(r2), FREQ_TOLERANCE)  # fmt: skip
     return ~pruned
 
 
-def band_exceeds(dosage: np.ndarray, width: int, r2: float, *, rows: int | None = None):
-    """``band_r2(dosage, width, rows=rows) > r2``, from popcounts of bit-packed genotypes.
+def packed_genotypes(dosage: np.ndarray):
+    """Everything :func:`..kernels.pair_r2` reads about each variant (:func:`planes_from_codes`)."""
+    return planes_from_codes(pack_dosage(dosage), dosage.shape[1])
+
+
+def planes_from_codes(codes: np.ndarray, n_samples: int):
+    """Everything :func:`..kernels.pair_r2` reads about each variant, from two-bit codes.
 
     Parameters
     ----------
-    dosage : np.ndarray, int8, shape (n_variants, n_samples)
-    width : int
-    r2 : float
-    rows : int, optional
-        The first ``rows`` variants' pairs only (the rest is their look-ahead); default all.
-
-    Returns
-    -------
-    np.ndarray of bool, shape (rows, width - 1)
-    """
-    from ..kernels import band_exceeds_kernel
-
-    n_variants, n_samples = dosage.shape
-    _, planes, complete, sums = packed_genotypes(dosage)
-    n_rows = n_variants if rows is None else min(rows, n_variants)
-    return band_exceeds_kernel(planes, complete, sums, n_rows, width, n_samples, float(r2))
-
-
-def packed_genotypes(dosage: np.ndarray):
-    """Everything :func:`..kernels.pair_r2` reads about each variant.
+    codes : np.ndarray, uint8, shape (n_variants, ceil(n_samples / 4))
+        Genotypes two bits a call (:mod:`..packed`).
+    n_samples : int
 
     Returns
     -------
@@ -204,12 +194,10 @@ def packed_genotypes(dosage: np.ndarray):
     sums : np.ndarray, int64, shape (n_variants, 2)
         Sum of allele counts and of their squares over the samples.
     """
-    from ..counts import genotype_counts
-
-    counts = genotype_counts(dosage)
-    complete = counts.sum(1) == dosage.shape[1]
+    counts = packed_counts(codes)
+    complete = counts.sum(1) == n_samples
     sums = np.stack([counts[:, 1] + 2 * counts[:, 2], counts[:, 1] + 4 * counts[:, 2]], axis=1)
-    return counts, bit_planes(dosage), complete, sums
+    return counts, packed_planes(codes, n_samples), complete, sums
 
 
 def bit_planes(dosage: np.ndarray) -> np.ndarray:
@@ -226,19 +214,12 @@ def bit_planes(dosage: np.ndarray) -> np.ndarray:
         Plane 0: count >= 1; plane 1: count == 2; plane 2: called. Sample ``s`` is bit
         ``s % 64`` of word ``s // 64``; padding bits are 0 (never called).
     """
-    n_variants, n_samples = dosage.shape
-    n_words = -(-n_samples // 64)
-    planes = np.zeros((n_variants, 3, n_words * 8), dtype=np.uint8)
-    rows = max(1, (1 << 22) // max(n_samples, 1))  # blocks of about 4 MB of calls
-    for lo in range(0, n_variants, rows):
-        block = dosage[lo : lo + rows]
-        for plane, mask in enumerate((block >= 1, block == 2, block >= 0)):
-            packed = np.packbits(mask, axis=1, bitorder="little")
-            planes[lo : lo + rows, plane, : packed.shape[1]] = packed
-    return planes.view("<u8")
+    return packed_planes(pack_dosage(dosage), dosage.shape[1])
 
 
-def _start(alt_frequency: np.ndarray, n_called: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def major_and_pruned(
+    alt_frequency: np.ndarray, n_called: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Return the major allele frequency (lower MAF = higher) and the variants pruned first.
 
     Monomorphic and never-called variants are pruned before any window.
@@ -247,7 +228,7 @@ def _start(alt_frequency: np.ndarray, n_called: np.ndarray) -> tuple[np.ndarray,
     return major, (major >= 1.0) | (np.asarray(n_called) == 0)
 
 
-def _windows(contig, width: int, step: int, window_ends) -> tuple[np.ndarray, np.ndarray]:
+def window_bounds(contig, width: int, step: int, window_ends) -> tuple[np.ndarray, np.ndarray]:
     """First and end (exclusive) variant of every window, in PLINK's order, shape (n_windows,).
 
     Windows never cross a contig; each holds ``width`` variants (or, with ``window_ends``, the
@@ -328,11 +309,11 @@ def prune_from_band(
     """
     from ..kernels import PAIR_ABOVE, PAIR_BELOW, prune_windows_kernel
 
-    major, pruned = _start(alt_frequency, n_called)
+    major, pruned = major_and_pruned(alt_frequency, n_called)
     state = np.where(exceeds, PAIR_ABOVE, PAIR_BELOW).astype(np.int8)  # every pair known
     if state.shape[1] == 0:
         state = np.full((len(state), 1), PAIR_BELOW, dtype=np.int8)
-    starts, stops = _windows(contig, window, step, window_ends)
+    starts, stops = window_bounds(contig, window, step, window_ends)
     no_planes = np.zeros((len(state), 3, 0), dtype=np.uint64)  # never read: no pair is unknown
     prune_windows_kernel(starts, stops, state, major, pruned, no_planes,
                          np.ones(len(state), bool), np.zeros((len(state), 2), np.int64), 0,

@@ -9,7 +9,10 @@ import numpy as np
 
 from ...core.progress import RateProgress
 from ..errors import InputError
-from ..readers.store import sample_pedigree, variant_arrays
+from ..packed import pack_dosage
+from ..readers.packed_store import packed_array
+from ..readers.store import sample_pedigree, variant_arrays, zarr_module
+from ..readers.store_integrity import read_rows
 from ..readers.store_tasks import (
     bound_malloc_arenas,
     chunk_counts,
@@ -20,7 +23,14 @@ from ..readers.store_tasks import (
     open_store_chunks,
     sum_over_chunks,
 )
-from .ldprune import band_exceeds, band_width, kb_window_ends, prune_from_band
+from .ldprune import (
+    FREQ_TOLERANCE,
+    band_width,
+    kb_window_ends,
+    major_and_pruned,
+    planes_from_codes,
+    window_bounds,
+)
 from .recipe import (
     DEFAULT_QC,
     QCOptions,
@@ -162,12 +172,10 @@ def store_qc(
                 if options.ld_prune_kb
                 else None
             )
-            width = band_width(window, ends)
             ld_samples = samples if founders is None else founders
-            exceeds = _store_band(str(store), bounds, steps.keep, ld_samples, width, r2, verbose)
-            kept_ld = prune_from_band(
-                exceeds, p[kept], called[kept], contig[kept], window=width, step=step,
-                window_ends=ends,
+            kept_ld = _store_prune(
+                str(store), bounds, steps.keep, ld_samples, p[kept], called[kept], contig[kept],
+                window=window, step=step, r2=r2, window_ends=ends, verbose=verbose,
             )  # fmt: skip
             prune_in = [str(v) for v in ids[kept[kept_ld]]]
             prune_out = [str(v) for v in ids[kept[~kept_ld]]]
@@ -203,34 +211,81 @@ def _store_counts(store, bounds, n_variants: int, samples, verbose, what: str = 
     return counts
 
 
-def _chunk_band(store, parts, samples, width: int, r2: float) -> np.ndarray:
-    """Which pairs of one chunk's kept variants exceed ``r2``, shape (kept, width - 1), bool.
+def _chunk_planes(store: str, lo: int, hi: int, keep_b, samples):
+    """LD inputs (:func:`.ldprune.planes_from_codes`) of one chunk's variants in ``keep_b``.
 
-    ``parts`` lists ``(lo, hi, keep_b)`` for the chunk and then the following chunks that give
-    its last variants their ``width - 1`` kept successors (the look-ahead).
+    Straight from the store's two-bit copy when it has one and every sample counts; otherwise
+    from the chunk's dosages of ``samples``, packed here.
     """
-    blocks = [chunk_dosage(store, lo, hi, samples)[keep_b] for lo, hi, keep_b in parts]
-    return band_exceeds(np.concatenate(blocks), width, r2, rows=len(blocks[0]))
+    root = zarr_module().open_group(store, mode="r")
+    packed = packed_array(root)
+    if packed is not None and samples is None:
+        codes = read_rows(packed, lo, hi, store)[keep_b]
+        return planes_from_codes(codes, _store_samples(store))
+    dosage = chunk_dosage(store, lo, hi, samples)[keep_b]
+    return planes_from_codes(pack_dosage(dosage), dosage.shape[1])
 
 
-def _store_band(store: str, bounds, keep, samples, width: int, r2: float, verbose=None):
-    """``band_r2(...) > r2`` over the kept variants of a store, one chunk per Dask task.
+def _store_samples(store: str) -> int:
+    """Return the samples of a store (``call_genotype``'s second axis)."""
+    return int(zarr_module().open_group(store, mode="r")["call_genotype"].shape[1])
 
-    Each task takes its band from popcounts of bit-packed genotypes (:func:`.band_exceeds`).
+
+def _store_prune(
+    store: str, bounds, keep, samples, alt_frequency, n_called, contig, *, window: int,
+    step: int, r2: float, window_ends=None, verbose=None,
+) -> np.ndarray:  # fmt: skip
+    """PLINK's window passes over a store's kept variants, one chunk of bit planes at a time.
+
+    The windows run in PLINK's order, as in :func:`.ldprune.prune_pairwise`, as soon as the
+    chunks that hold them are read; memory holds the bit planes of the chunks being read and
+    of the variants from the first window not yet run (about ``window`` variants) onwards.
+
+    Parameters
+    ----------
+    keep : np.ndarray of bool, shape (n_variants,)
+        The variants pruned among (the store's rows).
+    alt_frequency, n_called, contig : np.ndarray, shape (n_kept,)
+        Of the kept variants: ALT frequency, called genotypes, contig.
+    window, step, r2, window_ends
+        As :func:`.ldprune.prune_pairwise` (``window_ends``: kilobase windows,
+        :func:`.ldprune.kb_window_ends`).
+
+    Returns
+    -------
+    np.ndarray of bool, shape (n_kept,)
+        True for the variants kept.
     """
-    n_kept = [int(keep[lo:hi].sum()) for lo, hi in bounds]
+    from ..kernels import prune_windows_kernel
+
+    width = band_width(window, window_ends)
+    major, pruned = major_and_pruned(alt_frequency, n_called)
+    starts, stops = window_bounds(contig, width, step, window_ends)
+    state = np.zeros((len(major), max(width - 1, 1)), dtype=np.int8)  # every pair unknown
     tasks, sizes = [], []
-    for i, (lo, hi) in enumerate(bounds):
-        if not n_kept[i]:
-            continue
-        parts, ahead, j = [(lo, hi, keep[lo:hi])], 0, i + 1
-        while ahead < width - 1 and j < len(bounds):  # successors of the chunk's last variants
-            if n_kept[j]:
-                parts.append((*bounds[j], keep[slice(*bounds[j])]))
-                ahead += n_kept[j]
-            j += 1
-        tasks.append((store, parts, samples, width, r2))
-        sizes.append(hi - lo)
-    progress = RateProgress("qc: LD r^2 band", verbose)
-    bands = in_batches(_chunk_band, tasks, progress=progress, sizes=sizes)
-    return np.concatenate([band for _, band in bands])
+    for lo, hi in bounds:
+        if keep[lo:hi].any():
+            tasks.append((store, lo, hi, keep[lo:hi], samples))
+            sizes.append(hi - lo)
+    progress = RateProgress("qc: LD pruning", verbose)
+    n_samples = len(samples) if samples is not None else _store_samples(store)
+    held, base, loaded, done = None, 0, 0, 0  # rows held: kept variants base .. loaded - 1
+    for task, (_, planes, complete, sums) in in_batches(
+        _chunk_planes, tasks, progress=progress, sizes=sizes
+    ):
+        chunk = (planes, complete, sums)
+        held = chunk if held is None else tuple(map(np.concatenate, zip(held, chunk)))
+        loaded += int(task[3].sum())
+        ready = int(np.searchsorted(stops, loaded, side="right"))  # windows inside what is held
+        if ready > done:
+            planes_h, complete_h, sums_h = held
+            prune_windows_kernel(
+                starts[done:ready] - base, stops[done:ready] - base, state[base:], major[base:],
+                pruned[base:], planes_h, complete_h, sums_h, n_samples, float(r2), FREQ_TOLERANCE,
+            )  # fmt: skip
+            done = ready
+        first = int(starts[done]) if done < len(starts) else loaded
+        if first > base:  # no window left needs the rows before ``first``
+            held = tuple(a[first - base :] for a in held)
+            base = first
+    return ~pruned

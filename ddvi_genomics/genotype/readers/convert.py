@@ -31,6 +31,7 @@ import numpy as np
 from ..atomic import remove_dead_temporaries, temporary_path, written_atomically
 from ..errors import InputError
 from .files import INFLATE_ERRORS, check_bgzf_end, inflate_error
+from .packing import write_packed_dosage
 from .plink import read_plink_table
 from .store import looks_like_store
 from .store_integrity import write_manifest
@@ -51,7 +52,8 @@ def write_store(
 ) -> Path:
     """:func:`convert_to_store` into a temporary directory, renamed into place when complete.
 
-    A failed or interrupted conversion leaves nothing (a killed one leaves ``STORE.tmp-PID``,
+    The store gets a two-bit copy of its genotypes (:mod:`.packed_store`) for fast QC and PCA,
+    then its checksum manifest. A failed or interrupted conversion leaves nothing (a killed one leaves ``STORE.tmp-PID``,
     removed by the next conversion to the same name); an existing store is replaced only with
     ``force`` (and only when it is a Zarr store, never another directory or file).
     """
@@ -66,6 +68,7 @@ def write_store(
             raise InputError(f"{store} exists and is not a Zarr store; not overwriting it")
     with written_atomically(store) as tmp:
         convert_to_store(inputs, tmp, **kwargs)
+        write_packed_dosage(tmp)
         write_manifest(tmp)
     return store
 

@@ -16,6 +16,8 @@ import numpy as np
 from ...threads import thread_budget
 from ..counts import genotype_counts
 from ..errors import InputError
+from ..packed import packed_counts
+from .packed_store import packed_array, packed_blocks, packed_dosage
 from .store import dosage_from_calls, open_root, zarr_module
 from .store_integrity import read_rows
 
@@ -56,8 +58,15 @@ def sample_blocks(columns: np.ndarray, chunk: int):
 
 
 def chunk_dosage(store: str, lo: int, hi: int, samples=None) -> np.ndarray:
-    """Dosages of variants ``lo:hi`` (of ``samples``, or all), shape (hi - lo, n), int8."""
+    """Dosages of variants ``lo:hi`` (of ``samples``, or all), shape (hi - lo, n), int8.
+
+    From the two-bit copy (:mod:`.packed_store`) when the store has one.
+    """
     root = zarr_module().open_group(store, mode="r")
+    packed = packed_array(root)
+    if packed is not None:
+        n_samples = int(root["call_genotype"].shape[1])
+        return packed_dosage(packed, lo, hi, store, n_samples, samples)
     calls = read_rows(root["call_genotype"], lo, hi, store)
     return dosage_from_calls(calls if samples is None else calls[:, samples])[0]
 
@@ -72,10 +81,14 @@ def chunk_dosage_blocks(store: str, lo: int, hi: int, samples=None):
     np.ndarray, int8, shape (hi - lo, n_block)
         Blocks in the order of the sorted ``samples``.
     """
-    calls = zarr_module().open_group(store, mode="r")["call_genotype"]
+    root = zarr_module().open_group(store, mode="r")
+    calls, packed = root["call_genotype"], packed_array(root)
     columns = np.arange(calls.shape[1]) if samples is None else np.sort(samples)
     for block in sample_blocks(columns, calls.chunks[1]):
-        yield dosage_from_calls(read_rows(calls, lo, hi, store, columns=block))[0]
+        if packed is not None:
+            yield packed_dosage(packed, lo, hi, store, calls.shape[1], block)
+        else:
+            yield dosage_from_calls(read_rows(calls, lo, hi, store, columns=block))[0]
 
 
 def chunk_sample_missing(store: str, lo: int, hi: int, keep_b, samples=None) -> np.ndarray:
@@ -97,8 +110,15 @@ def chunk_sample_missing(store: str, lo: int, hi: int, keep_b, samples=None) -> 
 def chunk_counts(store: str, lo: int, hi: int, samples=None) -> np.ndarray:
     """Count called genotypes per variant of one chunk: (hom ref, het, hom alt), shape (v, 3).
 
-    Summed over blocks of samples (``samples``: store indices, default all).
+    Summed over blocks of samples (``samples``: store indices, default all); every sample of a
+    store with a two-bit copy is counted by popcount on it, without unpacking.
     """
+    packed = packed_array(zarr_module().open_group(store, mode="r"))
+    if packed is not None and samples is None:
+        return sum(
+            packed_counts(read_rows(packed, lo, hi, store, columns=np.arange(*block)))
+            for block in packed_blocks(packed)
+        )
     return sum(genotype_counts(d) for d in chunk_dosage_blocks(store, lo, hi, samples))
 
 
