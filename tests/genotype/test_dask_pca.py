@@ -579,9 +579,8 @@ def test_project_store__blocks_of_samples_equal_projecting_in_memory(store, tmp_
     """Oracle: ``project`` of the same samples read into memory. A store chunked by 5 samples,
     projected in blocks of at most 10, samples asked for out of order: scores, covariances and
     observed counts agree, in the order asked for."""
-    from ddvi_genomics.genotype.mapping import ancestry_model
     from ddvi_genomics.genotype.mapping.ancestry_map import infer
-    from ddvi_genomics.genotype.readers import store_tasks
+    from ddvi_genomics.genotype.readers import packed_store, store_tasks
     from ddvi_genomics.genotype.readers.convert import write_store
     from ddvi_genomics.genotype.readers.store_tasks import sample_block_size
 
@@ -594,16 +593,17 @@ def test_project_store__blocks_of_samples_equal_projecting_in_memory(store, tmp_
     whole = model.project(read_vcf(store / "s.vcf", samples=wanted))
     monkeypatch.setattr(store_tasks, "SAMPLE_BLOCK", 10)
     read_columns = []
-    original = ancestry_model.read_rows
+    original = packed_store.read_rows
 
     def spy(array, lo, hi, where, columns=None):
         read_columns.append(columns)
         return original(array, lo, hi, where, columns=columns)
 
-    monkeypatch.setattr(ancestry_model, "read_rows", spy)
+    monkeypatch.setattr(packed_store, "read_rows", spy)  # the two-bit copy: bytes of 4 samples
     blocked = model.project_store(tmp_path / "s.vcz", samples=wanted)
-    # store columns 0 3 9 12 21 33 34 41 55 68 | 70: two blocks of at most 10 samples
-    assert {tuple(c) for c in read_columns} == {(0, 3, 9, 12, 21, 33, 34, 41, 55, 68), (70,)}
+    # store columns 0 3 9 12 21 33 34 41 55 68 | 70: two blocks of at most 10 samples, read as
+    # the bytes that hold them (column // 4)
+    assert {tuple(c) for c in read_columns} == {(0, 2, 3, 5, 8, 10, 13, 17), (17,)}
     assert list(blocked.sample_id) == wanted
     np.testing.assert_allclose(blocked.pcs, whole.pcs, atol=1e-10)
     np.testing.assert_allclose(blocked.scores.covariance, whole.scores.covariance, atol=1e-12)

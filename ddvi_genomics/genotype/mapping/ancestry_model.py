@@ -40,15 +40,14 @@ from ..pca.projection import (
     project_observed,
     space_for,
 )
+from ..readers.packed_store import read_dosage
 from ..readers.store import (
     as_strings,
-    dosage_from_calls,
     open_root,
     sample_pedigree,
     variant_arrays,
     whole_array,
 )
-from ..readers.store_integrity import read_rows
 from ..readers.store_tasks import sample_blocks
 from ..samples import select_samples
 from .map_posterior import integrated_posterior, region_summary
@@ -345,7 +344,7 @@ class AncestryModel:
         calls = root["call_genotype"]
         order = np.argsort(keep, kind="stable")  # blocks of increasing store columns
         parts = [
-            self._project_store_block(calls, store, source, swapped, columns, projection)
+            self._project_store_block(root, store, source, swapped, columns, projection)
             for columns in sample_blocks(keep[order], calls.chunks[1])
         ]
         scores = ProjectedScores.concatenate(parts).subset(np.argsort(order, kind="stable"))
@@ -353,9 +352,10 @@ class AncestryModel:
             sample_id[keep], scores, report, region_draws, None if family is None else family[keep]
         )
 
-    def _project_store_block(self, calls, store, source, swapped, columns, projection):
+    def _project_store_block(self, root, store, source, swapped, columns, projection):
         """Projected scores of one block of samples (``columns``: increasing store indices)."""
         pca = self.pca
+        calls = root["call_genotype"]
         mean, inv_scale = 2 * pca.allele_frequency_, 1.0 / pca.scale_
         step = int(calls.chunks[0])
         space = space_for(pca, projection)
@@ -365,8 +365,7 @@ class AncestryModel:
             rows = np.flatnonzero((source >= lo) & (source < lo + step))  # model variants here
             if not len(rows):
                 continue
-            block = read_rows(calls, lo, lo + step, store, columns=columns)
-            dosage = dosage_from_calls(block)[0][source[rows] - lo]
+            dosage = read_dosage(root, lo, lo + step, store, columns)[source[rows] - lo]
             dosage[swapped[rows]] = flip_alleles(dosage[swapped[rows]])
             x = patterson_block(dosage, mean[rows], inv_scale[rows])
             sums.add(x, dosage >= 0, pca.components_[:, rows].T)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..packed import unpack_dosage
+from .store import dosage_from_calls
 from .store_integrity import read_rows
 
 PACKED_ARRAY = "call_dosage_packed"
@@ -62,3 +63,22 @@ def packed_dosage(packed, lo: int, hi: int, store, n_samples: int, columns=None)
     if np.array_equal(picked, np.arange(len(picked))):
         return calls[:, : len(picked)]
     return calls[:, picked]
+
+
+def read_dosage(root, lo: int, hi: int, store, columns=None) -> np.ndarray:
+    """Allele counts of variants ``lo:hi`` of an open store, int8 (hi - lo, n_columns), -1 missing.
+
+    From the two-bit copy when the store has one, else from ``call_genotype``. ``columns``:
+    store indices of the samples, in the order wanted (default all).
+    """
+    calls, packed = root["call_genotype"], packed_array(root)
+    if packed is not None:
+        return packed_dosage(packed, lo, hi, store, int(calls.shape[1]), columns)
+    if columns is None:
+        return dosage_from_calls(read_rows(calls, lo, hi, store))[0]
+    columns = np.asarray(columns)
+    increasing = np.sort(columns)
+    block = dosage_from_calls(read_rows(calls, lo, hi, store, columns=increasing))[0]
+    if np.array_equal(increasing, columns):
+        return block
+    return block[:, np.searchsorted(increasing, columns)]

@@ -17,8 +17,8 @@ from ...threads import thread_budget
 from ..counts import genotype_counts
 from ..errors import InputError
 from ..packed import packed_counts
-from .packed_store import packed_array, packed_blocks, packed_dosage
-from .store import dosage_from_calls, open_root, zarr_module
+from .packed_store import packed_array, packed_blocks, read_dosage
+from .store import open_root, zarr_module
 from .store_integrity import read_rows
 
 
@@ -62,13 +62,7 @@ def chunk_dosage(store: str, lo: int, hi: int, samples=None) -> np.ndarray:
 
     From the two-bit copy (:mod:`.packed_store`) when the store has one.
     """
-    root = zarr_module().open_group(store, mode="r")
-    packed = packed_array(root)
-    if packed is not None:
-        n_samples = int(root["call_genotype"].shape[1])
-        return packed_dosage(packed, lo, hi, store, n_samples, samples)
-    calls = read_rows(root["call_genotype"], lo, hi, store)
-    return dosage_from_calls(calls if samples is None else calls[:, samples])[0]
+    return read_dosage(zarr_module().open_group(store, mode="r"), lo, hi, store, samples)
 
 
 def chunk_dosage_blocks(store: str, lo: int, hi: int, samples=None):
@@ -82,13 +76,10 @@ def chunk_dosage_blocks(store: str, lo: int, hi: int, samples=None):
         Blocks in the order of the sorted ``samples``.
     """
     root = zarr_module().open_group(store, mode="r")
-    calls, packed = root["call_genotype"], packed_array(root)
+    calls = root["call_genotype"]
     columns = np.arange(calls.shape[1]) if samples is None else np.sort(samples)
     for block in sample_blocks(columns, calls.chunks[1]):
-        if packed is not None:
-            yield packed_dosage(packed, lo, hi, store, calls.shape[1], block)
-        else:
-            yield dosage_from_calls(read_rows(calls, lo, hi, store, columns=block))[0]
+        yield read_dosage(root, lo, hi, store, block)
 
 
 def chunk_sample_missing(store: str, lo: int, hi: int, keep_b, samples=None) -> np.ndarray:
