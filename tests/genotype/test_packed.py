@@ -143,3 +143,23 @@ def test_store_qc__ld_prune_and_hwe_the_same_without_the_packed_copy(packed_stor
         assert a.steps == b.steps and a.prune_in == b.prune_in
         np.testing.assert_array_equal(a.allele_frequency, b.allele_frequency)
         assert 0 < len(a.prune_in) < 40
+
+
+@pytest.mark.parametrize(
+    "window, step, r2", [(20, 3, 0.05), (10, 2, 0.05), (4, 1, 0.1), (2, 1, 0.02)]
+)
+def test_store_prune__streamed_chunks_keep_what_the_whole_matrix_keeps(packed_store, window,
+                                                                       step, r2):  # fmt: skip
+    """Oracle: prune_pairwise on every genotype at once. Chunks of 7 variants, so a window
+    spans up to 3 chunks and the rows held are dropped between chunks."""
+    from ddvi_genomics.genotype.qc.ldprune import prune_pairwise
+    from ddvi_genomics.genotype.qc.outofcore import store_qc
+    from ddvi_genomics.genotype.qc.recipe import QCOptions
+    from ddvi_genomics.genotype.readers.store_tasks import chunk_dosage
+
+    dosage = chunk_dosage(str(packed_store), 0, 40)
+    expected = prune_pairwise(dosage, np.full(40, "1"), window=window, step=step, r2=r2)
+    options = QCOptions(min_maf=0.0, max_variant_missing=1.0, ld_prune=(window, step, r2))
+    qc = store_qc(packed_store, options)
+    np.testing.assert_array_equal(qc.keep, expected)
+    assert 0 < expected.sum() < 40
