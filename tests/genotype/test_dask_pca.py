@@ -593,13 +593,13 @@ def test_project_store__blocks_of_samples_equal_projecting_in_memory(store, tmp_
     whole = model.project(read_vcf(store / "s.vcf", samples=wanted))
     monkeypatch.setattr(store_tasks, "SAMPLE_BLOCK", 10)
     read_columns = []
-    original = packed_store.read_rows
+    original = packed_store.read_codes
 
     def spy(array, lo, hi, where, columns=None):
         read_columns.append(columns)
-        return original(array, lo, hi, where, columns=columns)
+        return original(array, lo, hi, where, columns)
 
-    monkeypatch.setattr(packed_store, "read_rows", spy)  # the two-bit copy: bytes of 4 samples
+    monkeypatch.setattr(packed_store, "read_codes", spy)  # the two-bit copy: bytes of 4 samples
     blocked = model.project_store(tmp_path / "s.vcz", samples=wanted)
     # store columns 0 3 9 12 21 33 34 41 55 68 | 70: two blocks of at most 10 samples, read as
     # the bytes that hold them (column // 4)
@@ -629,14 +629,20 @@ def test_store_qc__blocks_of_samples_equal_the_in_memory_qc(store, tmp_path, mon
     gm, report = apply_qc(source, options)
     monkeypatch.setattr(store_tasks, "SAMPLE_BLOCK", 10)
     widths = []
-    original = store_tasks.read_rows
+    original = packed_store.read_rows
 
     def spy(array, lo, hi, where, columns=None):
         widths.append(array.shape[1] if columns is None else len(columns))
         return original(array, lo, hi, where, columns=columns)
 
-    monkeypatch.setattr(store_tasks, "read_rows", spy)
-    monkeypatch.setattr(packed_store, "read_rows", spy)  # bytes of the two-bit copy
+    def spy_codes(array, lo, hi, where, columns=None):
+        widths.append(array.shape[1] if columns is None else len(columns))
+        return original_codes(array, lo, hi, where, columns)
+
+    original_codes = packed_store.read_codes
+    monkeypatch.setattr(packed_store, "read_rows", spy)  # call_genotype
+    monkeypatch.setattr(store_tasks, "read_codes", spy_codes)  # bytes of the two-bit copy
+    monkeypatch.setattr(packed_store, "read_codes", spy_codes)
     qc = store_qc(tmp_path / "s.vcz", options, samples=chosen)
     assert qc.steps == report.steps and qc.n_samples == gm.n_samples < len(chosen)
     assert list(qc.samples) == [s for s in chosen if s in set(qc.samples)]  # the order asked

@@ -163,3 +163,27 @@ def test_store_prune__streamed_chunks_keep_what_the_whole_matrix_keeps(packed_st
     qc = store_qc(packed_store, options)
     np.testing.assert_array_equal(qc.keep, expected)
     assert 0 < expected.sum() < 40
+
+
+def test_read_codes__chunk_files_read_as_zarr_reads_them(packed_store, tmp_path):
+    """Oracle: Zarr's own read (read_rows). Row ranges across chunks, byte runs and scattered
+    bytes; an absent chunk reads as missing calls, a damaged one is a one-line error."""
+    import zarr
+
+    from ddvi_genomics.genotype.errors import InputError
+    from ddvi_genomics.genotype.readers.packed_store import PACKED_ARRAY, read_codes
+    from ddvi_genomics.genotype.readers.store_integrity import read_rows
+
+    packed = zarr.open_group(str(packed_store), mode="r")[PACKED_ARRAY]
+    for lo, hi in ((0, 40), (5, 9), (6, 22), (35, 40)):
+        for columns in (None, np.array([0, 1, 2]), np.array([0, 2, 4, 5, 11]), np.array([11])):
+            got = read_codes(packed, lo, hi, packed_store, columns)
+            np.testing.assert_array_equal(got, read_rows(packed, lo, hi, packed_store, columns))
+    copy = tmp_path / "copy.vcz"
+    shutil.copytree(packed_store, copy)
+    copied = zarr.open_group(str(copy), mode="r")[PACKED_ARRAY]
+    (copy / PACKED_ARRAY / "1.2").unlink()  # variants 7-13, bytes 6-8
+    assert (read_codes(copied, 7, 14, copy, np.array([6, 8])) == 0xFF).all()
+    (copy / PACKED_ARRAY / "2.0").write_bytes(b"not a blosc frame")
+    with pytest.raises(InputError, match=r"copy.vcz is damaged: .*variants 15-21"):
+        read_codes(copied, 14, 21, copy)

@@ -52,9 +52,6 @@ def kept_ids(path: Path) -> set[str]:
 
 
 def main(argv=None) -> None:
-    from ddvi_genomics.provenance import provenance
-    from workflows.report import markdown_table, write_result
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bed", required=True, help="the cohort's .bed (with .bim/.fam)")
     parser.add_argument("--store", required=True, help="its store (made with convert if absent)")
@@ -68,8 +65,11 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.run_ours:
         store, what, out, *value = args.run_ours
-        run_ours(store, what, value, out)
+        run_ours(store, what, value, out)  # nothing else imported: torch is not part of QC
         return
+    from ddvi_genomics.provenance import provenance
+    from workflows.report import markdown_table, write_result
+
     if shutil.which("plink2") is None:
         sys.exit("plink2 is not installed (Debian package plink2)")
     bed, store = Path(args.bed), Path(args.store)

@@ -34,7 +34,7 @@ def write_packed_dosage(store: str | Path, *, verbose: bool | None = None) -> No
         chunks=(variant_chunk, max(1, -(-sample_chunk // 4))),
         dtype="uint8",
         fill_value=MISSING_BYTE,
-        compressors=numcodecs.Blosc("zstd", clevel=3, shuffle=numcodecs.Blosc.NOSHUFFLE),
+        compressors=numcodecs.Blosc("lz4hc", clevel=5, shuffle=numcodecs.Blosc.NOSHUFFLE),
         attributes={
             "_ARRAY_DIMENSIONS": ["variants", "samples_packed"],
             "description": "ALT allele count of each call at 2 bits (3 = missing), sample s in "

@@ -17,9 +17,8 @@ from ...threads import thread_budget
 from ..counts import genotype_counts
 from ..errors import InputError
 from ..packed import packed_counts
-from .packed_store import packed_array, packed_blocks, read_dosage
+from .packed_store import packed_array, packed_blocks, read_codes, read_dosage
 from .store import open_root, zarr_module
-from .store_integrity import read_rows
 
 
 def open_store_chunks(store: Path):
@@ -107,7 +106,7 @@ def chunk_counts(store: str, lo: int, hi: int, samples=None) -> np.ndarray:
     packed = packed_array(zarr_module().open_group(store, mode="r"))
     if packed is not None and samples is None:
         return sum(
-            packed_counts(read_rows(packed, lo, hi, store, columns=np.arange(*block)))
+            packed_counts(read_codes(packed, lo, hi, store, np.arange(*block)))
             for block in packed_blocks(packed)
         )
     return sum(genotype_counts(d) for d in chunk_dosage_blocks(store, lo, hi, samples))
