@@ -104,6 +104,9 @@ def main(argv=None) -> None:
     parser.add_argument("--note", default="", help="conditions of the run (e.g. the load)")
     parser.add_argument("--no-plink2-from", type=int, default=None,
                         help="leave plink2 out at this size and above (the report says so)")  # fmt: skip
+    parser.add_argument("--no-exact", action="store_true",
+                        help="skip the exact solver at the smallest size (e.g. a rerun of one "
+                             "large size, where its n x n matrix does not fit)")  # fmt: skip
     args = parser.parse_args(argv)
     if shutil.which("plink2") is None:
         sys.exit("plink2 is not installed (Debian package plink2)")
@@ -162,7 +165,7 @@ def main(argv=None) -> None:
             row["subspace_vs_plink2"] = subspace_agreement(work / f"map_{n}.eigenvec",
                                                            work / f"plink_{n}.eigenvec")  # fmt: skip
         row["new_sample_knn20"] = new_sample_accuracy(work, n, panel)
-        if n == sizes[0]:
+        if n == sizes[0] and not args.no_exact:
             row["exact"] = step(f"{n} infer exact pca", ours + [
                 "infer", str(store), "--out-of-core", "--method", "pca", "--pca-solver",
                 "exact", "--threads", "2", "-q", "--out", str(work / f"exact_{n}")])  # fmt: skip
@@ -264,6 +267,7 @@ def write_report(args, sizes: list[int], done: dict, results: dict) -> None:
         f"--sizes {args.sizes} --variants {args.variants} --new {args.new} "
         f"--fit-subset {args.fit_subset}"
         + ("" if args.no_plink2_from is None else f" --no-plink2-from {args.no_plink2_from}")
+        + (" --no-exact" if args.no_exact else "")
         + "`",
     ]
     record = {"sizes": sizes, "variants": args.variants, "new": args.new,
