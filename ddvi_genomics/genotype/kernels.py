@@ -159,24 +159,37 @@ _EVEN_BITS = np.uint64(0x5555555555555555)
 
 
 @njit(cache=True, nogil=True)
+def _code(x):  # pragma: no cover - compiled
+    """Two-bit code of an int8 allele count: itself for 0-2, 3 for any negative (sign bit)."""
+    u = np.uint8(x)
+    return (u & np.uint8(3)) | ((u >> np.uint8(7)) * np.uint8(3))
+
+
+@njit(cache=True, nogil=True)
 def pack_dosage_kernel(dosage: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
     """Two-bit codes of allele counts, shape (n_variants, ceil(n_samples / 4)), uint8.
 
-    ``dosage`` is int8 (n_variants, n_samples), any negative value missing.
+    ``dosage`` is int8 (n_variants, n_samples), any negative value missing. Whole bytes are
+    packed without branches; the last byte's unused slots are coded missing.
     """
     n_variants, n_samples = dosage.shape
     n_bytes = (n_samples + 3) // 4
+    n_whole = n_samples // 4
     out = np.empty((n_variants, n_bytes), dtype=np.uint8)
     for i in range(n_variants):
-        for byte in range(n_bytes):
-            value = 0
+        row = dosage[i]
+        for byte in range(n_whole):
+            s = 4 * byte
+            out[i, byte] = (_code(row[s]) | (_code(row[s + 1]) << np.uint8(2))
+                            | (_code(row[s + 2]) << np.uint8(4))
+                            | (_code(row[s + 3]) << np.uint8(6)))  # fmt: skip
+        if n_whole < n_bytes:
+            value = np.uint8(0)
             for slot in range(4):
-                s = 4 * byte + slot
-                code = MISSING_CODE
-                if s < n_samples and dosage[i, s] >= 0:
-                    code = dosage[i, s]
-                value |= code << (2 * slot)
-            out[i, byte] = value
+                s = 4 * n_whole + slot
+                code = _code(row[s]) if s < n_samples else np.uint8(MISSING_CODE)
+                value |= code << np.uint8(2 * slot)
+            out[i, n_whole] = value
     return out
 
 

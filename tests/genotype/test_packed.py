@@ -26,12 +26,14 @@ def random_dosage(n_variants, n_samples, seed=0):
 def test_pack_dosage__codes_by_hand_and_back(n_samples):
     """Oracle: each byte written out as sum(code << 2 slot), missing coded 3, padding 3."""
     d = random_dosage(6, n_samples)
+    d[0, -1], d[-1, 0] = -2, -128  # any negative count is missing
     codes = pack_dosage(d)
     assert codes.shape == (6, -(-n_samples // 4)) and codes.dtype == np.uint8
     padded = np.full((6, 4 * codes.shape[1]), 3)
     padded[:, :n_samples] = np.where(d < 0, 3, d)
     by_hand = sum(padded[:, slot::4] << (2 * slot) for slot in range(4))
     np.testing.assert_array_equal(codes, by_hand)
+    d = np.where(d < 0, -1, d)
     np.testing.assert_array_equal(unpack_dosage(codes, n_samples), d)
     for first in range(min(n_samples, 6)):  # a run of samples from any slot of a byte
         for n in (n_samples - first, max(n_samples - first - 3, 0)):
