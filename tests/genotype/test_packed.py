@@ -189,3 +189,34 @@ def test_read_codes__chunk_files_read_as_zarr_reads_them(packed_store, tmp_path)
     (copy / PACKED_ARRAY / "2.0").write_bytes(b"not a blosc frame")
     with pytest.raises(InputError, match=r"copy.vcz is damaged: .*variants 15-21"):
         read_codes(copied, 14, 21, copy)
+
+
+def test_pack_command__adds_the_copy_convert_writes_to_an_older_store(packed_store, tmp_path):
+    """Oracle: the copy ``convert`` wrote. ``pack`` on the store without it writes the same
+    bytes and a manifest that verifies; run again it refuses in one line (exit 2) and leaves the
+    store as it was, unless --force."""
+    import zarr
+    from click.testing import CliRunner
+
+    from ddvi_genomics.cli import main
+    from ddvi_genomics.genotype.readers.packed_store import PACKED_ARRAY
+    from ddvi_genomics.genotype.readers.store_integrity import MANIFEST, verify_files
+
+    plain = without_packed_copy(packed_store, tmp_path)
+    result = CliRunner().invoke(main, ["pack", str(plain)])
+    assert result.exit_code == 0, result.output
+    added = np.asarray(zarr.open_group(str(plain), mode="r")[PACKED_ARRAY][:])
+    expected = np.asarray(zarr.open_group(str(packed_store), mode="r")[PACKED_ARRAY][:])
+    np.testing.assert_array_equal(added, expected)
+    assert verify_files(plain) and f"{PACKED_ARRAY}/0.0" in (plain / MANIFEST).read_text()
+    assert sorted(p.name for p in plain.iterdir()) == sorted(
+        p.name for p in packed_store.iterdir()
+    )
+    again = CliRunner().invoke(main, ["pack", str(plain)])
+    assert again.exit_code == 2 and "already has call_dosage_packed" in again.output
+    assert len(again.output.strip().splitlines()) == 1  # one line
+    assert CliRunner().invoke(main, ["pack", str(plain), "--force"]).exit_code == 0
+    not_a_store = tmp_path / "folder"
+    not_a_store.mkdir()
+    refused = CliRunner().invoke(main, ["pack", str(not_a_store)])
+    assert refused.exit_code == 2 and "not a Zarr store" in refused.output
