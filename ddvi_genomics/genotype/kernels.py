@@ -320,8 +320,8 @@ def pair_r2(planes: np.ndarray, complete: np.ndarray, sums: np.ndarray, i: int, 
     sums : np.ndarray, int64, shape (n_variants, 2)
         Sum of counts and of squared counts over every sample (used when both are complete).
 
-    The sums are integers; they are combined in float64 in the order of
-    :func:`..qc.ldprune.band_r2`, so both give the same number.
+    The sums are integers; they are combined in float64 in the order the tests' float32
+    matrix-product oracle combines them, so both give the same number to the last bit.
     """
     a, b = planes[i], planes[j]
     xy = 0

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from ddvi_genomics.cli import main
 from ddvi_genomics.genotype.matrix import GenotypeMatrix
 from ddvi_genomics.genotype.outputs.plink_files import write_plink
-from ddvi_genomics.genotype.qc.ldprune import band_r2
+from tests.genotype.ld_oracle import band_r2, prune_from_band
 
 msprime = pytest.importorskip("msprime", reason="msprime is in the [test] and [sim] extras")
 
@@ -100,15 +100,10 @@ def test_pair_r2__bit_for_bit_the_band_of_float_products(missing):
 
 
 def test_prune_pairwise__lazy_pairs_keep_what_the_full_band_keeps():
-    """Oracle: the window passes over the whole band computed first (the out-of-core path),
+    """Oracle: the window passes over the whole band computed first (tests/genotype/ld_oracle),
     on linked variants with missing calls, two contigs, a kilobase window too."""
     from ddvi_genomics.genotype.counts import genotype_counts
-    from ddvi_genomics.genotype.qc.ldprune import (
-        band_width,
-        kb_window_ends,
-        prune_from_band,
-        prune_pairwise,
-    )  # fmt: skip
+    from ddvi_genomics.genotype.qc.ldprune import band_width, kb_window_ends, prune_pairwise
 
     gm = simulated(n_samples=60, missing=0.03)
     d, contig, pos = gm.dosage, gm.variant_contig, gm.variant_position

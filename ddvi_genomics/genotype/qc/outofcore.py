@@ -10,12 +10,11 @@ import numpy as np
 from ...core.progress import RateProgress
 from ..errors import InputError
 from ..packed import pack_dosage
-from ..readers.packed_store import packed_array, read_codes
+from ..readers.packed_store import packed_array, read_codes, read_dosage
 from ..readers.store import sample_pedigree, variant_arrays, zarr_module
 from ..readers.store_tasks import (
     bound_malloc_arenas,
     chunk_counts,
-    chunk_dosage,
     chunk_sample_missing,
     dask_scheduler,
     in_batches,
@@ -179,7 +178,8 @@ def store_qc(
             ld_samples = samples if founders is None else founders
             kept_ld = _store_prune(
                 str(store), bounds, steps.keep, ld_samples, p[kept], called[kept], contig[kept],
-                window=window, step=step, r2=r2, window_ends=ends, verbose=verbose,
+                n_samples=n_samples if founders is None else len(founders), window=window,
+                step=step, r2=r2, window_ends=ends, verbose=verbose,
             )  # fmt: skip
             prune_in = [str(v) for v in ids[kept[kept_ld]]]
             prune_out = [str(v) for v in ids[kept[~kept_ld]]]
@@ -215,29 +215,23 @@ def _store_counts(store, bounds, n_variants: int, samples, verbose, what: str = 
     return counts
 
 
-def _chunk_planes(store: str, lo: int, hi: int, keep_b, samples):
+def _chunk_planes(store: str, lo: int, hi: int, keep_b, samples, n_samples: int):
     """LD inputs (:func:`.ldprune.planes_from_codes`) of one chunk's variants in ``keep_b``.
 
     Straight from the store's two-bit copy when it has one and every sample counts; otherwise
-    from the chunk's dosages of ``samples``, packed here.
+    from the chunk's dosages of ``samples``, packed here. ``n_samples``: the samples counted.
     """
     root = zarr_module().open_group(store, mode="r")
     packed = packed_array(root)
     if packed is not None and samples is None:
-        codes = read_codes(packed, lo, hi, store)[keep_b]
-        return planes_from_codes(codes, _store_samples(store))
-    dosage = chunk_dosage(store, lo, hi, samples)[keep_b]
-    return planes_from_codes(pack_dosage(dosage), dosage.shape[1])
-
-
-def _store_samples(store: str) -> int:
-    """Return the samples of a store (``call_genotype``'s second axis)."""
-    return int(zarr_module().open_group(store, mode="r")["call_genotype"].shape[1])
+        return planes_from_codes(read_codes(packed, lo, hi, store)[keep_b], n_samples)
+    dosage = read_dosage(root, lo, hi, store, samples)[keep_b]
+    return planes_from_codes(pack_dosage(dosage), n_samples)
 
 
 def _store_prune(
-    store: str, bounds, keep, samples, alt_frequency, n_called, contig, *, window: int,
-    step: int, r2: float, window_ends=None, verbose=None,
+    store: str, bounds, keep, samples, alt_frequency, n_called, contig, *, n_samples: int,
+    window: int, step: int, r2: float, window_ends=None, verbose=None,
 ) -> np.ndarray:  # fmt: skip
     """PLINK's window passes over a store's kept variants, one chunk of bit planes at a time.
 
@@ -251,6 +245,8 @@ def _store_prune(
         The variants pruned among (the store's rows).
     alt_frequency, n_called, contig : np.ndarray, shape (n_kept,)
         Of the kept variants: ALT frequency, called genotypes, contig.
+    n_samples : int
+        Samples the ``r^2`` are taken over (``len(samples)``, or the store's).
     window, step, r2, window_ends
         As :func:`.ldprune.prune_pairwise` (``window_ends``: kilobase windows,
         :func:`.ldprune.kb_window_ends`).
@@ -269,10 +265,9 @@ def _store_prune(
     tasks, sizes = [], []
     for lo, hi in bounds:
         if keep[lo:hi].any():
-            tasks.append((store, lo, hi, keep[lo:hi], samples))
+            tasks.append((store, lo, hi, keep[lo:hi], samples, n_samples))
             sizes.append(hi - lo)
     progress = RateProgress("qc: LD pruning", verbose)
-    n_samples = len(samples) if samples is not None else _store_samples(store)
     held, base, loaded, done = None, 0, 0, 0  # rows held: kept variants base .. loaded - 1
     for task, (_, planes, complete, sums) in in_batches(
         _chunk_planes, tasks, progress=progress, sizes=sizes

@@ -53,9 +53,10 @@ def write_store(
     """:func:`convert_to_store` into a temporary directory, renamed into place when complete.
 
     The store gets a two-bit copy of its genotypes (:mod:`.packed_store`) for fast QC and PCA,
-    then its checksum manifest. A failed or interrupted conversion leaves nothing (a killed one leaves ``STORE.tmp-PID``,
-    removed by the next conversion to the same name); an existing store is replaced only with
-    ``force`` (and only when it is a Zarr store, never another directory or file).
+    then its checksum manifest. A failed or interrupted conversion leaves nothing (a killed one
+    leaves ``STORE.tmp-PID``, removed by the next conversion to the same name); an existing
+    store is replaced only with ``force`` (and only when it is a Zarr store, never another
+    directory or file).
     """
     store = Path(store)
     if not store.parent.is_dir():

@@ -82,7 +82,7 @@ def write_packed_dosage(
              for lo in range(0, n_variants, variant_chunk)]  # fmt: skip
     progress = RateProgress("convert: two-bit genotypes", verbose)
     for _ in in_batches(_pack_chunk, tasks, progress=progress):
-        pass
+        pass  # each task writes its own chunks; nothing comes back
 
 
 def _pack_chunk(store: str, lo: int, hi: int, name: str) -> None:
